@@ -1,0 +1,35 @@
+"""dans: knowledge-graph embeddings with pluggable negative sampling.
+
+The Python API in one place::
+
+    import dans
+    run = dans.train(dans.TrainConfig(epochs=50), out="runs/u1")
+    run = dans.load_run("runs/u1")            # run.model, run.kg, run.config
+    metrics = dans.evaluate(run.model, run.kg, split="test")
+"""
+
+from dans.config import TrainConfig
+from dans.data import KnowledgeGraph, load_dataset
+from dans.evaluation import evaluate
+from dans.models import DECODERS, ENCODERS, KGModel
+from dans.pipeline import load_run, train
+from dans.rundir import Run
+from dans.samplers import SAMPLERS, Negatives, NegativeSampler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DECODERS",
+    "ENCODERS",
+    "SAMPLERS",
+    "KGModel",
+    "KnowledgeGraph",
+    "NegativeSampler",
+    "Negatives",
+    "Run",
+    "TrainConfig",
+    "evaluate",
+    "load_dataset",
+    "load_run",
+    "train",
+]

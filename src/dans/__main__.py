@@ -1,0 +1,7 @@
+"""``python -m dans``: the same as the ``dans`` command."""
+
+import sys
+
+from dans.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""Configuration to objects, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dans.config import TrainConfig
+from dans.data.datasets import load_dataset
+from dans.data.graph import KnowledgeGraph
+from dans.models.decoders import DECODERS
+from dans.models.encoders import ENCODERS
+from dans.models.model import KGModel
+from dans.samplers.base import SAMPLERS, NegativeSampler
+
+
+def load_graph(config: TrainConfig) -> KnowledgeGraph:
+    return load_dataset(config.dataset, config.data_dir or None)
+
+
+def _available(config: TrainConfig, kg: KnowledgeGraph, **extra: Any) -> dict[str, Any]:
+    """Every value a component's constructor may ask for, by argument name."""
+    return {
+        **config.to_dict(),
+        "num_entities": kg.num_entities,
+        "num_relations": kg.num_relations,
+        "num_negatives": config.negatives,
+        "train_triples": kg.train,
+        **extra,
+    }
+
+
+def build_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
+    available = _available(config, kg)
+    return KGModel(
+        ENCODERS.build(config.encoder, available), DECODERS.build(config.decoder, available)
+    )
+
+
+def build_sampler(
+    name: str, config: TrainConfig, kg: KnowledgeGraph, model: KGModel
+) -> NegativeSampler:
+    available = _available(
+        config,
+        kg,
+        decoder=model.decoder,
+        known_triples=kg.known_triples,
+        entity_counts=kg.train_entity_counts,
+    )
+    return SAMPLERS.build(name, available)
+
+
+def check_names(config: TrainConfig) -> None:
+    """Fail early, before any data is read, on an unknown encoder, decoder or sampler."""
+    ENCODERS.get(config.encoder)
+    DECODERS.get(config.decoder)
+    SAMPLERS.get(config.sampler)

@@ -1,0 +1,135 @@
+"""dans: knowledge-graph embeddings with pluggable negative sampling (DANS and its baselines)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dans.config import TIE_POLICIES, TrainConfig, flag_name
+from dans.data.datasets import DATASETS, locate
+from dans.errors import DansError
+from dans.evaluation.metrics import evaluate
+from dans.pipeline import load_run, train
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` key; unset flags stay None so a --config file shows."""
+    for spec in dataclasses.fields(TrainConfig):
+        flag = flag_name(spec.name)
+        help_text = f"{spec.metadata['help']} (default: {spec.default})"
+        if spec.type == "bool":
+            parser.add_argument(
+                flag,
+                dest=spec.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(spec.type)]
+            parser.add_argument(flag, dest=spec.name, type=kind, default=None, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dans", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train_cmd = commands.add_parser("train", help="train a model and report its metrics")
+    train_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+    train_cmd.add_argument("--out", type=Path, help="run directory to write")
+    train_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(train_cmd)
+
+    evaluate_cmd = commands.add_parser("evaluate", help="evaluate a finished run")
+    evaluate_cmd.add_argument("run", type=Path, help="run directory written by `dans train`")
+    evaluate_cmd.add_argument("--split", choices=("valid", "test"), default="test")
+    evaluate_cmd.add_argument("--ties", choices=TIE_POLICIES, default="realistic")
+    evaluate_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    evaluate_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    commands.add_parser("datasets", help="list the named datasets and where they are")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    config = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    overrides = {
+        spec.name: getattr(args, spec.name)
+        for spec in dataclasses.fields(TrainConfig)
+        if getattr(args, spec.name) is not None
+    }
+    return dataclasses.replace(config, **overrides)
+
+
+def format_metrics(metrics: dict[str, Any], title: str) -> str:
+    keys = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5")
+    lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in keys)]
+    for label, values in (("both", metrics), ("head", metrics["head"]), ("tail", metrics["tail"])):
+        lines.append(f"{label:8}" + "".join(f"{values[key]:>10.4f}" for key in keys))
+    return "\n".join(lines)
+
+
+def _train(args: argparse.Namespace) -> None:
+    config = _config_from_args(args)
+    run = train(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
+    metrics = run.metrics or {}
+    print(
+        f"{metrics['dataset']}: {config.encoder} + {config.decoder}, sampler {config.sampler}, "
+        f"seed {config.seed}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s "
+        f"({metrics['seconds_per_epoch']:.3f} s/epoch), best valid MRR "
+        f"{metrics['valid']['mrr']:.4f} at epoch {metrics['best_epoch']}"
+    )
+    print(format_metrics(metrics["test"], f"test ({config.ties} ranks, filtered):"))
+    if run.path is not None:
+        print(f"run written to {run.path}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    run = load_run(args.run, device=args.device)
+    metrics = evaluate(run.model, run.kg, split=args.split, ties=args.ties)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(format_metrics(metrics, f"{run.kg.name} {args.split} ({args.ties} ranks, filtered):"))
+
+
+def _datasets(_: argparse.Namespace) -> None:
+    print(f"{'name':12}{'entities':>10}{'relations':>10}{'train':>9}{'valid':>8}{'test':>8}  where")
+    for info in DATASETS.values():
+        folder = locate(info.name)
+        where = str(folder) if folder else f"not here ({'downloadable' if info.url else info.note})"
+        print(
+            f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>9,}"
+            f"{info.valid:>8,}{info.test:>8,}  {where}"
+        )
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "datasets": _datasets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except DansError as exc:
+        print(f"dans {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"dans {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,141 @@
+"""The training configuration: one flat set of keys shared by CLI flags and ``--config`` files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import torch
+
+from dans.errors import ConfigError
+
+TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Every key is also a ``dans train`` flag.
+
+    Defaults follow the paper (d = 100, batch 1000, 20 negatives, Adam with lr 1e-3, a 2-layer RGCN
+    with 4 bases and dropout 0.2) except where README.md says a measurement here chose otherwise.
+    """
+
+    dataset: str = _opt("umls", "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995")
+    data_dir: str = _opt("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
+    encoder: str = _opt("rgcn", "entity encoder: rgcn or lookup")
+    decoder: str = _opt("distmult", "decoder: distmult, complex, rotate or transe")
+    sampler: str = _opt("uniform", "negative sampler: uniform, popularity or self-adv")
+    dim: int = _opt(100, "embedding dimension d", minimum=1)
+    layers: int = _opt(2, "RGCN layers", minimum=1)
+    bases: int = _opt(4, "RGCN basis matrices", minimum=1)
+    dropout: float = _opt(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
+    margin: float = _opt(6.0, "logit offset of the distance decoders (rotate, transe)")
+    negatives: int = _opt(20, "negatives per positive (N_s)", minimum=1)
+    filter_negatives: bool = _opt(False, "drop negatives that are known-true triples")
+    adversarial_temperature: float = _opt(1.0, "self-adv: softmax temperature alpha", above=0.0)
+    epochs: int = _opt(300, "training epochs after pretraining (0: evaluate untrained)", minimum=0)
+    pretrain_epochs: int = _opt(0, "epochs with uniform negatives before the sampler", minimum=0)
+    batch_size: int = _opt(1000, "positive triples per mini-batch", minimum=1)
+    lr: float = _opt(1e-3, "Adam learning rate", above=0.0)
+    l2: float = _opt(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
+    grad_clip: float = _opt(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
+    eval_every: int = _opt(10, "validate every N epochs", minimum=1)
+    patience: int = _opt(5, "stop after N validations without a better MRR (0: never)", minimum=0)
+    seed: int = _opt(1, "random seed")
+    device: str = _opt("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+    ties: str = _opt("realistic", "tie policy for ranks: realistic, optimistic or pessimistic")
+
+    def validate(self) -> TrainConfig:
+        """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            flag = flag_name(spec.name)
+            meta = spec.metadata
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{flag} must be a finite number, got {value}")
+            if "minimum" in meta and value < meta["minimum"]:
+                raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
+            if "above" in meta and value <= meta["above"]:
+                raise ConfigError(f"{flag} must be greater than {meta['above']}, got {value}")
+            if "below" in meta and value >= meta["below"]:
+                raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
+        if self.ties not in TIE_POLICIES:
+            raise ConfigError(f"--ties must be one of {', '.join(TIE_POLICIES)}, got {self.ties!r}")
+        resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        lines = ["# dans training configuration (every key is also a `dans train` flag)"]
+        for key, value in self.to_dict().items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str) -> TrainConfig:
+        """Build from a mapping, refusing unknown keys and values of the wrong type."""
+        types = {spec.name: spec.type for spec in dataclasses.fields(cls)}
+        for key, value in values.items():
+            if key not in types:
+                raise ConfigError(f"{source}: unknown key {key!r}")
+            expected = {"int": int, "float": float, "str": str, "bool": bool}[str(types[key])]
+            ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+                values[key] = float(value)
+            if not ok:
+                raise ConfigError(
+                    f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} "
+                    f"{value!r}"
+                )
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> TrainConfig:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not valid UTF-8") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        return cls.from_dict(values, str(path))
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks the first CUDA device when one is present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device: unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device auto")
+    return device

@@ -1,0 +1,148 @@
+"""The knowledge graph: vocabularies, id triples per split, and the known-true index."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import LongTensor, Tensor
+
+from dans.data.triples import read_triples
+
+SPLITS = ("train", "valid", "test")
+
+
+class KnownTriples:
+    """Sorted index of every known-true triple, for filtered ranking and negative filtering.
+
+    For tail queries the key is ``head * R + relation`` and the values are the true tails; for head
+    queries the key is ``tail * R + relation`` and the values are the true heads. Looking up a block
+    of queries is two binary searches and a ``repeat_interleave``: no Python loop over triples.
+    """
+
+    def __init__(self, triples: LongTensor, num_entities: int, num_relations: int) -> None:
+        """``triples``: shape (N, 3), every known-true (head, relation, tail)."""
+        self.num_entities = num_entities
+        self.num_relations = num_relations
+        codes = torch.unique(self._encode(triples))
+        heads, rels, tails = self._decode(codes)
+        self._tail_keys, self._tails = self._sorted_pairs(heads * num_relations + rels, tails)
+        self._head_keys, self._heads = self._sorted_pairs(tails * num_relations + rels, heads)
+        self._codes = codes
+
+    def _encode(self, triples: LongTensor) -> LongTensor:
+        heads, rels, tails = triples.unbind(-1)
+        return (heads * self.num_relations + rels) * self.num_entities + tails
+
+    def _decode(self, codes: LongTensor) -> tuple[LongTensor, LongTensor, LongTensor]:
+        pair, tails = codes // self.num_entities, codes % self.num_entities
+        return pair // self.num_relations, pair % self.num_relations, tails
+
+    def _sorted_pairs(self, keys: LongTensor, values: LongTensor) -> tuple[LongTensor, LongTensor]:
+        order = torch.argsort(keys * self.num_entities + values)
+        return keys[order], values[order]
+
+    def answers(
+        self, anchors: LongTensor, relations: LongTensor, predict_head: bool
+    ) -> tuple[LongTensor, LongTensor]:
+        """Every known-true answer of a block of queries, as coordinates.
+
+        ``anchors``, ``relations``: shape (Q,). For tail prediction the anchor is the head; for
+        head prediction it is the tail. Returns ``(query_index, entity)``, both shape (M,): entity
+        ``entity[m]`` completes query ``query_index[m]`` into a known-true triple.
+        """
+        keys, values = (
+            (self._head_keys, self._heads) if predict_head else (self._tail_keys, self._tails)
+        )
+        query_keys = anchors.cpu() * self.num_relations + relations.cpu()
+        starts = torch.searchsorted(keys, query_keys, side="left")
+        counts = torch.searchsorted(keys, query_keys, side="right") - starts
+        query_index = torch.repeat_interleave(torch.arange(len(query_keys)), counts)
+        offsets = torch.cumsum(counts, 0) - counts
+        positions = starts[query_index] + torch.arange(len(query_index)) - offsets[query_index]
+        return query_index, values[positions]
+
+    def contains(self, triples: LongTensor) -> torch.BoolTensor:
+        """``triples``: shape (..., 3) -> shape (...): whether each triple is known-true."""
+        codes = self._encode(triples.cpu())
+        index = torch.searchsorted(self._codes, codes).clamp_max(len(self._codes) - 1)
+        return (self._codes[index] == codes).to(triples.device)
+
+
+@dataclass
+class KnowledgeGraph:
+    """Entity and relation vocabularies over all splits, and id triples for each split.
+
+    ``train``, ``valid``, ``test``: LongTensor shape (n, 3) of (head, relation, tail) ids.
+    """
+
+    entity_names: list[str]
+    relation_names: list[str]
+    train: LongTensor
+    valid: LongTensor
+    test: LongTensor
+    name: str = "custom"
+    source: str = ""
+    entity_to_id: dict[str, int] = field(init=False, repr=False)
+    relation_to_id: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.entity_to_id = {name: i for i, name in enumerate(self.entity_names)}
+        self.relation_to_id = {name: i for i, name in enumerate(self.relation_names)}
+
+    @property
+    def num_entities(self) -> int:
+        return len(self.entity_names)
+
+    @property
+    def num_relations(self) -> int:
+        return len(self.relation_names)
+
+    def split(self, name: str) -> LongTensor:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
+        return getattr(self, name)
+
+    @cached_property
+    def known_triples(self) -> KnownTriples:
+        """Train, valid and test triples together: the filter of the filtered setting."""
+        everything = torch.cat([self.train, self.valid, self.test])
+        return KnownTriples(everything, self.num_entities, self.num_relations)
+
+    @cached_property
+    def train_entity_counts(self) -> Tensor:
+        """shape (E,): how often each entity occurs as head or tail in train."""
+        return torch.bincount(self.train[:, [0, 2]].reshape(-1), minlength=self.num_entities)
+
+    @classmethod
+    def from_folder(cls, folder: Path, name: str | None = None) -> KnowledgeGraph:
+        """Load ``train.txt``, ``valid.txt`` and ``test.txt`` from ``folder``.
+
+        Ids are assigned in sorted name order over all three splits, so entities that occur only
+        in valid or test are counted, as in the published entity counts.
+        """
+        splits = [
+            np.asarray(read_triples(folder / f"{split}.txt"), dtype=object) for split in SPLITS
+        ]
+        every = np.concatenate(splits)
+        entity_names, entity_ids = np.unique(every[:, [0, 2]].astype(str), return_inverse=True)
+        relation_names, relation_ids = np.unique(every[:, 1].astype(str), return_inverse=True)
+        entity_ids = entity_ids.reshape(-1, 2)
+        ids = np.stack([entity_ids[:, 0], relation_ids.reshape(-1), entity_ids[:, 1]], axis=1)
+        bounds = np.cumsum([0] + [len(s) for s in splits])
+        tensors = [
+            torch.from_numpy(ids[a:b].astype(np.int64)) for a, b in itertools.pairwise(bounds)
+        ]
+        return cls(
+            entity_names=entity_names.tolist(),
+            relation_names=relation_names.tolist(),
+            train=tensors[0],
+            valid=tensors[1],
+            test=tensors[2],
+            name=name or folder.name,
+            source=str(folder),
+        )

@@ -1,0 +1,166 @@
+"""Decoders turn entity and relation embeddings into triple scores (logits)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from dans.errors import ConfigError
+from dans.registry import Registry
+
+DECODERS: Registry[Decoder] = Registry("decoder")
+
+# Elements of the (queries, entities, dim) block that the generic all-entity path holds at once.
+_BROADCAST_BUDGET = 1 << 24
+
+
+class Decoder(nn.Module):
+    """Scores triples from embeddings; owns the relation embeddings.
+
+    Subclasses implement :meth:`score` (broadcasting) and :meth:`inverse`, and may override
+    :meth:`score_all_tails` with a faster exact formula. Head prediction is tail prediction with
+    the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every decoder here,
+    which is also how samplers that replace heads condition on the tail.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        DECODERS.register(cls)
+
+    def __init__(self, num_relations: int, dim: int, relation_dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+        self.relation_embeddings = nn.Parameter(torch.empty(num_relations, relation_dim or dim))
+        nn.init.xavier_uniform_(self.relation_embeddings)
+
+    def relations(self) -> Tensor:
+        """shape: (R, d_r), the relation representation passed to :meth:`score`."""
+        return self.relation_embeddings
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        """Logits of triples. Broadcasting shapes: (..., d), (..., d_r), (..., d) -> (...)."""
+        raise NotImplementedError
+
+    def inverse(self, relations: Tensor) -> Tensor:
+        """shape: (..., d_r) -> (..., d_r), such that score(h, r, t) == score(t, inverse(r), h)."""
+        raise NotImplementedError
+
+    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
+        """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E)."""
+        rows = max(1, _BROADCAST_BUDGET // max(1, entities.numel()))
+        blocks = [
+            self.score(h[:, None], r[:, None], entities[None])
+            for h, r in zip(heads.split(rows), relations.split(rows), strict=True)
+        ]
+        return torch.cat(blocks) if blocks else heads.new_zeros(0, len(entities))
+
+    def score_all_heads(self, relations: Tensor, tails: Tensor, entities: Tensor) -> Tensor:
+        """Score every entity as the head. shapes: (Q, d_r), (Q, d), (E, d) -> (Q, E)."""
+        return self.score_all_tails(tails, self.inverse(relations), entities)
+
+    def penalty(self, relations: Tensor) -> Tensor:
+        """The relations' share of the L2 penalty."""
+        return relations.pow(2).mean()
+
+
+class DistMult(Decoder):
+    """``<h, r, t>`` (Yang et al., 2015), the paper's Eq. 3 before the sigmoid."""
+
+    name = "distmult"
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        return (heads * relations * tails).sum(-1)
+
+    def inverse(self, relations: Tensor) -> Tensor:
+        return relations
+
+    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
+        return (heads * relations) @ entities.T
+
+
+class ComplEx(Decoder):
+    """``Re(<h, r, conj(t)>)`` (Trouillon et al., 2016); the first half of a vector is real."""
+
+    name = "complex"
+
+    def __init__(self, num_relations: int, dim: int) -> None:
+        if dim % 2:
+            raise ConfigError(f"the complex decoder needs an even --dim, got {dim}")
+        super().__init__(num_relations, dim)
+
+    def _rotate(self, heads: Tensor, relations: Tensor) -> Tensor:
+        h_re, h_im = heads.chunk(2, -1)
+        r_re, r_im = relations.chunk(2, -1)
+        return torch.cat([h_re * r_re - h_im * r_im, h_re * r_im + h_im * r_re], -1)
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        return (self._rotate(heads, relations) * tails).sum(-1)
+
+    def inverse(self, relations: Tensor) -> Tensor:
+        r_re, r_im = relations.chunk(2, -1)
+        return torch.cat([r_re, -r_im], -1)
+
+    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
+        return self._rotate(heads, relations) @ entities.T
+
+
+class RotatE(Decoder):
+    """``margin - sum_i |h_i r_i - t_i|``, complex, with unit-modulus ``r`` (Sun et al., 2019).
+
+    Relations are stored as phases, shape (R, d / 2); ``margin`` centres the logits for the
+    cross-entropy loss.
+    """
+
+    name = "rotate"
+
+    def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
+        if dim % 2:
+            raise ConfigError(f"the rotate decoder needs an even --dim, got {dim}")
+        super().__init__(num_relations, dim, relation_dim=dim // 2)
+        nn.init.uniform_(self.relation_embeddings, -torch.pi, torch.pi)
+        self.margin = margin
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        h_re, h_im = heads.chunk(2, -1)
+        t_re, t_im = tails.chunk(2, -1)
+        cos, sin = torch.cos(relations), torch.sin(relations)
+        diff_re = h_re * cos - h_im * sin - t_re
+        diff_im = h_re * sin + h_im * cos - t_im
+        return self.margin - torch.sqrt(diff_re**2 + diff_im**2 + 1e-12).sum(-1)
+
+    def inverse(self, relations: Tensor) -> Tensor:
+        return -relations
+
+    def penalty(self, relations: Tensor) -> Tensor:
+        # Phases have no scale to keep in check.
+        return relations.new_zeros(())
+
+
+class TransE(Decoder):
+    """``margin - ||h + r - t||_2`` (Bordes et al., 2013)."""
+
+    name = "transe"
+
+    def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
+        super().__init__(num_relations, dim)
+        self.margin = margin
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        return self.margin - torch.linalg.vector_norm(heads + relations - tails, dim=-1)
+
+    def inverse(self, relations: Tensor) -> Tensor:
+        return -relations
+
+    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
+        # Exact squared distances from one matrix product, then the same formula as score().
+        queries = heads + relations
+        squared = (
+            queries.pow(2).sum(-1, keepdim=True)
+            - 2 * queries @ entities.T
+            + entities.pow(2).sum(-1)[None]
+        )
+        return self.margin - squared.clamp_min(0).sqrt()

@@ -1,0 +1,29 @@
+"""A knowledge-graph embedding model: an encoder and a decoder, nothing more."""
+
+from __future__ import annotations
+
+from torch import LongTensor, Tensor, nn
+
+from dans.models.decoders import Decoder
+from dans.models.encoders import Encoder
+
+
+class KGModel(nn.Module):
+    """Encoder + decoder. It neither samples, nor computes a loss, nor evaluates itself."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        """Entity embeddings, shape (E, d), and relation representations, shape (R, d_r)."""
+        return self.encoder(), self.decoder.relations()
+
+    def score_hrt(self, triples: LongTensor) -> Tensor:
+        """Logits of triples: shape (B, 3) ids -> (B,)."""
+        entities, relations = self()
+        triples = triples.to(entities.device)
+        return self.decoder.score(
+            entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]]
+        )

@@ -1,0 +1,176 @@
+"""The negative-sampler interface and the template shared by samplers that pick real entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import BoolTensor, LongTensor, Tensor, nn
+
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models.decoders import Decoder
+from dans.registry import Registry
+
+SAMPLERS: Registry[NegativeSampler] = Registry("sampler")
+
+# Rounds of redrawing known-true negatives before the rest are dropped by a zero weight.
+_FILTER_ROUNDS = 3
+
+
+@dataclass
+class Negatives:
+    """K corrupted triples for each of B positives.
+
+    ``embeddings``: shape (B, K, d), the replacing entity. ``head_replaced``: shape (B, K), True
+    where the head was replaced and False where the tail was (never both). ``ids``: shape (B, K)
+    when the negatives are real entities. ``weights``: shape (B, K), each negative's weight in the
+    loss, averaging 1 over a positive's negatives; zero drops a negative. None means all ones.
+    """
+
+    embeddings: Tensor
+    head_replaced: BoolTensor
+    ids: LongTensor | None = None
+    weights: Tensor | None = None
+
+    def triples(self, positives: LongTensor) -> LongTensor:
+        """The corrupted id triples, shape (B, K, 3); needs ``ids``."""
+        if self.ids is None:
+            raise ValueError("these negatives are not real entities and have no ids")
+        corrupted = positives[:, None, :].expand(-1, self.ids.shape[1], -1).clone()
+        corrupted[..., 0] = torch.where(self.head_replaced, self.ids, corrupted[..., 0])
+        corrupted[..., 2] = torch.where(self.head_replaced, corrupted[..., 2], self.ids)
+        return corrupted
+
+
+class NegativeSampler(nn.Module):
+    """Produces negatives for a batch of positives from the current embeddings.
+
+    Subclasses that pick real entities implement :meth:`draw` (which entities) and optionally
+    :meth:`weigh` (how much each counts); the base class chooses the replaced side, filters
+    known-true triples when asked, and gathers embeddings. Learned samplers also override
+    :meth:`update`, called once per mini-batch before :meth:`sample`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        SAMPLERS.register(cls)
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        decoder: Decoder,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_negatives < 1:
+            raise ConfigError(f"--negatives must be at least 1, got {num_negatives}")
+        if filter_negatives and known_triples is None:
+            raise ConfigError("filtering negatives needs the known-true triples")
+        self.num_entities = num_entities
+        self.num_negatives = num_negatives
+        # Held outside the module tree: the decoder belongs to the model, not to the sampler.
+        self._decoder = (decoder,)
+        self.known_triples = known_triples
+        self.filter_negatives = filter_negatives
+
+    @property
+    def decoder(self) -> Decoder:
+        return self._decoder[0]
+
+    def sample(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
+    ) -> Negatives:
+        """Negatives for ``positives`` (B, 3) given entities (E, d) and relations (R, d_r)."""
+        shape = (len(positives), self.num_negatives)
+        head_replaced = torch.rand(shape, generator=generator, device=generator.device) < 0.5
+        ids = self.draw(positives, head_replaced, generator)
+        keep = None
+        if self.filter_negatives:
+            ids, keep = self._redraw_known_true(positives, head_replaced, ids, generator)
+        negatives = Negatives(entities[ids], head_replaced.to(entities.device), ids)
+        weights = self.weigh(positives, negatives, entities, relations)
+        if keep is not None:
+            weights = keep.float() if weights is None else weights * keep
+            # Renormalise so each positive's kept negatives still average weight 1.
+            total = weights.sum(1, keepdim=True)
+            weights = torch.where(total > 0, weights * shape[1] / total.clamp_min(1e-12), weights)
+        negatives.weights = weights
+        return negatives
+
+    def draw(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> LongTensor:
+        """Entity ids to put in the replaced slot, shape (B, K)."""
+        raise NotImplementedError
+
+    def weigh(
+        self, positives: LongTensor, negatives: Negatives, entities: Tensor, relations: Tensor
+    ) -> Tensor | None:
+        """Loss weights for the negatives, shape (B, K), or None for equal weights."""
+        return None
+
+    def update(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor
+    ) -> dict[str, float]:
+        """Train the sampler on this mini-batch (detached embeddings); returns values to log."""
+        return {}
+
+    def _redraw_known_true(
+        self,
+        positives: LongTensor,
+        head_replaced: BoolTensor,
+        ids: LongTensor,
+        generator: torch.Generator,
+    ) -> tuple[LongTensor, BoolTensor]:
+        assert self.known_triples is not None
+        probe = Negatives(ids, head_replaced, ids)
+        known = self.known_triples.contains(probe.triples(positives))
+        for _ in range(_FILTER_ROUNDS):
+            if not known.any():
+                break
+            redrawn = self.draw(positives, head_replaced, generator)
+            ids = torch.where(known, redrawn, ids)
+            probe.ids = ids
+            known = self.known_triples.contains(probe.triples(positives))
+        return ids, ~known
+
+
+def query_embeddings(
+    positives: LongTensor,
+    head_replaced: BoolTensor,
+    entities: Tensor,
+    relations: Tensor,
+    decoder: Decoder,
+) -> tuple[Tensor, Tensor]:
+    """The fixed side of each negative, as a tail query ``score(anchor, relation, candidate)``.
+
+    Tail replacement keeps (h, r); head replacement keeps t with the decoder's inverse relation.
+    Returns anchors, shape (B, K, d), and relations, shape (B, K, d_r).
+    """
+    heads = entities[positives[:, 0]][:, None]
+    tails = entities[positives[:, 2]][:, None]
+    rel = relations[positives[:, 1]][:, None]
+    replaced = head_replaced[..., None]
+    anchors = torch.where(replaced, tails, heads)
+    rels = torch.where(replaced, decoder.inverse(rel), rel)
+    return anchors, rels
+
+
+def score_negatives(
+    positives: LongTensor,
+    negatives: Negatives,
+    entities: Tensor,
+    relations: Tensor,
+    decoder: Decoder,
+) -> Tensor:
+    """Logits of the negatives, shape (B, K)."""
+    anchors, rels = query_embeddings(
+        positives, negatives.head_replaced, entities, relations, decoder
+    )
+    return decoder.score(anchors, rels, negatives.embeddings)

@@ -1,0 +1,86 @@
+"""Samplers that need no learning: uniform (Rand), popularity (Pop), self-adversarial."""
+
+from __future__ import annotations
+
+import torch
+from torch import BoolTensor, LongTensor, Tensor
+
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models.decoders import Decoder
+from dans.samplers.base import Negatives, NegativeSampler, score_negatives
+
+
+class UniformSampler(NegativeSampler):
+    """Every entity equally likely: the paper's Rand."""
+
+    name = "uniform"
+
+    def draw(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> LongTensor:
+        return torch.randint(
+            self.num_entities, head_replaced.shape, generator=generator, device=generator.device
+        )
+
+
+class PopularitySampler(NegativeSampler):
+    """Entities drawn in proportion to how often they occur in train: the paper's Pop."""
+
+    name = "popularity"
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        decoder: Decoder,
+        entity_counts: Tensor,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+    ) -> None:
+        """``entity_counts``: shape (E,), occurrences of each entity as head or tail in train."""
+        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        self.register_buffer("cumulative", torch.cumsum(entity_counts.double(), 0))
+
+    def draw(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> LongTensor:
+        # Inverse-CDF sampling: one uniform number and one binary search per negative.
+        total = self.cumulative[-1]
+        u = torch.rand(head_replaced.shape, generator=generator, device=generator.device)
+        return torch.searchsorted(self.cumulative, u.double() * total, right=True).clamp_max(
+            self.num_entities - 1
+        )
+
+
+class SelfAdversarialSampler(UniformSampler):
+    """Uniform negatives weighted by ``softmax(temperature * score)`` (Sun et al., 2019).
+
+    Weights are detached, so harder negatives count more without pushing gradients through the
+    weighting; they are scaled to average 1 per positive, like uniform weights.
+    """
+
+    name = "self-adv"
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        decoder: Decoder,
+        adversarial_temperature: float = 1.0,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+    ) -> None:
+        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        if adversarial_temperature <= 0:
+            raise ConfigError(
+                f"--adversarial-temperature must be positive, got {adversarial_temperature}"
+            )
+        self.temperature = adversarial_temperature
+
+    def weigh(
+        self, positives: LongTensor, negatives: Negatives, entities: Tensor, relations: Tensor
+    ) -> Tensor:
+        with torch.no_grad():
+            scores = score_negatives(positives, negatives, entities, relations, self.decoder)
+            return torch.softmax(self.temperature * scores, dim=1) * scores.shape[1]

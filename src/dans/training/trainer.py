@@ -1,0 +1,171 @@
+"""The mini-batch training loop: sampling, Eq. 2, Adam, validation and early stopping."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import LongTensor, Tensor
+from tqdm import tqdm
+
+from dans.config import TrainConfig
+from dans.data.graph import KnowledgeGraph
+from dans.evaluation.metrics import evaluate
+from dans.models.model import KGModel
+from dans.samplers.base import NegativeSampler, score_negatives
+from dans.training.early_stopping import EarlyStopping
+from dans.training.loss import bce_loss
+
+EpochCallback = Callable[[dict], None]
+ImprovementCallback = Callable[[int, dict], None]
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` leaves behind; the model holds the best weights."""
+
+    best_epoch: int
+    best_valid: dict
+    epochs_run: int
+    train_seconds: float
+    eval_seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains a model with a sampler: pretraining with ``pretrain_sampler``, then ``sampler``.
+
+    Validation runs every ``config.eval_every`` epochs and after the last one; the weights with
+    the best valid MRR are restored at the end. Callbacks receive each epoch's log row and each
+    new best, so the caller decides what gets written where.
+    """
+
+    def __init__(
+        self,
+        model: KGModel,
+        kg: KnowledgeGraph,
+        config: TrainConfig,
+        sampler: NegativeSampler,
+        pretrain_sampler: NegativeSampler,
+        device: torch.device,
+        on_epoch: EpochCallback | None = None,
+        on_improvement: ImprovementCallback | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.kg = kg
+        self.config = config
+        self.sampler = sampler
+        self.pretrain_sampler = pretrain_sampler
+        self.device = device
+        self.on_epoch = on_epoch
+        self.on_improvement = on_improvement
+        self.progress = progress
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.train_triples = kg.train.to(device)
+        self.eval_seconds = 0.0
+
+    def step(self, batch: LongTensor, sampler: NegativeSampler) -> tuple[float, dict[str, float]]:
+        """One base-model update on a batch of positives (shape (B, 3)); returns loss and logs."""
+        self.model.train()
+        entities, relations = self.model()
+        logs = sampler.update(batch, entities.detach(), relations.detach())
+        negatives = sampler.sample(batch, entities, relations, self.generator)
+        decoder = self.model.decoder
+        positive_scores = decoder.score(
+            entities[batch[:, 0]], relations[batch[:, 1]], entities[batch[:, 2]]
+        )
+        negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
+        loss = bce_loss(positive_scores, negative_scores, negatives.weights)
+        loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item(), logs
+
+    def train_epoch(self, sampler: NegativeSampler) -> dict[str, float]:
+        """One pass over the shuffled training triples; returns mean loss and sampler logs."""
+        order = torch.randperm(
+            len(self.train_triples), generator=self.generator, device=self.device
+        )
+        total, sums = 0.0, {}
+        batches = self.train_triples[order].split(self.config.batch_size)
+        for batch in batches:
+            loss, logs = self.step(batch, sampler)
+            total += loss * len(batch)
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + value
+        row = {"loss": total / len(self.train_triples)}
+        row.update({key: value / len(batches) for key, value in sums.items()})
+        return row
+
+    def validate(self) -> dict:
+        result = evaluate(self.model, self.kg, "valid", ties=self.config.ties)
+        self.eval_seconds += result["seconds"]
+        return result
+
+    def fit(self) -> TrainResult:
+        config = self.config
+        total_epochs = config.pretrain_epochs + config.epochs
+        stopper = EarlyStopping(config.patience)
+        best_state: dict[str, Tensor] | None = None
+        best_valid: dict = {}
+        history: list[dict] = []
+        train_seconds = 0.0
+        epoch = 0
+        bar = tqdm(total=total_epochs, unit="epoch", disable=not self.progress, leave=False)
+        for epoch in range(1, total_epochs + 1):
+            pretraining = epoch <= config.pretrain_epochs
+            start = time.perf_counter()
+            row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
+            seconds = time.perf_counter() - start
+            train_seconds += seconds
+            row = {
+                "epoch": epoch,
+                "phase": "pretrain" if pretraining else "train",
+                "seconds": seconds,
+                "triples_per_second": len(self.train_triples) / seconds,
+                **row,
+            }
+            if epoch % config.eval_every == 0 or epoch == total_epochs:
+                valid = self.validate()
+                row.update({f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)})
+                if stopper.update(valid["mrr"], epoch):
+                    best_state = copy.deepcopy(self.model.state_dict())
+                    best_valid = valid
+                    if self.on_improvement:
+                        self.on_improvement(epoch, valid)
+            history.append(row)
+            if self.on_epoch:
+                self.on_epoch(row)
+            bar.set_postfix(
+                loss=f"{row['loss']:.4f}",
+                triples_s=f"{row['triples_per_second']:.0f}",
+                valid_mrr=f"{stopper.best:.3f}" if best_state is not None else "-",
+            )
+            bar.update()
+            if stopper.should_stop:
+                break
+        bar.close()
+        if best_state is None:
+            # No training epoch ran: the untrained model is what gets evaluated.
+            best_valid = self.validate()
+            stopper.update(best_valid["mrr"], 0)
+            if self.on_improvement:
+                self.on_improvement(0, best_valid)
+        else:
+            self.model.load_state_dict(best_state)
+        return TrainResult(
+            best_epoch=stopper.best_epoch,
+            best_valid=best_valid,
+            epochs_run=epoch,
+            train_seconds=train_seconds,
+            eval_seconds=self.eval_seconds,
+            history=history,
+        )
