@@ -38,6 +38,10 @@ class TrainConfig:
     layers: int = _opt(2, "RGCN layers", minimum=1)
     bases: int = _opt(4, "RGCN basis matrices", minimum=1)
     dropout: float = _opt(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
+    edge_dropout: float = _opt(
+        0.0, "RGCN: share of training triples left out of each step's message passing",
+        minimum=0.0, below=1.0,
+    )
     margin: float = _opt(6.0, "logit offset of the distance decoders (rotate, transe)")
     negatives: int = _opt(20, "negatives per positive (N_s)", minimum=1)
     filter_negatives: bool = _opt(False, "drop negatives that are known-true triples")

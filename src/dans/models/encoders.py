@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import LongTensor, Tensor, nn
 
 from dans.errors import ConfigError
@@ -45,6 +46,9 @@ class RGCNEncoder(Encoder):
 
     ReLU and dropout follow every layer but the last, whose output is the entity embedding (as in
     the RGCN link-prediction reference the paper builds on), so decoders see signed vectors.
+    In training, ``edge_dropout`` leaves each training triple (both its directions) out of message
+    passing with that probability, redrawn at every forward pass, so the encoder cannot simply
+    read the edge it is being trained to predict; evaluation always uses the whole graph.
     """
 
     name = "rgcn"
@@ -58,24 +62,39 @@ class RGCNEncoder(Encoder):
         layers: int = 2,
         bases: int = 4,
         dropout: float = 0.2,
+        edge_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if layers < 1:
             raise ConfigError(f"--layers must be at least 1, got {layers}")
         if bases < 1:
             raise ConfigError(f"--bases must be at least 1, got {bases}")
+        if not 0.0 <= edge_dropout < 1.0:
+            raise ConfigError(f"--edge-dropout must be in [0, 1), got {edge_dropout}")
         self.embeddings = nn.Embedding(num_entities, dim)
         nn.init.xavier_uniform_(self.embeddings.weight)
         self.graph = RelationalGraph(train_triples, num_entities, num_relations)
+        self.register_buffer("train_triples", train_triples.clone(), persistent=False)
+        self.num_relations = num_relations
+        self.edge_dropout = edge_dropout
         self.layers = nn.ModuleList(
             RGCNLayer(dim, dim, self.graph.num_edge_types, bases) for _ in range(layers)
         )
         self.dropout = nn.Dropout(dropout)
 
+    def message_graph(self) -> RelationalGraph:
+        """The graph messages travel on in this forward pass."""
+        if not self.training or self.edge_dropout == 0.0:
+            return self.graph
+        keep = torch.rand(len(self.train_triples), device=self.train_triples.device)
+        kept = self.train_triples[keep >= self.edge_dropout]
+        return RelationalGraph(kept, len(self.embeddings.weight), self.num_relations)
+
     def forward(self) -> Tensor:
         x = self.embeddings.weight
+        graph = self.message_graph()
         for i, layer in enumerate(self.layers):
-            x = layer(x, self.graph)
+            x = layer(x, graph)
             if i < len(self.layers) - 1:
                 x = self.dropout(x.relu())
         return x

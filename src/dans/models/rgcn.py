@@ -66,13 +66,19 @@ class RelationalGraph(nn.Module):
 def _fixed_sparse(
     rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]
 ) -> tuple[Tensor, Tensor]:
-    """A sparse matrix and its transpose, both CSR."""
-    matrix = torch.sparse_coo_tensor(
-        torch.stack([rows, cols]), values, shape, check_invariants=True
-    ).coalesce()
+    """A sparse matrix and its transpose, both CSR; repeated coordinates add up."""
+    return _csr(rows, cols, values, shape), _csr(cols, rows, values, (shape[1], shape[0]))
+
+
+def _csr(rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    order = torch.argsort(rows * shape[1] + cols)
+    row_starts = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
+    row_starts[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
+        return torch.sparse_csr_tensor(
+            row_starts, cols[order], values[order], shape, check_invariants=False
+        )
 
 
 class _SparseProduct(torch.autograd.Function):
