@@ -14,7 +14,9 @@ from dans.samplers.base import SAMPLERS, NegativeSampler
 
 
 def load_graph(config: TrainConfig) -> KnowledgeGraph:
-    return load_dataset(config.dataset, config.data_dir or None)
+    if config.data_dir:
+        return load_dataset(data_dir=config.data_dir)
+    return load_dataset(config.dataset)
 
 
 def _available(config: TrainConfig, kg: KnowledgeGraph, **extra: Any) -> dict[str, Any]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
 
 from dans.errors import ConfigError
@@ -39,8 +39,10 @@ class TrainConfig:
     bases: int = _opt(4, "RGCN basis matrices", minimum=1)
     dropout: float = _opt(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
     edge_dropout: float = _opt(
-        0.0, "RGCN: share of training triples left out of each step's message passing",
-        minimum=0.0, below=1.0,
+        0.0,
+        "RGCN: share of training triples left out of each step's message passing",
+        minimum=0.0,
+        below=1.0,
     )
     margin: float = _opt(6.0, "logit offset of the distance decoders (rotate, transe)")
     negatives: int = _opt(20, "negatives per positive (N_s)", minimum=1)

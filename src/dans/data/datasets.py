@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -149,7 +150,7 @@ def resolve(name: str, download: bool = True) -> Path:
         raise DataError(f"dataset {name!r} is not on this machine; put its files in {where}")
     try:
         return fetch(info, cache_dir())
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DataError(
             f"cannot download {name!r} from {info.url} ({reason}); put train.txt, valid.txt and "

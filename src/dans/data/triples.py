@@ -25,8 +25,10 @@ def read_triples(path: Path) -> list[tuple[str, str, str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+        # exc.start indexes exc.object: the bytes after a byte-order mark, not ``raw``.
+        data = exc.object
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x})") from None
     triples: list[tuple[str, str, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip()

@@ -73,7 +73,9 @@ def rank_triples(
         target_scores = scores.gather(1, targets[:, None])
         query_index, answers = known.answers(anchors, rels, predict_head)
         # Masks every known answer, the target too, so the target is not counted as its own tie.
-        scores[query_index.to(scores.device), answers.to(scores.device)] = -torch.inf
+        # NaN, not -inf: a masked entry must compare false even to a target that scored -inf
+        # (or NaN, mapped to -inf above), or the filtered answers would count as its ties.
+        scores[query_index.to(scores.device), answers.to(scores.device)] = torch.nan
         better.append((scores > target_scores).sum(1))
         equal.append((scores == target_scores).sum(1))
     if not better:

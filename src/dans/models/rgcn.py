@@ -43,8 +43,8 @@ class RelationalGraph(nn.Module):
         )
         self.gather, self.gather_t = _fixed_sparse(
             pair_dst,
-            torch.arange(self.num_pairs),
-            torch.ones(self.num_pairs),
+            torch.arange(self.num_pairs, device=triples.device),
+            torch.ones(self.num_pairs, device=triples.device),
             (num_entities, self.num_pairs),
         )
 

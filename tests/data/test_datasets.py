@@ -1,0 +1,211 @@
+"""Named datasets: lookup under $DANS_DATA_DIR, installing from an archive, and clear failures.
+
+Nothing here touches the network: every URL is a file:// URI into tmp_path.
+"""
+
+import dataclasses
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from dans.data import datasets
+from dans.data.datasets import DATASETS, DatasetInfo, fetch, load_dataset, locate, resolve
+from dans.errors import DataError
+
+SPLIT_TEXT = {
+    "train": b"a\tr\tb\nb\tr\tc\nc\ts\ta\n",
+    "valid": b"a\ts\tc\n",
+    "test": b"b\ts\td\n",
+}
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No $DANS_DATA_DIR and an empty cache, so nothing on this machine is found by accident."""
+    monkeypatch.delenv("DANS_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def write_splits(folder):
+    folder.mkdir(parents=True)
+    for split, data in SPLIT_TEXT.items():
+        (folder / f"{split}.txt").write_bytes(data)
+
+
+def make_archive(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    return path
+
+
+def checksums(texts=SPLIT_TEXT):
+    return {split: hashlib.sha256(data).hexdigest() for split, data in texts.items()}
+
+
+def toy_info(url, sha256=None):
+    return DatasetInfo("toy", 4, 2, 3, 1, 1, url, sha256 or checksums())
+
+
+def test_resolve_finds_dans_data_dir(isolated, monkeypatch):
+    data = isolated / "data"
+    write_splits(data / "wn18rr")
+    monkeypatch.setenv("DANS_DATA_DIR", str(data))
+    assert resolve("wn18rr", download=False) == data / "wn18rr"
+    assert locate("WN18RR") == data / "wn18rr"
+    kg = load_dataset("wn18rr")
+    assert kg.name == "wn18rr"
+    assert kg.source == str(data / "wn18rr")
+    assert kg.entity_names == ["a", "b", "c", "d"]
+    assert (len(kg.train), len(kg.valid), len(kg.test)) == (3, 1, 1)
+
+
+def test_incomplete_folder_is_not_found(isolated, monkeypatch):
+    data = isolated / "data"
+    write_splits(data / "wn18rr")
+    (data / "wn18rr" / "test.txt").unlink()
+    monkeypatch.setenv("DANS_DATA_DIR", str(data))
+    assert locate("wn18rr") is None
+
+
+def test_dans_data_dir_comes_before_the_cache(isolated, monkeypatch):
+    cached = isolated / "xdg" / "dans" / "datasets" / "wn18rr"
+    write_splits(cached)
+    assert locate("wn18rr") == cached
+    write_splits(isolated / "data" / "wn18rr")
+    monkeypatch.setenv("DANS_DATA_DIR", str(isolated / "data"))
+    assert locate("wn18rr") == isolated / "data" / "wn18rr"
+
+
+def test_umls_falls_back_to_the_bundled_copy(isolated):
+    assert locate("umls") == datasets.bundled_umls()
+
+
+@pytest.mark.parametrize("prefix", ["", "release/umls/"])
+def test_fetch_installs_from_a_local_archive(tmp_path, prefix):
+    members = {prefix + f"{split}.txt": data for split, data in SPLIT_TEXT.items()}
+    members[prefix + "README"] = b"not a split"
+    archive = make_archive(tmp_path / "toy.tar.gz", members)
+    into = tmp_path / "cache"
+    target = fetch(toy_info(archive.as_uri()), into)
+    assert target == into / "toy"
+    assert sorted(p.name for p in target.iterdir()) == ["test.txt", "train.txt", "valid.txt"]
+    for split, data in SPLIT_TEXT.items():
+        assert (target / f"{split}.txt").read_bytes() == data
+    assert sorted(p.name for p in into.iterdir()) == ["toy"]  # no temporary folder left
+
+
+def test_fetch_replaces_an_old_install(tmp_path):
+    archive = make_archive(tmp_path / "toy.tar.gz", {f"{s}.txt": d for s, d in SPLIT_TEXT.items()})
+    into = tmp_path / "cache"
+    (into / "toy").mkdir(parents=True)
+    (into / "toy" / "stale.txt").write_text("old")
+    target = fetch(toy_info(archive.as_uri()), into)
+    assert not (target / "stale.txt").exists()
+    assert (target / "train.txt").read_bytes() == SPLIT_TEXT["train"]
+
+
+def test_fetch_wrong_checksum_leaves_nothing(tmp_path):
+    archive = make_archive(tmp_path / "toy.tar.gz", {f"{s}.txt": d for s, d in SPLIT_TEXT.items()})
+    wrong = {**checksums(), "valid": "0" * 64}
+    into = tmp_path / "cache"
+    with pytest.raises(DataError) as info:
+        fetch(toy_info(archive.as_uri(), wrong), into)
+    message = str(info.value)
+    assert "valid.txt" in message
+    assert "SHA-256" in message
+    assert checksums()["valid"] in message
+    assert not (into / "toy").exists()
+    assert list(into.iterdir()) == []
+
+
+def test_fetch_archive_without_a_split(tmp_path):
+    archive = make_archive(tmp_path / "toy.tar.gz", {"train.txt": b"a\tr\tb\n"})
+    into = tmp_path / "cache"
+    with pytest.raises(DataError, match=r"no valid\.txt"):
+        fetch(toy_info(archive.as_uri()), into)
+    assert list(into.iterdir()) == []
+
+
+def test_fetch_not_an_archive(tmp_path):
+    bogus = tmp_path / "toy.tar.gz"
+    bogus.write_bytes(b"<html>rate limited</html>")
+    into = tmp_path / "cache"
+    with pytest.raises(DataError, match="not a readable tar archive"):
+        fetch(toy_info(bogus.as_uri()), into)
+    assert list(into.iterdir()) == []
+
+
+def test_resolve_downloads_into_the_cache(isolated, monkeypatch):
+    archive = make_archive(
+        isolated / "wn.tar.gz", {f"WN18RR/{s}.txt": d for s, d in SPLIT_TEXT.items()}
+    )
+    info = dataclasses.replace(DATASETS["wn18rr"], url=archive.as_uri(), sha256=checksums())
+    monkeypatch.setitem(DATASETS, "wn18rr", info)
+    folder = resolve("wn18rr")
+    assert folder == isolated / "xdg" / "dans" / "datasets" / "wn18rr"
+    assert (folder / "test.txt").read_bytes() == SPLIT_TEXT["test"]
+    assert load_dataset("wn18rr").num_entities == 4
+
+
+def test_unreachable_download_says_where_to_put_the_files(isolated, monkeypatch):
+    data = isolated / "data"
+    monkeypatch.setenv("DANS_DATA_DIR", str(data))
+    missing = (isolated / "no-such-archive.tar.gz").as_uri()
+    monkeypatch.setitem(DATASETS, "wn18rr", dataclasses.replace(DATASETS["wn18rr"], url=missing))
+    with pytest.raises(DataError) as info:
+        load_dataset("wn18rr")
+    message = str(info.value)
+    assert "cannot download" in message
+    assert missing in message
+    assert str(data / "wn18rr") in message
+    assert str(isolated / "xdg" / "dans" / "datasets" / "wn18rr") in message
+    assert "--data-dir" in message
+    assert not (data / "wn18rr").exists()
+    assert not (isolated / "xdg" / "dans" / "datasets" / "wn18rr").exists()
+
+
+def test_no_download_allowed(isolated):
+    with pytest.raises(DataError) as info:
+        resolve("fb15k-237", download=False)
+    assert "not on this machine" in str(info.value)
+    assert str(isolated / "xdg" / "dans" / "datasets" / "fb15k-237") in str(info.value)
+
+
+def test_nell_has_no_public_download(isolated, monkeypatch):
+    monkeypatch.setenv("DANS_DATA_DIR", str(isolated / "data"))
+    with pytest.raises(DataError) as info:
+        load_dataset("nell-995")
+    message = str(info.value)
+    assert "no public download" in message
+    assert str(isolated / "data" / "nell-995") in message
+    assert "train.txt" in message
+
+
+def test_unknown_name_lists_the_choices(isolated):
+    with pytest.raises(DataError) as info:
+        load_dataset("freebase")
+    message = str(info.value)
+    assert "'freebase'" in message
+    for name in ("umls", "wn18rr", "fb15k-237", "nell-995"):
+        assert name in message
+
+
+def test_data_dir_must_be_a_directory(tmp_path):
+    with pytest.raises(DataError, match="no such directory"):
+        load_dataset(data_dir=tmp_path / "absent")
+    with pytest.raises(DataError, match="name a dataset"):
+        load_dataset()
+
+
+def test_data_dir_wins_over_the_name(tmp_path):
+    write_splits(tmp_path / "mine")
+    kg = load_dataset("umls", data_dir=tmp_path / "mine")
+    assert kg.num_entities == 4
+    assert kg.source == str(tmp_path / "mine")
+    assert load_dataset(data_dir=tmp_path / "mine").name == "mine"

@@ -1,0 +1,198 @@
+"""Decoders: the triple, broadcast and all-entity paths agree; inverse relations; odd dims."""
+
+import pytest
+import torch
+
+from dans.errors import ConfigError
+from dans.models import DECODERS, Decoder, decoders
+
+NAMES = ["distmult", "complex", "rotate", "transe"]
+E, R, DIM, B, K = 15, 4, 6, 5, 7
+
+
+def _setup(name, seed=0):
+    torch.manual_seed(seed)
+    decoder = DECODERS.get(name)(R, DIM)
+    entities = torch.randn(E, DIM)
+    relations = decoder.relations().detach()
+    heads = torch.randint(E, (B,))
+    rels = torch.randint(R, (B,))
+    tails = torch.randint(E, (B,))
+    return decoder, entities, relations, heads, rels, tails
+
+
+def test_the_four_decoders_are_registered():
+    assert set(NAMES) <= set(DECODERS.names())
+    for name in NAMES:
+        assert issubclass(DECODERS.get(name), Decoder)
+        assert DECODERS.get(name).name == name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_relation_shapes(name):
+    decoder, _, relations, *_ = _setup(name)
+    expected = DIM // 2 if name == "rotate" else DIM
+    assert relations.shape == (R, expected)
+    assert decoder.inverse(relations).shape == relations.shape
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_broadcast_negatives_match_single_triples(name):
+    decoder, entities, relations, heads, rels, _ = _setup(name)
+    candidates = torch.randint(E, (B, K))
+    broadcast = decoder.score(
+        entities[heads][:, None], relations[rels][:, None], entities[candidates]
+    )
+    assert broadcast.shape == (B, K)
+    one_by_one = torch.stack(
+        [
+            torch.stack(
+                [
+                    decoder.score(
+                        entities[heads[b]], relations[rels[b]], entities[candidates[b, k]]
+                    )
+                    for k in range(K)
+                ]
+            )
+            for b in range(B)
+        ]
+    )
+    assert torch.allclose(broadcast, one_by_one, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_triple_scores_are_one_per_triple(name):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    batch = decoder.score(entities[heads], relations[rels], entities[tails])
+    assert batch.shape == (B,)
+    for b in range(B):
+        single = decoder.score(entities[heads[b]], relations[rels[b]], entities[tails[b]])
+        assert single.shape == ()
+        assert torch.allclose(batch[b], single, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_score_all_tails_matches_score(name):
+    decoder, entities, relations, heads, rels, _ = _setup(name)
+    all_tails = decoder.score_all_tails(entities[heads], relations[rels], entities)
+    assert all_tails.shape == (B, E)
+    for b in range(B):
+        for t in range(E):
+            expected = decoder.score(entities[heads[b]], relations[rels[b]], entities[t])
+            assert torch.allclose(all_tails[b, t], expected, atol=1e-5), (b, t)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_score_all_heads_matches_score(name):
+    decoder, entities, relations, _, rels, tails = _setup(name)
+    all_heads = decoder.score_all_heads(relations[rels], entities[tails], entities)
+    assert all_heads.shape == (B, E)
+    for b in range(B):
+        for h in range(E):
+            expected = decoder.score(entities[h], relations[rels[b]], entities[tails[b]])
+            assert torch.allclose(all_heads[b, h], expected, atol=1e-5), (b, h)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inverse_relation_swaps_head_and_tail(name):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    forward = decoder.score(entities[heads], relations[rels], entities[tails])
+    backward = decoder.score(entities[tails], decoder.inverse(relations[rels]), entities[heads])
+    assert torch.allclose(forward, backward, atol=1e-5)
+    # The inverse of the inverse is the relation itself.
+    assert torch.allclose(decoder.inverse(decoder.inverse(relations)), relations)
+
+
+@pytest.mark.parametrize("name", ["distmult", "complex", "transe"])
+def test_inverse_is_not_the_identity_where_the_decoder_is_asymmetric(name):
+    # DistMult is symmetric by construction; the others must actually change the relation.
+    decoder, _, relations, *_ = _setup(name)
+    same = torch.allclose(decoder.inverse(relations), relations)
+    assert same == (name == "distmult")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generic_chunked_all_tails_equals_fast_formula(name, monkeypatch):
+    decoder, entities, relations, heads, rels, _ = _setup(name)
+    fast = decoder.score_all_tails(entities[heads], relations[rels], entities)
+    generic = Decoder.score_all_tails(decoder, entities[heads], relations[rels], entities)
+    assert torch.allclose(fast, generic, atol=1e-5)
+    # A tiny budget: blocks of 2 queries, the last one short.
+    monkeypatch.setattr(decoders, "_BROADCAST_BUDGET", 2 * E * DIM)
+    chunked = Decoder.score_all_tails(decoder, entities[heads], relations[rels], entities)
+    assert torch.allclose(fast, chunked, atol=1e-5)
+    empty = Decoder.score_all_tails(decoder, entities[:0], relations[:0], entities)
+    assert empty.shape == (0, E)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_flow_through_every_path(name):
+    decoder, entities, _, heads, rels, tails = _setup(name)
+    entities.requires_grad_(True)
+    scores = decoder.score(entities[heads], decoder.relations()[rels], entities[tails])
+    all_tails = decoder.score_all_tails(entities[heads], decoder.relations()[rels], entities)
+    (scores.sum() + all_tails.sum()).backward()
+    assert torch.isfinite(entities.grad).all() and entities.grad.abs().sum() > 0
+    assert decoder.relation_embeddings.grad.abs().sum() > 0
+
+
+def test_distmult_by_hand():
+    decoder = DECODERS.get("distmult")(1, 3)
+    h, r, t = (
+        torch.tensor([1.0, 2.0, 3.0]),
+        torch.tensor([0.5, -1.0, 2.0]),
+        torch.tensor([4, 5, 6.0]),
+    )
+    assert decoder.score(h, r, t).item() == pytest.approx(1 * 0.5 * 4 - 2 * 5 + 3 * 2 * 6)
+
+
+def test_complex_by_hand():
+    # Re(h * r * conj(t)) with h = 1 + 2i, r = 3 - i, t = 2 + 5i: h * r = 5 + 5i, times
+    # conj(t) = 2 - 5i gives 10 - 25i + 10i + 25 = 35 - 15i.
+    decoder = DECODERS.get("complex")(1, 2)
+    h, r, t = torch.tensor([1.0, 2.0]), torch.tensor([3.0, -1.0]), torch.tensor([2.0, 5.0])
+    assert decoder.score(h, r, t).item() == pytest.approx(35.0)
+
+
+def test_rotate_by_hand():
+    # h = 1 + 0i rotated by pi/2 is i; t = 0 + 0i: distance 1, so margin - 1.
+    decoder = DECODERS.get("rotate")(1, 2, margin=6.0)
+    h, r, t = torch.tensor([1.0, 0.0]), torch.tensor([torch.pi / 2]), torch.tensor([0.0, 0.0])
+    assert decoder.score(h, r, t).item() == pytest.approx(5.0, abs=1e-5)
+    # Rotating onto the tail exactly: distance 0.
+    t = torch.tensor([0.0, 1.0])
+    assert decoder.score(h, r, t).item() == pytest.approx(6.0, abs=1e-5)
+
+
+def test_transe_by_hand():
+    decoder = DECODERS.get("transe")(1, 2, margin=6.0)
+    h, r, t = torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0]), torch.tensor([0.0, -3.0])
+    # h + r - t = (3, 4): distance 5.
+    assert decoder.score(h, r, t).item() == pytest.approx(1.0)
+    entities = torch.stack([t, h + r])
+    all_tails = decoder.score_all_tails(h[None], r[None], entities)
+    assert all_tails[0].tolist() == pytest.approx([1.0, 6.0], abs=1e-3)
+
+
+@pytest.mark.parametrize("name", ["complex", "rotate"])
+def test_complex_valued_decoders_refuse_an_odd_dim(name):
+    with pytest.raises(ConfigError, match="even"):
+        DECODERS.get(name)(R, 5)
+
+
+@pytest.mark.parametrize("name", ["distmult", "transe"])
+def test_real_valued_decoders_accept_an_odd_dim(name):
+    decoder = DECODERS.get(name)(R, 5)
+    scores = decoder.score(torch.randn(3, 5), decoder.relations()[:3], torch.randn(3, 5))
+    assert scores.shape == (3,)
+
+
+def test_rotate_has_no_penalty_and_others_do():
+    torch.manual_seed(0)
+    for name in NAMES:
+        decoder = DECODERS.get(name)(R, DIM)
+        penalty = decoder.penalty(decoder.relations())
+        if name == "rotate":
+            assert penalty.item() == 0.0
+        else:
+            assert penalty.item() == pytest.approx(decoder.relations().pow(2).mean().item())

@@ -1,0 +1,204 @@
+"""The sparse RGCN layer against the edge-by-edge reference, the encoder, device moves."""
+
+import pytest
+import torch
+
+from dans.errors import ConfigError
+from dans.models import DECODERS, KGModel, RelationalGraph, RGCNEncoder, RGCNLayer
+from dans.models.rgcn import reference_rgcn_layer
+
+E, R = 12, 4  # relation 3 never occurs, entity 11 is isolated
+
+
+def _triples(seed=0, n=40):
+    generator = torch.Generator().manual_seed(seed)
+    heads = torch.randint(E - 1, (n,), generator=generator)
+    rels = torch.randint(R - 1, (n,), generator=generator)
+    tails = torch.randint(E - 1, (n,), generator=generator)
+    triples = torch.stack([heads, rels, tails], 1)
+    triples[0] = torch.tensor([3, 1, 3])  # a self-loop
+    triples[1] = triples[2]  # a duplicate
+    triples[5] = triples[2]  # a triplicate
+    return triples
+
+
+def _grads(output, upstream, tensors):
+    return torch.autograd.grad(output, tensors, grad_outputs=upstream, retain_graph=True)
+
+
+@pytest.mark.parametrize("in_dim, out_dim, bases", [(5, 4, 2), (3, 3, 1)])
+def test_layer_output_and_gradients_match_reference(in_dim, out_dim, bases):
+    torch.manual_seed(1)
+    triples = _triples()
+    assert 11 not in triples[:, [0, 2]]
+    assert 3 not in triples[:, 1]
+    graph = RelationalGraph(triples, E, R)
+    layer = RGCNLayer(in_dim, out_dim, graph.num_edge_types, bases)
+    with torch.no_grad():
+        layer.bias.normal_()  # zeros by default; make its gradient path visible
+    x = torch.randn(E, in_dim, requires_grad=True)
+    fast = layer(x, graph)
+    reference = reference_rgcn_layer(layer, x, triples, R)
+    assert fast.shape == (E, out_dim)
+    assert torch.allclose(fast, reference, atol=1e-5)
+    upstream = torch.randn(E, out_dim)
+    tensors = [x, *layer.parameters()]
+    for fast_grad, reference_grad, name in zip(
+        _grads(fast, upstream, tensors),
+        _grads(reference, upstream, tensors),
+        ["x"] + [name for name, _ in layer.named_parameters()],
+        strict=True,
+    ):
+        assert torch.allclose(fast_grad, reference_grad, atol=1e-5), name
+    # The unused relation (types 3 and 3 + R) gets no gradient on its coefficients.
+    coefficient_grad = _grads(fast, upstream, [layer.coefficients])[0]
+    assert coefficient_grad[[3, 3 + R]].abs().max() == 0
+    assert coefficient_grad[[0, 1, 2]].abs().min() > 0
+
+
+def test_graph_counts_types_and_pairs():
+    triples = _triples()
+    graph = RelationalGraph(triples, E, R)
+    assert graph.num_edge_types == 2 * R
+    # One pair per distinct (edge type, destination), computed here with a Python set.
+    pairs = {(r, t) for _, r, t in triples.tolist()} | {(r + R, h) for h, r, _ in triples.tolist()}
+    assert graph.num_pairs == len(pairs)
+    assert sum(graph.type_sizes) == len(pairs)
+    assert graph.type_sizes == [sum(1 for r, _ in pairs if r == k) for k in range(2 * R)]
+
+
+def test_mean_aggregation_by_hand():
+    # Entity 0 receives edges of relation 0 from entities 1 and 2; entity 3 has a self-loop of
+    # relation 0; entity 4 is isolated. Identity basis, coefficient 1 for relation 0's forward
+    # type and 10 for its inverse type, no self weight, no bias:
+    #   out[0] = mean(x1, x2)            (forward type)
+    #   out[1] = out[2] = 10 * x0        (inverse type: 0 -> 1 and 0 -> 2)
+    #   out[3] = x3 + 10 * x3            (the self-loop is an edge of both types)
+    #   out[4] = 0
+    triples = torch.tensor([[1, 0, 0], [2, 0, 0], [3, 0, 3]])
+    graph = RelationalGraph(triples, 5, 1)
+    layer = RGCNLayer(2, 2, graph.num_edge_types, 1)
+    with torch.no_grad():
+        layer.bases.copy_(torch.eye(2)[None])
+        layer.coefficients.copy_(torch.tensor([[1.0], [10.0]]))
+        layer.self_weight.zero_()
+        layer.bias.zero_()
+    x = torch.tensor([[1.0, 2.0], [3.0, 5.0], [7.0, 11.0], [13.0, 17.0], [19.0, 23.0]])
+    out = layer(x, graph)
+    expected = torch.tensor([[5.0, 8.0], [10.0, 20.0], [10.0, 20.0], [143.0, 187.0], [0.0, 0.0]])
+    assert torch.allclose(out, expected)
+    # Not the sum: out[0] would be (10, 16).
+    assert not torch.allclose(out[0], x[1] + x[2])
+
+
+def test_self_weight_and_bias_by_hand():
+    triples = torch.tensor([[0, 0, 1]])
+    graph = RelationalGraph(triples, 3, 1)
+    layer = RGCNLayer(2, 2, graph.num_edge_types, 1)
+    with torch.no_grad():
+        layer.coefficients.zero_()
+        layer.self_weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 3.0]]))
+        layer.bias.copy_(torch.tensor([1.0, -1.0]))
+    x = torch.tensor([[1.0, 1.0], [2.0, 0.0], [0.0, 4.0]])
+    expected = torch.tensor([[3.0, 2.0], [5.0, -1.0], [1.0, 11.0]])
+    assert torch.allclose(layer(x, graph), expected)
+
+
+def _encoder(dim=6, layers=2, dropout=0.2, edge_dropout=0.0, seed=2):
+    torch.manual_seed(seed)
+    return RGCNEncoder(
+        E, R, dim, _triples(), layers=layers, bases=3, dropout=dropout, edge_dropout=edge_dropout
+    )
+
+
+def test_encoder_shape_and_reference_composition():
+    encoder = _encoder().eval()
+    out = encoder()
+    assert out.shape == (E, 6)
+    # Eval mode: no dropout, so the encoder is layer 2 after ReLU after layer 1, nothing else.
+    first = reference_rgcn_layer(encoder.layers[0], encoder.embeddings.weight, _triples(), R)
+    second = reference_rgcn_layer(encoder.layers[1], first.relu(), _triples(), R)
+    assert torch.allclose(out, second, atol=1e-5)
+    # The last layer is linear: its output has negative entries.
+    assert (out < 0).any()
+
+
+def test_encoder_single_layer_and_dropout():
+    encoder = _encoder(layers=1).eval()
+    expected = reference_rgcn_layer(encoder.layers[0], encoder.embeddings.weight, _triples(), R)
+    assert torch.allclose(encoder(), expected, atol=1e-5)
+    # Dropout only acts in training mode, between layers.
+    encoder = _encoder(dropout=0.5)
+    encoder.train()
+    torch.manual_seed(0)
+    a = encoder()
+    torch.manual_seed(1)
+    b = encoder()
+    assert not torch.allclose(a, b)
+    encoder.eval()
+    assert torch.equal(encoder(), encoder())
+
+
+def test_encoder_refuses_bad_sizes():
+    with pytest.raises(ConfigError, match="layers"):
+        _encoder(layers=0)
+    with pytest.raises(ConfigError, match="bases"):
+        RGCNEncoder(E, R, 4, _triples(), bases=0)
+    with pytest.raises(ConfigError, match="edge-dropout"):
+        _encoder(edge_dropout=1.0)
+
+
+def test_edge_dropout_only_in_training():
+    encoder = _encoder(edge_dropout=0.5, dropout=0.0)
+    encoder.eval()
+    assert encoder.message_graph() is encoder.graph
+    encoder.train()
+    torch.manual_seed(0)
+    dropped = encoder.message_graph()
+    assert dropped is not encoder.graph
+    assert dropped.num_pairs < encoder.graph.num_pairs
+    no_drop = _encoder(edge_dropout=0.0).train()
+    assert no_drop.message_graph() is no_drop.graph
+
+
+def test_model_to_cpu_and_double_keeps_working():
+    encoder = _encoder().eval()
+    model = KGModel(encoder, DECODERS.get("distmult")(R, 6)).eval()
+    before = model.encoder()
+    model.to("cpu")
+    assert torch.equal(model.encoder(), before)
+    # Converting the dtype must also convert the sparse matrices, which are not buffers.
+    model.double()
+    graph = model.encoder.graph
+    assert graph.mean.dtype == torch.float64
+    assert graph.gather_t.dtype == torch.float64
+    out = model.encoder()
+    assert out.dtype == torch.float64
+    assert torch.allclose(out.float(), before, atol=1e-5)
+    scores = model.score_hrt(_triples()[:4])
+    assert scores.dtype == torch.float64 and scores.shape == (4,)
+
+
+def test_state_dict_round_trip_excludes_sparse_matrices():
+    encoder = _encoder().eval()
+    state = encoder.state_dict()
+    assert all(not value.is_sparse and value.layout == torch.strided for value in state.values())
+    assert not any(key.startswith("graph.") for key in state)
+    other = _encoder(seed=9).eval()
+    assert not torch.allclose(other(), encoder())
+    other.load_state_dict(state)
+    assert torch.equal(other(), encoder())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("edge_dropout", [0.0, 0.5])
+def test_encoder_on_cuda_matches_cpu(edge_dropout):
+    encoder = _encoder(edge_dropout=edge_dropout)
+    expected = encoder.eval()()
+    encoder.to("cuda")
+    assert torch.allclose(encoder().cpu(), expected, atol=1e-5)
+    encoder.train()
+    out = encoder()  # training mode: dropout, and edge dropout rebuilds the graph on the GPU
+    out.sum().backward()
+    assert out.device.type == "cuda"
+    assert encoder.embeddings.weight.grad is not None

@@ -1,0 +1,294 @@
+"""The simple samplers on UMLS: shapes, corrupted triples, filtering, popularity, self-adv."""
+
+import pytest
+import torch
+
+import dans
+from dans.builders import build_model, build_sampler
+from dans.data.graph import KnowledgeGraph
+from dans.errors import ConfigError
+from dans.models import DECODERS
+from dans.samplers import PopularitySampler, SelfAdversarialSampler, UniformSampler
+from dans.samplers.base import query_embeddings, score_negatives
+
+NAMES = ["uniform", "popularity", "self-adv"]
+DIM, K = 16, 10
+
+
+@pytest.fixture(scope="module")
+def umls():
+    return dans.load_dataset("umls")
+
+
+@pytest.fixture(scope="module")
+def known_set(umls):
+    return {tuple(t) for split in (umls.train, umls.valid, umls.test) for t in split.tolist()}
+
+
+def _build(umls, name, seed=0, **overrides):
+    config = dans.TrainConfig(
+        encoder="lookup", dim=DIM, negatives=K, device="cpu", **overrides
+    ).validate()
+    torch.manual_seed(seed)
+    model = build_model(config, umls)
+    return model, build_sampler(name, config, umls, model)
+
+
+def _sample(umls, model, sampler, positives, seed=0):
+    entities, relations = model()
+    generator = torch.Generator().manual_seed(seed)
+    return sampler.sample(positives, entities, relations, generator), entities, relations
+
+
+def test_builder_makes_the_right_classes(umls):
+    classes = {
+        "uniform": UniformSampler,
+        "popularity": PopularitySampler,
+        "self-adv": SelfAdversarialSampler,
+    }
+    for name, cls in classes.items():
+        _, sampler = _build(umls, name)
+        assert type(sampler) is cls
+        assert sampler.num_entities == umls.num_entities
+        assert sampler.num_negatives == K
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes_and_embeddings(umls, name):
+    model, sampler = _build(umls, name)
+    positives = umls.train[:64]
+    negatives, entities, _ = _sample(umls, model, sampler, positives)
+    assert negatives.ids.shape == (64, K)
+    assert negatives.ids.dtype == torch.long
+    assert negatives.head_replaced.shape == (64, K)
+    assert negatives.head_replaced.dtype == torch.bool
+    assert negatives.embeddings.shape == (64, K, DIM)
+    assert torch.equal(negatives.embeddings, entities[negatives.ids])
+    assert negatives.ids.min() >= 0 and negatives.ids.max() < umls.num_entities
+    if name == "self-adv":
+        assert negatives.weights.shape == (64, K)
+    else:
+        assert negatives.weights is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corrupted_triples_replace_exactly_one_side(umls, name):
+    model, sampler = _build(umls, name)
+    positives = umls.train[:500]
+    negatives, _, _ = _sample(umls, model, sampler, positives)
+    triples = negatives.triples(positives)
+    assert triples.shape == (500, K, 3)
+    expanded = positives[:, None, :].expand(-1, K, -1)
+    replaced = negatives.head_replaced
+    assert torch.equal(triples[..., 1], expanded[..., 1])
+    # Head replaced: the head is the drawn id and the tail the positive's; and vice versa.
+    assert torch.equal(triples[..., 0][replaced], negatives.ids[replaced])
+    assert torch.equal(triples[..., 2][replaced], expanded[..., 2][replaced])
+    assert torch.equal(triples[..., 2][~replaced], negatives.ids[~replaced])
+    assert torch.equal(triples[..., 0][~replaced], expanded[..., 0][~replaced])
+    share = replaced.double().mean().item()
+    assert 0.4 < share < 0.6
+    # The positives themselves are left alone.
+    assert torch.equal(positives, umls.train[:500])
+
+
+def test_triples_need_ids():
+    negatives = dans.Negatives(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no ids"):
+        negatives.triples(torch.zeros(2, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_negatives(umls, name):
+    model, sampler = _build(umls, name)
+    positives = umls.train[:100]
+    a, _, _ = _sample(umls, model, sampler, positives, seed=5)
+    b, _, _ = _sample(umls, model, sampler, positives, seed=5)
+    c, _, _ = _sample(umls, model, sampler, positives, seed=6)
+    assert torch.equal(a.ids, b.ids)
+    assert torch.equal(a.head_replaced, b.head_replaced)
+    if a.weights is not None:
+        assert torch.equal(a.weights, b.weights)
+    assert not torch.equal(a.ids, c.ids)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_filtering_drops_every_known_true_negative(umls, known_set, name):
+    positives = umls.train[:1000]
+    # Without filtering, the same draws contain known-true triples (UMLS is dense), so the
+    # filtered check below is not vacuous.
+    model, sampler = _build(umls, name)
+    unfiltered, _, _ = _sample(umls, model, sampler, positives)
+    unfiltered_known = [
+        t in known_set for t in map(tuple, unfiltered.triples(positives).reshape(-1, 3).tolist())
+    ]
+    assert sum(unfiltered_known) > 20
+
+    model, sampler = _build(umls, name, filter_negatives=True)
+    negatives, _, _ = _sample(umls, model, sampler, positives)
+    triples = negatives.triples(positives).reshape(-1, 3).tolist()
+    weights = negatives.weights.reshape(-1).tolist()
+    assert negatives.weights.shape == (1000, K)
+    for triple, weight in zip(triples, weights, strict=True):
+        is_known = tuple(triple) in known_set
+        if is_known:
+            assert weight == 0.0, triple
+        else:
+            assert weight > 0.0, triple
+    # Known-true draws are redrawn before being dropped, so far fewer are lost than were drawn
+    # (measured: about 1 in 8 survives the 3 redraws on these positives).
+    dropped = int((negatives.weights == 0).sum())
+    assert 0 < dropped < sum(unfiltered_known) / 3
+    # Each positive's kept negatives still average weight 1.
+    assert torch.allclose(negatives.weights.sum(1), torch.full((1000,), float(K)), atol=1e-4)
+
+
+def _tiny_dense_graph():
+    # 4 entities, 1 relation; (0, 0, t) is true for t in {0, 1, 2} and (h, 0, 1) for h in
+    # {0, 2, 3}: most corruptions of (0, 0, 1) are true, so some survive 3 redraws.
+    train = [(0, 0, 0), (0, 0, 1), (0, 0, 2), (2, 0, 1), (3, 0, 1)]
+    return KnowledgeGraph(
+        entity_names=list("abcd"),
+        relation_names=["r"],
+        train=torch.tensor(train),
+        valid=torch.zeros(0, 3, dtype=torch.long),
+        test=torch.zeros(0, 3, dtype=torch.long),
+    )
+
+
+@pytest.mark.parametrize("cls", [UniformSampler, SelfAdversarialSampler])
+def test_filtering_weights_when_redraws_run_out(cls):
+    graph = _tiny_dense_graph()
+    known = {tuple(t) for t in graph.train.tolist()}
+    torch.manual_seed(0)
+    decoder = DECODERS.get("distmult")(1, 4)
+    entities = torch.randn(4, 4) * 2
+    sampler = cls(4, 6, decoder, known_triples=graph.known_triples, filter_negatives=True)
+    positives = torch.tensor([[0, 0, 1]]).repeat(300, 1)
+    negatives = sampler.sample(
+        positives, entities, decoder.relations(), torch.Generator().manual_seed(0)
+    )
+    triples = negatives.triples(positives)
+    is_known = torch.tensor(
+        [[tuple(t) in known for t in row] for row in triples.tolist()], dtype=torch.bool
+    )
+    weights = negatives.weights
+    assert is_known.any()  # some known-true negatives survived the redraws
+    assert (weights[is_known] == 0).all()
+    assert (weights[~is_known] > 0).all()
+    some_kept = (~is_known).any(1)
+    assert torch.allclose(weights[some_kept].sum(1), torch.full((int(some_kept.sum()),), 6.0))
+    assert (weights[~some_kept] == 0).all()
+    if cls is UniformSampler:
+        # Kept negatives share the weight equally: K / (number kept).
+        expected = (~is_known).float() * 6 / (~is_known).sum(1, keepdim=True).clamp_min(1)
+        assert torch.allclose(weights, expected)
+    else:
+        # Kept negatives keep softmax proportions among themselves.
+        scores = score_negatives(positives, negatives, entities, decoder.relations(), decoder)
+        masked = torch.where(is_known, -torch.inf, scores.detach())
+        expected = torch.softmax(masked, 1).nan_to_num(0.0) * 6
+        assert torch.allclose(weights, expected, atol=1e-5)
+
+
+def test_filtering_needs_known_triples():
+    decoder = DECODERS.get("distmult")(1, 4)
+    with pytest.raises(ConfigError, match="known-true"):
+        UniformSampler(4, 3, decoder, filter_negatives=True)
+    with pytest.raises(ConfigError, match="negatives"):
+        UniformSampler(4, 0, decoder)
+
+
+def test_uniform_draws_every_entity_about_equally(umls):
+    _, sampler = _build(umls, "uniform")
+    positives = umls.train[:2000]
+    generator = torch.Generator().manual_seed(0)
+    head_replaced = torch.zeros(2000, 100, dtype=torch.bool)
+    ids = sampler.draw(positives, head_replaced, generator)
+    frequency = torch.bincount(ids.reshape(-1), minlength=umls.num_entities).double() / ids.numel()
+    assert (frequency > 0).all()
+    assert (frequency - 1 / umls.num_entities).abs().max() < 0.002
+
+
+def test_popularity_frequencies_follow_train_counts(umls):
+    model, sampler = _build(umls, "popularity")
+    counts = umls.train_entity_counts.double()
+    assert counts.sum() == 2 * len(umls.train)
+    positives = umls.train[:2000]
+    negatives, _, _ = _sample(umls, model, sampler, positives)
+    # 2000 x 10 draws would be noisy; draw 200,000 through the sampler's own draw().
+    generator = torch.Generator().manual_seed(1)
+    ids = sampler.draw(positives, torch.zeros(2000, 100, dtype=torch.bool), generator)
+    frequency = torch.bincount(ids.reshape(-1), minlength=umls.num_entities).double() / ids.numel()
+    expected = counts / counts.sum()
+    # Binomial standard deviation is at most sqrt(0.05 / 200000) ~ 5e-4.
+    assert (frequency - expected).abs().max() < 0.003
+    assert frequency.argmax() == expected.argmax() or (
+        expected[frequency.argmax()] > 0.9 * expected.max()
+    )
+    # And not uniform: the most popular entity is drawn far more than 1 / E.
+    assert frequency.max() > 3 / umls.num_entities
+    assert torch.equal(negatives.embeddings, model.encoder()[negatives.ids])
+
+
+def test_popularity_never_draws_zero_count_entities():
+    counts = torch.tensor([0, 1, 2, 0, 7, 0, 10, 0])  # zero counts first, inside and last
+    decoder = DECODERS.get("distmult")(1, 2)
+    sampler = PopularitySampler(8, 50, decoder, entity_counts=counts)
+    generator = torch.Generator().manual_seed(0)
+    ids = sampler.draw(
+        torch.zeros(4000, 3, dtype=torch.long), torch.zeros(4000, 50, dtype=torch.bool), generator
+    )
+    frequency = torch.bincount(ids.reshape(-1), minlength=8).double() / ids.numel()
+    assert frequency[[0, 3, 5, 7]].tolist() == [0.0, 0.0, 0.0, 0.0]
+    expected = counts.double() / counts.sum()
+    assert (frequency - expected).abs().max() < 0.01
+
+
+def test_self_adversarial_weights_by_hand(umls):
+    model, sampler = _build(umls, "self-adv", adversarial_temperature=0.5)
+    assert sampler.temperature == 0.5
+    with torch.no_grad():
+        model.encoder.embeddings.weight.mul_(8)  # spread the scores out
+    positives = umls.train[:20]
+    negatives, entities, relations = _sample(umls, model, sampler, positives)
+    assert entities.requires_grad
+    weights = negatives.weights
+    assert not weights.requires_grad and weights.grad_fn is None
+    decoder = model.decoder
+    expected = torch.zeros(20, K)
+    for b, (h, r, t) in enumerate(positives.tolist()):
+        scores = []
+        for k in range(K):
+            c = negatives.ids[b, k].item()
+            if negatives.head_replaced[b, k]:
+                scores.append(decoder.score(entities[c], relations[r], entities[t]).item())
+            else:
+                scores.append(decoder.score(entities[h], relations[r], entities[c]).item())
+        exp = [torch.exp(torch.tensor(0.5 * s, dtype=torch.float64)).item() for s in scores]
+        expected[b] = torch.tensor([K * e / sum(exp) for e in exp])
+    assert torch.allclose(weights, expected, atol=1e-4)
+    assert torch.allclose(weights.sum(1), torch.full((20,), float(K)), atol=1e-4)
+    assert weights.std() > 0.1  # far from uniform, so the check above means something
+
+
+def test_query_embeddings_use_the_inverse_for_heads(umls):
+    model, _ = _build(umls, "uniform", decoder="complex")
+    entities, relations = model()
+    positives = umls.train[:8]
+    head_replaced = torch.tensor([True, False] * 4)[:, None].expand(8, 3)
+    anchors, rels = query_embeddings(positives, head_replaced, entities, relations, model.decoder)
+    assert anchors.shape == (8, 3, DIM) and rels.shape == (8, 3, DIM)
+    for b, (h, r, t) in enumerate(positives.tolist()):
+        if b % 2 == 0:
+            assert torch.equal(anchors[b, 0], entities[t])
+            assert torch.equal(rels[b, 0], model.decoder.inverse(relations[r]))
+        else:
+            assert torch.equal(anchors[b, 0], entities[h])
+            assert torch.equal(rels[b, 0], relations[r])
+
+
+def test_self_adversarial_refuses_a_bad_temperature():
+    decoder = DECODERS.get("distmult")(1, 2)
+    with pytest.raises(ConfigError, match="temperature"):
+        SelfAdversarialSampler(4, 3, decoder, adversarial_temperature=0.0)

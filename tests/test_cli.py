@@ -1,0 +1,380 @@
+"""The `dans` command line: clean one-line errors that leave nothing behind, and the happy paths."""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import dans
+from dans.cli import main
+from dans.config import TrainConfig
+
+TRIPLES = [
+    ("a", "r", "b"),
+    ("b", "r", "c"),
+    ("c", "s", "a"),
+    ("a", "s", "d"),
+    ("d", "r", "a"),
+    ("b", "s", "d"),
+]
+FAST = ["--dim", "16", "--epochs", "1", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two intra-op threads on a busy 2-core machine make RGCN steps many times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_splits(folder, train=None, valid=None, test=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = "".join("\t".join(t) + "\n" for t in TRIPLES).encode()
+    for name, data in (("train", train), ("valid", valid), ("test", test)):
+        if data is not False:
+            (folder / f"{name}.txt").write_bytes(lines if data is None else data)
+    return folder
+
+
+def run_main(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(arg) for arg in argv])
+    return code, out.getvalue()
+
+
+def assert_one_line_error(capsys, argv, *needles):
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"dans {argv[0]}: error: ")
+    assert "Traceback" not in captured.err
+    for needle in needles:
+        assert str(needle) in lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------- errors that leave nothing behind
+
+
+def bad_data(tmp_path, **splits):
+    folder = write_splits(tmp_path / "kg", **splits)
+    return ["--data-dir", folder]
+
+
+ERROR_CASES = {
+    "wrong column count": (
+        lambda p: bad_data(p, train=b"a\tr\tb\na\tr\n"),
+        lambda p: [f"{p / 'kg' / 'train.txt'}:2:", "2 fields"],
+    ),
+    "non-utf8": (
+        lambda p: bad_data(p, valid=b"a\tr\tb\n\xff\tr\tc\n"),
+        lambda p: [f"{p / 'kg' / 'valid.txt'}:2:", "UTF-8"],
+    ),
+    "empty valid": (
+        lambda p: bad_data(p, valid=b""),
+        lambda p: [p / "kg" / "valid.txt", "empty"],
+    ),
+    "missing test": (
+        lambda p: bad_data(p, test=False),
+        lambda p: [p / "kg" / "test.txt", "not found"],
+    ),
+    "unknown dataset": (lambda p: ["--dataset", "nosuch"], lambda p: ["'nosuch'", "wn18rr"]),
+    "missing data dir": (
+        lambda p: ["--data-dir", p / "absent"],
+        lambda p: [p / "absent", "no such directory"],
+    ),
+    "negative lr": (lambda p: ["--lr", "-1"], lambda p: ["--lr"]),
+    "negative epochs": (lambda p: ["--epochs", "-5"], lambda p: ["--epochs", "-5"]),
+    "zero batch": (lambda p: ["--batch-size", "0"], lambda p: ["--batch-size"]),
+    "odd complex dim": (
+        lambda p: ["--dim", "7", "--decoder", "complex"],
+        lambda p: ["complex", "even", "7"],
+    ),
+    "unknown decoder": (lambda p: ["--decoder", "nosuch"], lambda p: ["'nosuch'", "distmult"]),
+    "unknown sampler": (lambda p: ["--sampler", "nosuch"], lambda p: ["'nosuch'", "uniform"]),
+    "bad dropout": (lambda p: ["--dropout", "1.0"], lambda p: ["--dropout"]),
+    "bad ties": (lambda p: ["--ties", "random"], lambda p: ["--ties"]),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_train_error_exits_2_and_writes_nothing(tmp_path, capsys, case):
+    extra, needles = ERROR_CASES[case]
+    out = tmp_path / "run"
+    # FAST comes first so that the case's own --dim/--epochs override it.
+    argv = ["train", *FAST, *extra(tmp_path), "--out", out]
+    assert_one_line_error(capsys, argv, *needles(tmp_path))
+    assert not out.exists()
+
+
+def test_cuda_without_gpu(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    out = tmp_path / "run"
+    assert_one_line_error(capsys, ["train", *FAST, "--device", "cuda", "--out", out], "cuda")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "needles"),
+    [
+        ("dim = 16\nlearning_rate = 0.1\n", ["unknown key", "'learning_rate'"]),
+        ('dim = "16"\n', ["dim must be int", "str"]),
+        ("dropout = true\n", ["dropout must be float"]),
+        ("dim = \n", []),
+    ],
+)
+def test_bad_config_file(tmp_path, capsys, toml, needles):
+    config = tmp_path / "my.toml"
+    config.write_text(toml)
+    out = tmp_path / "run"
+    argv = ["train", "--config", config, "--quiet", "--out", out]
+    assert_one_line_error(capsys, argv, f"{config}:", *needles)
+    assert not out.exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    config = tmp_path / "absent.toml"
+    assert_one_line_error(capsys, ["train", "--config", config], config, "not found")
+
+
+def test_existing_out_is_not_touched(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    argv = ["train", *FAST, "--data-dir", write_splits(tmp_path / "kg"), "--out", out]
+    assert_one_line_error(capsys, argv, out, "--overwrite")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.write_text("x")
+    argv = ["train", *FAST, "--data-dir", write_splits(tmp_path / "kg"), "--out", out]
+    assert_one_line_error(capsys, argv, out, "not a directory")
+    assert out.read_text() == "x"
+
+
+def test_evaluate_not_a_run(tmp_path, capsys):
+    assert_one_line_error(capsys, ["evaluate", tmp_path / "nothing"], tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(capsys, ["evaluate", tmp_path / "empty"], "config.toml")
+
+
+def subprocess_env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def test_subprocess_error_is_one_line(tmp_path):
+    folder = write_splits(tmp_path / "kg", train=b"a\tr\tb\na\tr\n")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "dans", "train", "--data-dir", folder, "--out", out, *FAST],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n")
+    assert f"{folder / 'train.txt'}:2:" in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_subprocess_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "dans", "--help"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "datasets"):
+        assert command in result.stdout
+    assert result.stderr == ""
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--lr", "fast"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "--lr" in err
+
+
+# ---------------------------------------------------------------- happy paths
+
+RUN_ARGS = ["--epochs", "2", "--eval-every", "1", "--dim", "16", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code, stdout = run_main(["train", *RUN_ARGS, "--out", out])
+    assert code == 0
+    return out, stdout
+
+
+def test_train_writes_the_run_directory(trained):
+    out, stdout = trained
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.toml",
+        "log.csv",
+        "metrics.json",
+    ]
+    assert "umls" in stdout
+    assert f"run written to {out}" in stdout
+
+
+def test_metrics_json(trained):
+    out, stdout = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("valid", "test", "train_seconds", "eval_seconds", "epochs"):
+        assert key in metrics
+    assert metrics["dataset"] == "umls"
+    assert (metrics["encoder"], metrics["decoder"], metrics["sampler"]) == (
+        "rgcn",
+        "distmult",
+        "uniform",
+    )
+    assert metrics["seed"] == 1
+    assert metrics["epochs"] == 2
+    assert metrics["best_epoch"] in (1, 2)
+    for split in ("valid", "test"):
+        values = metrics[split]
+        for key in ("mrr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
+            assert 0.0 < values[key] <= 1.0, (split, key)
+        assert values["hits@1"] <= values["hits@3"] <= values["hits@10"]
+        assert 1.0 <= values["mr"] <= 135
+    assert metrics["train_seconds"] > 0 and metrics["eval_seconds"] > 0
+    assert f"{metrics['test']['mrr']:.4f}" in stdout
+
+
+def test_log_csv_has_a_row_per_epoch(trained):
+    out, _ = trained
+    with (out / "log.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    for row in rows:
+        assert float(row["loss"]) > 0
+        assert float(row["seconds"]) > 0
+        assert 0 < float(row["valid_mrr"]) <= 1
+
+
+def test_config_round_trips(trained):
+    out, _ = trained
+    expected = TrainConfig(epochs=2, eval_every=1, dim=16, device="cpu")
+    assert TrainConfig.from_toml(out / "config.toml") == expected
+
+
+def test_evaluate_json_matches_metrics(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--split", "test", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads((out / "metrics.json").read_text())["test"]
+    for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
+        assert printed[key] == pytest.approx(stored[key], abs=1e-9), key
+    assert printed["queries"] == stored["queries"] == 2 * 661
+
+
+def test_evaluate_table(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--split", "valid"]) == 0
+    text = capsys.readouterr().out
+    assert "umls valid" in text
+    assert [line.split()[0] for line in text.splitlines()[2:]] == ["both", "head", "tail"]
+
+
+def test_load_run(trained):
+    out, _ = trained
+    run = dans.load_run(out)
+    assert run.config.dim == 16
+    assert run.kg.name == "umls" and run.kg.num_entities == 135
+    assert run.path == out
+    scores = run.model.score_hrt(run.kg.test[:5])
+    assert scores.shape == (5,)
+    assert torch.isfinite(scores).all()
+    assert run.metrics == json.loads((out / "metrics.json").read_text())
+
+
+def test_overwrite_replaces_the_run(tmp_path):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "old.txt").write_text("old")
+    code, _ = run_main(["train", *FAST, "--epochs", "0", "--out", copy, "--overwrite"])
+    assert code == 0
+    assert not (copy / "old.txt").exists()
+    assert (copy / "metrics.json").is_file()
+
+
+def test_datasets_lists_umls(capsys):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["name", "entities", "relations"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["umls"][1:3] == ["135", "46"]
+    assert set(rows) == {"umls", "wn18rr", "fb15k-237", "nell-995"}
+
+
+def test_zero_epochs_evaluates_the_untrained_model(tmp_path):
+    out = tmp_path / "run"
+    code, _ = run_main(["train", *FAST, "--epochs", "0", "--out", out])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 0
+    assert metrics["best_epoch"] == 0
+    assert 0 < metrics["test"]["mrr"] <= 1
+    assert metrics["valid"]["mrr"] > 0
+    assert (out / "checkpoint.pt").is_file()
+    # The checkpoint is that untrained model: evaluating it reproduces the test metrics.
+    run = dans.load_run(out)
+    again = dans.evaluate(run.model, run.kg, split="test")
+    assert again["mrr"] == pytest.approx(metrics["test"]["mrr"], abs=1e-9)
+
+
+def test_config_file_sets_values_and_flags_override(tmp_path):
+    folder = write_splits(tmp_path / "kg")
+    config = tmp_path / "my.toml"
+    config.write_text(
+        f"data_dir = {json.dumps(str(folder))}\n"
+        'encoder = "lookup"\ndecoder = "complex"\ndim = 8\nlr = 0.01\nepochs = 1\nseed = 7\n'
+    )
+    out = tmp_path / "run"
+    code, _ = run_main(
+        ["train", "--config", config, "--dim", "16", "--seed", "3", "--quiet", "--out", out]
+    )
+    assert code == 0
+    used = TrainConfig.from_toml(out / "config.toml")
+    assert (used.encoder, used.decoder, used.lr, used.epochs) == ("lookup", "complex", 0.01, 1)
+    assert (used.dim, used.seed) == (16, 3)
+    assert used.data_dir == str(folder)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["encoder"], metrics["decoder"], metrics["seed"]) == ("lookup", "complex", 3)
+    assert metrics["num_entities"] == 4
+
+
+def test_data_dir_run_is_named_after_its_folder(tmp_path):
+    folder = write_splits(tmp_path / "mykg")
+    out = tmp_path / "run"
+    code, _ = run_main(["train", *FAST, "--epochs", "0", "--data-dir", folder, "--out", out])
+    assert code == 0
+    assert json.loads((out / "metrics.json").read_text())["dataset"] == "mykg"

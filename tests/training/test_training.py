@@ -1,0 +1,257 @@
+"""The loss, early stopping, the trainer loop and end-to-end training on UMLS."""
+
+import csv
+import math
+
+import pytest
+import torch
+
+import dans
+from dans.builders import build_model, build_sampler
+from dans.training import EarlyStopping, Trainer, bce_loss
+
+
+def _log_sigmoid(x):
+    return math.log(1 / (1 + math.exp(-x)))
+
+
+# --------------------------------------------------------------------------------------------
+# The loss of Eq. 2.
+# --------------------------------------------------------------------------------------------
+POSITIVES = [0.5, -1.0]
+NEGATIVES = [[0.2, -0.3, 1.0], [2.0, 0.0, -2.0]]
+
+
+def test_bce_loss_by_hand():
+    loss = bce_loss(torch.tensor(POSITIVES), torch.tensor(NEGATIVES), None)
+    # -log s(p) for positives, -log(1 - s(n)) = -log s(-n) for negatives, mean over all 8.
+    total = sum(-_log_sigmoid(p) for p in POSITIVES) + sum(
+        -_log_sigmoid(-n) for row in NEGATIVES for n in row
+    )
+    assert loss.item() == pytest.approx(total / 8, rel=1e-6)
+
+
+def test_bce_loss_with_weights_by_hand():
+    weights = [[1.5, 0.0, 1.5], [0.5, 2.0, 0.5]]
+    loss = bce_loss(torch.tensor(POSITIVES), torch.tensor(NEGATIVES), torch.tensor(weights))
+    total = sum(-_log_sigmoid(p) for p in POSITIVES) + sum(
+        -w * _log_sigmoid(-n)
+        for row, weight_row in zip(NEGATIVES, weights, strict=True)
+        for n, w in zip(row, weight_row, strict=True)
+    )
+    assert loss.item() == pytest.approx(total / 8, rel=1e-6)
+    ones = bce_loss(torch.tensor(POSITIVES), torch.tensor(NEGATIVES), torch.ones(2, 3))
+    none = bce_loss(torch.tensor(POSITIVES), torch.tensor(NEGATIVES), None)
+    assert ones.item() == pytest.approx(none.item())
+
+
+def test_bce_loss_is_finite_for_extreme_logits():
+    loss = bce_loss(torch.tensor([1000.0, -1000.0]), torch.tensor([[1000.0], [-1000.0]]), None)
+    # -log s(1000) ~ 0, -log s(-1000) ~ 1000, -log(1 - s(1000)) ~ 1000, -log(1 - s(-1000)) ~ 0.
+    assert loss.item() == pytest.approx(2000 / 4)
+    scores = torch.tensor([1000.0, -1000.0], requires_grad=True)
+    bce_loss(scores, torch.zeros(2, 1), None).backward()
+    assert torch.isfinite(scores.grad).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Early stopping.
+# --------------------------------------------------------------------------------------------
+def test_patience_zero_never_stops():
+    stopper = EarlyStopping(0)
+    assert stopper.update(0.5, 1)
+    for epoch in range(2, 50):
+        assert not stopper.update(0.1, epoch)
+        assert not stopper.should_stop
+    assert stopper.best == 0.5 and stopper.best_epoch == 1
+
+
+def test_stops_after_patience_checks_without_improvement():
+    stopper = EarlyStopping(2)
+    assert stopper.update(0.1, 10)
+    assert stopper.update(0.3, 20)
+    assert not stopper.update(0.2, 30)
+    assert not stopper.should_stop
+    assert stopper.update(0.35, 40)  # an improvement resets the count
+    assert not stopper.update(0.35, 50)  # equal is not better
+    assert not stopper.should_stop
+    assert not stopper.update(0.34, 60)
+    assert stopper.should_stop
+    assert stopper.best == 0.35
+    assert stopper.best_epoch == 40
+    assert stopper.checks_without_improvement == 2
+
+
+# --------------------------------------------------------------------------------------------
+# The trainer loop.
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def umls():
+    return dans.load_dataset("umls")
+
+
+def _trainer(umls, sampler="uniform", **overrides):
+    values = {
+        "encoder": "lookup",
+        "dim": 8,
+        "epochs": 1,
+        "batch_size": 2000,
+        "negatives": 4,
+        "device": "cpu",
+        "eval_every": 1,
+        "sampler": sampler,
+    }
+    values.update(overrides)
+    config = dans.TrainConfig(**values).validate()
+    torch.manual_seed(config.seed)
+    model = build_model(config, umls)
+    return Trainer(
+        model,
+        umls,
+        config,
+        build_sampler(config.sampler, config, umls, model),
+        build_sampler("uniform", config, umls, model),
+        torch.device("cpu"),
+        progress=False,
+    )
+
+
+def test_pretraining_uses_the_uniform_sampler_first(umls):
+    trainer = _trainer(umls, sampler="self-adv", pretrain_epochs=2, epochs=2)
+    used = []
+    for sampler, tag in ((trainer.sampler, "self-adv"), (trainer.pretrain_sampler, "uniform")):
+        original = sampler.sample
+
+        def spy(*args, _original=original, _tag=tag, **kwargs):
+            used.append(_tag)
+            return _original(*args, **kwargs)
+
+        sampler.sample = spy
+    result = trainer.fit()
+    phases = [row["phase"] for row in result.history]
+    assert phases == ["pretrain", "pretrain", "train", "train"]
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    batches = math.ceil(len(umls.train) / 2000)
+    assert used == ["uniform"] * (2 * batches) + ["self-adv"] * (2 * batches)
+    assert result.epochs_run == 4
+
+
+def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
+    trainer = _trainer(umls, epochs=10, patience=2)
+    scripted = iter([0.1, 0.3, 0.2, 0.25, 0.9, 0.9])
+    monkeypatch.setattr(trainer, "validate", lambda: {"mrr": next(scripted), "seconds": 0.0})
+    snapshots = {}
+
+    def on_improvement(epoch, valid):
+        snapshots[epoch] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer.on_improvement = on_improvement
+    rows = []
+    trainer.on_epoch = rows.append
+    result = trainer.fit()
+    # Best at epoch 2; epochs 3 and 4 do not beat it, so patience 2 stops after epoch 4.
+    assert result.epochs_run == 4
+    assert result.best_epoch == 2
+    assert result.best_valid["mrr"] == 0.3
+    assert sorted(snapshots) == [1, 2]
+    assert [row["valid_mrr"] for row in rows] == [0.1, 0.3, 0.2, 0.25]
+    assert rows == result.history
+    final = trainer.model.state_dict()
+    for key, value in snapshots[2].items():
+        assert torch.equal(final[key], value), key
+    # Training did change the weights after epoch 2, so the restore was not a no-op.
+    assert not torch.equal(
+        snapshots[1]["encoder.embeddings.weight"], final["encoder.embeddings.weight"]
+    )
+
+
+def test_validation_runs_every_n_epochs_and_after_the_last(umls, monkeypatch):
+    trainer = _trainer(umls, epochs=5, eval_every=2, patience=0)
+    calls = iter(range(100))
+    monkeypatch.setattr(trainer, "validate", lambda: {"mrr": 0.1 * next(calls), "seconds": 0.0})
+    result = trainer.fit()
+    validated = [row["epoch"] for row in result.history if "valid_mrr" in row]
+    assert validated == [2, 4, 5]
+    assert result.best_epoch == 5
+
+
+def test_training_lowers_the_loss(umls):
+    trainer = _trainer(umls, epochs=8, lr=0.05, eval_every=100)
+    result = trainer.fit()
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+# --------------------------------------------------------------------------------------------
+# End to end through dans.train.
+# --------------------------------------------------------------------------------------------
+def _small(seed, **overrides):
+    values = {"epochs": 2, "dim": 16, "eval_every": 1, "device": "cpu", "seed": seed}
+    values.update(overrides)
+    return dans.TrainConfig(**values)
+
+
+def _without_timings(metrics):
+    if isinstance(metrics, dict):
+        return {
+            key: _without_timings(value)
+            for key, value in metrics.items()
+            if "seconds" not in key and key != "device"
+        }
+    return metrics
+
+
+def test_umls_training_beats_random_by_far(umls):
+    # Measured: test MRR ~0.63 after 10 epochs (RGCN + DistMult, dim 100, uniform); an
+    # untrained model scores ~0.07 and a random ranking ~0.04.
+    config = dans.TrainConfig(epochs=10, eval_every=5, lr=0.01, device="cpu", seed=1)
+    run = dans.train(config, progress=False)
+    test = run.metrics["test"]
+    assert test["mrr"] > 0.3
+    assert test["hits@10"] > 0.5
+    assert test["hits@1"] <= test["hits@3"] <= test["hits@10"]
+    assert 1 / test["mr"] <= test["mrr"]  # Jensen: mean of 1/r >= 1/mean of r
+    assert run.metrics["epochs"] == 10
+    assert run.metrics["best_epoch"] in (5, 10)
+    # The returned model holds the best weights: evaluating it again gives the same numbers.
+    again = dans.evaluate(run.model, run.kg, "valid")
+    assert again["mrr"] == pytest.approx(run.metrics["valid"]["mrr"], abs=1e-12)
+    assert dans.evaluate(run.model, run.kg, "test")["mrr"] == pytest.approx(test["mrr"], abs=1e-12)
+
+
+def test_same_seed_same_metrics_and_different_seed_different_metrics():
+    first = dans.train(_small(seed=3), progress=False).metrics
+    second = dans.train(_small(seed=3), progress=False).metrics
+    other = dans.train(_small(seed=4), progress=False).metrics
+    assert _without_timings(first) == _without_timings(second)
+    assert first["test"]["mrr"] != other["test"]["mrr"]
+    assert first["valid"]["mrr"] != other["valid"]["mrr"]
+
+
+def test_zero_epochs_evaluates_the_untrained_model(umls):
+    config = _small(seed=5, epochs=0)
+    run = dans.train(config, progress=False)
+    assert run.metrics["epochs"] == 0
+    assert run.metrics["best_epoch"] == 0
+    # The same initialisation, rebuilt by hand, scores the same.
+    torch.manual_seed(5)
+    untrained = build_model(config, umls)
+    expected = dans.evaluate(untrained, umls, "test")
+    assert run.metrics["test"]["mrr"] == pytest.approx(expected["mrr"], abs=1e-12)
+    assert run.metrics["valid"]["mrr"] == pytest.approx(
+        dans.evaluate(untrained, umls, "valid")["mrr"], abs=1e-12
+    )
+    assert run.metrics["test"]["mrr"] < 0.2
+
+
+def test_pretrain_epochs_are_logged_first(tmp_path):
+    config = _small(seed=1, pretrain_epochs=2, epochs=1, sampler="self-adv")
+    run = dans.train(config, out=tmp_path / "run", progress=False)
+    with (tmp_path / "run" / "log.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["phase"] for row in rows] == ["pretrain", "pretrain", "train"]
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    assert run.metrics["epochs"] == 3
+    valid = [float(row["valid_mrr"]) for row in rows]
+    assert run.metrics["valid"]["mrr"] == pytest.approx(max(valid))
+    assert run.metrics["best_epoch"] == 1 + valid.index(max(valid))
