@@ -13,6 +13,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from dans.training.trainer import Trainer
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
     times = []

@@ -39,7 +39,7 @@ class TrainConfig:
     bases: int = _opt(4, "RGCN basis matrices", minimum=1)
     dropout: float = _opt(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
     edge_dropout: float = _opt(
-        0.0,
+        0.4,
         "RGCN: share of training triples left out of each step's message passing",
         minimum=0.0,
         below=1.0,
@@ -51,7 +51,7 @@ class TrainConfig:
     epochs: int = _opt(300, "training epochs after pretraining (0: evaluate untrained)", minimum=0)
     pretrain_epochs: int = _opt(0, "epochs with uniform negatives before the sampler", minimum=0)
     batch_size: int = _opt(1000, "positive triples per mini-batch", minimum=1)
-    lr: float = _opt(1e-3, "Adam learning rate", above=0.0)
+    lr: float = _opt(3e-3, "Adam learning rate", above=0.0)
     l2: float = _opt(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
     eval_every: int = _opt(10, "validate every N epochs", minimum=1)

@@ -72,25 +72,19 @@ def test_triple_scores_are_one_per_triple(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_score_all_tails_matches_score(name):
-    decoder, entities, relations, heads, rels, _ = _setup(name)
-    all_tails = decoder.score_all_tails(entities[heads], relations[rels], entities)
-    assert all_tails.shape == (B, E)
+@pytest.mark.parametrize("side", ["tail", "head"])
+def test_score_all_entities_matches_score(name, side):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    if side == "tail":
+        scores = decoder.score_all_tails(entities[heads], relations[rels], entities)
+    else:
+        scores = decoder.score_all_heads(relations[rels], entities[tails], entities)
+    assert scores.shape == (B, E)
     for b in range(B):
-        for t in range(E):
-            expected = decoder.score(entities[heads[b]], relations[rels[b]], entities[t])
-            assert torch.allclose(all_tails[b, t], expected, atol=1e-5), (b, t)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_score_all_heads_matches_score(name):
-    decoder, entities, relations, _, rels, tails = _setup(name)
-    all_heads = decoder.score_all_heads(relations[rels], entities[tails], entities)
-    assert all_heads.shape == (B, E)
-    for b in range(B):
-        for h in range(E):
-            expected = decoder.score(entities[h], relations[rels[b]], entities[tails[b]])
-            assert torch.allclose(all_heads[b, h], expected, atol=1e-5), (b, h)
+        for e in range(E):
+            h, t = (heads[b], e) if side == "tail" else (e, tails[b])
+            expected = decoder.score(entities[h], relations[rels[b]], entities[t])
+            assert torch.allclose(scores[b, e], expected, atol=1e-5), (b, e)
 
 
 @pytest.mark.parametrize("name", NAMES)

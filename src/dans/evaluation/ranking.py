@@ -69,7 +69,7 @@ def rank_triples(
         else:
             scores = decoder.score_all_tails(entities[anchors], relations[rels], entities)
         # NaN compares false to everything and would rank first: count it as the lowest score.
-        scores = torch.nan_to_num(scores, nan=-torch.inf)
+        scores = scores.nan_to_num_(nan=-torch.inf)
         target_scores = scores.gather(1, targets[:, None])
         query_index, answers = known.answers(anchors, rels, predict_head)
         # Masks every known answer, the target too, so the target is not counted as its own tie.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import LongTensor, Tensor, nn
 
 from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
 from dans.models.encoders import Encoder
 
 
@@ -25,5 +26,7 @@ class KGModel(nn.Module):
         entities, relations = self()
         triples = triples.to(entities.device)
         return self.decoder.score(
-            entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]]
+            gather_rows(entities, triples[:, 0]),
+            gather_rows(relations, triples[:, 1]),
+            gather_rows(entities, triples[:, 2]),
         )

@@ -11,6 +11,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
 from dans.registry import Registry
 
 SAMPLERS: Registry[NegativeSampler] = Registry("sampler")
@@ -93,7 +94,7 @@ class NegativeSampler(nn.Module):
         keep = None
         if self.filter_negatives:
             ids, keep = self._redraw_known_true(positives, head_replaced, ids, generator)
-        negatives = Negatives(entities[ids], head_replaced.to(entities.device), ids)
+        negatives = Negatives(gather_rows(entities, ids), head_replaced.to(entities.device), ids)
         weights = self.weigh(positives, negatives, entities, relations)
         if keep is not None:
             weights = keep.float() if weights is None else weights * keep
@@ -153,9 +154,9 @@ def query_embeddings(
     Tail replacement keeps (h, r); head replacement keeps t with the decoder's inverse relation.
     Returns anchors, shape (B, K, d), and relations, shape (B, K, d_r).
     """
-    heads = entities[positives[:, 0]][:, None]
-    tails = entities[positives[:, 2]][:, None]
-    rel = relations[positives[:, 1]][:, None]
+    heads = gather_rows(entities, positives[:, 0])[:, None]
+    tails = gather_rows(entities, positives[:, 2])[:, None]
+    rel = gather_rows(relations, positives[:, 1])[:, None]
     replaced = head_replaced[..., None]
     anchors = torch.where(replaced, tails, heads)
     rels = torch.where(replaced, decoder.inverse(rel), rel)

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.evaluation.metrics import evaluate
+from dans.models.gather import gather_rows
 from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler, score_negatives
 from dans.training.early_stopping import EarlyStopping
@@ -77,7 +78,9 @@ class Trainer:
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
         positive_scores = decoder.score(
-            entities[batch[:, 0]], relations[batch[:, 1]], entities[batch[:, 2]]
+            gather_rows(entities, batch[:, 0]),
+            gather_rows(relations, batch[:, 1]),
+            gather_rows(entities, batch[:, 2]),
         )
         negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
