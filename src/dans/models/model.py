@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import LongTensor, Tensor, nn
 
 from dans.models.decoders import Decoder
-from dans.models.gather import gather_rows
 from dans.models.encoders import Encoder
+from dans.models.gather import gather_rows
 
 
 class KGModel(nn.Module):
