@@ -126,24 +126,3 @@ class RGCNLayer(nn.Module):
             ]
         )
         return graph.sum_into_destinations(messages) + x @ self.self_weight + self.bias
-
-
-def reference_rgcn_layer(
-    layer: RGCNLayer, x: Tensor, triples: LongTensor, num_relations: int
-) -> Tensor:
-    """Eq. 1 written directly, edge by edge with explicit per-relation matrices (for tests only)."""
-    weights = torch.einsum("rb,bio->rio", layer.coefficients, layer.bases)
-    heads, rels, tails = triples.unbind(1)
-    src = torch.cat([heads, tails])
-    dst = torch.cat([tails, heads])
-    edge_type = torch.cat([rels, rels + num_relations])
-    out = x @ layer.self_weight + layer.bias
-    rows = []
-    for i in range(len(x)):
-        total = torch.zeros_like(out[i])
-        for r in edge_type.unique():
-            sources = src[(dst == i) & (edge_type == r)]
-            if len(sources):
-                total = total + x[sources].mean(0) @ weights[r]
-        rows.append(total)
-    return out + torch.stack(rows)
