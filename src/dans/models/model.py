@@ -24,9 +24,15 @@ class KGModel(nn.Module):
     def score_hrt(self, triples: LongTensor) -> Tensor:
         """Logits of triples: shape (B, 3) ids -> (B,)."""
         entities, relations = self()
-        triples = triples.to(entities.device)
-        return self.decoder.score(
-            gather_rows(entities, triples[:, 0]),
-            gather_rows(relations, triples[:, 1]),
-            gather_rows(entities, triples[:, 2]),
-        )
+        return score_triples(self.decoder, entities, relations, triples.to(entities.device))
+
+
+def score_triples(
+    decoder: Decoder, entities: Tensor, relations: Tensor, triples: LongTensor
+) -> Tensor:
+    """Logits of id triples, shape (B, 3) -> (B,), from entities (E, d) and relations (R, d_r)."""
+    return decoder.score(
+        gather_rows(entities, triples[:, 0]),
+        gather_rows(relations, triples[:, 1]),
+        gather_rows(entities, triples[:, 2]),
+    )

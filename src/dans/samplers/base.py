@@ -39,10 +39,15 @@ class Negatives:
         """The corrupted id triples, shape (B, K, 3); needs ``ids``."""
         if self.ids is None:
             raise ValueError("these negatives are not real entities and have no ids")
-        corrupted = positives[:, None, :].expand(-1, self.ids.shape[1], -1).clone()
-        corrupted[..., 0] = torch.where(self.head_replaced, self.ids, corrupted[..., 0])
-        corrupted[..., 2] = torch.where(self.head_replaced, corrupted[..., 2], self.ids)
-        return corrupted
+        return corrupt(positives, self.head_replaced, self.ids)
+
+
+def corrupt(positives: LongTensor, head_replaced: BoolTensor, ids: LongTensor) -> LongTensor:
+    """Positives (B, 3) with the head or tail replaced by ``ids`` (B, K) -> shape (B, K, 3)."""
+    corrupted = positives[:, None, :].expand(-1, ids.shape[1], -1).clone()
+    corrupted[..., 0] = torch.where(head_replaced, ids, corrupted[..., 0])
+    corrupted[..., 2] = torch.where(head_replaced, corrupted[..., 2], ids)
+    return corrupted
 
 
 class NegativeSampler(nn.Module):
@@ -130,15 +135,13 @@ class NegativeSampler(nn.Module):
         generator: torch.Generator,
     ) -> tuple[LongTensor, BoolTensor]:
         assert self.known_triples is not None
-        probe = Negatives(ids, head_replaced, ids)
-        known = self.known_triples.contains(probe.triples(positives))
+        known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
         for _ in range(_FILTER_ROUNDS):
             if not known.any():
                 break
             redrawn = self.draw(positives, head_replaced, generator)
             ids = torch.where(known, redrawn, ids)
-            probe.ids = ids
-            known = self.known_triples.contains(probe.triples(positives))
+            known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
         return ids, ~known
 
 

@@ -14,8 +14,7 @@ from tqdm import tqdm
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.evaluation.metrics import evaluate
-from dans.models.gather import gather_rows
-from dans.models.model import KGModel
+from dans.models.model import KGModel, score_triples
 from dans.samplers.base import NegativeSampler, score_negatives
 from dans.training.early_stopping import EarlyStopping
 from dans.training.loss import bce_loss
@@ -77,11 +76,7 @@ class Trainer:
         logs = sampler.update(batch, entities.detach(), relations.detach())
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
-        positive_scores = decoder.score(
-            gather_rows(entities, batch[:, 0]),
-            gather_rows(relations, batch[:, 1]),
-            gather_rows(entities, batch[:, 2]),
-        )
+        positive_scores = score_triples(decoder, entities, relations, batch)
         negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
         loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
