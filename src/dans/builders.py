@@ -19,10 +19,24 @@ def load_graph(config: TrainConfig) -> KnowledgeGraph:
     return load_dataset(config.dataset)
 
 
+# Config keys that belong to one component are prefixed by it; its constructor takes them bare.
+COMPONENT_PREFIXES = ("dans_",)
+
+
 def _available(config: TrainConfig, kg: KnowledgeGraph, **extra: Any) -> dict[str, Any]:
     """Every value a component's constructor may ask for, by argument name."""
+    values = config.to_dict()
+    bare = {
+        key.removeprefix(prefix): value
+        for key, value in values.items()
+        for prefix in COMPONENT_PREFIXES
+        if key.startswith(prefix)
+    }
+    clashes = bare.keys() & values.keys()
+    assert not clashes, f"prefixed config keys shadow others: {clashes}"
     return {
-        **config.to_dict(),
+        **values,
+        **bare,
         "num_entities": kg.num_entities,
         "num_relations": kg.num_relations,
         "num_negatives": config.negatives,
@@ -45,7 +59,8 @@ def build_sampler(
         config,
         kg,
         decoder=model.decoder,
-        known_triples=kg.known_triples,
+        # Training may only know train: valid and test triples must not steer the negatives.
+        known_triples=kg.train_known_triples,
         entity_counts=kg.train_entity_counts,
     )
     return SAMPLERS.build(name, available)

@@ -15,6 +15,8 @@ import torch
 from dans.errors import ConfigError
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
+DANS_PATHWAYS = ("entity", "relation", "both")
+DANS_MODES = ("continuous", "snap")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -33,7 +35,7 @@ class TrainConfig:
     data_dir: str = _opt("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
     encoder: str = _opt("rgcn", "entity encoder: rgcn or lookup")
     decoder: str = _opt("distmult", "decoder: distmult, complex, rotate or transe")
-    sampler: str = _opt("uniform", "negative sampler: uniform, popularity or self-adv")
+    sampler: str = _opt("uniform", "negative sampler: uniform, popularity, self-adv or dans")
     dim: int = _opt(100, "embedding dimension d", minimum=1)
     layers: int = _opt(2, "RGCN layers", minimum=1)
     bases: int = _opt(4, "RGCN basis matrices", minimum=1)
@@ -58,7 +60,30 @@ class TrainConfig:
     patience: int = _opt(5, "stop after N validations without a better MRR (0: never)", minimum=0)
     seed: int = _opt(1, "random seed")
     device: str = _opt("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
-    ties: str = _opt("realistic", "tie policy for ranks: realistic, optimistic or pessimistic")
+    ties: str = _opt("realistic", "tie policy for ranks", choices=TIE_POLICIES)
+    dans_pathways: str = _opt(
+        "both", "DANS: generator pathways G_E, G_R or both", choices=DANS_PATHWAYS
+    )
+    dans_film: bool = _opt(True, "DANS: FiLM adaptation of the generator")
+    dans_mode: str = _opt(
+        "continuous",
+        "DANS: use generated vectors (continuous) or their nearest real entities (snap)",
+        choices=DANS_MODES,
+    )
+    dans_generated_share: float = _opt(
+        0.5,
+        "DANS: share of the negatives made by the generator (rounded up, split evenly between "
+        "the pathways); the rest are uniform",
+        above=0.0,
+        maximum=1.0,
+    )
+    dans_generator_layers: int = _opt(2, "DANS: hidden layers M of each pathway", minimum=1)
+    dans_noise_sigma: float = _opt(0.01, "DANS: std of the generator's input noise", minimum=0.0)
+    dans_film_lambda: float = _opt(1e-4, "DANS: FiLM regulariser weight lambda", minimum=0.0)
+    dans_generator_lr: float = _opt(1e-3, "DANS: generator learning rate", above=0.0)
+    dans_discriminator_lr: float = _opt(1e-4, "DANS: discriminator learning rate", above=0.0)
+    dans_generator_steps: int = _opt(5, "DANS: generator steps per mini-batch", minimum=0)
+    dans_discriminator_steps: int = _opt(1, "DANS: discriminator steps per mini-batch", minimum=0)
 
     def validate(self) -> TrainConfig:
         """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""
@@ -74,8 +99,11 @@ class TrainConfig:
                 raise ConfigError(f"{flag} must be greater than {meta['above']}, got {value}")
             if "below" in meta and value >= meta["below"]:
                 raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
-        if self.ties not in TIE_POLICIES:
-            raise ConfigError(f"--ties must be one of {', '.join(TIE_POLICIES)}, got {self.ties!r}")
+            if "maximum" in meta and value > meta["maximum"]:
+                raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
+            if "choices" in meta and value not in meta["choices"]:
+                choices = ", ".join(meta["choices"])
+                raise ConfigError(f"{flag} must be one of {choices}, got {value!r}")
         resolve_device(self.device)
         return self
 

@@ -17,3 +17,7 @@ class DataError(DansError):
 
 class ConfigError(DansError):
     """A configuration value or combination makes no sense."""
+
+
+class TrainingDiverged(DansError):
+    """Training kept producing non-finite losses or gradients and was stopped."""

@@ -8,9 +8,9 @@ import torch
 
 from dans.builders import build_model, build_sampler, check_names, load_graph
 from dans.config import TrainConfig, resolve_device
-from dans.errors import DansError
+from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
-from dans.rundir import Run, RunDirectory
+from dans.rundir import CHECKPOINT_FILE, Run, RunDirectory
 from dans.training.trainer import Trainer
 
 
@@ -48,13 +48,21 @@ def train(
         device,
         on_epoch=run_dir.append_log if run_dir else None,
         on_improvement=(
-            (lambda epoch, valid: run_dir.save_checkpoint(model, config, epoch, valid))
+            (lambda epoch, valid: run_dir.save_checkpoint(model, config, epoch, valid, sampler))
             if run_dir
             else None
         ),
         progress=progress,
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except TrainingDiverged as exc:
+        kept = (
+            f"the last good checkpoint is kept in {run_dir.path / CHECKPOINT_FILE}"
+            if run_dir is not None and (run_dir.path / CHECKPOINT_FILE).exists()
+            else "no checkpoint had been written yet"
+        )
+        raise TrainingDiverged(f"{exc}; {kept}") from None
     test = evaluate(model, kg, "test", ties=config.ties)
     metrics = {
         "dataset": kg.name,
@@ -69,6 +77,7 @@ def train(
         "train_seconds": result.train_seconds,
         "eval_seconds": result.eval_seconds + test["seconds"],
         "seconds_per_epoch": result.train_seconds / max(1, result.epochs_run),
+        "skipped_steps": result.skipped_steps,
         "device": str(device),
         "num_entities": kg.num_entities,
         "num_relations": kg.num_relations,

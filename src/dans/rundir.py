@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
@@ -89,14 +90,23 @@ class RunDirectory:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         write_atomic(self.path / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
 
-    def save_checkpoint(self, model: KGModel, config: TrainConfig, epoch: int, valid: dict) -> None:
+    def save_checkpoint(
+        self,
+        model: KGModel,
+        config: TrainConfig,
+        epoch: int,
+        valid: dict,
+        sampler: nn.Module | None = None,
+    ) -> None:
+        """Save the model (and a learned sampler, such as DANS's generator) as of ``epoch``."""
         payload = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "config": config.to_dict(),
             "epoch": epoch,
             "valid_mrr": float(valid.get("mrr", float("nan"))),
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model": _cpu_state(model),
+            "sampler": _cpu_state(sampler) if sampler is not None else {},
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -131,6 +141,10 @@ class RunDirectory:
             return json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DansError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _cpu_state(module: nn.Module) -> dict[str, Any]:
+    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
 
 @dataclass

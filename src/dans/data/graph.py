@@ -114,6 +114,11 @@ class KnowledgeGraph:
         return KnownTriples(everything, self.num_entities, self.num_relations)
 
     @cached_property
+    def train_known_triples(self) -> KnownTriples:
+        """Train triples alone: what a sampler may filter against without seeing valid or test."""
+        return KnownTriples(self.train, self.num_entities, self.num_relations)
+
+    @cached_property
     def train_entity_counts(self) -> Tensor:
         """shape (E,): how often each entity occurs as head or tail in train."""
         return torch.bincount(self.train[:, [0, 2]].reshape(-1), minlength=self.num_entities)

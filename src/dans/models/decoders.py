@@ -19,10 +19,10 @@ _BROADCAST_BUDGET = 1 << 24
 class Decoder(nn.Module):
     """Scores triples from embeddings; owns the relation embeddings.
 
-    Subclasses implement :meth:`score` (broadcasting) and :meth:`inverse`, and may override
-    :meth:`score_all_tails` with a faster exact formula. Head prediction is tail prediction with
-    the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every decoder here,
-    which is also how samplers that replace heads condition on the tail.
+    Subclasses implement :meth:`score` (broadcasting), :meth:`compose` and :meth:`inverse`, and
+    may override :meth:`score_all_tails` with a faster exact formula. Head prediction is tail
+    prediction with the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every
+    decoder here, which is also how samplers that replace heads condition on the tail.
     """
 
     name: ClassVar[str] = ""
@@ -43,6 +43,16 @@ class Decoder(nn.Module):
 
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
         """Logits of triples. Broadcasting shapes: (..., d), (..., d_r), (..., d) -> (...)."""
+        raise NotImplementedError
+
+    def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
+        """The anchor carried along the relation, in entity space: shapes (..., d), (..., d_r) ->
+        (..., d).
+
+        This is the element-wise product ``e_h * e_r`` of the decoder's own algebra (real for
+        DistMult, complex for ComplEx and RotatE; a translation for TransE): the vector that
+        DANS's relation pathway is centred on (Eq. 5).
+        """
         raise NotImplementedError
 
     def inverse(self, relations: Tensor) -> Tensor:
@@ -72,6 +82,9 @@ class DistMult(Decoder):
 
     name = "distmult"
 
+    def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
+        return anchors * relations
+
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
         return (heads * relations * tails).sum(-1)
 
@@ -79,7 +92,7 @@ class DistMult(Decoder):
         return relations
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
-        return (heads * relations) @ entities.T
+        return self.compose(heads, relations) @ entities.T
 
 
 class ComplEx(Decoder):
@@ -92,20 +105,18 @@ class ComplEx(Decoder):
             raise ConfigError(f"the complex decoder needs an even --dim, got {dim}")
         super().__init__(num_relations, dim)
 
-    def _rotate(self, heads: Tensor, relations: Tensor) -> Tensor:
-        h_re, h_im = heads.chunk(2, -1)
-        r_re, r_im = relations.chunk(2, -1)
-        return torch.cat([h_re * r_re - h_im * r_im, h_re * r_im + h_im * r_re], -1)
+    def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
+        return complex_product(anchors, *relations.chunk(2, -1))
 
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return (self._rotate(heads, relations) * tails).sum(-1)
+        return (self.compose(heads, relations) * tails).sum(-1)
 
     def inverse(self, relations: Tensor) -> Tensor:
         r_re, r_im = relations.chunk(2, -1)
         return torch.cat([r_re, -r_im], -1)
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
-        return self._rotate(heads, relations) @ entities.T
+        return self.compose(heads, relations) @ entities.T
 
 
 class RotatE(Decoder):
@@ -124,12 +135,11 @@ class RotatE(Decoder):
         nn.init.uniform_(self.relation_embeddings, -torch.pi, torch.pi)
         self.margin = margin
 
+    def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
+        return complex_product(anchors, torch.cos(relations), torch.sin(relations))
+
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        h_re, h_im = heads.chunk(2, -1)
-        t_re, t_im = tails.chunk(2, -1)
-        cos, sin = torch.cos(relations), torch.sin(relations)
-        diff_re = h_re * cos - h_im * sin - t_re
-        diff_im = h_re * sin + h_im * cos - t_im
+        diff_re, diff_im = (self.compose(heads, relations) - tails).chunk(2, -1)
         return self.margin - torch.sqrt(diff_re**2 + diff_im**2 + 1e-12).sum(-1)
 
     def inverse(self, relations: Tensor) -> Tensor:
@@ -149,6 +159,9 @@ class TransE(Decoder):
         super().__init__(num_relations, dim)
         self.margin = margin
 
+    def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
+        return anchors + relations
+
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
         return self.margin - torch.linalg.vector_norm(heads + relations - tails, dim=-1)
 
@@ -157,10 +170,17 @@ class TransE(Decoder):
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
         # Exact squared distances from one matrix product, then the same formula as score().
-        queries = heads + relations
+        queries = self.compose(heads, relations)
         squared = (
             queries.pow(2).sum(-1, keepdim=True)
             - 2 * queries @ entities.T
             + entities.pow(2).sum(-1)[None]
         )
         return self.margin - squared.clamp_min(0).sqrt()
+
+
+def complex_product(vectors: Tensor, real: Tensor, imaginary: Tensor) -> Tensor:
+    """Element-wise complex product of ``vectors`` (..., d), real half first, with
+    ``real + i * imaginary`` (..., d / 2) -> (..., d)."""
+    v_re, v_im = vectors.chunk(2, -1)
+    return torch.cat([v_re * real - v_im * imaginary, v_re * imaginary + v_im * real], -1)

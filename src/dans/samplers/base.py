@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -28,18 +28,56 @@ class Negatives:
     where the head was replaced and False where the tail was (never both). ``ids``: shape (B, K)
     when the negatives are real entities. ``weights``: shape (B, K), each negative's weight in the
     loss, averaging 1 over a positive's negatives; zero drops a negative. None means all ones.
+    ``groups``: named column ranges (such as the negatives of one generator pathway) whose mean
+    scores the trainer logs.
     """
 
     embeddings: Tensor
     head_replaced: BoolTensor
     ids: LongTensor | None = None
     weights: Tensor | None = None
+    groups: dict[str, slice] = field(default_factory=dict)
+
+    def concat(self, other: Negatives) -> Negatives:
+        """These negatives followed by ``other``'s, for the same positives: shape (B, K + K', d).
+
+        Ids survive only when both sides have them; weights are renormalised over the whole row.
+        """
+        width = self.embeddings.shape[1]
+        ids = None
+        if self.ids is not None and other.ids is not None:
+            ids = torch.cat([self.ids, other.ids], 1)
+        weights = None
+        if self.weights is not None or other.weights is not None:
+            weights = average_one(torch.cat([_weights_or_ones(self), _weights_or_ones(other)], 1))
+        groups = dict(self.groups)
+        for name, cols in other.groups.items():
+            groups[name] = slice(cols.start + width, cols.stop + width)
+        return Negatives(
+            torch.cat([self.embeddings, other.embeddings], 1),
+            torch.cat([self.head_replaced, other.head_replaced], 1),
+            ids,
+            weights,
+            groups,
+        )
 
     def triples(self, positives: LongTensor) -> LongTensor:
         """The corrupted id triples, shape (B, K, 3); needs ``ids``."""
         if self.ids is None:
             raise ValueError("these negatives are not real entities and have no ids")
         return corrupt(positives, self.head_replaced, self.ids)
+
+
+def _weights_or_ones(negatives: Negatives) -> Tensor:
+    if negatives.weights is not None:
+        return negatives.weights
+    return negatives.embeddings.new_ones(negatives.embeddings.shape[:2])
+
+
+def average_one(weights: Tensor) -> Tensor:
+    """Scale each row of ``weights`` (B, K) to average 1; rows of zeros stay zero."""
+    total = weights.sum(1, keepdim=True)
+    return torch.where(total > 0, weights * weights.shape[1] / total.clamp_min(1e-12), weights)
 
 
 def corrupt(positives: LongTensor, head_replaced: BoolTensor, ids: LongTensor) -> LongTensor:
@@ -56,7 +94,8 @@ class NegativeSampler(nn.Module):
     Subclasses that pick real entities implement :meth:`draw` (which entities) and optionally
     :meth:`weigh` (how much each counts); the base class chooses the replaced side, filters
     known-true triples when asked, and gathers embeddings. Learned samplers also override
-    :meth:`update`, called once per mini-batch before :meth:`sample`.
+    :meth:`update`, called once per mini-batch before :meth:`sample`, and count the updates they
+    skipped for a non-finite loss in :attr:`skipped_steps`.
     """
 
     name: ClassVar[str] = ""
@@ -84,6 +123,7 @@ class NegativeSampler(nn.Module):
         self._decoder = (decoder,)
         self.known_triples = known_triples
         self.filter_negatives = filter_negatives
+        self.skipped_steps: dict[str, int] = {}
 
     @property
     def decoder(self) -> Decoder:
@@ -102,10 +142,8 @@ class NegativeSampler(nn.Module):
         negatives = Negatives(gather_rows(entities, ids), head_replaced.to(entities.device), ids)
         weights = self.weigh(positives, negatives, entities, relations)
         if keep is not None:
-            weights = keep.float() if weights is None else weights * keep
-            # Renormalise so each positive's kept negatives still average weight 1.
-            total = weights.sum(1, keepdim=True)
-            weights = torch.where(total > 0, weights * shape[1] / total.clamp_min(1e-12), weights)
+            # Renormalised so each positive's kept negatives still average weight 1.
+            weights = average_one(keep.float() if weights is None else weights * keep)
         negatives.weights = weights
         return negatives
 
@@ -122,7 +160,11 @@ class NegativeSampler(nn.Module):
         return None
 
     def update(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor
+        self,
+        positives: LongTensor,
+        entities: Tensor,
+        relations: Tensor,
+        generator: torch.Generator,
     ) -> dict[str, float]:
         """Train the sampler on this mini-batch (detached embeddings); returns values to log."""
         return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,11 +14,16 @@ from tqdm import tqdm
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
+from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import evaluate
 from dans.models.model import KGModel, score_triples
 from dans.samplers.base import NegativeSampler, score_negatives
 from dans.training.early_stopping import EarlyStopping
+from dans.training.guard import guarded_step
 from dans.training.loss import bce_loss
+
+# Base-model steps skipped in a row (non-finite loss or gradient) after which training stops.
+MAX_CONSECUTIVE_SKIPS = 20
 
 EpochCallback = Callable[[dict], None]
 ImprovementCallback = Callable[[int, dict], None]
@@ -33,6 +39,7 @@ class TrainResult:
     train_seconds: float
     eval_seconds: float
     history: list[dict] = field(default_factory=list)
+    skipped_steps: dict[str, int] = field(default_factory=dict)
 
 
 class Trainer:
@@ -68,39 +75,59 @@ class Trainer:
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.train_triples = kg.train.to(device)
         self.eval_seconds = 0.0
+        self.skipped_steps = 0
+        self.consecutive_skips = 0
 
-    def step(self, batch: LongTensor, sampler: NegativeSampler) -> tuple[float, dict[str, float]]:
-        """One base-model update on a batch of positives (shape (B, 3)); returns loss and logs."""
+    def step(self, batch: LongTensor, sampler: NegativeSampler) -> dict[str, float]:
+        """One base-model update on a batch of positives (shape (B, 3)); returns values to log.
+
+        The sampler trains first (on detached embeddings), then draws the negatives; a step whose
+        loss or gradient is not finite is skipped and counted.
+        """
         self.model.train()
         entities, relations = self.model()
-        logs = sampler.update(batch, entities.detach(), relations.detach())
+        logs = sampler.update(batch, entities.detach(), relations.detach(), self.generator)
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
         positive_scores = score_triples(decoder, entities, relations, batch)
         negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
         loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        return loss.item(), logs
+        if guarded_step(self.optimizer, loss, self.config.grad_clip):
+            self.consecutive_skips = 0
+        else:
+            self.skipped_steps += 1
+            self.consecutive_skips += 1
+            if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                raise TrainingDiverged(
+                    f"training diverged: {self.consecutive_skips} steps in a row had a "
+                    "non-finite loss or gradient"
+                )
+        logs["loss"] = loss.item()
+        logs["score_positive"] = positive_scores.mean().item()
+        for group, columns in negatives.groups.items():
+            logs[f"score_{group}"] = negative_scores[:, columns].mean().item()
+        return logs
 
     def train_epoch(self, sampler: NegativeSampler) -> dict[str, float]:
-        """One pass over the shuffled training triples; returns mean loss and sampler logs."""
+        """One pass over the shuffled training triples; returns the batch means of the step logs
+        (non-finite values left out) and the steps skipped in it."""
         order = torch.randperm(
             len(self.train_triples), generator=self.generator, device=self.device
         )
-        total, sums = 0.0, {}
-        batches = self.train_triples[order].split(self.config.batch_size)
-        for batch in batches:
-            loss, logs = self.step(batch, sampler)
-            total += loss * len(batch)
-            for key, value in logs.items():
-                sums[key] = sums.get(key, 0.0) + value
-        row = {"loss": total / len(self.train_triples)}
-        row.update({key: value / len(batches) for key, value in sums.items()})
+        skipped_before = self.skipped_steps
+        sampler_skipped_before = dict(sampler.skipped_steps)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for batch in self.train_triples[order].split(self.config.batch_size):
+            for key, value in self.step(batch, sampler).items():
+                if math.isfinite(value):
+                    sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
+        row = {key: sums[key] / counts[key] for key in sums}
+        row["skipped_steps"] = self.skipped_steps - skipped_before
+        for part, total in sampler.skipped_steps.items():
+            row[f"skipped_{part}_steps"] = total - sampler_skipped_before[part]
         return row
 
     def validate(self) -> dict:
@@ -143,7 +170,7 @@ class Trainer:
             if self.on_epoch:
                 self.on_epoch(row)
             bar.set_postfix(
-                loss=f"{row['loss']:.4f}",
+                loss=f"{row.get('loss', math.nan):.4f}",
                 triples_s=f"{row['triples_per_second']:.0f}",
                 valid_mrr=f"{stopper.best:.3f}" if best_state is not None else "-",
             )
@@ -166,4 +193,5 @@ class Trainer:
             train_seconds=train_seconds,
             eval_seconds=self.eval_seconds,
             history=history,
+            skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
         )

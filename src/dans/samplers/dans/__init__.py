@@ -1,0 +1,5 @@
+"""DANS, the paper's sampler: its networks and the sampler that trains and uses them."""
+
+from dans.samplers.dans.sampler import DANSSampler
+
+__all__ = ["DANSSampler"]

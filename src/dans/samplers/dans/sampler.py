@@ -1,0 +1,330 @@
+"""DANS: negatives from a FiLM-adapted two-way generator trained against a two-way discriminator.
+
+Paper sections 3.2 to 3.4. For each positive, ``N_s`` negatives: a share made by the generator
+(split between ``G_E`` and ``G_R``) and the rest drawn uniformly; each replaces the head or the tail
+with probability 1/2. Replacing the tail conditions on ``e_h`` and ``r``; replacing the head
+conditions on ``e_t`` and the decoder's inverse of ``r``, so one generator serves both sides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import BoolTensor, LongTensor, Tensor, nn
+
+from dans.config import DANS_MODES, DANS_PATHWAYS
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
+from dans.samplers.base import Negatives, NegativeSampler
+from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
+from dans.samplers.simple import UniformSampler
+from dans.samplers.snap import nearest_allowed
+from dans.training.guard import guarded_step
+
+
+@dataclass
+class Conditioning:
+    """One pathway's conditioning for a batch: its distinct conditioning vectors, shape (U, d),
+    and for each (positive, side) row which of them it uses, shape (2B,).
+
+    The FiLM factors depend on the conditioning vector alone, so they are computed once per
+    distinct vector (once per entity for ``G_E``) rather than once per fake.
+    """
+
+    vectors: Tensor
+    rows: LongTensor
+
+
+class DANSSampler(NegativeSampler):
+    """The paper's sampler. See the module docstring; every argument has the paper's default.
+
+    ``pathways``: which of ``G_E`` ("entity"), ``G_R`` ("relation") or both make the generated
+    share; ``film``: FiLM adaptation on or off; ``mode``: "continuous" uses the generated vectors
+    as negatives (the paper), "snap" replaces each by its nearest real entity that forms no
+    known-true triple, so the negatives carry ids. ``generated_share`` of the negatives (rounded
+    up) come from the generator, split evenly between the pathways (``G_E`` takes an odd one).
+    """
+
+    name = "dans"
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        decoder: Decoder,
+        dim: int,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        pathways: str = "both",
+        film: bool = True,
+        mode: str = "continuous",
+        generated_share: float = 0.5,
+        generator_layers: int = 2,
+        noise_sigma: float = 0.01,
+        film_lambda: float = 1e-4,
+        generator_lr: float = 1e-3,
+        discriminator_lr: float = 1e-4,
+        generator_steps: int = 5,
+        discriminator_steps: int = 1,
+    ) -> None:
+        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        if pathways not in DANS_PATHWAYS:
+            raise ConfigError(
+                f"--dans-pathways must be one of {', '.join(DANS_PATHWAYS)}, got {pathways!r}"
+            )
+        if mode not in DANS_MODES:
+            raise ConfigError(f"--dans-mode must be one of {', '.join(DANS_MODES)}, got {mode!r}")
+        if mode == "snap" and known_triples is None:
+            raise ConfigError("--dans-mode snap needs the known-true triples")
+        if not 0.0 < generated_share <= 1.0:
+            raise ConfigError(f"--dans-generated-share must be in (0, 1], got {generated_share}")
+        if generator_layers < 1:
+            raise ConfigError(f"--dans-generator-layers must be at least 1, got {generator_layers}")
+        generated = math.ceil(generated_share * num_negatives)
+        # Fakes per pathway, laid out G_E's first; a pathway with none is not built.
+        if pathways == "both":
+            counts = {"entity": generated - generated // 2, "relation": generated // 2}
+        else:
+            counts = {pathways: generated}
+        self.counts = {name: count for name, count in counts.items() if count}
+        self.num_uniform = num_negatives - generated
+        self.mode = mode
+        self.noise_sigma = noise_sigma
+        self.film_lambda = film_lambda
+        self.generator_steps = generator_steps
+        self.discriminator_steps = discriminator_steps
+        self.pathways = nn.ModuleDict(
+            {name: Pathway(dim, generator_layers, film) for name in self.counts}
+        )
+        self.discriminator = Discriminator(dim)
+        self.uniform = (
+            UniformSampler(num_entities, self.num_uniform, decoder, known_triples, filter_negatives)
+            if self.num_uniform
+            else None
+        )
+        self.generator_optimizer = torch.optim.Adam(self.pathways.parameters(), lr=generator_lr)
+        self.discriminator_optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=discriminator_lr
+        )
+        self.skipped_steps.update(generator=0, discriminator=0)
+
+    def conditions(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor
+    ) -> tuple[dict[str, Conditioning], Tensor]:
+        """Each pathway's conditioning for a batch, and the real entities it stands against.
+
+        Row ``2b`` replaces positive ``b``'s tail, conditioned on ``e_h`` and ``r``; row ``2b + 1``
+        replaces its head, conditioned on ``e_t`` and the inverse of ``r``. ``G_E`` is
+        conditioned on the anchor, ``G_R`` on ``anchor * relation`` in the decoder's algebra.
+        Returns ``{pathway: Conditioning}`` and the replaced real entities, shape (2B, d).
+        """
+        anchor_ids = positives[:, [0, 2]].flatten()
+        relation_ids = positives[:, 1].repeat_interleave(2)
+        head_side = torch.arange(len(anchor_ids), device=anchor_ids.device) % 2
+        keys = {
+            "entity": anchor_ids,
+            "relation": (anchor_ids * len(relations) + relation_ids) * 2 + head_side,
+        }
+        conditioning = {}
+        for name in self.pathways:
+            distinct, rows = torch.unique(keys[name], return_inverse=True)
+            first = rows.new_empty(len(distinct)).scatter_(
+                0, rows, torch.arange(len(rows), device=rows.device)
+            )
+            vectors = gather_rows(entities, anchor_ids[first])
+            if name == "relation":
+                rel = gather_rows(relations, relation_ids[first])
+                rel = torch.where(head_side[first, None].bool(), self.decoder.inverse(rel), rel)
+                vectors = self.decoder.compose(vectors, rel)
+            conditioning[name] = Conditioning(vectors, rows)
+        reals = gather_rows(entities, positives[:, [2, 0]].flatten())
+        return conditioning, reals
+
+    def draw_sides(self, batch: int, generator: torch.Generator) -> dict[str, BoolTensor]:
+        """Whether each fake replaces the head, ``{pathway: shape (B, n_pathway)}``."""
+        return {
+            name: torch.rand((batch, count), generator=generator, device=generator.device) < 0.5
+            for name, count in self.counts.items()
+        }
+
+    def generate(
+        self,
+        conditioning: dict[str, Conditioning],
+        sides: dict[str, BoolTensor],
+        generator: torch.Generator,
+    ) -> dict[str, Tensor]:
+        """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn."""
+        fakes = {}
+        for name, pathway in self.pathways.items():
+            batch, count = sides[name].shape
+            rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
+            index = conditioning[name].rows[(rows + sides[name].long()).flatten()]
+            fake = pathway(conditioning[name].vectors, index, self.noise_sigma, generator)
+            fakes[name] = fake.view(batch, count, -1)
+        return fakes
+
+    def generator_step(
+        self, conditioning: dict[str, Conditioning], generator: torch.Generator
+    ) -> tuple[dict[str, Tensor], dict[str, float]]:
+        """One update of the generator on Eq. 13, discriminator and base model frozen.
+
+        As in the authors' code, a step draws one fake per conditioning row (each positive's head
+        and tail side). The generator minimises ``-log D_adv(fake)`` rather than maximising
+        ``-log(1 - D_adv(fake))`` as Eq. 13 writes it: the same fixed point, without the
+        vanishing gradient of the saturating form while the discriminator wins (Goodfellow et al.,
+        2014). The FiLM penalty is averaged over distinct conditioning vectors, Eq. 13's sum over
+        ``h``, so ``lambda`` does not depend on the batch size. Returns the fakes (detached),
+        shape (2B, d) per pathway, and values to log.
+        """
+        modulations = {
+            name: pathway.modulation(conditioning[name].vectors)
+            for name, pathway in self.pathways.items()
+        }
+        self.discriminator.requires_grad_(False)
+        try:
+            fakes = {
+                name: pathway(
+                    conditioning[name].vectors,
+                    conditioning[name].rows,
+                    self.noise_sigma,
+                    generator,
+                    modulations[name],
+                )
+                for name, pathway in self.pathways.items()
+            }
+            adversarial = sum(_bce(self.discriminator(fake)[0], True) for fake in fakes.values())
+            films = [m for m in modulations.values() if m is not None]
+            penalty = sum(film_penalty(m) for m in films) if films else torch.zeros(())
+            loss = adversarial + self.film_lambda * penalty
+            taken = guarded_step(self.generator_optimizer, loss)
+        finally:
+            self.discriminator.requires_grad_(True)
+        self.skipped_steps["generator"] += not taken
+        logs = {"generator_loss": loss.item()}
+        if films:
+            logs["film_alpha_deviation"] = (
+                torch.stack([m[0::2].abs().mean() for m in films]).mean().item()
+            )
+            logs["film_beta"] = torch.stack([m[1::2].abs().mean() for m in films]).mean().item()
+        return {name: fake.detach() for name, fake in fakes.items()}, logs
+
+    def discriminator_step(self, reals: Tensor, fakes: dict[str, Tensor]) -> dict[str, float]:
+        """One update of the discriminator on Eq. 14, generator and base model frozen.
+
+        ``reals``: shape (2B, d); ``fakes``: shape (2B, d) per pathway, made without gradient.
+        """
+        real_logits, _ = self.discriminator(reals)
+        loss = _bce(real_logits, True)
+        fake_right, aux_right = [], []
+        for name, fake in fakes.items():
+            adversarial, auxiliary = self.discriminator(fake)
+            loss = loss + _bce(adversarial, False)
+            fake_right.append(adversarial < 0)
+            if len(fakes) == 2:
+                # D_aux's label: 1 for a fake from G_E, 0 for one from G_R (Eq. 12).
+                loss = loss + _bce(auxiliary, name == "entity")
+                aux_right.append((auxiliary > 0) == (name == "entity"))
+        taken = guarded_step(self.discriminator_optimizer, loss)
+        self.skipped_steps["discriminator"] += not taken
+        logs = {
+            "discriminator_loss": loss.item(),
+            "discriminator_real_accuracy": (real_logits > 0).float().mean().item(),
+            "discriminator_fake_accuracy": torch.cat(fake_right).float().mean().item(),
+        }
+        if aux_right:
+            logs["auxiliary_accuracy"] = torch.cat(aux_right).float().mean().item()
+        return logs
+
+    def update(
+        self,
+        positives: LongTensor,
+        entities: Tensor,
+        relations: Tensor,
+        generator: torch.Generator,
+    ) -> dict[str, float]:
+        """Generator steps, then discriminator steps on the last generator step's fakes, as in
+        the authors' code (Section 3.4); returns the last step's values of each."""
+        conditioning, reals = self.conditions(positives, entities, relations)
+        logs: dict[str, float] = {}
+        fakes = None
+        for _ in range(self.generator_steps):
+            fakes, generator_logs = self.generator_step(conditioning, generator)
+            logs.update(generator_logs)
+        if self.discriminator_steps and fakes is None:
+            with torch.no_grad():
+                fakes = {
+                    name: pathway(c.vectors, c.rows, self.noise_sigma, generator)
+                    for (name, pathway), c in zip(
+                        self.pathways.items(), conditioning.values(), strict=True
+                    )
+                }
+        for _ in range(self.discriminator_steps):
+            logs.update(self.discriminator_step(reals, fakes))
+        return logs
+
+    def sample(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
+    ) -> Negatives:
+        """Generated negatives (``G_E``'s, then ``G_R``'s), then uniform ones: shape (B, N_s, d).
+
+        Generated vectors are fixed inputs to the base model's step: no gradient flows back
+        through them into the generator or into the embeddings they were conditioned on.
+        """
+        batch = len(positives)
+        with torch.no_grad():
+            conditioning, _ = self.conditions(positives, entities.detach(), relations.detach())
+            sides = self.draw_sides(batch, generator)
+            fakes = self.generate(conditioning, sides, generator)
+        vectors = torch.cat(list(fakes.values()), 1)
+        head_replaced = torch.cat(list(sides.values()), 1)
+        ids = weights = None
+        if self.mode == "snap":
+            ids, allowed = self.snap(positives, head_replaced, vectors, entities)
+            vectors = gather_rows(entities, ids)
+            weights = None if allowed.all() else allowed.float()
+        negatives = Negatives(vectors, head_replaced, ids, weights, groups=self._groups())
+        if self.uniform is not None:
+            negatives = negatives.concat(
+                self.uniform.sample(positives, entities, relations, generator)
+            )
+        return negatives
+
+    def snap(
+        self, positives: LongTensor, head_replaced: BoolTensor, vectors: Tensor, entities: Tensor
+    ) -> tuple[LongTensor, BoolTensor]:
+        """Each vector's nearest real entity forming no known-true triple: ids (B, G), and
+        whether one exists (False also for a non-finite vector), shape (B, G)."""
+        assert self.known_triples is not None
+        kept = torch.where(head_replaced, positives[:, 2:3], positives[:, 0:1])
+        relation = positives[:, 1:2].expand_as(kept)
+        ids, distances = nearest_allowed(
+            vectors.flatten(0, 1),
+            kept.flatten(),
+            relation.flatten(),
+            head_replaced.flatten(),
+            entities.detach(),
+            self.known_triples,
+        )
+        return ids.view(kept.shape), distances.view(kept.shape).isfinite()
+
+    def _groups(self) -> dict[str, slice]:
+        """Named column ranges of the negatives, for logging their mean scores."""
+        groups, start = {}, 0
+        for name, count in self.counts.items():
+            groups[f"{name}_pathway"] = slice(start, start + count)
+            start += count
+        groups["generated"] = slice(0, start)
+        if self.num_uniform:
+            groups["uniform"] = slice(start, start + self.num_uniform)
+        return groups
+
+
+def _bce(logits: Tensor, label: bool) -> Tensor:
+    """Mean binary cross-entropy of logits against one label (Eqs. 11-12)."""
+    target = torch.ones_like(logits) if label else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
