@@ -21,9 +21,15 @@ def parse_grid(items: list[str]) -> dict[str, list]:
     grid = {}
     for item in items:
         key, values = item.split("=", 1)
-        kind = {"int": int, "float": float, "str": str}[str(fields[key])]
+        kind = {"int": int, "float": float, "str": str, "bool": _boolean}[str(fields[key])]
         grid[key] = [kind(value) for value in values.split(",")]
     return grid
+
+
+def _boolean(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return text == "true"
 
 
 def main() -> None:
@@ -44,9 +50,11 @@ def main() -> None:
             "valid_mrr": metrics["valid"]["mrr"],
             "test_mrr": metrics["test"]["mrr"],
             "test_hits@1": metrics["test"]["hits@1"],
+            "test_ndcg@5": metrics["test"]["ndcg@5"],
             "best_epoch": metrics["best_epoch"],
             "epochs": metrics["epochs"],
             "train_seconds": metrics["train_seconds"],
+            "seconds_per_epoch": metrics["seconds_per_epoch"],
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -1,10 +1,11 @@
-"""Speed of the foundation on 2 CPU threads: UMLS epoch, WN18RR full-graph step, WN18RR evaluation.
+"""Speed on 2 CPU threads: UMLS epoch and WN18RR full-graph step (uniform and DANS), WN18RR
+evaluation.
 
     python benchmarks/speed.py --out benchmarks/results/speed.json
 
-Configuration throughout: RGCN (2 layers, 4 bases, d 100) + DistMult, uniform sampler, batch 1000,
-20 negatives, as in DESIGN.md section 4. Each figure is the median of several repetitions after
-a warm-up, timed in this one process.
+Configuration throughout: RGCN (2 layers, 4 bases, d 100) + DistMult, batch 1000, 20 negatives,
+as in DESIGN.md section 4; the uniform sampler unless DANS is named (DANS with its defaults).
+Each figure is the median of several repetitions after a warm-up, timed in this one process.
 """
 
 from __future__ import annotations
@@ -41,17 +42,18 @@ def trainer_for(config: dans.TrainConfig) -> Trainer:
     kg = load_graph(config)
     torch.manual_seed(config.seed)
     model = build_model(config, kg)
-    sampler = build_sampler("uniform", config, kg, model)
+    sampler = build_sampler(config.sampler, config, kg, model)
     return Trainer(model, kg, config, sampler, sampler, torch.device("cpu"), progress=False)
 
 
-def umls_epoch(repeats: int) -> float:
-    trainer = trainer_for(dans.TrainConfig(device="cpu"))
+def umls_epoch(repeats: int, sampler: str = "uniform") -> float:
+    trainer = trainer_for(dans.TrainConfig(sampler=sampler, device="cpu"))
     return median_seconds(lambda: trainer.train_epoch(trainer.sampler), repeats)
 
 
-def wn18rr_step(repeats: int) -> float:
-    trainer = trainer_for(dans.TrainConfig(data_dir=str(SHARED / "wn18rr"), device="cpu"))
+def wn18rr_step(repeats: int, sampler: str = "uniform") -> float:
+    config = dans.TrainConfig(data_dir=str(SHARED / "wn18rr"), sampler=sampler, device="cpu")
+    trainer = trainer_for(config)
     batch = trainer.train_triples[:1000]
     return median_seconds(lambda: trainer.step(batch, trainer.sampler), repeats)
 
@@ -96,10 +98,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     result = {"threads": args.threads, "torch": torch.__version__}
     result["umls_epoch_seconds"] = umls_epoch(args.repeats)
-    print(f"UMLS epoch: {result['umls_epoch_seconds']:.3f} s", flush=True)
+    result["umls_dans_epoch_seconds"] = umls_epoch(args.repeats, "dans")
+    result["umls_dans_ratio"] = result["umls_dans_epoch_seconds"] / result["umls_epoch_seconds"]
+    print(
+        f"UMLS epoch: uniform {result['umls_epoch_seconds']:.3f} s, DANS "
+        f"{result['umls_dans_epoch_seconds']:.3f} s ({result['umls_dans_ratio']:.2f}x)",
+        flush=True,
+    )
     if (SHARED / "wn18rr").is_dir():
         result["wn18rr_step_seconds"] = wn18rr_step(args.repeats)
-        print(f"WN18RR full-graph step: {result['wn18rr_step_seconds']:.3f} s", flush=True)
+        result["wn18rr_dans_step_seconds"] = wn18rr_step(args.repeats, "dans")
+        result["wn18rr_dans_ratio"] = (
+            result["wn18rr_dans_step_seconds"] / result["wn18rr_step_seconds"]
+        )
+        print(
+            f"WN18RR full-graph step: uniform {result['wn18rr_step_seconds']:.3f} s, DANS "
+            f"{result['wn18rr_dans_step_seconds']:.3f} s ({result['wn18rr_dans_ratio']:.2f}x)",
+            flush=True,
+        )
         result["wn18rr_test_evaluation"] = wn18rr_evaluation(args.repeats)
         ev = result["wn18rr_test_evaluation"]
         print(

@@ -378,3 +378,95 @@ def test_data_dir_run_is_named_after_its_folder(tmp_path):
     code, _ = run_main(["train", *FAST, "--epochs", "0", "--data-dir", folder, "--out", out])
     assert code == 0
     assert json.loads((out / "metrics.json").read_text())["dataset"] == "mykg"
+
+
+# ---------------------------------------------------------------- dans negatives
+
+
+@pytest.fixture(scope="module")
+def dans_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "dans-run"
+    code, _ = run_main(["train", *RUN_ARGS, "--sampler", "dans", "--out", out])
+    assert code == 0
+    return out
+
+
+QUERY = ["--relation", "location_of", "--k", "5", "--json"]
+
+
+@pytest.mark.parametrize("side", ["--head", "--tail"])
+def test_negatives_are_real_unknown_and_hardest_first(dans_run, side):
+    code, stdout = run_main(
+        ["negatives", dans_run, side, "body_part_organ_or_organ_component", *QUERY]
+    )
+    assert code == 0
+    found = json.loads(stdout)["negatives"]
+    assert len(found) == 5
+    run = dans.load_run(dans_run)
+    kg = run.kg
+    anchor = kg.entity_to_id["body_part_organ_or_organ_component"]
+    relation = kg.relation_to_id["location_of"]
+    ids = [kg.entity_to_id[row["entity"]] for row in found]
+    assert len(set(ids)) == 5
+    triples = torch.tensor(
+        [(i, relation, anchor) if side == "--tail" else (anchor, relation, i) for i in ids]
+    )
+    # None completes a triple known in any split, and each score is the model's own.
+    assert not kg.known_triples.contains(triples).any()
+    with torch.no_grad():
+        scores = run.model.score_hrt(triples)
+    torch.testing.assert_close(scores, torch.tensor([row["score"] for row in found]))
+    assert scores.tolist() == sorted(scores.tolist(), reverse=True)
+    assert all(row["pathways"] in ("G_E", "G_R", "G_E+G_R") for row in found)
+
+
+def test_negatives_table(dans_run):
+    code, stdout = run_main(
+        [
+            "negatives",
+            dans_run,
+            "--head",
+            "body_part_organ_or_organ_component",
+            "--relation",
+            "location_of",
+            "--k",
+            "3",
+        ]
+    )
+    assert code == 0
+    lines = stdout.splitlines()
+    assert "(body_part_organ_or_organ_component, location_of, ?)" in lines[0]
+    assert lines[1].split() == ["rank", "entity", "score", "distance", "pathways"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--head", "no_such_entity", "--relation", "location_of"], "unknown entity"),
+        (
+            ["--head", "body_part_organ_or_organ_component", "--relation", "nope"],
+            "unknown relation",
+        ),
+    ],
+)
+def test_negatives_unknown_names(dans_run, capsys, args, needle):
+    assert_one_line_error(capsys, ["negatives", dans_run, *args], needle)
+
+
+def test_negatives_needs_a_dans_run(trained, capsys):
+    out, _ = trained
+    assert_one_line_error(
+        capsys,
+        ["negatives", out, "--head", "body_part_organ_or_organ_component", "--relation", "isa"],
+        "--sampler dans",
+    )
+
+
+def test_negatives_needs_exactly_one_side(dans_run, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["negatives", str(dans_run), "--relation", "isa"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "--head" in err and "--tail" in err

@@ -4,17 +4,18 @@ The Python API in one place::
 
     import dans
     run = dans.train(dans.TrainConfig(epochs=50), out="runs/u1")
-    run = dans.load_run("runs/u1")            # run.model, run.kg, run.config
+    run = dans.load_run("runs/u1")            # run.model, run.kg, run.config, run.sampler
     metrics = dans.evaluate(run.model, run.kg, split="test")
 """
 
 from dans.config import TrainConfig
 from dans.data import KnowledgeGraph, load_dataset
+from dans.errors import DansError
 from dans.evaluation import evaluate
 from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, train
 from dans.rundir import Run
-from dans.samplers import SAMPLERS, Negatives, NegativeSampler
+from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,8 @@ __all__ = [
     "DECODERS",
     "ENCODERS",
     "SAMPLERS",
+    "DANSSampler",
+    "DansError",
     "KGModel",
     "KnowledgeGraph",
     "NegativeSampler",

@@ -15,6 +15,8 @@ from dans.data.datasets import DATASETS, locate
 from dans.errors import DansError
 from dans.evaluation.metrics import evaluate
 from dans.pipeline import load_run, train
+from dans.samplers.dans import DANSSampler
+from dans.samplers.dans.hardest import hardest_negatives
 
 EXIT_USAGE = 2
 
@@ -62,8 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     evaluate_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    negatives_cmd = commands.add_parser(
+        "negatives", help="the hardest negatives a trained DANS generator proposes for a query"
+    )
+    negatives_cmd.add_argument("run", type=Path, help="run directory of a `--sampler dans` run")
+    side = negatives_cmd.add_mutually_exclusive_group(required=True)
+    side.add_argument("--head", help="query (HEAD, RELATION, ?): replace the tail")
+    side.add_argument("--tail", help="query (?, RELATION, TAIL): replace the head")
+    negatives_cmd.add_argument("--relation", required=True, help="relation name")
+    negatives_cmd.add_argument("--k", type=_positive_int, default=10, help="how many (default 10)")
+    negatives_cmd.add_argument(
+        "--samples", type=_positive_int, default=100, help="fakes per pathway (default 100)"
+    )
+    negatives_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    negatives_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     commands.add_parser("datasets", help="list the named datasets and where they are")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -108,6 +132,67 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(format_metrics(metrics, f"{run.kg.name} {args.split} ({args.ties} ranks, filtered):"))
 
 
+def _negatives(args: argparse.Namespace) -> None:
+    run = load_run(args.run, device=args.device)
+    if not isinstance(run.sampler, DANSSampler):
+        raise DansError(
+            f"{args.run}: trained with sampler {run.config.sampler!r}; "
+            "`dans negatives` needs a run trained with --sampler dans"
+        )
+    kg = run.kg
+    replace_head = args.tail is not None
+    anchor_name = args.tail if replace_head else args.head
+    anchor = _lookup(kg.entity_to_id, anchor_name, "entity", kg.name)
+    relation = _lookup(kg.relation_to_id, args.relation, "relation", kg.name)
+    found = hardest_negatives(
+        run.model,
+        run.sampler,
+        kg.known_triples,
+        anchor,
+        relation,
+        replace_head,
+        k=args.k,
+        samples=args.samples,
+        seed=run.config.seed,
+    )
+    rows = [
+        {"entity": kg.entity_names[i], "score": score, "distance": distance, "pathways": made_by}
+        for i, score, distance, made_by in zip(
+            found.ids.tolist(),
+            found.scores.tolist(),
+            found.distances.tolist(),
+            found.pathways,
+            strict=True,
+        )
+    ]
+    query = (
+        f"(?, {args.relation}, {anchor_name})"
+        if replace_head
+        else (f"({anchor_name}, {args.relation}, ?)")
+    )
+    if args.json:
+        print(json.dumps({"query": query, "negatives": rows}, indent=2))
+        return
+    print(
+        f"hardest DANS negatives for {query}: {args.samples} fakes per pathway snapped to real "
+        "entities that complete no known triple (train, valid or test)"
+    )
+    width = max([len("entity"), *(len(row["entity"]) for row in rows)])
+    print(f"{'rank':>4}  {'entity':{width}}  {'score':>9}  {'distance':>9}  pathways")
+    for rank, row in enumerate(rows, 1):
+        print(
+            f"{rank:>4}  {row['entity']:{width}}  {row['score']:>9.4f}  {row['distance']:>9.4f}  "
+            f"{row['pathways']}"
+        )
+
+
+def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
+    try:
+        return vocabulary[name]
+    except KeyError:
+        raise DansError(f"unknown {kind} {name!r}: it does not occur in {dataset}") from None
+
+
 def _datasets(_: argparse.Namespace) -> None:
     print(f"{'name':12}{'entities':>10}{'relations':>10}{'train':>9}{'valid':>8}{'test':>8}  where")
     for info in DATASETS.values():
@@ -119,7 +204,12 @@ def _datasets(_: argparse.Namespace) -> None:
         )
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "datasets": _datasets}
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "negatives": _negatives,
+    "datasets": _datasets,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

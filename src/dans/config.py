@@ -17,6 +17,7 @@ from dans.errors import ConfigError
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 DANS_PATHWAYS = ("entity", "relation", "both")
 DANS_MODES = ("continuous", "snap")
+DANS_OUTPUT_RANGES = ("unit", "entities")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -84,6 +85,12 @@ class TrainConfig:
     dans_discriminator_lr: float = _opt(1e-4, "DANS: discriminator learning rate", above=0.0)
     dans_generator_steps: int = _opt(5, "DANS: generator steps per mini-batch", minimum=0)
     dans_discriminator_steps: int = _opt(1, "DANS: discriminator steps per mini-batch", minimum=0)
+    dans_output_range: str = _opt(
+        "unit",
+        "DANS: generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the "
+        "largest entity coordinate (entities)",
+        choices=DANS_OUTPUT_RANGES,
+    )
 
     def validate(self) -> TrainConfig:
         """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""

@@ -85,23 +85,40 @@ def train(
     if run_dir is not None:
         run_dir.write_metrics(metrics)
     return Run(
-        model=model, kg=kg, config=config, path=run_dir.path if run_dir else None, metrics=metrics
+        model=model,
+        kg=kg,
+        config=config,
+        path=run_dir.path if run_dir else None,
+        metrics=metrics,
+        sampler=sampler,
     )
 
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Rebuild a finished run's model, graph and configuration from its directory."""
+    """Rebuild a finished run's model, sampler, graph and configuration from its directory."""
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
     checkpoint = run_dir.load_checkpoint()
     kg = load_graph(config)
     model = build_model(config, kg)
+    sampler = build_sampler(config.sampler, config, kg, model)
     try:
         model.load_state_dict(checkpoint["model"])
+        if checkpoint.get("sampler"):
+            sampler.load_state_dict(checkpoint["sampler"])
     except (RuntimeError, KeyError, TypeError) as exc:
         reason = str(exc).splitlines()[0]
         raise DansError(
             f"{run_dir.path}: the checkpoint does not fit its config.toml ({reason})"
         ) from None
-    model.to(resolve_device(device)).eval()
-    return Run(model=model, kg=kg, config=config, path=run_dir.path, metrics=run_dir.read_metrics())
+    target = resolve_device(device)
+    model.to(target).eval()
+    sampler.to(target).eval()
+    return Run(
+        model=model,
+        kg=kg,
+        config=config,
+        path=run_dir.path,
+        metrics=run_dir.read_metrics(),
+        sampler=sampler,
+    )

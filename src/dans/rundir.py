@@ -149,10 +149,11 @@ def _cpu_state(module: nn.Module) -> dict[str, Any]:
 
 @dataclass
 class Run:
-    """A trained model with its graph and configuration."""
+    """A trained model with its graph, configuration and the sampler it was trained with."""
 
     model: KGModel
     kg: KnowledgeGraph
     config: TrainConfig
     path: Path | None = None
     metrics: dict[str, Any] | None = None
+    sampler: nn.Module | None = None

@@ -190,3 +190,39 @@ def test_rotate_has_no_penalty_and_others_do():
             assert penalty.item() == 0.0
         else:
             assert penalty.item() == pytest.approx(decoder.relations().pow(2).mean().item())
+
+
+# ------------------------------------------------------------ compose: e_h * e_r in entity space
+
+
+def test_compose_by_hand():
+    h = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    r = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    distmult = DECODERS.get("distmult")(1, 4)
+    torch.testing.assert_close(distmult.compose(h, r), torch.tensor([0.5, -2.0, 6.0, 0.0]))
+    transe = DECODERS.get("transe")(1, 4)
+    torch.testing.assert_close(transe.compose(h, r), torch.tensor([1.5, 1.0, 5.0, 4.0]))
+    # ComplEx: h = (1 + 3i, 2 + 4i), r = (0.5 + 2i, -1 + 0i) -> (-5.5 + 3.5i, -2 - 4i).
+    complex_ = DECODERS.get("complex")(1, 4)
+    torch.testing.assert_close(complex_.compose(h, r), torch.tensor([-5.5, -2.0, 3.5, -4.0]))
+    # RotatE: phases (pi / 2, pi): h = (1 + 3i) * i = -3 + i, (2 + 4i) * -1 = -2 - 4i.
+    rotate = DECODERS.get("rotate")(1, 4)
+    phases = torch.tensor([torch.pi / 2, torch.pi])
+    torch.testing.assert_close(rotate.compose(h, phases), torch.tensor([-3.0, -2.0, 1.0, -4.0]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_score_follows_from_compose(name):
+    """Each decoder's score is a function of ``compose(h, r)`` and ``t``: so DANS's relation
+    pathway is centred on the vector the decoder compares tails with."""
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    h, r, t = entities[heads], relations[rels], entities[tails]
+    query = decoder.compose(h, r)
+    if name in ("distmult", "complex"):
+        expected = (query * t).sum(-1)
+    elif name == "transe":
+        expected = decoder.margin - (query - t).norm(dim=-1)
+    else:
+        re, im = (query - t).chunk(2, -1)
+        expected = decoder.margin - (re**2 + im**2).sqrt().sum(-1)
+    torch.testing.assert_close(decoder.score(h, r, t), expected, atol=1e-5, rtol=1e-5)

@@ -293,3 +293,59 @@ def test_self_adversarial_refuses_a_bad_temperature():
     decoder = DECODERS.get("distmult")(1, 2)
     with pytest.raises(ConfigError, match="temperature"):
         SelfAdversarialSampler(4, 3, decoder, adversarial_temperature=0.0)
+
+
+def test_concat_offsets_groups_and_renormalises_weights():
+    first = dans.Negatives(
+        torch.zeros(2, 2, 3),
+        torch.tensor([[True, False], [False, False]]),
+        weights=torch.tensor([[0.0, 2.0], [1.0, 1.0]]),
+        groups={"generated": slice(0, 2)},
+    )
+    second = dans.Negatives(
+        torch.ones(2, 2, 3),
+        torch.tensor([[False, True], [True, True]]),
+        ids=torch.tensor([[4, 5], [6, 7]]),
+        groups={"uniform": slice(0, 2)},
+    )
+    both = first.concat(second)
+    assert both.embeddings.shape == (2, 4, 3)
+    assert both.head_replaced.tolist() == [[True, False, False, True], [False, False, True, True]]
+    assert both.ids is None, "ids only survive when every part has them"
+    assert both.groups == {"generated": slice(0, 2), "uniform": slice(2, 4)}
+    # Row 0: weights (0, 2, 1, 1) sum to 4 over 4 negatives, already averaging 1.
+    # Row 1: (1, 1, 1, 1) stays.
+    torch.testing.assert_close(both.weights, torch.tensor([[0.0, 2.0, 1.0, 1.0], [1.0] * 4]))
+
+
+def test_concat_without_weights_keeps_none():
+    a = dans.Negatives(
+        torch.zeros(1, 1, 2), torch.zeros(1, 1, dtype=torch.bool), torch.tensor([[1]])
+    )
+    b = dans.Negatives(
+        torch.zeros(1, 2, 2), torch.ones(1, 2, dtype=torch.bool), torch.tensor([[2, 3]])
+    )
+    both = a.concat(b)
+    assert both.weights is None
+    assert both.ids.tolist() == [[1, 2, 3]]
+
+
+def test_training_filters_against_train_only(umls):
+    """Valid and test triples must not steer training: a negative that is true only in valid or
+    test keeps its weight (issue 6 counts such false negatives instead)."""
+    held_out = torch.cat([umls.valid, umls.test])
+    in_train = umls.train_known_triples.contains(held_out)
+    unseen = held_out[~in_train][:50]
+    assert len(unseen) == 50
+    _, sampler = _build(umls, "uniform", filter_negatives=True)
+    # Force each draw to be the held-out tail of its positive: every draw is a valid/test triple.
+    positives = unseen.clone()
+    positives[:, 2] = (unseen[:, 2] + 1) % umls.num_entities
+    sampler.draw = lambda pos, head_replaced, generator: unseen[:, 2:3].expand(-1, K)
+    generator = torch.Generator().manual_seed(0)
+    entities = torch.zeros(umls.num_entities, DIM)
+    relations = torch.zeros(umls.num_relations, DIM)
+    negatives = sampler.sample(positives, entities, relations, generator)
+    tail_replaced = ~negatives.head_replaced
+    assert tail_replaced.any()
+    assert (negatives.weights[tail_replaced] > 0).all()

@@ -255,3 +255,105 @@ def test_pretrain_epochs_are_logged_first(tmp_path):
     valid = [float(row["valid_mrr"]) for row in rows]
     assert run.metrics["valid"]["mrr"] == pytest.approx(max(valid))
     assert run.metrics["best_epoch"] == 1 + valid.index(max(valid))
+
+
+# --------------------------------------------------------------------------------------------
+# Stability: non-finite losses are skipped and counted; repeated divergence stops training.
+# --------------------------------------------------------------------------------------------
+def nan_after(monkeypatch, first_bad_call, last_bad_call=math.inf):
+    """Make every DANS pathway output NaN on forward calls first_bad_call..last_bad_call."""
+    from dans.samplers.dans.networks import Pathway
+
+    original = Pathway.forward
+    calls = {"n": 0}
+
+    def forward(self, *args, **kwargs):
+        calls["n"] += 1
+        out = original(self, *args, **kwargs)
+        return out * torch.nan if first_bad_call <= calls["n"] <= last_bad_call else out
+
+    monkeypatch.setattr(Pathway, "forward", forward)
+    return calls
+
+
+def test_nan_generator_steps_are_skipped_and_counted(umls, monkeypatch):
+    # Per batch the 5 generator steps call each pathway once (calls 1-10 of the first batch);
+    # the discriminator reuses the last step's fakes. NaN in calls 1-4 spoils generator steps 1
+    # and 2 only.
+    nan_after(monkeypatch, 1, 4)
+    trainer = _trainer(umls, sampler="dans", epochs=2, eval_every=2)
+    result = trainer.fit()
+    assert result.skipped_steps == {"base": 0, "generator": 2, "discriminator": 0}
+    assert result.history[0]["skipped_generator_steps"] == 2
+    assert result.history[1]["skipped_generator_steps"] == 0
+    assert math.isfinite(result.best_valid["mrr"])
+
+
+def test_nan_negatives_skip_the_base_step_and_keep_the_weights_finite(umls, monkeypatch):
+    trainer = _trainer(umls, sampler="dans", epochs=1)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    # The 11th and 12th calls of the first batch make its negatives.
+    nan_after(monkeypatch, 11, 12)
+    batch = umls.train[:100]
+    logs = trainer.step(batch, trainer.sampler)
+    assert trainer.skipped_steps == 1
+    assert math.isnan(logs["loss"])
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_repeated_divergence_stops_with_a_clear_error(umls, monkeypatch):
+    from dans.errors import TrainingDiverged
+    from dans.training.trainer import MAX_CONSECUTIVE_SKIPS
+
+    nan_after(monkeypatch, 1)
+    trainer = _trainer(umls, sampler="dans", epochs=50, patience=0)
+    with pytest.raises(TrainingDiverged, match="non-finite"):
+        trainer.fit()
+    assert trainer.skipped_steps == MAX_CONSECUTIVE_SKIPS
+    for value in trainer.model.state_dict().values():
+        assert torch.isfinite(value).all()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    # batch 2000 gives 3 batches per UMLS epoch, 12 pathway calls each: 2 good epochs first.
+    nan_after(monkeypatch, 2 * 3 * 12 + 1)
+    config = dans.TrainConfig(
+        encoder="lookup",
+        dim=8,
+        sampler="dans",
+        epochs=40,
+        eval_every=1,
+        patience=0,
+        batch_size=2000,
+        device="cpu",
+    )
+    out = tmp_path / "run"
+    with pytest.raises(dans.DansError, match=r"diverged.*last good checkpoint.*checkpoint\.pt"):
+        dans.train(config, out=out, progress=False)
+    assert not (out / "metrics.json").exists()
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] <= 2
+    assert checkpoint["sampler"], "the DANS generator is saved with the model"
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
+
+
+def test_dans_run_records_skipped_steps(tmp_path, monkeypatch):
+    nan_after(monkeypatch, 1, 2)
+    config = dans.TrainConfig(
+        encoder="lookup", dim=8, sampler="dans", epochs=1, batch_size=2000, device="cpu"
+    )
+    run = dans.train(config, out=tmp_path / "run", progress=False)
+    assert run.metrics["skipped_steps"] == {"base": 0, "generator": 1, "discriminator": 0}
+    with open(tmp_path / "run" / "log.csv") as file:
+        row = next(csv.DictReader(file))
+    assert row["skipped_generator_steps"] == "1"
+    for key in ("generator_loss", "discriminator_loss", "score_generated", "score_uniform"):
+        assert math.isfinite(float(row[key])), key
+
+
+def test_a_short_dans_run_ranks_far_above_random(umls):
+    # Random ranking of 135 entities gives an MRR near 0.04.
+    config = dans.TrainConfig(sampler="dans", epochs=8, eval_every=8, device="cpu")
+    run = dans.train(config, progress=False)
+    assert run.metrics["test"]["mrr"] > 0.4

@@ -72,11 +72,13 @@ class Pathway(nn.Module):
         sigma: float,
         generator: torch.Generator,
         modulation: Tensor | None = None,
+        output_scale: Tensor | float = 1.0,
     ) -> Tensor:
         """Fakes for conditioning rows ``conditions[index]``: shapes (N_c, d), (N,) -> (N, d).
 
         ``modulation`` is :meth:`modulation` of ``conditions``, computed once per conditioning
-        row and shared by the fakes drawn from it; it is computed here when not given.
+        row and shared by the fakes drawn from it; it is computed here when not given. The
+        output is ``output_scale * tanh(...)``.
         """
         if modulation is None:
             modulation = self.modulation(conditions)
@@ -96,7 +98,7 @@ class Pathway(nn.Module):
             if factors:
                 x = torch.addcmul(factors[2 * m + 1], x, 1 + factors[2 * m])
             x = F.leaky_relu(_batch_norm(norm, x), LEAKY_SLOPE)
-        return torch.tanh(self.output(x))
+        return output_scale * torch.tanh(self.output(x))
 
 
 def film_penalty(modulation: Tensor) -> Tensor:

@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor, nn
 
-from dans.config import DANS_MODES, DANS_PATHWAYS
+from dans.config import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
-from dans.samplers.base import Negatives, NegativeSampler
+from dans.samplers.base import Negatives, NegativeSampler, average_one
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
@@ -30,7 +30,8 @@ from dans.training.guard import guarded_step
 @dataclass
 class Conditioning:
     """One pathway's conditioning for a batch: its distinct conditioning vectors, shape (U, d),
-    and for each (positive, side) row which of them it uses, shape (2B,).
+    and for each (positive, side) row which of them it uses, shape (2B,); and the scale of the
+    generator's tanh output.
 
     The FiLM factors depend on the conditioning vector alone, so they are computed once per
     distinct vector (once per entity for ``G_E``) rather than once per fake.
@@ -38,6 +39,7 @@ class Conditioning:
 
     vectors: Tensor
     rows: LongTensor
+    output_scale: Tensor | float = 1.0
 
 
 class DANSSampler(NegativeSampler):
@@ -48,6 +50,8 @@ class DANSSampler(NegativeSampler):
     as negatives (the paper), "snap" replaces each by its nearest real entity that forms no
     known-true triple, so the negatives carry ids. ``generated_share`` of the negatives (rounded
     up) come from the generator, split evenly between the pathways (``G_E`` takes an odd one).
+    ``output_range``: "unit" keeps the generator's tanh output in [-1, 1] as the authors' code
+    does; "entities" scales it to the largest coordinate of the current entity embeddings.
     """
 
     name = "dans"
@@ -71,6 +75,7 @@ class DANSSampler(NegativeSampler):
         discriminator_lr: float = 1e-4,
         generator_steps: int = 5,
         discriminator_steps: int = 1,
+        output_range: str = "unit",
     ) -> None:
         super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
         if pathways not in DANS_PATHWAYS:
@@ -83,6 +88,11 @@ class DANSSampler(NegativeSampler):
             raise ConfigError("--dans-mode snap needs the known-true triples")
         if not 0.0 < generated_share <= 1.0:
             raise ConfigError(f"--dans-generated-share must be in (0, 1], got {generated_share}")
+        if output_range not in DANS_OUTPUT_RANGES:
+            raise ConfigError(
+                f"--dans-output-range must be one of {', '.join(DANS_OUTPUT_RANGES)}, "
+                f"got {output_range!r}"
+            )
         if generator_layers < 1:
             raise ConfigError(f"--dans-generator-layers must be at least 1, got {generator_layers}")
         generated = math.ceil(generated_share * num_negatives)
@@ -94,6 +104,7 @@ class DANSSampler(NegativeSampler):
         self.counts = {name: count for name, count in counts.items() if count}
         self.num_uniform = num_negatives - generated
         self.mode = mode
+        self.output_range = output_range
         self.noise_sigma = noise_sigma
         self.film_lambda = film_lambda
         self.generator_steps = generator_steps
@@ -130,6 +141,9 @@ class DANSSampler(NegativeSampler):
             "entity": anchor_ids,
             "relation": (anchor_ids * len(relations) + relation_ids) * 2 + head_side,
         }
+        # "unit" is the authors' tanh in [-1, 1]; "entities" stretches it to the largest
+        # coordinate of the real embeddings, which an RGCN does not keep within [-1, 1].
+        scale = entities.abs().amax() if self.output_range == "entities" else 1.0
         conditioning = {}
         for name in self.pathways:
             distinct, rows = torch.unique(keys[name], return_inverse=True)
@@ -141,7 +155,7 @@ class DANSSampler(NegativeSampler):
                 rel = gather_rows(relations, relation_ids[first])
                 rel = torch.where(head_side[first, None].bool(), self.decoder.inverse(rel), rel)
                 vectors = self.decoder.compose(vectors, rel)
-            conditioning[name] = Conditioning(vectors, rows)
+            conditioning[name] = Conditioning(vectors, rows, scale)
         reals = gather_rows(entities, positives[:, [2, 0]].flatten())
         return conditioning, reals
 
@@ -164,7 +178,8 @@ class DANSSampler(NegativeSampler):
             batch, count = sides[name].shape
             rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
             index = conditioning[name].rows[(rows + sides[name].long()).flatten()]
-            fake = pathway(conditioning[name].vectors, index, self.noise_sigma, generator)
+            c = conditioning[name]
+            fake = pathway(c.vectors, index, self.noise_sigma, generator, None, c.output_scale)
             fakes[name] = fake.view(batch, count, -1)
         return fakes
 
@@ -194,6 +209,7 @@ class DANSSampler(NegativeSampler):
                     self.noise_sigma,
                     generator,
                     modulations[name],
+                    conditioning[name].output_scale,
                 )
                 for name, pathway in self.pathways.items()
             }
@@ -258,7 +274,9 @@ class DANSSampler(NegativeSampler):
         if self.discriminator_steps and fakes is None:
             with torch.no_grad():
                 fakes = {
-                    name: pathway(c.vectors, c.rows, self.noise_sigma, generator)
+                    name: pathway(
+                        c.vectors, c.rows, self.noise_sigma, generator, None, c.output_scale
+                    )
                     for (name, pathway), c in zip(
                         self.pathways.items(), conditioning.values(), strict=True
                     )
@@ -286,7 +304,7 @@ class DANSSampler(NegativeSampler):
         if self.mode == "snap":
             ids, allowed = self.snap(positives, head_replaced, vectors, entities)
             vectors = gather_rows(entities, ids)
-            weights = None if allowed.all() else allowed.float()
+            weights = None if allowed.all() else average_one(allowed.float())
         negatives = Negatives(vectors, head_replaced, ids, weights, groups=self._groups())
         if self.uniform is not None:
             negatives = negatives.concat(

@@ -1,0 +1,476 @@
+"""The DANS sampler on UMLS: composition, side conditioning, FiLM, training phases, snap mode."""
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import dans
+from dans.builders import build_model, build_sampler
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models import DECODERS
+from dans.samplers import DANSSampler
+from dans.samplers.dans.networks import Pathway, film_penalty
+from dans.training import Trainer
+
+DIM, K = 8, 20
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def umls():
+    return dans.load_dataset("umls")
+
+
+@pytest.fixture(scope="module")
+def train_set(umls):
+    """What the sampler may know: train triples only."""
+    return {tuple(t) for t in umls.train.tolist()}
+
+
+def _config(**overrides):
+    values = {"encoder": "lookup", "dim": DIM, "negatives": K, "batch_size": 64, "device": "cpu"}
+    return dans.TrainConfig(**{**values, **overrides}).validate()
+
+
+def _build(umls, seed=0, **overrides):
+    config = _config(**overrides)
+    torch.manual_seed(seed)
+    model = build_model(config, umls)
+    return config, model, build_sampler("dans", config, umls, model)
+
+
+def _sample(model, sampler, positives, seed=0):
+    entities, relations = model()
+    generator = torch.Generator().manual_seed(seed)
+    return sampler.sample(positives, entities, relations, generator), entities, relations
+
+
+def _columns(sampler):
+    """Each pathway's columns among the negatives, G_E's first."""
+    columns, start = {}, 0
+    for name, count in sampler.counts.items():
+        columns[name] = slice(start, start + count)
+        start += count
+    return columns
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two intra-op threads on a busy 2-core machine make these tiny steps ~100 times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _snapshot(module):
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def _unchanged(module, snapshot):
+    return all(torch.equal(p, snapshot[name]) for name, p in module.named_parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# How the negatives are made up.
+# --------------------------------------------------------------------------------------------
+BOTH_GROUPS = {
+    "entity_pathway": slice(0, 5),
+    "relation_pathway": slice(5, 10),
+    "generated": slice(0, 10),
+    "uniform": slice(10, 20),
+}
+COMPOSITIONS = [
+    ({}, {"entity": 5, "relation": 5}, 10, BOTH_GROUPS),
+    (
+        {"dans_pathways": "entity"},
+        {"entity": 10},
+        10,
+        {"entity_pathway": slice(0, 10), "generated": slice(0, 10), "uniform": slice(10, 20)},
+    ),
+    (
+        {"dans_pathways": "relation"},
+        {"relation": 10},
+        10,
+        {"relation_pathway": slice(0, 10), "generated": slice(0, 10), "uniform": slice(10, 20)},
+    ),
+    # ceil(0.5 * 5) = 3 generated, G_E takes the odd one; 2 uniform.
+    (
+        {"negatives": 5},
+        {"entity": 2, "relation": 1},
+        2,
+        {
+            "entity_pathway": slice(0, 2),
+            "relation_pathway": slice(2, 3),
+            "generated": slice(0, 3),
+            "uniform": slice(3, 5),
+        },
+    ),
+    (
+        {"dans_generated_share": 1.0},
+        {"entity": 10, "relation": 10},
+        0,
+        {
+            "entity_pathway": slice(0, 10),
+            "relation_pathway": slice(10, 20),
+            "generated": slice(0, 20),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "counts", "uniform", "groups"), COMPOSITIONS)
+def test_composition_and_shapes(umls, overrides, counts, uniform, groups):
+    _, model, sampler = _build(umls, **overrides)
+    assert sampler.counts == counts
+    assert sampler.num_uniform == uniform
+    negatives_per_positive = sum(counts.values()) + uniform
+    positives = umls.train[:1000]
+    negatives, _, _ = _sample(model, sampler, positives)
+    assert negatives.embeddings.shape == (1000, negatives_per_positive, DIM)
+    assert negatives.head_replaced.shape == (1000, negatives_per_positive)
+    assert negatives.head_replaced.dtype == torch.bool  # one side per negative, never both
+    assert negatives.ids is None and negatives.weights is None
+    assert negatives.groups == groups
+    # Each group replaces the head about half the time (binomial sd <= 0.5 / sqrt(1000)).
+    for name, columns in groups.items():
+        share = negatives.head_replaced[:, columns].double().mean().item()
+        assert 0.4 < share < 0.6, name
+
+
+# --------------------------------------------------------------------------------------------
+# Conditioning: which vector each generated negative is made from.
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("decoder", ["distmult", "complex", "rotate", "transe"])
+def test_generated_negatives_are_conditioned_on_the_kept_side(umls, decoder):
+    """With no noise and BatchNorm on running statistics, each fake is a function of its
+    conditioning vector alone, so it can be recomputed from the vector the paper names."""
+    _, model, sampler = _build(umls, decoder=decoder, dans_noise_sigma=0.0)
+    sampler.eval()
+    positives = umls.train[:50]
+    with torch.no_grad():
+        negatives, entities, relations = _sample(model, sampler, positives)
+    dec = model.decoder
+    h, r, t = entities[positives[:, 0]], relations[positives[:, 1]], entities[positives[:, 2]]
+    conditions = {
+        # (tail replaced, head replaced)
+        "entity": (h, t),
+        "relation": (dec.compose(h, r), dec.compose(t, dec.inverse(r))),
+    }
+    for name, columns in _columns(sampler).items():
+        head = negatives.head_replaced[:, columns, None]
+        tail_side, head_side = (c[:, None] for c in conditions[name])
+        count = head.shape[1]
+
+        def pathway(right, wrong, name=name, head=head, count=count):
+            vectors = torch.where(head, right, wrong).reshape(-1, DIM)
+            with torch.no_grad():
+                out = sampler.pathways[name](
+                    vectors, torch.arange(len(vectors)), 0.0, torch.Generator()
+                )
+            return out.view(len(positives), count, DIM)
+
+        generated = negatives.embeddings[:, columns]
+        assert_close(generated, pathway(head_side, tail_side))
+        # Not vacuous: conditioning on the other side gives other vectors.
+        assert not torch.allclose(generated, pathway(tail_side, head_side), atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# FiLM.
+# --------------------------------------------------------------------------------------------
+def test_film_at_identity_is_the_plain_mlp():
+    """alpha = 1, beta = 0 (a zero modulation) leaves each hidden layer's output as it was."""
+    torch.manual_seed(0)
+    layers, dim = 2, 6
+    film, plain = Pathway(dim, layers, film=True), Pathway(dim, layers, film=False)
+    missing, unexpected = plain.load_state_dict(film.state_dict(), strict=False)
+    assert not missing and unexpected and all(k.startswith("film.") for k in unexpected)
+    conditions = torch.randn(4, dim)
+    index = torch.tensor([0, 1, 1, 2, 3, 3, 0, 2])
+
+    def run(pathway, modulation=None):
+        generator = torch.Generator().manual_seed(3)
+        return pathway(conditions, index, 0.1, generator, modulation)
+
+    expected = run(plain)
+    assert_close(run(film, torch.zeros(2 * layers, 4, dim)), expected)
+    # A modulation that differs between rows changes the output (a constant one would be
+    # undone by BatchNorm's batch statistics).
+    modulation = 0.5 * torch.randn(2 * layers, 4, dim)
+    assert not torch.allclose(run(film, modulation), expected, atol=1e-3)
+    # No modulation given: the pathway computes its own FiLM factors.
+    assert_close(run(film), run(film, film.modulation(conditions)))
+
+
+def test_film_penalty_by_hand():
+    modulation = torch.arange(24.0).view(4, 3, 2) / 10  # 2 layers x (alpha - 1, beta), 3 rows
+    per_row = [
+        sum(modulation[f, n, i].item() ** 2 for f in range(4) for i in range(2)) for n in range(3)
+    ]
+    assert film_penalty(modulation).item() == pytest.approx(sum(per_row) / 3)
+
+
+# --------------------------------------------------------------------------------------------
+# The three training phases each change only their own parameters.
+# --------------------------------------------------------------------------------------------
+def test_generator_and_discriminator_steps_touch_only_their_own_parameters(umls):
+    _, model, sampler = _build(umls)
+    positives = umls.train[:64]
+    entities, relations = model()
+    conditioning, reals = sampler.conditions(positives, entities.detach(), relations.detach())
+    generator = torch.Generator().manual_seed(0)
+
+    parts = {"model": model, "generator": sampler.pathways, "discriminator": sampler.discriminator}
+    before = {name: _snapshot(part) for name, part in parts.items()}
+    fakes, _ = sampler.generator_step(conditioning, generator)
+    assert not _unchanged(sampler.pathways, before["generator"])
+    assert _unchanged(sampler.discriminator, before["discriminator"])
+    assert _unchanged(model, before["model"])
+    assert all(not fake.requires_grad for fake in fakes.values())
+
+    before = {name: _snapshot(part) for name, part in parts.items()}
+    sampler.discriminator_step(reals, fakes)
+    assert not _unchanged(sampler.discriminator, before["discriminator"])
+    assert _unchanged(sampler.pathways, before["generator"])
+    assert _unchanged(model, before["model"])
+
+
+def test_base_step_leaves_generator_and_discriminator_alone(umls, monkeypatch):
+    config, model, sampler = _build(umls)
+    trainer = Trainer(model, umls, config, sampler, sampler, CPU, progress=False)
+    before_update = _snapshot(sampler.pathways)
+    model_before = _snapshot(model)
+    after_update = {}
+    real_update = sampler.update
+
+    def update(*args):
+        logs = real_update(*args)
+        after_update["generator"] = _snapshot(sampler.pathways)
+        after_update["discriminator"] = _snapshot(sampler.discriminator)
+        return logs
+
+    monkeypatch.setattr(sampler, "update", update)
+    trainer.step(umls.train[:64], sampler)
+    assert after_update, "the trainer did not call sampler.update"
+    assert not _unchanged(sampler.pathways, before_update)  # update did train G
+    assert _unchanged(sampler.pathways, after_update["generator"])
+    assert _unchanged(sampler.discriminator, after_update["discriminator"])
+    assert not _unchanged(model, model_before)
+
+
+def test_generated_negatives_carry_no_gradient(umls):
+    """Backpropagating through the generated columns reaches neither G nor the embeddings."""
+    _, model, sampler = _build(umls)
+    positives = umls.train[:64]
+    negatives, _, _ = _sample(model, sampler, positives)
+    generated = negatives.embeddings[:, negatives.groups["generated"]]
+    uniform = negatives.embeddings[:, negatives.groups["uniform"]]
+    assert uniform.requires_grad  # real entities do carry the base model's gradient
+    generated.sum().backward()
+    assert all(p.grad is None for p in sampler.pathways.parameters())
+    assert torch.count_nonzero(model.encoder.embeddings.weight.grad) == 0
+
+    _, model, sampler = _build(umls, dans_generated_share=1.0)
+    negatives, _, _ = _sample(model, sampler, positives)
+    assert not negatives.embeddings.requires_grad
+
+
+# --------------------------------------------------------------------------------------------
+# Snap mode.
+# --------------------------------------------------------------------------------------------
+def test_snap_mode_gives_nearest_allowed_real_entities(umls, train_set):
+    _, model, sampler = _build(umls, dans_mode="snap")
+    assert sampler.known_triples is umls.train_known_triples
+    positives = umls.train[:200]
+    negatives, entities, relations = _sample(model, sampler, positives, seed=4)
+    assert negatives.ids.shape == (200, K)
+    generated = negatives.groups["generated"]
+    ids = negatives.ids[:, generated]
+    assert torch.equal(negatives.embeddings[:, generated], entities[ids])
+    triples = negatives.triples(positives)[:, generated].reshape(-1, 3).tolist()
+    assert not any(tuple(t) in train_set for t in triples)
+
+    # The same generator seed gives the vectors before snapping; snap a handful by brute force.
+    generator = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        conditioning, _ = sampler.conditions(positives, entities, relations)
+        sides = sampler.draw_sides(len(positives), generator)
+        vectors = torch.cat(list(sampler.generate(conditioning, sides, generator).values()), 1)
+    assert torch.equal(torch.cat(list(sides.values()), 1), negatives.head_replaced[:, generated])
+    moved = 0
+    for b in range(8):
+        h, r, t = positives[b].tolist()
+        for j in range(vectors.shape[1]):
+            head = negatives.head_replaced[b, j].item()
+            distances = (entities.detach() - vectors[b, j]).norm(dim=-1)
+            allowed = [
+                e
+                for e in distances.argsort().tolist()
+                if ((e, r, t) if head else (h, r, e)) not in train_set
+            ]
+            assert ids[b, j].item() == allowed[0]
+            moved += allowed[0] != distances.argmin().item()
+    # Not vacuous: some vectors' nearest entity overall forms a train triple (4 of these 80).
+    assert moved > 0
+
+
+def test_snap_weights_average_one_when_a_slot_has_no_allowed_entity():
+    """Every tail completes a known triple for (0, r, ?), so tail-replacing fakes of (0, r, 1)
+    have nowhere to snap and get weight 0; as everywhere else (Negatives, bce_loss), each
+    positive's remaining weights should be rescaled to average 1."""
+    known = KnownTriples(torch.tensor([[0, 0, t] for t in range(4)]), 4, 1)
+    decoder = DECODERS.get("distmult")(1, 4)
+    torch.manual_seed(0)
+    sampler = DANSSampler(4, 4, decoder, 4, known, mode="snap", generated_share=1.0)
+    positives = torch.tensor([[0, 0, 1]] * 3)
+    negatives = sampler.sample(
+        positives, torch.randn(4, 4), decoder.relations(), torch.Generator().manual_seed(0)
+    )
+    tail = ~negatives.head_replaced
+    assert tail.any() and negatives.weights is not None
+    assert (negatives.weights[tail] == 0).all()
+    assert_close(negatives.weights.mean(1), torch.ones(3))
+
+
+# --------------------------------------------------------------------------------------------
+# Ablation switches.
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("pathways", ["entity", "relation", "both"])
+@pytest.mark.parametrize("film", [True, False])
+def test_ablation_switches(umls, pathways, film):
+    _, model, sampler = _build(umls, dans_pathways=pathways, dans_film=film)
+    expected = ["entity", "relation"] if pathways == "both" else [pathways]
+    assert list(sampler.pathways) == expected
+    assert all((p.film is not None) == film for p in sampler.pathways.values())
+    entities, relations = model()
+    conditioning, reals = sampler.conditions(umls.train[:64], entities.detach(), relations.detach())
+    fakes, generator_logs = sampler.generator_step(conditioning, torch.Generator().manual_seed(0))
+    assert ("film_alpha_deviation" in generator_logs) == film
+    assert ("film_beta" in generator_logs) == film
+    discriminator_logs = sampler.discriminator_step(reals, fakes)
+    assert ("auxiliary_accuracy" in discriminator_logs) == (pathways == "both")
+
+
+GENERATOR_LOGS = {"generator_loss", "film_alpha_deviation", "film_beta"}
+DISCRIMINATOR_LOGS = {
+    "discriminator_loss",
+    "discriminator_real_accuracy",
+    "discriminator_fake_accuracy",
+    "auxiliary_accuracy",
+}
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ({}, GENERATOR_LOGS | DISCRIMINATOR_LOGS),
+        # No generator step: the discriminator still trains, on fakes made without gradient.
+        ({"dans_generator_steps": 0}, DISCRIMINATOR_LOGS),
+        ({"dans_discriminator_steps": 0}, GENERATOR_LOGS),
+    ],
+)
+def test_update_logs(umls, steps, expected):
+    _, model, sampler = _build(umls, **steps)
+    generator_before = _snapshot(sampler.pathways)
+    discriminator_before = _snapshot(sampler.discriminator)
+    entities, relations = model()
+    logs = sampler.update(
+        umls.train[:64], entities.detach(), relations.detach(), torch.Generator().manual_seed(0)
+    )
+    assert logs.keys() == expected
+    assert all(math.isfinite(value) for value in logs.values())
+    for key in expected:
+        if key.endswith("accuracy"):
+            assert 0.0 <= logs[key] <= 1.0, key
+    assert sampler.skipped_steps == {"generator": 0, "discriminator": 0}
+    # Each network moved exactly when it had steps to take.
+    assert _unchanged(sampler.pathways, generator_before) == ("generator_loss" not in expected)
+    assert _unchanged(sampler.discriminator, discriminator_before) == (
+        "discriminator_loss" not in expected
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Every decoder and encoder trains with it.
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("encoder", ["lookup", "rgcn"])
+@pytest.mark.parametrize("decoder", ["distmult", "complex", "rotate", "transe"])
+def test_one_training_step_with_every_model(umls, encoder, decoder):
+    config, model, sampler = _build(umls, encoder=encoder, decoder=decoder)
+    assert type(sampler) is DANSSampler
+    trainer = Trainer(model, umls, config, sampler, sampler, CPU, progress=False)
+    logs = trainer.step(umls.train[:64], sampler)
+    assert math.isfinite(logs["loss"])
+    assert all(f"score_{group}" in logs for group in ("entity_pathway", "relation_pathway"))
+    assert trainer.skipped_steps == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The generator's output range.
+# --------------------------------------------------------------------------------------------
+def test_output_range(umls):
+    _, model, sampler = _build(umls, dans_output_range="entities")
+    with torch.no_grad():
+        model.encoder.embeddings.weight.mul_(20)
+    positives = umls.train[:200]
+    stretched, entities, _ = _sample(model, sampler, positives)
+    largest = entities.abs().max()
+    assert largest > 1
+    generated = stretched.embeddings[:, stretched.groups["generated"]]
+    assert generated.abs().max() <= largest
+    assert generated.abs().max() > 1
+    # "unit" is the same tanh output, unscaled.
+    sampler.output_range = "unit"
+    unit, _, _ = _sample(model, sampler, positives)
+    unit_generated = unit.embeddings[:, unit.groups["generated"]]
+    assert unit_generated.abs().max() <= 1
+    assert_close(generated, largest.detach() * unit_generated)
+
+
+# --------------------------------------------------------------------------------------------
+# Refused settings.
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("generated_share", 0.0),
+        ("generated_share", 1.5),
+        ("pathways", "neither"),
+        ("mode", "nearest"),
+        ("output_range", "huge"),
+        ("generator_layers", 0),
+    ],
+)
+def test_invalid_settings_are_refused(umls, key, value):
+    flag = "--dans-" + key.replace("_", "-")
+    decoder = DECODERS.get("distmult")(umls.num_relations, DIM)
+    with pytest.raises(ConfigError, match=flag):
+        DANSSampler(umls.num_entities, K, decoder, DIM, umls.train_known_triples, **{key: value})
+    with pytest.raises(ConfigError, match=flag):
+        _config(**{f"dans_{key}": value})
+
+
+def test_snap_needs_known_triples():
+    decoder = DECODERS.get("distmult")(3, DIM)
+    with pytest.raises(ConfigError, match="known-true"):
+        DANSSampler(10, K, decoder, DIM, mode="snap")
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism.
+# --------------------------------------------------------------------------------------------
+def test_same_seed_same_negatives(umls):
+    positives = umls.train[:100]
+    (_, model_a, sampler_a), (_, model_b, sampler_b) = _build(umls), _build(umls)
+    a, _, _ = _sample(model_a, sampler_a, positives, seed=5)
+    b, _, _ = _sample(model_b, sampler_b, positives, seed=5)
+    c, _, _ = _sample(model_a, sampler_a, positives, seed=6)
+    assert torch.equal(a.embeddings, b.embeddings)
+    assert torch.equal(a.head_replaced, b.head_replaced)
+    generated = a.groups["generated"]
+    assert not torch.equal(a.embeddings[:, generated], c.embeddings[:, generated])
+    assert not torch.equal(a.head_replaced, c.head_replaced)
