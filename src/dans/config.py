@@ -108,9 +108,8 @@ class TrainConfig:
                 raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
             if "maximum" in meta and value > meta["maximum"]:
                 raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
-            if "choices" in meta and value not in meta["choices"]:
-                choices = ", ".join(meta["choices"])
-                raise ConfigError(f"{flag} must be one of {choices}, got {value!r}")
+            if "choices" in meta:
+                require_choice(flag, value, meta["choices"])
         resolve_device(self.device)
         return self
 
@@ -155,6 +154,12 @@ class TrainConfig:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         return cls.from_dict(values, str(path))
+
+
+def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``flag`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def flag_name(key: str) -> str:

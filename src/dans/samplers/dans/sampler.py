@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor, nn
 
-from dans.config import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS
+from dans.config import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS, require_choice
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
@@ -78,21 +78,13 @@ class DANSSampler(NegativeSampler):
         output_range: str = "unit",
     ) -> None:
         super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
-        if pathways not in DANS_PATHWAYS:
-            raise ConfigError(
-                f"--dans-pathways must be one of {', '.join(DANS_PATHWAYS)}, got {pathways!r}"
-            )
-        if mode not in DANS_MODES:
-            raise ConfigError(f"--dans-mode must be one of {', '.join(DANS_MODES)}, got {mode!r}")
+        require_choice("--dans-pathways", pathways, DANS_PATHWAYS)
+        require_choice("--dans-mode", mode, DANS_MODES)
+        require_choice("--dans-output-range", output_range, DANS_OUTPUT_RANGES)
         if mode == "snap" and known_triples is None:
             raise ConfigError("--dans-mode snap needs the known-true triples")
         if not 0.0 < generated_share <= 1.0:
             raise ConfigError(f"--dans-generated-share must be in (0, 1], got {generated_share}")
-        if output_range not in DANS_OUTPUT_RANGES:
-            raise ConfigError(
-                f"--dans-output-range must be one of {', '.join(DANS_OUTPUT_RANGES)}, "
-                f"got {output_range!r}"
-            )
         if generator_layers < 1:
             raise ConfigError(f"--dans-generator-layers must be at least 1, got {generator_layers}")
         generated = math.ceil(generated_share * num_negatives)
