@@ -30,7 +30,11 @@ def main() -> None:
     parser.add_argument("results", nargs="+", type=Path, help="JSON files written by grid.py")
     parser.add_argument("--by", nargs="+", required=True, help="keys that name a group")
     args = parser.parse_args()
-    runs = [run for path in args.results for run in json.loads(path.read_text())["runs"]]
+    runs = []
+    for path in args.results:
+        result = json.loads(path.read_text())
+        # A grid's fixed settings (--set) belong to each of its runs.
+        runs += [{**result["fixed"], **run} for run in result["runs"]]
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
         groups.setdefault(tuple(run.get(key) for key in args.by), []).append(run)
