@@ -23,16 +23,9 @@ TRIPLES = [
     ("d", "r", "a"),
     ("b", "s", "d"),
 ]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FAST = ["--dim", "16", "--epochs", "1", "--quiet", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two intra-op threads on a busy 2-core machine make RGCN steps many times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def write_splits(folder, train=None, valid=None, test=None):

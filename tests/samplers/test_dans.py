@@ -15,19 +15,10 @@ from dans.samplers import DANSSampler
 from dans.samplers.dans.networks import Pathway, film_penalty
 from dans.training import Trainer
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DIM, K = 8, 20
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def umls():
-    return dans.load_dataset("umls")
-
-
-@pytest.fixture(scope="module")
-def train_set(umls):
-    """What the sampler may know: train triples only."""
-    return {tuple(t) for t in umls.train.tolist()}
 
 
 def _config(**overrides):
@@ -55,15 +46,6 @@ def _columns(sampler):
         columns[name] = slice(start, start + count)
         start += count
     return columns
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two intra-op threads on a busy 2-core machine make these tiny steps ~100 times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _snapshot(module):

@@ -85,11 +85,6 @@ def test_stops_after_patience_checks_without_improvement():
 # --------------------------------------------------------------------------------------------
 # The trainer loop.
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def umls():
-    return dans.load_dataset("umls")
-
-
 def _trainer(umls, sampler="uniform", **overrides):
     values = {
         "encoder": "lookup",

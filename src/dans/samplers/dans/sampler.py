@@ -166,14 +166,43 @@ class DANSSampler(NegativeSampler):
     ) -> dict[str, Tensor]:
         """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn."""
         fakes = {}
-        for name, pathway in self.pathways.items():
+        for name in self.pathways:
             batch, count = sides[name].shape
             rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
             index = conditioning[name].rows[(rows + sides[name].long()).flatten()]
-            c = conditioning[name]
-            fake = pathway(c.vectors, index, self.noise_sigma, generator, None, c.output_scale)
+            fake = self._run(name, conditioning[name], index, generator)
             fakes[name] = fake.view(batch, count, -1)
         return fakes
+
+    def fakes_per_row(
+        self,
+        conditioning: dict[str, Conditioning],
+        generator: torch.Generator,
+        modulations: dict[str, Tensor | None] | None = None,
+    ) -> dict[str, Tensor]:
+        """One fake per (positive, side) row from each pathway, ``{pathway: shape (2B, d)}``."""
+        return {
+            name: self._run(name, c, c.rows, generator, modulations[name] if modulations else None)
+            for name, c in conditioning.items()
+        }
+
+    def _run(
+        self,
+        name: str,
+        conditioning: Conditioning,
+        index: LongTensor,
+        generator: torch.Generator,
+        modulation: Tensor | None = None,
+    ) -> Tensor:
+        """Pathway ``name`` on conditioning vectors ``conditioning.vectors[index]``: (N, d)."""
+        return self.pathways[name](
+            conditioning.vectors,
+            index,
+            self.noise_sigma,
+            generator,
+            modulation,
+            conditioning.output_scale,
+        )
 
     def generator_step(
         self, conditioning: dict[str, Conditioning], generator: torch.Generator
@@ -194,17 +223,7 @@ class DANSSampler(NegativeSampler):
         }
         self.discriminator.requires_grad_(False)
         try:
-            fakes = {
-                name: pathway(
-                    conditioning[name].vectors,
-                    conditioning[name].rows,
-                    self.noise_sigma,
-                    generator,
-                    modulations[name],
-                    conditioning[name].output_scale,
-                )
-                for name, pathway in self.pathways.items()
-            }
+            fakes = self.fakes_per_row(conditioning, generator, modulations)
             adversarial = sum(_bce(self.discriminator(fake)[0], True) for fake in fakes.values())
             films = [m for m in modulations.values() if m is not None]
             penalty = sum(film_penalty(m) for m in films) if films else torch.zeros(())
@@ -265,14 +284,7 @@ class DANSSampler(NegativeSampler):
             logs.update(generator_logs)
         if self.discriminator_steps and fakes is None:
             with torch.no_grad():
-                fakes = {
-                    name: pathway(
-                        c.vectors, c.rows, self.noise_sigma, generator, None, c.output_scale
-                    )
-                    for (name, pathway), c in zip(
-                        self.pathways.items(), conditioning.values(), strict=True
-                    )
-                }
+                fakes = self.fakes_per_row(conditioning, generator)
         for _ in range(self.discriminator_steps):
             logs.update(self.discriminator_step(reals, fakes))
         return logs
