@@ -288,6 +288,28 @@ def test_evaluate_json_matches_metrics(trained, capsys):
     assert printed["queries"] == stored["queries"] == 2 * 661
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "lots"])
+def test_evaluate_refuses_bad_memory_bound(trained, capsys, value):
+    out, _ = trained
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--memory-mb", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "--memory-mb" in err
+
+
+def test_evaluate_memory_bound_gives_the_same_metrics(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    results = []
+    for megabytes in ("0.01", "64"):  # 0.01 MB: 19 queries of UMLS's 135 entities per block
+        assert main(["evaluate", str(out), "--json", "--memory-mb", megabytes]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
+        assert results[0][key] == results[1][key], key
+
+
 def test_evaluate_table(trained, capsys):
     out, _ = trained
     capsys.readouterr()

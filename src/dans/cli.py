@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from dans.config import TIE_POLICIES, TrainConfig, flag_name
 from dans.data.datasets import DATASETS, locate
 from dans.errors import DansError
 from dans.evaluation.metrics import evaluate
+from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.pipeline import load_run, train
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
@@ -62,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--split", choices=("valid", "test"), default="test")
     evaluate_cmd.add_argument("--ties", choices=TIE_POLICIES, default="realistic")
     evaluate_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    evaluate_cmd.add_argument(
+        "--memory-mb",
+        type=_positive_float,
+        default=DEFAULT_MEMORY_MB,
+        help=f"MB of scores held at once while ranking (default: {DEFAULT_MEMORY_MB})",
+    )
     evaluate_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     negatives_cmd = commands.add_parser(
@@ -87,6 +95,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
     return value
 
 
@@ -125,7 +140,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     run = load_run(args.run, device=args.device)
-    metrics = evaluate(run.model, run.kg, split=args.split, ties=args.ties)
+    metrics = evaluate(
+        run.model, run.kg, split=args.split, ties=args.ties, memory_mb=args.memory_mb
+    )
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -62,6 +62,9 @@ class TrainConfig:
     seed: int = _opt(1, "random seed")
     device: str = _opt("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     ties: str = _opt("realistic", "tie policy for ranks", choices=TIE_POLICIES)
+    eval_memory_mb: float = _opt(
+        16.0, "MB of scores (queries x entities) held at once while ranking", above=0.0
+    )
     dans_pathways: str = _opt(
         "both", "DANS: generator pathways G_E, G_R or both", choices=DANS_PATHWAYS
     )

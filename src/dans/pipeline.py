@@ -63,7 +63,7 @@ def train(
             else "no checkpoint had been written yet"
         )
         raise TrainingDiverged(f"{exc}; {kept}") from None
-    test = evaluate(model, kg, "test", ties=config.ties)
+    test = evaluate(model, kg, "test", ties=config.ties, memory_mb=config.eval_memory_mb)
     metrics = {
         "dataset": kg.name,
         "encoder": config.encoder,

@@ -7,7 +7,7 @@ import torch
 
 import dans
 from dans.data.graph import KnowledgeGraph
-from dans.evaluation import rank_metrics, rank_triples
+from dans.evaluation import rank_metrics, rank_triples, ranking
 from dans.models import DECODERS, Decoder, KGModel, LookupEncoder
 
 # ---------------------------------------------------------------------------------------------
@@ -434,3 +434,77 @@ def test_evaluate_on_a_diverged_model_gives_finite_metrics():
     assert result["tail"]["mr"] == pytest.approx(3.0)
     assert result["head"]["mr"] == pytest.approx(3.5)
     assert math.isfinite(result["mrr"])
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) The sign-sum count against plain comparisons, infinities and NaN included.
+# ---------------------------------------------------------------------------------------------
+def _comparison_counts(scores, targets, query_index, answers):
+    """better / equal by comparisons, NaN counted as the lowest score, filtered cells dropped."""
+    scores = scores.nan_to_num(nan=-torch.inf)
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    keep[query_index, answers] = False
+    target = scores.gather(1, targets[:, None])
+    return ((scores > target) & keep).sum(1), ((scores == target) & keep).sum(1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_sign_counts_match_comparisons_with_ties_and_infinities(dtype):
+    generator = torch.Generator().manual_seed(0)
+    queries, num_entities = 40, 300
+    # Few distinct values, so ties are everywhere; then infinities and NaN in some rows.
+    scores = torch.randint(-3, 4, (queries, num_entities), generator=generator).to(dtype)
+    specials = torch.tensor([torch.inf, -torch.inf, torch.nan], dtype=dtype)
+    rows = torch.arange(0, queries, 3)
+    cols = torch.randint(num_entities, (len(rows),), generator=generator)
+    scores[rows, cols] = specials[torch.arange(len(rows)) % 3]
+    targets = torch.randint(num_entities, (queries,), generator=generator)
+    targets[:3] = cols[:1].expand(3)  # rows 0..2 each have a target that may be special
+    scores[1, targets[1]], scores[2, targets[2]] = -torch.inf, torch.nan
+    query_index = torch.randint(queries, (200,), generator=generator)
+    answers = torch.randint(num_entities, (200,), generator=generator)
+    query_index = torch.cat([query_index, torch.arange(queries)])
+    answers = torch.cat([answers, targets])
+    expected = _comparison_counts(scores, targets, query_index, answers)
+    better, equal, unsure = ranking._count_by_sign(scores.clone(), targets, query_index, answers)
+    # Rows the sign sums cannot count are exactly those with a NaN difference.
+    assert unsure.any() and not unsure.all()
+    exact_better, exact_equal = ranking._count_by_comparison(
+        scores.clone(), targets, query_index, answers
+    )
+    assert exact_better.tolist() == expected[0].tolist()
+    assert exact_equal.tolist() == expected[1].tolist()
+    assert better[~unsure].tolist() == expected[0][~unsure].tolist()
+    assert equal[~unsure].tolist() == expected[1][~unsure].tolist()
+
+
+def test_infinite_scores_rank_like_comparisons():
+    # DistMult with 1-d embeddings: score(0, r, t) = x_0 * x_t with x_0 = 1; test (0, 0, 2).
+    graph, decoder, entities = _nan_setup([])
+    entities[3] = torch.inf  # better than the finite target
+    entities[4] = -torch.inf  # worse
+    ranks = rank_triples(
+        graph.test, entities, decoder.relations().detach(), decoder, graph.known_triples, False
+    )
+    assert ranks.better.tolist() == [1]
+    assert ranks.equal.tolist() == [0]
+    # A target of +inf ties with the other +inf candidate.
+    entities[2] = torch.inf
+    ranks = rank_triples(
+        graph.test, entities, decoder.relations().detach(), decoder, graph.known_triples, False
+    )
+    assert ranks.better.tolist() == [0]
+    assert ranks.equal.tolist() == [1]
+
+
+def test_evaluate_memory_bound_does_not_change_metrics():
+    graph = _random_graph(seed=9)
+    decoder, entities = _random_embeddings("distmult", seed=9, integer=True)
+    encoder = LookupEncoder(BRUTE_E, BRUTE_DIM).double()
+    with torch.no_grad():
+        encoder.embeddings.weight.copy_(entities)
+    model = KGModel(encoder, decoder)
+    tiny = dans.evaluate(model, graph, memory_mb=1e-6)  # one query per block
+    large = dans.evaluate(model, graph, memory_mb=64)
+    for key in ("mrr", "mr", "hits@1", "hits@10"):
+        assert tiny[key] == large[key]

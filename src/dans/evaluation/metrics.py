@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dans.data.graph import KnowledgeGraph
-from dans.evaluation.ranking import DEFAULT_MEMORY_ELEMENTS, rank_triples
+from dans.evaluation.ranking import DEFAULT_MEMORY_MB, rank_triples
 from dans.models.model import KGModel
 
 HITS_AT = (1, 3, 10)
@@ -37,9 +37,11 @@ def evaluate(
     kg: KnowledgeGraph,
     split: str = "test",
     ties: str = "realistic",
-    memory_elements: int = DEFAULT_MEMORY_ELEMENTS,
+    memory_mb: float = DEFAULT_MEMORY_MB,
 ) -> dict:
     """Filtered link-prediction metrics of ``model`` on a split of ``kg``, both directions.
+
+    ``memory_mb`` bounds the block of scores (queries x entities) held at once.
 
     Returns the overall metrics (over head and tail queries together) at the top level, plus
     ``"head"`` and ``"tail"`` sub-dictionaries, ``"ties"``, ``"queries"`` and ``"seconds"``.
@@ -58,7 +60,7 @@ def evaluate(
                 model.decoder,
                 kg.known_triples,
                 predict_head=side == "head",
-                memory_elements=memory_elements,
+                memory_elements=int(memory_mb * 2**20) // entities.element_size(),
             )
             .select(ties)
             .cpu()

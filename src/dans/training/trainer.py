@@ -131,7 +131,13 @@ class Trainer:
         return row
 
     def validate(self) -> dict:
-        result = evaluate(self.model, self.kg, "valid", ties=self.config.ties)
+        result = evaluate(
+            self.model,
+            self.kg,
+            "valid",
+            ties=self.config.ties,
+            memory_mb=self.config.eval_memory_mb,
+        )
         self.eval_seconds += result["seconds"]
         return result
 
