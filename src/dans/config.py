@@ -54,6 +54,16 @@ class TrainConfig:
     epochs: int = _opt(300, "training epochs after pretraining (0: evaluate untrained)", minimum=0)
     pretrain_epochs: int = _opt(0, "epochs with uniform negatives before the sampler", minimum=0)
     batch_size: int = _opt(1000, "positive triples per mini-batch", minimum=1)
+    subgraph_edges: int = _opt(
+        0,
+        "RGCN: train on blocks of this many training triples, each one step whose messages "
+        "pass over a random --subgraph-split of the block, as the RGCN reference's edge "
+        "sampling (0: full graph, mini-batches of --batch-size, --edge-dropout)",
+        minimum=0,
+    )
+    subgraph_split: float = _opt(
+        0.5, "RGCN: share of each sampled block that carries messages", above=0.0, maximum=1.0
+    )
     lr: float = _opt(3e-3, "Adam learning rate", above=0.0)
     l2: float = _opt(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
@@ -113,6 +123,8 @@ class TrainConfig:
                 raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
             if "choices" in meta:
                 require_choice(flag, value, meta["choices"])
+        if self.subgraph_edges and self.encoder != "rgcn":
+            raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
         resolve_device(self.device)
         return self
 

@@ -179,6 +179,36 @@ def test_edge_dropout_only_in_training():
     assert no_drop.message_graph() is no_drop.graph
 
 
+def test_message_triples_replace_the_graph_in_that_pass_only():
+    encoder = _encoder(edge_dropout=0.5).train()
+    subset = _triples()[::3]
+    # Dropout between layers is off in eval mode; the given triples still replace the graph.
+    encoder.eval()
+    out = encoder(subset)
+    first = reference_rgcn_layer(encoder.layers[0], encoder.embeddings.weight, subset, R)
+    expected = reference_rgcn_layer(encoder.layers[1], first.relu(), subset, R)
+    assert torch.allclose(out, expected, atol=1e-5)
+    # Entities the subset does not touch keep only their self-connection.
+    untouched = sorted(set(range(E)) - set(subset[:, [0, 2]].flatten().tolist()))
+    assert untouched
+    layer_1, layer_2 = encoder.layers
+    x = encoder.embeddings.weight[untouched]
+    alone = (x @ layer_1.self_weight + layer_1.bias).relu() @ layer_2.self_weight + layer_2.bias
+    assert torch.allclose(out[untouched], alone, atol=1e-6)
+    # No edge dropout on top of the given triples, and the full graph is back without them.
+    encoder.train()
+    assert encoder.message_graph(subset).num_pairs == RelationalGraph(subset, E, R).num_pairs
+    encoder.eval()
+    assert torch.allclose(encoder(), _encoder().eval()(), atol=1e-6)
+
+
+def test_no_message_triples_leaves_the_self_connection():
+    encoder = _encoder(layers=1).eval()
+    layer = encoder.layers[0]
+    expected = encoder.embeddings.weight @ layer.self_weight + layer.bias
+    assert torch.allclose(encoder(_triples()[:0]), expected, atol=1e-6)
+
+
 def test_model_to_cpu_and_double_keeps_working():
     encoder = _encoder().eval()
     model = KGModel(encoder, DECODERS.get("distmult")(R, 6)).eval()

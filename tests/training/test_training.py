@@ -8,6 +8,7 @@ import torch
 
 import dans
 from dans.builders import build_model, build_sampler
+from dans.errors import ConfigError
 from dans.training import EarlyStopping, Trainer, bce_loss
 
 
@@ -168,6 +169,51 @@ def test_validation_runs_every_n_epochs_and_after_the_last(umls, monkeypatch):
     validated = [row["epoch"] for row in result.history if "valid_mrr" in row]
     assert validated == [2, 4, 5]
     assert result.best_epoch == 5
+
+
+def test_subgraph_blocks_cover_the_epoch_and_carry_messages_on_a_share(umls):
+    trainer = _trainer(umls, encoder="rgcn", subgraph_edges=1500, subgraph_split=0.4)
+    order = torch.randperm(len(umls.train))
+    steps = list(trainer.batches(order))
+    assert [len(block) for block, _ in steps] == [1500, 1500, 1500, 716]
+    assert torch.equal(torch.cat([block for block, _ in steps]), umls.train[order])
+    for block, messages in steps:
+        assert len(messages) == round(0.4 * len(block))
+        codes = lambda t: set((t[:, 0] * 10**6 + t[:, 1] * 10**3 + t[:, 2]).tolist())  # noqa: E731
+        assert codes(messages) <= codes(block)
+        assert len(codes(messages)) == len(torch.unique(messages, dim=0))
+    # Without subgraph_edges: mini-batches of batch_size and the encoder's own graph.
+    plain = _trainer(umls, encoder="rgcn")
+    assert [(len(b), m) for b, m in plain.batches(order)] == [
+        (2000, None),
+        (2000, None),
+        (1216, None),
+    ]
+
+
+def test_subgraph_training_learns(umls):
+    trainer = _trainer(
+        umls, encoder="rgcn", subgraph_edges=1000, epochs=8, lr=0.02, eval_every=100, dim=16
+    )
+    graph_sizes = []
+    forward = trainer.model.forward
+
+    def spy(message_triples=None):
+        graph_sizes.append(None if message_triples is None else len(message_triples))
+        return forward(message_triples)
+
+    trainer.model.forward = spy
+    result = trainer.fit()
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    # 5,216 triples: five blocks of 1,000 and one of 216 per epoch, half of each passing
+    # messages; then one validation over the whole graph.
+    assert graph_sizes == [500, 500, 500, 500, 500, 108] * 8 + [None]
+
+
+def test_subgraph_needs_the_rgcn_encoder():
+    with pytest.raises(ConfigError, match="--subgraph-edges"):
+        dans.TrainConfig(encoder="lookup", subgraph_edges=100).validate()
 
 
 def test_training_lowers_the_loss(umls):

@@ -15,7 +15,11 @@ ENCODERS: Registry[Encoder] = Registry("encoder")
 
 
 class Encoder(nn.Module):
-    """Maps the whole graph to entity embeddings: ``forward() -> shape (E, d)``."""
+    """Maps the whole graph to entity embeddings: ``forward(message_triples=None) -> (E, d)``.
+
+    ``message_triples`` (shape (M, 3)), when given, replaces the graph an encoder that passes
+    messages would use in this forward pass; encoders that pass none ignore it.
+    """
 
     name: ClassVar[str] = ""
 
@@ -23,7 +27,7 @@ class Encoder(nn.Module):
         super().__init_subclass__(**kwargs)
         ENCODERS.register(cls)
 
-    def forward(self) -> Tensor:
+    def forward(self, message_triples: LongTensor | None = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -37,7 +41,7 @@ class LookupEncoder(Encoder):
         self.embeddings = nn.Embedding(num_entities, dim)
         nn.init.xavier_uniform_(self.embeddings.weight)
 
-    def forward(self) -> Tensor:
+    def forward(self, message_triples: LongTensor | None = None) -> Tensor:
         return self.embeddings.weight
 
 
@@ -49,6 +53,8 @@ class RGCNEncoder(Encoder):
     In training, ``edge_dropout`` leaves each training triple (both its directions) out of message
     passing with that probability, redrawn at every forward pass, so the encoder cannot simply
     read the edge it is being trained to predict; evaluation always uses the whole graph.
+    Given ``message_triples``, messages pass over those alone (no edge dropout): entities they
+    do not touch keep only their self-connection.
     """
 
     name = "rgcn"
@@ -82,17 +88,18 @@ class RGCNEncoder(Encoder):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def message_graph(self) -> RelationalGraph:
+    def message_graph(self, message_triples: LongTensor | None = None) -> RelationalGraph:
         """The graph messages travel on in this forward pass."""
-        if not self.training or self.edge_dropout == 0.0:
-            return self.graph
-        keep = torch.rand(len(self.train_triples), device=self.train_triples.device)
-        kept = self.train_triples[keep >= self.edge_dropout]
-        return RelationalGraph(kept, len(self.embeddings.weight), self.num_relations)
+        if message_triples is None:
+            if not self.training or self.edge_dropout == 0.0:
+                return self.graph
+            keep = torch.rand(len(self.train_triples), device=self.train_triples.device)
+            message_triples = self.train_triples[keep >= self.edge_dropout]
+        return RelationalGraph(message_triples, len(self.embeddings.weight), self.num_relations)
 
-    def forward(self) -> Tensor:
+    def forward(self, message_triples: LongTensor | None = None) -> Tensor:
         x = self.embeddings.weight
-        graph = self.message_graph()
+        graph = self.message_graph(message_triples)
         for i, layer in enumerate(self.layers):
             x = layer(x, graph)
             if i < len(self.layers) - 1:

@@ -17,9 +17,13 @@ class KGModel(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self) -> tuple[Tensor, Tensor]:
-        """Entity embeddings, shape (E, d), and relation representations, shape (R, d_r)."""
-        return self.encoder(), self.decoder.relations()
+    def forward(self, message_triples: LongTensor | None = None) -> tuple[Tensor, Tensor]:
+        """Entity embeddings, shape (E, d), and relation representations, shape (R, d_r).
+
+        ``message_triples``: shape (M, 3), the graph the encoder passes messages over in this
+        pass instead of its own (see :class:`~dans.models.encoders.Encoder`).
+        """
+        return self.encoder(message_triples), self.decoder.relations()
 
     def score_hrt(self, triples: LongTensor) -> Tensor:
         """Logits of triples: shape (B, 3) ids -> (B,)."""

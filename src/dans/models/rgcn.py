@@ -118,11 +118,10 @@ class RGCNLayer(nn.Module):
         # loop runs over the 2R types, never over edges or entities.
         # unbind, not indexing: its backward is one stack instead of one zero-filled (2R, d, d)
         # gradient per type.
-        messages = torch.cat(
-            [
-                block @ weight
-                for block, weight in zip(blocks, weights.unbind(0), strict=True)
-                if len(block)
-            ]
-        )
-        return graph.sum_into_destinations(messages) + x @ self.self_weight + self.bias
+        messages = [
+            block @ weight
+            for block, weight in zip(blocks, weights.unbind(0), strict=True)
+            if len(block)
+        ]
+        out = x @ self.self_weight + self.bias
+        return graph.sum_into_destinations(torch.cat(messages)) + out if messages else out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -78,14 +78,20 @@ class Trainer:
         self.skipped_steps = 0
         self.consecutive_skips = 0
 
-    def step(self, batch: LongTensor, sampler: NegativeSampler) -> dict[str, float]:
+    def step(
+        self,
+        batch: LongTensor,
+        sampler: NegativeSampler,
+        message_triples: LongTensor | None = None,
+    ) -> dict[str, float]:
         """One base-model update on a batch of positives (shape (B, 3)); returns values to log.
 
         The sampler trains first (on detached embeddings), then draws the negatives; a step whose
-        loss or gradient is not finite is skipped and counted.
+        loss or gradient is not finite is skipped and counted. ``message_triples`` (shape (M, 3))
+        replaces the encoder's graph for this step.
         """
         self.model.train()
-        entities, relations = self.model()
+        entities, relations = self.model(message_triples)
         logs = sampler.update(batch, entities.detach(), relations.detach(), self.generator)
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
@@ -119,8 +125,8 @@ class Trainer:
         sampler_skipped_before = dict(sampler.skipped_steps)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        for batch in self.train_triples[order].split(self.config.batch_size):
-            for key, value in self.step(batch, sampler).items():
+        for batch, message_triples in self.batches(order):
+            for key, value in self.step(batch, sampler, message_triples).items():
                 if math.isfinite(value):
                     sums[key] = sums.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
@@ -129,6 +135,24 @@ class Trainer:
         for part, total in sampler.skipped_steps.items():
             row[f"skipped_{part}_steps"] = total - sampler_skipped_before[part]
         return row
+
+    def batches(self, order: LongTensor) -> Iterator[tuple[LongTensor, LongTensor | None]]:
+        """The epoch's steps: positives (B, 3) and the triples messages pass over, (M, 3) or
+        None for the encoder's own graph.
+
+        With ``subgraph_edges``, each block of that many shuffled triples is one step's
+        positives, and a random ``subgraph_split`` share of it carries the messages.
+        """
+        shuffled = self.train_triples[order]
+        edges = self.config.subgraph_edges
+        if not edges:
+            for batch in shuffled.split(self.config.batch_size):
+                yield batch, None
+            return
+        for block in shuffled.split(edges):
+            kept = round(self.config.subgraph_split * len(block))
+            chosen = torch.randperm(len(block), generator=self.generator, device=self.device)
+            yield block, block[chosen[:kept]]
 
     def validate(self) -> dict:
         result = evaluate(
