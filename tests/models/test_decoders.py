@@ -61,6 +61,48 @@ def test_broadcast_negatives_match_single_triples(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_corrupted_scores_match_single_triples(name):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    candidates = torch.randint(E, (B, K))
+    head_replaced = torch.rand(B, K) < 0.5
+    scores = decoder.score_corrupted(
+        entities[heads], relations[rels], entities[tails], head_replaced, entities[candidates]
+    )
+    assert scores.shape == (B, K)
+    for b in range(B):
+        for k in range(K):
+            h, t = heads[b], tails[b]
+            if head_replaced[b, k]:
+                h = candidates[b, k]
+            else:
+                t = candidates[b, k]
+            single = decoder.score(entities[h], relations[rels[b]], entities[t])
+            assert torch.allclose(scores[b, k], single, atol=1e-5), (b, k)
+
+
+@pytest.mark.parametrize("name", ["distmult", "complex"])
+def test_bilinear_corrupted_scores_and_gradients_match_the_generic_path(name):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    head_replaced = torch.rand(B, K) < 0.5
+    inputs = [
+        entities[heads].requires_grad_(),
+        relations[rels].requires_grad_(),
+        entities[tails].requires_grad_(),
+    ]
+    candidates = entities[torch.randint(E, (B, K))].requires_grad_()
+    upstream = torch.randn(B, K)
+    results = []
+    for path in (decoder.score_corrupted, lambda *a: Decoder.score_corrupted(decoder, *a)):
+        scores = path(*inputs[:3], head_replaced, candidates)
+        grads = torch.autograd.grad(scores, [*inputs, candidates], upstream)
+        results.append((scores, grads))
+    (fast, fast_grads), (generic, generic_grads) = results
+    torch.testing.assert_close(fast, generic)
+    for a, b in zip(fast_grads, generic_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_triple_scores_are_one_per_triple(name):
     decoder, entities, relations, heads, rels, tails = _setup(name)
     batch = decoder.score(entities[heads], relations[rels], entities[tails])

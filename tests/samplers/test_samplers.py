@@ -9,7 +9,7 @@ from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.samplers import PopularitySampler, SelfAdversarialSampler, UniformSampler
-from dans.samplers.base import query_embeddings, score_negatives
+from dans.samplers.base import score_negatives
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -260,22 +260,6 @@ def test_self_adversarial_weights_by_hand(umls):
     assert torch.allclose(weights, expected, atol=1e-4)
     assert torch.allclose(weights.sum(1), torch.full((20,), float(K)), atol=1e-4)
     assert weights.std() > 0.1  # far from uniform, so the check above means something
-
-
-def test_query_embeddings_use_the_inverse_for_heads(umls):
-    model, _ = _build(umls, "uniform", decoder="complex")
-    entities, relations = model()
-    positives = umls.train[:8]
-    head_replaced = torch.tensor([True, False] * 4)[:, None].expand(8, 3)
-    anchors, rels = query_embeddings(positives, head_replaced, entities, relations, model.decoder)
-    assert anchors.shape == (8, 3, DIM) and rels.shape == (8, 3, DIM)
-    for b, (h, r, t) in enumerate(positives.tolist()):
-        if b % 2 == 0:
-            assert torch.equal(anchors[b, 0], entities[t])
-            assert torch.equal(rels[b, 0], model.decoder.inverse(relations[r]))
-        else:
-            assert torch.equal(anchors[b, 0], entities[h])
-            assert torch.equal(rels[b, 0], relations[r])
 
 
 def test_self_adversarial_refuses_a_bad_temperature():

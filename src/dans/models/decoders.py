@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import BoolTensor, Tensor, nn
 
 from dans.errors import ConfigError
 from dans.registry import Registry
@@ -68,6 +68,25 @@ class Decoder(nn.Module):
         ]
         return torch.cat(blocks) if blocks else heads.new_zeros(0, len(entities))
 
+    def score_corrupted(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        candidates: Tensor,
+    ) -> Tensor:
+        """Logits of triples with the head (where ``head_replaced``) or the tail replaced by
+        ``candidates``. shapes: (B, d), (B, d_r), (B, d), (B, K), (B, K, d) -> (B, K).
+
+        Head replacement scores ``(t, inverse(r), candidate)``, so every corrupted triple is a
+        tail query.
+        """
+        replaced = head_replaced[..., None]
+        anchors = torch.where(replaced, tails[:, None], heads[:, None])
+        rels = torch.where(replaced, self.inverse(relations)[:, None], relations[:, None])
+        return self.score(anchors, rels, candidates)
+
     def score_all_heads(self, relations: Tensor, tails: Tensor, entities: Tensor) -> Tensor:
         """Score every entity as the head. shapes: (Q, d_r), (Q, d), (E, d) -> (Q, E)."""
         return self.score_all_tails(tails, self.inverse(relations), entities)
@@ -77,7 +96,34 @@ class Decoder(nn.Module):
         return relations.pow(2).mean()
 
 
-class DistMult(Decoder):
+class BilinearDecoder(Decoder):
+    """A decoder whose score is a dot product with the composed query:
+    ``score(h, r, t) == compose(h, r) . t``, so a block of candidates is one matrix product."""
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        return (self.compose(heads, relations) * tails).sum(-1)
+
+    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
+        return self.compose(heads, relations) @ entities.T
+
+    def score_corrupted(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        candidates: Tensor,
+    ) -> Tensor:
+        # Each positive's two queries, scored against its K candidates in one batched product:
+        # no (B, K, d) query tensors to build and differentiate.
+        queries = torch.stack(
+            [self.compose(heads, relations), self.compose(tails, self.inverse(relations))], -1
+        )
+        both = torch.bmm(candidates, queries)
+        return both.gather(2, head_replaced.long()[..., None]).squeeze(-1)
+
+
+class DistMult(BilinearDecoder):
     """``<h, r, t>`` (Yang et al., 2015), the paper's Eq. 3 before the sigmoid."""
 
     name = "distmult"
@@ -85,17 +131,11 @@ class DistMult(Decoder):
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
         return anchors * relations
 
-    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return (heads * relations * tails).sum(-1)
-
     def inverse(self, relations: Tensor) -> Tensor:
         return relations
 
-    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
-        return self.compose(heads, relations) @ entities.T
 
-
-class ComplEx(Decoder):
+class ComplEx(BilinearDecoder):
     """``Re(<h, r, conj(t)>)`` (Trouillon et al., 2016); the first half of a vector is real."""
 
     name = "complex"
@@ -108,15 +148,9 @@ class ComplEx(Decoder):
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
         return complex_product(anchors, *relations.chunk(2, -1))
 
-    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return (self.compose(heads, relations) * tails).sum(-1)
-
     def inverse(self, relations: Tensor) -> Tensor:
         r_re, r_im = relations.chunk(2, -1)
         return torch.cat([r_re, -r_im], -1)
-
-    def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
-        return self.compose(heads, relations) @ entities.T
 
 
 class RotatE(Decoder):

@@ -187,27 +187,6 @@ class NegativeSampler(nn.Module):
         return ids, ~known
 
 
-def query_embeddings(
-    positives: LongTensor,
-    head_replaced: BoolTensor,
-    entities: Tensor,
-    relations: Tensor,
-    decoder: Decoder,
-) -> tuple[Tensor, Tensor]:
-    """The fixed side of each negative, as a tail query ``score(anchor, relation, candidate)``.
-
-    Tail replacement keeps (h, r); head replacement keeps t with the decoder's inverse relation.
-    Returns anchors, shape (B, K, d), and relations, shape (B, K, d_r).
-    """
-    heads = gather_rows(entities, positives[:, 0])[:, None]
-    tails = gather_rows(entities, positives[:, 2])[:, None]
-    rel = gather_rows(relations, positives[:, 1])[:, None]
-    replaced = head_replaced[..., None]
-    anchors = torch.where(replaced, tails, heads)
-    rels = torch.where(replaced, decoder.inverse(rel), rel)
-    return anchors, rels
-
-
 def score_negatives(
     positives: LongTensor,
     negatives: Negatives,
@@ -216,7 +195,10 @@ def score_negatives(
     decoder: Decoder,
 ) -> Tensor:
     """Logits of the negatives, shape (B, K)."""
-    anchors, rels = query_embeddings(
-        positives, negatives.head_replaced, entities, relations, decoder
+    return decoder.score_corrupted(
+        gather_rows(entities, positives[:, 0]),
+        gather_rows(relations, positives[:, 1]),
+        gather_rows(entities, positives[:, 2]),
+        negatives.head_replaced,
+        negatives.embeddings,
     )
-    return decoder.score(anchors, rels, negatives.embeddings)
