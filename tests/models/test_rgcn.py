@@ -5,6 +5,7 @@ import torch
 
 from dans.errors import ConfigError
 from dans.models import DECODERS, KGModel, RelationalGraph, RGCNEncoder, RGCNLayer
+from dans.models.rgcn import _SegmentedProduct
 
 E, R = 12, 4  # relation 3 never occurs, entity 11 is isolated
 
@@ -72,6 +73,21 @@ def test_layer_output_and_gradients_match_reference(in_dim, out_dim, bases):
     coefficient_grad = _grads(fast, upstream, [layer.coefficients])[0]
     assert coefficient_grad[[3, 3 + R]].abs().max() == 0
     assert coefficient_grad[[0, 1, 2]].abs().min() > 0
+
+
+def test_segmented_product_matches_per_block_products_and_gradcheck():
+    torch.manual_seed(0)
+    sizes = [3, 0, 1, 4, 0]  # empty blocks in the middle and at the end
+    x = torch.randn(sum(sizes), 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(len(sizes), 3, 2, dtype=torch.float64, requires_grad=True)
+    out = _SegmentedProduct.apply(x, weights, sizes)
+    expected = torch.cat(
+        [block @ weight for block, weight in zip(x.split(sizes), weights, strict=True)]
+    )
+    torch.testing.assert_close(out, expected)
+    assert torch.autograd.gradcheck(lambda a, b: _SegmentedProduct.apply(a, b, sizes), (x, weights))
+    grads = torch.autograd.grad(out.sum(), weights)[0]
+    assert torch.equal(grads[1], torch.zeros(3, 2, dtype=torch.float64))
 
 
 def test_graph_counts_types_and_pairs():

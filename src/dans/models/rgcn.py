@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import LongTensor, Tensor, nn
@@ -94,6 +94,48 @@ class _SparseProduct(torch.autograd.Function):
         return ctx.matrix_t @ grad, None, None  # type: ignore[attr-defined]
 
 
+class _SegmentedProduct(torch.autograd.Function):
+    """Row block ``t`` of ``x`` times ``weights[t]``: shapes (P, i), (T, i, o), T sizes -> (P, o).
+
+    The same arithmetic as a product per block and a concatenation, but each product writes into
+    its slice of one output (and of one gradient) in place: no concatenation, no per-block
+    autograd nodes, and no zero-filled gradient buffers, which dominated the step on graphs with
+    hundreds of edge types.
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, weights: Tensor, sizes: list[int]) -> Tensor:
+        ctx.save_for_backward(x, weights)
+        ctx.sizes = sizes  # type: ignore[attr-defined]
+        out = x.new_empty(len(x), weights.shape[2])
+        for t, rows in _blocks(sizes):
+            torch.mm(x[rows], weights[t], out=out[rows])
+        return out
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        x, weights = ctx.saved_tensors  # type: ignore[attr-defined]
+        grad = grad.contiguous()
+        grad_x = x.new_empty(x.shape) if ctx.needs_input_grad[0] else None
+        # Types with no pairs keep a zero gradient; every other one is overwritten below.
+        grad_weights = torch.zeros_like(weights) if ctx.needs_input_grad[1] else None
+        for t, rows in _blocks(ctx.sizes):  # type: ignore[attr-defined]
+            if grad_x is not None:
+                torch.mm(grad[rows], weights[t].T, out=grad_x[rows])
+            if grad_weights is not None:
+                torch.mm(x[rows].T, grad[rows], out=grad_weights[t])
+        return grad_x, grad_weights, None
+
+
+def _blocks(sizes: list[int]) -> Iterator[tuple[int, slice]]:
+    """(block index, its rows) for each non-empty block of consecutive rows."""
+    start = 0
+    for t, size in enumerate(sizes):
+        if size:
+            yield t, slice(start, start + size)
+        start += size
+
+
 class RGCNLayer(nn.Module):
     """``x_i' = sum_r W_r mean_{j in N_i^r} x_j + W_0 x_i + b`` with ``W_r = sum_b a_rb V_b``.
 
@@ -113,15 +155,7 @@ class RGCNLayer(nn.Module):
     def forward(self, x: Tensor, graph: RelationalGraph) -> Tensor:
         """shape: (E, in_dim) -> (E, out_dim)."""
         weights = torch.einsum("rb,bio->rio", self.coefficients, self.bases)
-        blocks = graph.neighbour_means(x).split(graph.type_sizes)
         # One matrix product per edge type over that type's contiguous block of pairs: the
         # loop runs over the 2R types, never over edges or entities.
-        # unbind, not indexing: its backward is one stack instead of one zero-filled (2R, d, d)
-        # gradient per type.
-        messages = [
-            block @ weight
-            for block, weight in zip(blocks, weights.unbind(0), strict=True)
-            if len(block)
-        ]
-        out = x @ self.self_weight + self.bias
-        return graph.sum_into_destinations(torch.cat(messages)) + out if messages else out
+        messages = _SegmentedProduct.apply(graph.neighbour_means(x), weights, graph.type_sizes)
+        return graph.sum_into_destinations(messages) + x @ self.self_weight + self.bias
