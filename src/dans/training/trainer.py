@@ -21,6 +21,7 @@ from dans.samplers.base import NegativeSampler, score_negatives
 from dans.training.early_stopping import EarlyStopping
 from dans.training.guard import guarded_step
 from dans.training.loss import bce_loss
+from dans.training.optim import adam
 
 # Base-model steps skipped in a row (non-finite loss or gradient) after which training stops.
 MAX_CONSECUTIVE_SKIPS = 20
@@ -71,7 +72,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.on_improvement = on_improvement
         self.progress = progress
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.optimizer = adam(model.parameters(), config.lr)
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.train_triples = kg.train.to(device)
         self.eval_seconds = 0.0

@@ -25,6 +25,7 @@ from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
 from dans.training.guard import guarded_step
+from dans.training.optim import adam
 
 
 @dataclass
@@ -110,10 +111,8 @@ class DANSSampler(NegativeSampler):
             if self.num_uniform
             else None
         )
-        self.generator_optimizer = torch.optim.Adam(self.pathways.parameters(), lr=generator_lr)
-        self.discriminator_optimizer = torch.optim.Adam(
-            self.discriminator.parameters(), lr=discriminator_lr
-        )
+        self.generator_optimizer = adam(self.pathways.parameters(), generator_lr)
+        self.discriminator_optimizer = adam(self.discriminator.parameters(), discriminator_lr)
         self.skipped_steps.update(generator=0, discriminator=0)
 
     def conditions(
