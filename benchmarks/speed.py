@@ -1,11 +1,15 @@
-"""Speed on 2 CPU threads: UMLS epoch and WN18RR full-graph step (uniform and DANS), WN18RR
-evaluation.
+"""Training and evaluation speed: UMLS epochs, full-graph and subgraph steps on WN18RR and
+FB15k-237, WN18RR evaluation against its bare matrix product, and the time and peak memory of
+FB15k-237 and NELL-995 evaluation under two memory bounds.
 
     python benchmarks/speed.py --out benchmarks/results/speed.json
+    python benchmarks/speed.py --sections umls wn18rr --out /tmp/speed.json
 
-Configuration throughout: RGCN (2 layers, 4 bases, d 100) + DistMult, batch 1000, 20 negatives,
-as in DESIGN.md section 4; the uniform sampler unless DANS is named (DANS with its defaults).
-Each figure is the median of several repetitions after a warm-up, timed in this one process.
+Configuration throughout: RGCN (2 layers, 4 bases, d 100, edge dropout 0.4) + DistMult, batch
+1000, 20 negatives, as in DESIGN.md section 4; the uniform sampler unless DANS is named (DANS with
+its defaults). Models are untrained: speed does not depend on the weights. Each time is the median
+of ``--repeats`` repetitions after a warm-up, all in this one process; the memory figures come
+from a fresh process per setting.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,107 +27,231 @@ import torch
 
 import dans
 from dans.builders import build_model, build_sampler, load_graph
-from dans.evaluation.ranking import rank_triples
+from dans.evaluation.ranking import DEFAULT_MEMORY_ELEMENTS, rank_triples
 from dans.training.trainer import Trainer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# The RGCN link-prediction reference samples 30,000 edges per step.
+SUBGRAPH_EDGES = 30_000
+MEMORY_BOUNDS_MB = (16, 256)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
+def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    def timed() -> float:
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    timed()  # warm-up
+    return statistics.median(timed() for _ in range(repeats))
 
 
-def trainer_for(config: dans.TrainConfig) -> Trainer:
+def trainer_for(device: torch.device, **settings: object) -> Trainer:
+    config = dans.TrainConfig(device=str(device), **settings)
     kg = load_graph(config)
     torch.manual_seed(config.seed)
-    model = build_model(config, kg)
-    sampler = build_sampler(config.sampler, config, kg, model)
-    return Trainer(model, kg, config, sampler, sampler, torch.device("cpu"), progress=False)
+    model = build_model(config, kg).to(device)
+    sampler = build_sampler(config.sampler, config, kg, model).to(device)
+    return Trainer(model, kg, config, sampler, sampler, device, progress=False)
 
 
-def umls_epoch(repeats: int, sampler: str = "uniform") -> float:
-    trainer = trainer_for(dans.TrainConfig(sampler=sampler, device="cpu"))
-    return median_seconds(lambda: trainer.train_epoch(trainer.sampler), repeats)
+def data_dir(name: str) -> str:
+    return str(SHARED / name)
 
 
-def wn18rr_step(repeats: int, sampler: str = "uniform") -> float:
-    config = dans.TrainConfig(data_dir=str(SHARED / "wn18rr"), sampler=sampler, device="cpu")
-    trainer = trainer_for(config)
+def umls(repeats: int, device: torch.device) -> dict[str, float]:
+    """One epoch over UMLS's 5,216 training triples (6 mini-batches), uniform and DANS."""
+    result = {}
+    for sampler in ("uniform", "dans"):
+        trainer = trainer_for(device, sampler=sampler)
+        epoch = median_seconds(lambda t=trainer: t.train_epoch(t.sampler), repeats, device)
+        result[f"{sampler}_epoch_seconds"] = epoch
+    result["dans_ratio"] = result["dans_epoch_seconds"] / result["uniform_epoch_seconds"]
+    print(
+        f"UMLS epoch: uniform {result['uniform_epoch_seconds']:.3f} s, DANS "
+        f"{result['dans_epoch_seconds']:.3f} s ({result['dans_ratio']:.2f}x)",
+        flush=True,
+    )
+    return result
+
+
+def full_graph_step(name: str, sampler: str, repeats: int, device: torch.device) -> float:
+    """One training step on 1,000 positives with message passing over the whole graph."""
+    trainer = trainer_for(device, data_dir=data_dir(name), sampler=sampler)
     batch = trainer.train_triples[:1000]
-    return median_seconds(lambda: trainer.step(batch, trainer.sampler), repeats)
+    return median_seconds(lambda: trainer.step(batch, trainer.sampler), repeats, device)
 
 
-def wn18rr_evaluation(repeats: int) -> dict[str, float]:
-    trainer = trainer_for(dans.TrainConfig(data_dir=str(SHARED / "wn18rr"), device="cpu"))
+def subgraph_step(name: str, repeats: int, device: torch.device) -> float:
+    """One subgraph step: 30,000 sampled positives, messages over half of them."""
+    trainer = trainer_for(device, data_dir=data_dir(name), subgraph_edges=SUBGRAPH_EDGES)
+    order = torch.randperm(len(trainer.train_triples), device=device)
+    block, messages = next(trainer.batches(order))
+    return median_seconds(lambda: trainer.step(block, trainer.sampler, messages), repeats, device)
+
+
+def wn18rr(repeats: int, device: torch.device) -> dict[str, float]:
+    result = {
+        "uniform_step_seconds": full_graph_step("wn18rr", "uniform", repeats, device),
+        "dans_step_seconds": full_graph_step("wn18rr", "dans", repeats, device),
+    }
+    result["dans_ratio"] = result["dans_step_seconds"] / result["uniform_step_seconds"]
+    print(
+        f"WN18RR full-graph step: uniform {result['uniform_step_seconds']:.3f} s, DANS "
+        f"{result['dans_step_seconds']:.3f} s ({result['dans_ratio']:.2f}x)",
+        flush=True,
+    )
+    return result
+
+
+def fb15k(repeats: int, device: torch.device) -> dict[str, float]:
+    seconds = full_graph_step("fb15k-237", "uniform", repeats, device)
+    print(f"FB15k-237 full-graph step: {seconds:.3f} s", flush=True)
+    return {"uniform_step_seconds": seconds}
+
+
+def subgraph(repeats: int, device: torch.device) -> dict[str, float]:
+    result: dict[str, float] = {"edges": SUBGRAPH_EDGES}
+    for name in ("wn18rr", "fb15k-237"):
+        result[f"{name}_step_seconds"] = seconds = subgraph_step(name, repeats, device)
+        print(
+            f"{name} subgraph step ({SUBGRAPH_EDGES} positives, messages over half): "
+            f"{seconds:.3f} s",
+            flush=True,
+        )
+    return result
+
+
+def evaluation(repeats: int, device: torch.device) -> dict[str, float]:
+    """WN18RR filtered test ranking, both directions, against the matrix product behind it:
+    once as one product (as DESIGN.md times it) and once in the evaluation's own blocks."""
+    trainer = trainer_for(device, data_dir=data_dir("wn18rr"))
     model, kg = trainer.model.eval(), trainer.kg
     with torch.no_grad():
         entities, relations = model()
-        test = kg.test
+        test = kg.test.to(device)
         decoder = model.decoder
         queries = torch.cat(
             [
-                entities[test[:, 0]] * relations[test[:, 1]],
-                entities[test[:, 2]] * decoder.inverse(relations[test[:, 1]]),
+                decoder.compose(entities[test[:, 0]], relations[test[:, 1]]),
+                decoder.compose(entities[test[:, 2]], decoder.inverse(relations[test[:, 1]])),
             ]
         )
-
-        def product() -> None:
-            queries @ entities.T
+        rows = DEFAULT_MEMORY_ELEMENTS // len(entities)
 
         def ranking() -> None:
             for predict_head in (False, True):
                 rank_triples(test, entities, relations, decoder, kg.known_triples, predict_head)
 
-        matmul = median_seconds(product, repeats)
-        evaluation = median_seconds(ranking, repeats)
-    return {
-        "queries": len(queries),
-        "matmul_seconds": matmul,
-        "evaluation_seconds": evaluation,
-        "ratio": evaluation / matmul,
+        result = {
+            "queries": len(queries),
+            "matmul_seconds": median_seconds(lambda: queries @ entities.T, repeats, device),
+            "blocked_matmul_seconds": median_seconds(
+                lambda: [block @ entities.T for block in queries.split(rows)], repeats, device
+            ),
+            "evaluation_seconds": median_seconds(ranking, repeats, device),
+        }
+    result["ratio"] = result["evaluation_seconds"] / result["matmul_seconds"]
+    result["ratio_to_blocked"] = result["evaluation_seconds"] / result["blocked_matmul_seconds"]
+    print(
+        f"WN18RR test evaluation ({len(queries)} queries): {result['evaluation_seconds']:.3f} s; "
+        f"matrix product {result['matmul_seconds']:.3f} s ({result['ratio']:.2f}x), in "
+        f"{rows}-row blocks {result['blocked_matmul_seconds']:.3f} s "
+        f"({result['ratio_to_blocked']:.2f}x)",
+        flush=True,
+    )
+    return result
+
+
+def memory(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
+    """Test evaluation of FB15k-237 and NELL-995 under each memory bound, one process each."""
+    result = {}
+    for name in ("fb15k-237", "nell-995"):
+        for bound in MEMORY_BOUNDS_MB:
+            command = [sys.executable, __file__, "--probe", name, str(bound)]
+            command += ["--device", str(device)]
+            found = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+            result[f"{name}@{bound}MB"] = found
+            before, peak = found["resident_before_mb"], found["peak_mb"]
+            forward = found["encoder_forward_peak_mb"]
+            print(
+                f"{name} test evaluation, --eval-memory-mb {bound}: {found['seconds']:.2f} s; "
+                f"resident before {before:.0f} MB, peak {peak:.0f} MB (+{peak - before:.0f}; "
+                f"the encoder's forward pass alone: +{forward - before:.0f})",
+                flush=True,
+            )
+    return result
+
+
+def probe(name: str, bound_mb: float, device: torch.device) -> None:
+    """Print one evaluation's time and this process's resident memory before and at its peak."""
+    trainer = trainer_for(device, data_dir=data_dir(name))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        model()  # the first forward pass allocates what every later one reuses
+    before = _reset_peak()
+    with torch.no_grad():
+        model()
+    forward_peak = _status_mb("VmHWM")
+    _reset_peak()
+    start = time.perf_counter()
+    dans.evaluate(model, trainer.kg, "test", memory_mb=bound_mb)
+    report = {
+        "seconds": time.perf_counter() - start,
+        "resident_before_mb": before,
+        "encoder_forward_peak_mb": forward_peak,
+        "peak_mb": _status_mb("VmHWM"),
     }
+    print(json.dumps(report))
+
+
+def _reset_peak() -> float:
+    """Restart this process's peak resident-memory count; returns the resident MB now."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    """A /proc/self/status memory field (reported in kB), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+SECTIONS = {
+    "umls": umls,
+    "wn18rr": wn18rr,
+    "fb15k": fb15k,
+    "subgraph": subgraph,
+    "evaluation": evaluation,
+    "memory": memory,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speed.json"))
+    parser.add_argument("--probe", nargs=2, metavar=("DATASET", "MB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"threads": args.threads, "torch": torch.__version__}
-    result["umls_epoch_seconds"] = umls_epoch(args.repeats)
-    result["umls_dans_epoch_seconds"] = umls_epoch(args.repeats, "dans")
-    result["umls_dans_ratio"] = result["umls_dans_epoch_seconds"] / result["umls_epoch_seconds"]
-    print(
-        f"UMLS epoch: uniform {result['umls_epoch_seconds']:.3f} s, DANS "
-        f"{result['umls_dans_epoch_seconds']:.3f} s ({result['umls_dans_ratio']:.2f}x)",
-        flush=True,
-    )
-    if (SHARED / "wn18rr").is_dir():
-        result["wn18rr_step_seconds"] = wn18rr_step(args.repeats)
-        result["wn18rr_dans_step_seconds"] = wn18rr_step(args.repeats, "dans")
-        result["wn18rr_dans_ratio"] = (
-            result["wn18rr_dans_step_seconds"] / result["wn18rr_step_seconds"]
-        )
-        print(
-            f"WN18RR full-graph step: uniform {result['wn18rr_step_seconds']:.3f} s, DANS "
-            f"{result['wn18rr_dans_step_seconds']:.3f} s ({result['wn18rr_dans_ratio']:.2f}x)",
-            flush=True,
-        )
-        result["wn18rr_test_evaluation"] = wn18rr_evaluation(args.repeats)
-        ev = result["wn18rr_test_evaluation"]
-        print(
-            f"WN18RR test evaluation: {ev['evaluation_seconds']:.3f} s vs matrix product "
-            f"{ev['matmul_seconds']:.3f} s ({ev['ratio']:.2f}x)"
-        )
+    device = torch.device(args.device)
+    if args.probe:
+        probe(args.probe[0], float(args.probe[1]), device)
+        return
+    result: dict[str, object] = {
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    }
+    for name in args.sections:
+        result[name] = SECTIONS[name](args.repeats, device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
