@@ -19,18 +19,21 @@ def load_graph(config: TrainConfig) -> KnowledgeGraph:
     return load_dataset(config.dataset)
 
 
-# Config keys that belong to one component are prefixed by it; its constructor takes them bare.
-COMPONENT_PREFIXES = ("dans_",)
+def _available(
+    config: TrainConfig, kg: KnowledgeGraph, component: str = "", **extra: Any
+) -> dict[str, Any]:
+    """Every value a component's constructor may ask for, by argument name.
 
-
-def _available(config: TrainConfig, kg: KnowledgeGraph, **extra: Any) -> dict[str, Any]:
-    """Every value a component's constructor may ask for, by argument name."""
+    Config keys that belong to one sampler are prefixed by its name (``dans_mode`` for
+    ``dans``); that sampler's constructor takes them bare (``mode``), and no other sees them
+    bare, so two samplers may use the same argument name.
+    """
     values = config.to_dict()
+    prefix = component.replace("-", "_") + "_"
     bare = {
         key.removeprefix(prefix): value
         for key, value in values.items()
-        for prefix in COMPONENT_PREFIXES
-        if key.startswith(prefix)
+        if component and key.startswith(prefix)
     }
     clashes = bare.keys() & values.keys()
     assert not clashes, f"prefixed config keys shadow others: {clashes}"
@@ -58,6 +61,7 @@ def build_sampler(
     available = _available(
         config,
         kg,
+        name,
         decoder=model.decoder,
         # Training may only know train: valid and test triples must not steer the negatives.
         known_triples=kg.train_known_triples,
