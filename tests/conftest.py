@@ -24,3 +24,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _check_one_side_replaced(positives, negatives):
+    """Each negative keeps its positive's relation and exactly one of its head or tail, and the
+    head is the replaced side about half of the time. ``negatives`` must carry ids."""
+    triples = negatives.triples(positives)
+    expanded = positives[:, None, :].expand(-1, negatives.ids.shape[1], -1)
+    replaced = negatives.head_replaced
+    assert torch.equal(triples[..., 1], expanded[..., 1])
+    # Head replaced: the head is the drawn id and the tail the positive's; and vice versa.
+    assert torch.equal(triples[..., 0][replaced], negatives.ids[replaced])
+    assert torch.equal(triples[..., 2][replaced], expanded[..., 2][replaced])
+    assert torch.equal(triples[..., 2][~replaced], negatives.ids[~replaced])
+    assert torch.equal(triples[..., 0][~replaced], expanded[..., 0][~replaced])
+    assert 0.4 < replaced.double().mean().item() < 0.6
+
+
+@pytest.fixture(scope="session")
+def one_side_replaced():
+    """The check that a sampler's negatives replace exactly one side of their positive."""
+    return _check_one_side_replaced

@@ -18,6 +18,10 @@ TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 DANS_PATHWAYS = ("entity", "relation", "both")
 DANS_MODES = ("continuous", "snap")
 DANS_OUTPUT_RANGES = ("unit", "entities")
+SANS_MODES = ("khop", "rw")
+NSCACHING_REFRESH = ("importance", "top")
+# (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
+SANS_MAX_PAIRS = 1 << 27
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -74,6 +78,61 @@ class TrainConfig:
     ties: str = _opt("realistic", "tie policy for ranks", choices=TIE_POLICIES)
     eval_memory_mb: float = _opt(
         16.0, "MB of scores (queries x entities) held at once while ranking", above=0.0
+    )
+    mcns_alpha: float = _opt(
+        0.25,
+        "MCNS: negatives drawn in proportion to exp(alpha * score); 0 is uniform, 1 the "
+        "model's own distribution",
+        minimum=0.0,
+    )
+    mcns_uniform_share: float = _opt(
+        0.5,
+        "MCNS: chance that a chain step proposes a uniform entity rather than a neighbour",
+        above=0.0,
+        maximum=1.0,
+    )
+    mcns_burn_in: int = _opt(
+        10, "MCNS: Metropolis-Hastings steps before a chain's states are used", minimum=0
+    )
+    kbgan_candidates: int = _opt(
+        20, "KBGAN: uniform candidates the generator picks each negative from", minimum=1
+    )
+    kbgan_generator_dim: int = _opt(
+        50, "KBGAN: embedding size of the generator's own DistMult model", minimum=1
+    )
+    kbgan_generator_lr: float = _opt(1e-3, "KBGAN: generator Adam learning rate", above=0.0)
+    kbgan_temperature: float = _opt(
+        1.0, "KBGAN: softmax temperature on the generator's logits", above=0.0
+    )
+    kbgan_baseline_momentum: float = _opt(
+        0.9,
+        "KBGAN: momentum of the REINFORCE reward baseline's moving average",
+        minimum=0.0,
+        below=1.0,
+    )
+    nscaching_cache_size: int = _opt(
+        50, "NSCaching: entities cached per (h, r) and per (r, t) of train (N1)", minimum=1
+    )
+    nscaching_candidates: int = _opt(
+        50, "NSCaching: random entities offered to each cache at a refresh (N2)", minimum=1
+    )
+    nscaching_refresh: str = _opt(
+        "importance",
+        "NSCaching: keep N1 of cache + candidates by importance sampling on softmax(score / T) "
+        "(importance) or the N1 highest-scored (top)",
+        choices=NSCACHING_REFRESH,
+    )
+    nscaching_temperature: float = _opt(
+        1.0, "NSCaching: softmax temperature T of the importance refresh", above=0.0
+    )
+    sans_mode: str = _opt(
+        "khop",
+        "SANS: draw from each entity's k-hop neighbourhood (khop) or random-walk endpoints (rw)",
+        choices=SANS_MODES,
+    )
+    sans_hops: int = _opt(2, "SANS: neighbourhood radius k, or walk length", minimum=1)
+    sans_max_pairs: int = _opt(
+        SANS_MAX_PAIRS, "SANS: largest k-hop index (entity, neighbour pairs) built", minimum=1
     )
     dans_pathways: str = _opt(
         "both", "DANS: generator pathways G_E, G_R or both", choices=DANS_PATHWAYS

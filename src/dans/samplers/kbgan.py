@@ -1,0 +1,213 @@
+"""KBGAN: negatives picked by a small generator KGE model trained with REINFORCE.
+
+Cai and Wang, "KBGAN: Adversarial Learning for Knowledge Graph Embeddings" (NAACL 2018); checked
+against the authors' code (github.com/cai-lw/KBGAN, ``base_model.py: gen_step``, ``gan_train.py``,
+``corrupter.py``, ``distmult.py``). For each negative, ``N_c`` candidate entities are drawn
+uniformly; the generator, a DistMult model with its own entity and relation embeddings, scores
+them and one is drawn from the softmax of its scores. The base model is the discriminator: its
+logit of the drawn negative is the generator's reward, and the generator follows the REINFORCE
+gradient ``-(reward - baseline) * log p(negative)`` with a moving-average baseline.
+
+Each of a positive's K negatives is an independent KBGAN draw, with its own replaced side (head or
+tail with probability 1/2, as every sampler here) and its own candidate set: the authors draw one
+negative per positive from one candidate set, which a set shared by K draws would turn into K
+picks from the same 20 entities, repeats included.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import BoolTensor, LongTensor, Tensor, nn
+
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
+from dans.samplers.base import Negatives, NegativeSampler, corrupt, score_negatives
+from dans.training.guard import guarded_step
+from dans.training.optim import adam
+
+# The authors' DistMult initialisation (distmult.py): N(0, 1) entries divided by
+# (dim / sigma^2)^(1/6), so a three-way product summed over dim has std sigma at the start and the
+# generator's first softmax over candidates is close to uniform.
+_INIT_SIGMA = 0.2
+
+
+class KBGANSampler(NegativeSampler):
+    """The KBGAN sampler. See the module docstring.
+
+    ``candidates``: uniformly drawn candidates per negative, ``N_c`` (the paper's ``N_s``, 20;
+    renamed since ``N_s`` here is the negatives per positive);
+    ``generator_dim``: the generator's embedding size (50 in the authors' configs);
+    ``generator_lr``: its Adam learning rate (the authors' Adam default, 1e-3); ``temperature``:
+    divides its logits before the softmax (the authors' ``adv.temperature``, 1.0);
+    ``baseline_momentum``: of the reward baseline's exponential moving average.
+
+    The generator is always DistMult, whatever the base model's decoder: the authors pair a
+    DistMult (or ComplEx) generator with each discriminator, since a generator only needs a
+    softmax-friendly score over candidates; DistMult is the cheapest such score and is symmetric,
+    so one query vector per kept side serves head and tail replacement alike.
+    """
+
+    name = "kbgan"
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        num_negatives: int,
+        decoder: Decoder,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        candidates: int = 20,
+        generator_dim: int = 50,
+        generator_lr: float = 1e-3,
+        temperature: float = 1.0,
+        baseline_momentum: float = 0.9,
+    ) -> None:
+        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        if candidates < 1:
+            raise ConfigError(f"--kbgan-candidates must be at least 1, got {candidates}")
+        if generator_dim < 1:
+            raise ConfigError(f"--kbgan-generator-dim must be at least 1, got {generator_dim}")
+        if generator_lr <= 0:
+            raise ConfigError(f"--kbgan-generator-lr must be positive, got {generator_lr}")
+        if temperature <= 0:
+            raise ConfigError(f"--kbgan-temperature must be positive, got {temperature}")
+        if not 0.0 <= baseline_momentum < 1.0:
+            raise ConfigError(
+                f"--kbgan-baseline-momentum must be in [0, 1), got {baseline_momentum}"
+            )
+        self.candidates = candidates
+        self.temperature = temperature
+        self.baseline_momentum = baseline_momentum
+        self.entity_embeddings = nn.Embedding(num_entities, generator_dim)
+        self.relation_embeddings = nn.Embedding(num_relations, generator_dim)
+        std = (_INIT_SIGMA**2 / generator_dim) ** (1 / 6)
+        for table in (self.entity_embeddings, self.relation_embeddings):
+            nn.init.normal_(table.weight, std=std)
+        # Buffers, so a checkpoint keeps them: the reward baseline and how many finite rewards
+        # it has seen (0: not started, and the first batch's mean reward starts it).
+        self.register_buffer("baseline", torch.zeros(()))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        self.generator_optimizer = adam(
+            [self.entity_embeddings.weight, self.relation_embeddings.weight], generator_lr
+        )
+        self.skipped_steps.update(generator=0)
+
+    def generator_logits(
+        self, positives: LongTensor, head_replaced: BoolTensor, candidates: LongTensor
+    ) -> Tensor:
+        """The generator's tempered DistMult logits of the corrupted triples.
+
+        ``positives``: (B, 3); ``head_replaced``: (B, K); ``candidates``: (B, K, N) entity ids ->
+        (B, K, N). A head candidate ``c`` scores ``<c, r, t>`` and a tail candidate ``<h, r, c>``.
+        """
+        batch, count, width = candidates.shape
+        relation = gather_rows(self.relation_embeddings.weight, positives[:, 1])
+        anchors = gather_rows(self.entity_embeddings.weight, positives[:, [0, 2]])  # (B, 2, d)
+        # Column 0 scores tail candidates, column 1 head candidates (DistMult is symmetric).
+        queries = (anchors * relation[:, None]).transpose(1, 2)  # (B, d, 2)
+        embedded = gather_rows(self.entity_embeddings.weight, candidates.reshape(batch, -1))
+        # One batched product per positive instead of (B, K, N, d) query copies.
+        both = torch.bmm(embedded, queries).view(batch, count, width, 2)
+        side = head_replaced.long()[..., None, None].expand(-1, -1, width, 1)
+        return both.gather(3, side).squeeze(3) / self.temperature
+
+    def propose(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> tuple[LongTensor, Tensor]:
+        """Uniform candidates for each negative and the generator's logits of them.
+
+        Returns ids (B, K, N) and logits (B, K, N), N = ``candidates``. With ``filter_negatives``,
+        known-true candidates get a logit of -inf, so the generator neither draws them nor is
+        rewarded for them (the discriminator would score a true triple high); a set whose every
+        candidate is known-true keeps its logits, and the base class redraws or drops its pick.
+        """
+        shape = (*head_replaced.shape, self.candidates)
+        ids = torch.randint(self.num_entities, shape, generator=generator, device=generator.device)
+        logits = self.generator_logits(positives, head_replaced, ids)
+        if self.filter_negatives:
+            assert self.known_triples is not None
+            sides = head_replaced[..., None].expand(shape).reshape(len(ids), -1)
+            triples = corrupt(positives, sides, ids.reshape(len(ids), -1))
+            known = self.known_triples.contains(triples).view(shape)
+            known = known & ~known.all(-1, keepdim=True)
+            logits = logits.masked_fill(known, -torch.inf)
+        return ids, logits
+
+    def draw(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> LongTensor:
+        """One entity per negative from the generator's softmax over its candidates: (B, K)."""
+        with torch.no_grad():
+            ids, logits = self.propose(positives, head_replaced, generator)
+            return _pick(ids, _gumbel_argmax(logits, generator))
+
+    def update(
+        self,
+        positives: LongTensor,
+        entities: Tensor,
+        relations: Tensor,
+        generator: torch.Generator,
+    ) -> dict[str, float]:
+        """One REINFORCE step of the generator on a fresh draw of K negatives per positive.
+
+        The reward of a negative is the base model's logit of it, from ``entities`` (E, d) and
+        ``relations`` (R, d_r), which are only read. As in the authors' ``gan_train.py``, the
+        baseline subtracted is the one from before this batch; they average the previous
+        epoch's rewards, and this is the per-batch analogue, an exponential moving average
+        started at the first batch's mean. The loss is a mean over negatives (the authors sum),
+        so the learning rate does not depend on the batch size. A non-finite loss or gradient
+        skips the step and is counted; a non-finite mean reward leaves the baseline alone.
+        """
+        shape = (len(positives), self.num_negatives)
+        head_replaced = torch.rand(shape, generator=generator, device=generator.device) < 0.5
+        ids, logits = self.propose(positives, head_replaced, generator)
+        log_probs = F.log_softmax(logits, -1)
+        with torch.no_grad():
+            choice = _gumbel_argmax(logits, generator)
+            picked = _pick(ids, choice)
+            negatives = Negatives(
+                gather_rows(entities, picked), head_replaced.to(entities.device), picked
+            )
+            rewards = score_negatives(positives, negatives, entities, relations, self.decoder)
+            mean_reward = rewards.mean()
+            # Tensor selects rather than Python branches: no device synchronisation.
+            started = self.updates > 0
+            baseline = torch.where(started, self.baseline, mean_reward)
+            advantage = rewards - baseline
+            entropy = torch.special.entr(log_probs.exp()).sum(-1).mean()
+        chosen = log_probs.gather(2, choice[..., None]).squeeze(2)
+        loss = -(advantage * chosen).mean()
+        taken = guarded_step(self.generator_optimizer, loss)
+        self.skipped_steps["generator"] += not taken
+        with torch.no_grad():
+            finite = mean_reward.isfinite()
+            moved = self.baseline_momentum * baseline + (1 - self.baseline_momentum) * mean_reward
+            self.baseline.copy_(torch.where(finite, moved, self.baseline))
+            self.updates += finite.long()
+        return {
+            "generator_loss": loss.item(),
+            "generator_reward": mean_reward.item(),
+            "generator_baseline": self.baseline.item(),
+            "generator_entropy": entropy.item(),
+        }
+
+
+def _gumbel_argmax(logits: Tensor, generator: torch.Generator) -> LongTensor:
+    """A draw from ``softmax(logits)`` over the last axis: (..., N) -> (...).
+
+    Gumbel-max takes one uniform number per candidate from ``generator``, is exact, and unlike
+    ``torch.multinomial`` does not fail on non-finite logits: a generator gone NaN still yields
+    valid ids while its update is skipped.
+    """
+    uniform = torch.rand(logits.shape, generator=generator, device=generator.device)
+    gumbel = -torch.log(-torch.log(uniform.clamp_min(torch.finfo(uniform.dtype).tiny)))
+    return (logits.detach() + gumbel).argmax(-1)
+
+
+def _pick(ids: LongTensor, choice: LongTensor) -> LongTensor:
+    """``ids[b, k, choice[b, k]]``: (B, K, N), (B, K) -> (B, K)."""
+    return ids.gather(2, choice[..., None]).squeeze(2)

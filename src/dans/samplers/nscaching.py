@@ -1,0 +1,218 @@
+"""NSCaching: negatives drawn from small per-query caches of hard entities.
+
+Zhang, Yao, Shao and Chen, "NSCaching: Simple and Efficient Negative Sampling for Knowledge Graph
+Embedding", ICDE 2019. A tail cache per ``(h, r)`` and a head cache per ``(r, t)`` each hold
+``N1`` entity ids. A negative that replaces the tail of ``(h, r, t)`` is drawn uniformly from the
+cache of ``(h, r)``; one that replaces the head, from the cache of ``(r, t)``. After sampling, the
+cache of every query in the batch is refreshed: ``N2`` uniformly random entities join its ``N1``,
+the current model scores all ``N1 + N2``, and ``N1`` are kept, drawn without replacement in
+proportion to ``exp(score / temperature)`` (importance sampling, the paper's default) or the
+``N1`` highest-scored ("top").
+
+Caches exist only for the queries of train triples: the key space ``E * R`` is far too large to
+hold densely (3.4M keys for FB15k-237), and positives are train triples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import BoolTensor, LongTensor, Tensor
+
+from dans.config import NSCACHING_REFRESH, require_choice
+from dans.data.graph import KnownTriples
+from dans.errors import ConfigError
+from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
+from dans.samplers.base import Negatives, NegativeSampler
+
+# Elements of the (queries, candidates, dim) block scored at once during a refresh: bounds the
+# memory of gathering N1 + N2 candidate embeddings for every query of a large batch.
+_SCORE_BUDGET = 1 << 24
+
+
+class NSCachingSampler(NegativeSampler):
+    """The paper's sampler; see the module docstring.
+
+    ``cache_size``: ``N1``, entities cached per query; ``candidates``: ``N2``, random entities
+    offered to each refreshed cache; ``refresh``: "importance" keeps ``N1`` of the ``N1 + N2``
+    sampled without replacement from ``softmax(score / temperature)``, "top" keeps the ``N1``
+    highest-scored. ``seed`` seeds the uniformly random initial caches.
+    """
+
+    name = "nscaching"
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        num_negatives: int,
+        decoder: Decoder,
+        train_triples: LongTensor,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        cache_size: int = 50,
+        candidates: int = 50,
+        refresh: str = "importance",
+        temperature: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        """``train_triples``: shape (N, 3), the triples whose queries get a cache."""
+        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        require_choice("--nscaching-refresh", refresh, NSCACHING_REFRESH)
+        if cache_size < 1:
+            raise ConfigError(f"--nscaching-cache-size must be at least 1, got {cache_size}")
+        if candidates < 1:
+            raise ConfigError(f"--nscaching-candidates must be at least 1, got {candidates}")
+        if temperature <= 0:
+            raise ConfigError(f"--nscaching-temperature must be positive, got {temperature}")
+        if len(train_triples) == 0:
+            raise ConfigError("NSCaching needs training triples to key its caches")
+        self.num_relations = num_relations
+        self.cache_size = cache_size
+        self.candidates = candidates
+        self.refresh_mode = refresh
+        self.temperature = temperature
+        heads, rels, tails = train_triples.cpu().long().unbind(1)
+        # Sorted distinct query keys, encoded like KnownTriples (anchor * R + relation): a
+        # query's cache row is its key's position, found by binary search. Rebuilt from train on
+        # every construction, so they stay out of the state dict.
+        self.register_buffer("tail_keys", torch.unique(heads * num_relations + rels), False)
+        self.register_buffer("head_keys", torch.unique(tails * num_relations + rels), False)
+        # Uniformly random initial caches, as in the authors' code.
+        init = torch.Generator().manual_seed(seed)
+        shape = (len(self.tail_keys), cache_size)
+        self.register_buffer("tail_cache", torch.randint(num_entities, shape, generator=init))
+        shape = (len(self.head_keys), cache_size)
+        self.register_buffer("head_cache", torch.randint(num_entities, shape, generator=init))
+
+    def rows(self, positives: LongTensor, head_side: bool) -> tuple[LongTensor, BoolTensor]:
+        """Cache rows of the positives' queries, both shape (B,): the row (clamped into range)
+        and whether the query has a cache at all. ``head_side`` looks up ``(r, t)`` keys,
+        otherwise ``(h, r)``."""
+        keys = self.head_keys if head_side else self.tail_keys
+        anchors = positives[:, 2] if head_side else positives[:, 0]
+        query = (anchors * self.num_relations + positives[:, 1]).to(keys.device)
+        rows = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
+        return rows, keys[rows] == query
+
+    def draw(
+        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
+    ) -> LongTensor:
+        """A uniformly chosen entry of the replaced side's cache per negative, shape (B, K);
+        a uniformly random entity where the query has no cache (not a train query)."""
+        device = generator.device
+        shape = head_replaced.shape
+        slots = torch.randint(self.cache_size, shape, generator=generator, device=device)
+        uniform = torch.randint(self.num_entities, shape, generator=generator, device=device)
+        tail_rows, tail_found = self.rows(positives, head_side=False)
+        head_rows, head_found = self.rows(positives, head_side=True)
+        head_replaced = head_replaced.to(self.tail_cache.device)
+        slots = slots.to(self.tail_cache.device)
+        ids = torch.where(
+            head_replaced,
+            self.head_cache[head_rows[:, None], slots],
+            self.tail_cache[tail_rows[:, None], slots],
+        )
+        found = torch.where(head_replaced, head_found[:, None], tail_found[:, None])
+        return torch.where(found, ids, uniform.to(ids.device)).to(device)
+
+    def sample(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
+    ) -> Negatives:
+        """Negatives from the caches (the base class picks sides and filters), then a refresh of
+        the batch's caches.
+
+        The refresh follows sampling, as in the paper's Algorithm 2 and the authors' training
+        loop (``neg_sample``, then ``update_cache``, then the model step): this batch's negatives
+        come from the caches as they were, and the caches are refreshed with the current model,
+        before its update. Refreshing in :meth:`update` would instead sample from caches
+        already refreshed for this very batch.
+        """
+        negatives = super().sample(positives, entities, relations, generator)
+        self.refresh(positives, entities.detach(), relations.detach(), generator)
+        return negatives
+
+    @torch.no_grad()
+    def refresh(
+        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
+    ) -> None:
+        """Refresh the head and tail caches of the queries of ``positives`` (B, 3) in place,
+        given entities (E, d) and relations (R, d_r).
+
+        Each distinct cached query is refreshed once, however many positives share it; queries
+        without a cache are skipped. Both sides are scored in one batched computation.
+        """
+        tail_rows, tail_found = self.rows(positives, head_side=False)
+        head_rows, head_found = self.rows(positives, head_side=True)
+        # Distinct rows: writing one row twice in a batch would be order-dependent on the GPU.
+        tail_rows = torch.unique(tail_rows[tail_found])
+        head_rows = torch.unique(head_rows[head_found])
+        keys = torch.cat([self.tail_keys[tail_rows], self.head_keys[head_rows]])
+        cached = torch.cat([self.tail_cache[tail_rows], self.head_cache[head_rows]])
+        is_head = torch.arange(len(keys), device=keys.device) >= len(tail_rows)
+        device = generator.device
+        offered = torch.randint(
+            self.num_entities, (len(keys), self.candidates), generator=generator, device=device
+        )
+        candidates = torch.cat([cached, offered.to(cached.device)], 1)
+        logits = self.candidate_scores(
+            keys.to(entities.device), is_head.to(entities.device), candidates, entities, relations
+        )
+        logits = logits / self.temperature
+        # An entity offered twice (a cached one drawn again, or a repeat in the initial cache)
+        # would take two slots: only its first copy competes, so the N1 kept are distinct
+        # whenever N1 + N2 candidates hold N1 distinct entities.
+        logits = logits.masked_fill(_repeats(candidates).to(logits.device), -torch.inf)
+        if self.refresh_mode == "importance":
+            # Gumbel top-k: the N1 largest of logits + Gumbel noise are a draw without
+            # replacement in proportion to softmax(logits), like torch.multinomial in the
+            # authors' code, but defined even where fewer than N1 candidates are distinct.
+            uniform = torch.rand(logits.shape, generator=generator, device=device)
+            gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+            logits = logits + gumbel.to(logits.device)
+        kept = logits.topk(self.cache_size, dim=1).indices
+        refreshed = candidates.gather(1, kept.to(candidates.device))
+        self.tail_cache[tail_rows] = refreshed[: len(tail_rows)]
+        self.head_cache[head_rows] = refreshed[len(tail_rows) :]
+
+    def candidate_scores(
+        self,
+        keys: LongTensor,
+        is_head: BoolTensor,
+        candidates: LongTensor,
+        entities: Tensor,
+        relations: Tensor,
+    ) -> Tensor:
+        """Logits of each query with each of its candidates in the open slot, shape (Q, M).
+
+        ``keys``: shape (Q,), ``anchor * R + relation``; ``is_head``: shape (Q,), True for a
+        head query ``(c, r, anchor)`` and False for a tail query ``(anchor, r, c)``;
+        ``candidates``: shape (Q, M). The decoder scores head queries as tail queries with the
+        inverse relation, so one call covers both sides.
+        """
+        anchors = gather_rows(entities, keys // self.num_relations)
+        rels = gather_rows(relations, keys % self.num_relations)
+        width = candidates.shape[1]
+        block = max(1, _SCORE_BUDGET // max(1, width * entities.shape[1]))
+        scores = [
+            # The anchor fills both the head and the tail slot; score_corrupted reads the tail
+            # where the head is replaced and the head where the tail is.
+            self.decoder.score_corrupted(
+                a, r, a, h[:, None].expand(-1, width), gather_rows(entities, c.to(a.device))
+            )
+            for a, r, h, c in zip(
+                anchors.split(block),
+                rels.split(block),
+                is_head.split(block),
+                candidates.split(block),
+                strict=True,
+            )
+        ]
+        return torch.cat(scores) if scores else entities.new_zeros(0, width)
+
+
+def _repeats(ids: LongTensor) -> BoolTensor:
+    """shape (Q, M) -> (Q, M): True where the id already occurs earlier in its row."""
+    ordered, order = ids.sort(dim=1, stable=True)
+    repeated = torch.zeros_like(ids, dtype=torch.bool)
+    return repeated.scatter_(1, order[:, 1:], ordered[:, 1:] == ordered[:, :-1])
