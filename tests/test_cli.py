@@ -202,6 +202,13 @@ def test_subprocess_help():
     assert result.stderr == ""
 
 
+def test_abbreviated_flags_are_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epoch", "1"])
+    assert info.value.code == 2
+    assert "--epoch" in capsys.readouterr().err
+
+
 def test_usage_error_is_one_line(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--lr", "fast"])

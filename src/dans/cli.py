@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dans.compare import GRID_KEYS, RESULTS_FILE, TABLE_FILE, compare
 from dans.config import TIE_POLICIES, TrainConfig, flag_name
 from dans.data.datasets import DATASETS, locate
 from dans.errors import DansError
@@ -21,18 +22,37 @@ from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
 
 EXIT_USAGE = 2
+# The samplers and decoders of the paper's Tables 2 and 3, in its order.
+COMPARED_SAMPLERS = (
+    "uniform",
+    "popularity",
+    "self-adv",
+    "mcns",
+    "nscaching",
+    "kbgan",
+    "sans",
+    "dans",
+)
+COMPARED_DECODERS = ("distmult", "complex", "rotate")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line, without the usage block."""
+    """argparse that reports a usage error on one line, without the usage block, and takes no
+    abbreviated flags: ``dans compare --sampler`` must not quietly mean ``--samplers``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] = ()) -> None:
     """One flag per :class:`TrainConfig` key; unset flags stay None so a --config file shows."""
     for spec in dataclasses.fields(TrainConfig):
+        if spec.name in leave_out:
+            continue
         flag = flag_name(spec.name)
         help_text = f"{spec.metadata['help']} (default: {spec.default})"
         if spec.type == "bool":
@@ -87,6 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
     negatives_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     negatives_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    compare_cmd = commands.add_parser(
+        "compare", help="train samplers x decoders x seeds and write the paper's comparison table"
+    )
+    compare_cmd.add_argument(
+        "--samplers",
+        type=_names,
+        default=list(COMPARED_SAMPLERS),
+        help=f"comma-separated (default: {','.join(COMPARED_SAMPLERS)})",
+    )
+    compare_cmd.add_argument(
+        "--decoders",
+        type=_names,
+        default=list(COMPARED_DECODERS),
+        help=f"comma-separated (default: {','.join(COMPARED_DECODERS)})",
+    )
+    compare_cmd.add_argument(
+        "--seeds", type=_positive_int, default=5, help="seeds 1..N (default 5)"
+    )
+    compare_cmd.add_argument("--out", type=Path, required=True, help="directory of the grid")
+    compare_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+    compare_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(compare_cmd, leave_out=GRID_KEYS)
+
     commands.add_parser("datasets", help="list the named datasets and where they are")
     return parser
 
@@ -96,6 +139,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return names
 
 
 def _positive_float(text: str) -> float:
@@ -110,7 +160,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         spec.name: getattr(args, spec.name)
         for spec in dataclasses.fields(TrainConfig)
-        if getattr(args, spec.name) is not None
+        if getattr(args, spec.name, None) is not None
     }
     return dataclasses.replace(config, **overrides)
 
@@ -203,6 +253,19 @@ def _negatives(args: argparse.Namespace) -> None:
         )
 
 
+def _compare(args: argparse.Namespace) -> None:
+    rows = compare(
+        _config_from_args(args),
+        args.samplers,
+        args.decoders,
+        args.seeds,
+        args.out,
+        progress=not args.quiet,
+    )
+    print((args.out / TABLE_FILE).read_text(), end="")
+    print(f"{len(rows)} runs in {args.out / RESULTS_FILE}")
+
+
 def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
     try:
         return vocabulary[name]
@@ -225,6 +288,7 @@ COMMANDS = {
     "train": _train,
     "evaluate": _evaluate,
     "negatives": _negatives,
+    "compare": _compare,
     "datasets": _datasets,
 }
 

@@ -1,0 +1,168 @@
+"""`dans compare`: the grid, resuming, results.csv, the table's layout and its paired test."""
+
+import json
+import math
+
+import pytest
+
+import dans
+from dans import compare as compare_module
+from dans.cli import main
+from dans.compare import (
+    RESULT_COLUMNS,
+    compare,
+    paired_p_value,
+    read_results,
+    render_csv,
+    render_table,
+)
+from dans.errors import ConfigError, DansError, TrainingDiverged
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = {"encoder": "lookup", "dim": 8, "epochs": 1, "device": "cpu", "eval_every": 1}
+
+
+def _row(sampler, decoder, seed, mrr, hits1, ndcg, status="ok"):
+    row = dict.fromkeys(RESULT_COLUMNS, "")
+    row.update(sampler=sampler, decoder=decoder, seed=str(seed), status=status, dataset="toy")
+    if status == "ok":
+        row.update({"mrr": str(mrr), "hits@1": str(hits1), "ndcg@5": str(ndcg)})
+    return row
+
+
+def _known_rows():
+    # DistMult: uniform MRR .50/.60/.70; dans beats it by .01, .02, .03 on seeds 1..3;
+    # self-adv is second in MRR and H@1 but first in NDCG@5.
+    return [
+        _row("uniform", "distmult", 1, 0.50, 0.40, 0.55),
+        _row("uniform", "distmult", 2, 0.60, 0.50, 0.65),
+        _row("uniform", "distmult", 3, 0.70, 0.60, 0.75),
+        _row("self-adv", "distmult", 1, 0.505, 0.41, 0.70),
+        _row("self-adv", "distmult", 2, 0.605, 0.51, 0.70),
+        _row("self-adv", "distmult", 3, 0.705, 0.61, 0.70),
+        _row("dans", "distmult", 1, 0.51, 0.42, 0.60),
+        _row("dans", "distmult", 2, 0.62, 0.52, 0.60),
+        _row("dans", "distmult", 3, 0.73, 0.62, 0.60),
+        _row("dans", "distmult", 4, 0, 0, 0, status="diverged"),
+    ]
+
+
+def test_table_layout_bold_underline_and_spread():
+    lines = render_table(_known_rows()).splitlines()
+    assert "Test metrics on toy" in lines[0]
+    assert lines[2] == "| sampler | seeds | MRR | H@1 | NDCG@5 | p |"
+    assert lines[4].startswith("| **DistMult** |")
+    uniform, self_adv, dans_row = (line.split(" | ") for line in lines[5:8])
+    # Means: MRR uniform .600, self-adv .605, dans .620 (std .100, .100, .110).
+    assert uniform[2] == ".600 ± .100"
+    assert self_adv[2] == "<u>.605 ± .100</u>"
+    assert dans_row[2] == "**.620 ± .110**"
+    # NDCG@5: self-adv .700 is best, uniform .650 second, dans .600 third.
+    assert self_adv[4] == "**.700 ± .000**"
+    assert uniform[4] == "<u>.650 ± .100</u>"
+    assert dans_row[4] == ".600 ± .000"
+    assert dans_row[1] == "3 (+1 diverged)"
+
+
+def test_paired_p_value_matches_the_closed_form_for_two_degrees_of_freedom():
+    # dans - uniform = .01, .02, .03: mean .02, std .01, t = .02 / (.01 / sqrt 3) = 2 sqrt 3.
+    # With 2 degrees of freedom the t CDF is 1/2 + t / (2 sqrt(2 + t^2)).
+    t = 2 * math.sqrt(3)
+    expected = 2 * (0.5 - t / (2 * math.sqrt(2 + t * t)))
+    assert paired_p_value([0.51, 0.62, 0.73], [0.50, 0.60, 0.70]) == pytest.approx(expected)
+    table = render_table(_known_rows())
+    assert table.splitlines()[7].endswith(f"| {expected:.3f} |")
+    # Constant differences and single pairs have no test.
+    assert math.isnan(paired_p_value([0.6, 0.7], [0.5, 0.6]))
+    assert math.isnan(paired_p_value([0.6], [0.5]))
+    assert table.splitlines()[6].endswith("| – |")  # self-adv: always exactly .005 above
+
+
+def test_csv_round_trip(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text(render_csv(_known_rows()))
+    assert read_results(path) == _known_rows()
+
+
+def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
+    config = dans.TrainConfig(**FAST)
+    out = tmp_path / "grid"
+    said = []
+    rows = compare(config, ["uniform", "self-adv"], ["distmult"], 2, out, False, said.append)
+    assert [(r["sampler"], r["seed"], r["status"]) for r in rows] == [
+        ("uniform", "1", "ok"),
+        ("uniform", "2", "ok"),
+        ("self-adv", "1", "ok"),
+        ("self-adv", "2", "ok"),
+    ]
+    assert read_results(out / "results.csv") == rows
+    for row in rows:
+        metrics = json.loads(
+            (
+                out / "runs" / f"{row['sampler']}-distmult-seed{row['seed']}" / "metrics.json"
+            ).read_text()
+        )
+        assert float(row["mrr"]) == metrics["test"]["mrr"]
+        assert row["dataset"] == "umls"
+    assert "**DistMult**" in (out / "table.md").read_text()
+    assert all("test MRR" in line for line in said)
+    # A second call redoes nothing; a run whose metrics are gone is redone alone.
+    (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").unlink()
+    said.clear()
+    again = compare(config, ["uniform", "self-adv"], ["distmult"], 2, out, False, said.append)
+    assert [line.endswith("done before") for line in said] == [True, True, False, True]
+    assert again == rows  # the same seed gives the same run
+
+
+def test_compare_refuses_a_finished_run_of_other_settings(tmp_path, umls):
+    out = tmp_path / "grid"
+    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 1, out, False, lambda _: None)
+    other = dans.TrainConfig(**{**FAST, "lr": 0.01})
+    with pytest.raises(DansError, match="lr"):
+        compare(other, ["uniform"], ["distmult"], 1, out, False, lambda _: None)
+
+
+def test_compare_checks_every_name_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="no-such"):
+        compare(dans.TrainConfig(**FAST), ["uniform", "no-such"], ["distmult"], 1, tmp_path / "g")
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch):
+    real_train = compare_module.train
+
+    def diverging(config, **kwargs):
+        if config.seed == 2:
+            kwargs["out"].mkdir(parents=True)
+            (kwargs["out"] / "config.toml").write_text(config.to_toml())
+            raise TrainingDiverged("training diverged: 20 steps in a row")
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(compare_module, "train", diverging)
+    out = tmp_path / "grid"
+    rows = compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, False, print)
+    assert [r["status"] for r in rows] == ["ok", "diverged"]
+    assert "diverged" in (out / "runs" / "uniform-distmult-seed2" / "diverged.txt").read_text()
+    said = []
+    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, False, said.append)
+    assert all(line.endswith("done before") for line in said)
+
+
+def test_cli_compare(tmp_path, capsys, umls):
+    out = tmp_path / "grid"
+    argv = ["compare", "--samplers", "uniform,popularity", "--decoders", "distmult"]
+    argv += ["--seeds", "1", "--out", str(out), "--quiet", "--encoder", "lookup", "--dim", "8"]
+    argv += ["--epochs", "1", "--device", "cpu"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| uniform | 1 |" in printed and "| popularity | 1 |" in printed
+    assert "2 runs in" in printed
+    assert len(read_results(out / "results.csv")) == 2
+
+
+def test_cli_compare_has_no_single_sampler_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--out", str(tmp_path), "--sampler", "dans"])
+    assert info.value.code == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
