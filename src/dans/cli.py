@@ -15,7 +15,7 @@ from dans.compare import GRID_KEYS, RESULTS_FILE, TABLE_FILE, compare
 from dans.config import TIE_POLICIES, TrainConfig, flag_name
 from dans.data.datasets import DATASETS, locate
 from dans.errors import DansError
-from dans.evaluation.metrics import evaluate
+from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.pipeline import load_run, train
 from dans.samplers.dans import DANSSampler
@@ -166,7 +166,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def format_metrics(metrics: dict[str, Any], title: str) -> str:
-    keys = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5")
+    keys = METRIC_NAMES
     lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in keys)]
     for label, values in (("both", metrics), ("head", metrics["head"]), ("tail", metrics["tail"])):
         lines.append(f"{label:8}" + "".join(f"{values[key]:>10.4f}" for key in keys))

@@ -18,11 +18,11 @@ from scipy import stats
 from dans.builders import check_names
 from dans.config import TrainConfig
 from dans.errors import DansError, TrainingDiverged
+from dans.evaluation.metrics import METRIC_NAMES
 from dans.pipeline import train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
-METRICS = ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5")
 # The paper's table columns, each higher-is-better.
 TABLE_METRICS = (("mrr", "MRR"), ("hits@1", "H@1"), ("ndcg@5", "NDCG@5"))
 RESULT_COLUMNS = (
@@ -31,7 +31,7 @@ RESULT_COLUMNS = (
     "decoder",
     "seed",
     "status",
-    *METRICS,
+    *METRIC_NAMES,
     "valid_mrr",
     "epochs",
     "best_epoch",
@@ -107,9 +107,12 @@ def compare(
         except TrainingDiverged as exc:
             write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
             report(f"{prefix}: diverged ({exc})")
-        rows = _rows(out, cells)
-        write_atomic(out / RESULTS_FILE, render_csv(rows).encode())
-        write_atomic(out / TABLE_FILE, render_table(rows).encode())
+        _write_summaries(out, cells)
+    return _write_summaries(out, cells)
+
+
+def _write_summaries(out: Path, cells: Sequence[Cell]) -> list[dict[str, str]]:
+    """Rewrite ``results.csv`` and ``table.md`` from the finished cells; returns their rows."""
     rows = _rows(out, cells)
     write_atomic(out / RESULTS_FILE, render_csv(rows).encode())
     write_atomic(out / TABLE_FILE, render_table(rows).encode())
@@ -148,7 +151,7 @@ def _rows(out: Path, cells: Sequence[Cell]) -> list[dict[str, str]]:
             row.update(
                 dataset=metrics["dataset"],
                 status="ok",
-                **{key: repr(metrics["test"][key]) for key in METRICS},
+                **{key: repr(metrics["test"][key]) for key in METRIC_NAMES},
                 valid_mrr=repr(metrics["valid"]["mrr"]),
                 epochs=str(metrics["epochs"]),
                 best_epoch=str(metrics["best_epoch"]),

@@ -13,6 +13,8 @@ from dans.models.model import KGModel
 
 HITS_AT = (1, 3, 10)
 NDCG_AT = 5
+# Every metric rank_metrics reports, in the order tables print them.
+METRIC_NAMES = ("mrr", "mr", *(f"hits@{k}" for k in HITS_AT), f"ndcg@{NDCG_AT}")
 
 
 def rank_metrics(ranks: Tensor) -> dict[str, float]:
