@@ -111,8 +111,25 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
     (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").unlink()
     said.clear()
     again = compare(config, ["uniform", "self-adv"], ["distmult"], 2, out, False, said.append)
-    assert [line.endswith("done before") for line in said] == [True, True, False, True]
+    assert [line.endswith("done before") for line in said] == [True, True, True, False]
+    assert said[-1].startswith("[3/4] self-adv + distmult, seed 1: test MRR ")
     assert again == rows  # the same seed gives the same run
+
+
+def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
+    config = dans.TrainConfig(**FAST)
+    one = compare(config, ["uniform", "self-adv"], ["distmult"], 1, tmp_path / "one", False, print)
+    said = []
+    two = compare(
+        config, ["uniform", "self-adv"], ["distmult"], 1, tmp_path / "two", False, said.append, 2
+    )
+    timeless = [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in one]
+    assert [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in two] == timeless
+    assert sorted(line.split(": test MRR ")[0] for line in said) == [
+        "[1/2] uniform + distmult, seed 1",
+        "[2/2] self-adv + distmult, seed 1",
+    ]
+    assert read_results(tmp_path / "two" / "results.csv") == two
 
 
 def test_compare_refuses_a_finished_run_of_other_settings(tmp_path, umls):

@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("--out", type=Path, required=True, help="directory of the grid")
     compare_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
     compare_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare_cmd.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        help="runs trained at once, each in its own process with an equal share of the threads "
+        "and no progress bar (default 1)",
+    )
     _add_config_flags(compare_cmd, leave_out=GRID_KEYS)
 
     commands.add_parser("datasets", help="list the named datasets and where they are")
@@ -261,6 +268,7 @@ def _compare(args: argparse.Namespace) -> None:
         args.seeds,
         args.out,
         progress=not args.quiet,
+        jobs=args.jobs,
     )
     print((args.out / TABLE_FILE).read_text(), end="")
     print(f"{len(rows)} runs in {args.out / RESULTS_FILE}")

@@ -8,11 +8,14 @@ import dataclasses
 import io
 import json
 import math
+import multiprocessing
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from scipy import stats
 
 from dans.builders import check_names
@@ -75,6 +78,7 @@ def compare(
     out: Path,
     progress: bool = True,
     report: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> list[dict[str, str]]:
     """Train every cell not finished before into ``out/runs/<cell>``, then write ``results.csv``
     and ``table.md``; returns the result rows.
@@ -82,33 +86,74 @@ def compare(
     A cell is finished when its run directory holds metrics (or a record that it diverged) from
     the same configuration; a run directory left by another configuration is refused rather than
     reused. Results are rewritten after every run, so an interrupted grid keeps what it did.
+    With ``jobs`` > 1, that many runs train at once, each in its own process with an equal share
+    of this process's threads and no progress bar.
     """
     if seeds < 1:
         raise DansError(f"--seeds must be at least 1, got {seeds}")
+    if jobs < 1:
+        raise DansError(f"--jobs must be at least 1, got {jobs}")
     cells = grid(samplers, decoders, seeds)
     configs = {cell: _cell_config(config, cell) for cell in cells}
     for cell_config in configs.values():
         cell_config.validate()
         check_names(cell_config)
     out.mkdir(parents=True, exist_ok=True)
-    for number, cell in enumerate(cells, 1):
+    prefixes = {
+        cell: f"[{number}/{len(cells)}] {cell.sampler} + {cell.decoder}, seed {cell.seed}"
+        for number, cell in enumerate(cells, 1)
+    }
+    pending = {}
+    for cell in cells:
         run_dir = out / "runs" / cell.name
-        prefix = f"[{number}/{len(cells)}] {cell.sampler} + {cell.decoder}, seed {cell.seed}"
         if _finished(run_dir, configs[cell]):
-            report(f"{prefix}: done before")
-            continue
-        try:
-            run = train(configs[cell], out=run_dir, overwrite=True, progress=progress)
-            metrics = run.metrics or {}
-            report(
-                f"{prefix}: test MRR {metrics['test']['mrr']:.4f} "
-                f"({metrics['train_seconds']:.0f} s of training)"
-            )
-        except TrainingDiverged as exc:
-            write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
-            report(f"{prefix}: diverged ({exc})")
+            report(f"{prefixes[cell]}: done before")
+        else:
+            pending[cell] = (configs[cell], run_dir)
+    for cell, summary in _train_cells(pending, progress, jobs):
+        report(f"{prefixes[cell]}: {summary}")
         _write_summaries(out, cells)
     return _write_summaries(out, cells)
+
+
+def _train_cells(
+    runs: dict[Cell, tuple[TrainConfig, Path]], progress: bool, jobs: int
+) -> Iterator[tuple[Cell, str]]:
+    """Train each cell's config into its run directory, ``jobs`` at a time; yields each cell with
+    its summary as it finishes."""
+    if jobs == 1 or len(runs) <= 1:
+        for cell, (config, run_dir) in runs.items():
+            yield cell, _run_cell(config, run_dir, progress)
+        return
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(runs)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(max(1, torch.get_num_threads() // jobs),),
+    ) as pool:
+        futures = {
+            pool.submit(_run_cell, config, run_dir, False): cell
+            for cell, (config, run_dir) in runs.items()
+        }
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            # A failed run stops the grid: runs not started are dropped, runs under way finish
+            # and are kept for the next call.
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _run_cell(config: TrainConfig, run_dir: Path, progress: bool) -> str:
+    """Train one cell into ``run_dir`` (a divergence is recorded there); returns its summary."""
+    try:
+        run = train(config, out=run_dir, overwrite=True, progress=progress)
+    except TrainingDiverged as exc:
+        write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
+        return f"diverged ({exc})"
+    metrics = run.metrics or {}
+    return f"test MRR {metrics['test']['mrr']:.4f} ({metrics['train_seconds']:.0f} s of training)"
 
 
 def _write_summaries(out: Path, cells: Sequence[Cell]) -> list[dict[str, str]]:
