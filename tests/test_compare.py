@@ -72,11 +72,20 @@ def test_paired_p_value_matches_the_closed_form_for_two_degrees_of_freedom():
     expected = 2 * (0.5 - t / (2 * math.sqrt(2 + t * t)))
     assert paired_p_value([0.51, 0.62, 0.73], [0.50, 0.60, 0.70]) == pytest.approx(expected)
     table = render_table(_known_rows())
-    assert table.splitlines()[7].endswith(f"| {expected:.3f} |")
+    assert table.splitlines()[7].endswith(f"| {expected:.3f} |".replace("0.", "."))
     # Constant differences and single pairs have no test.
     assert math.isnan(paired_p_value([0.6, 0.7], [0.5, 0.6]))
     assert math.isnan(paired_p_value([0.6], [0.5]))
     assert table.splitlines()[6].endswith("| – |")  # self-adv: always exactly .005 above
+
+
+def test_tiny_p_values_are_printed_as_a_bound():
+    rows = [_row("uniform", "distmult", seed, 0.5 + seed / 10, 0, 0) for seed in (1, 2, 3)]
+    rows += [
+        _row("dans", "distmult", seed, 0.6 + seed / 10 + seed * 1e-5, 0, 0) for seed in (1, 2, 3)
+    ]
+    assert paired_p_value([float(r["mrr"]) for r in rows[3:]], [0.6, 0.7, 0.8]) < 0.001
+    assert render_table(rows).splitlines()[6].endswith("| <.001 |")
 
 
 def test_csv_round_trip(tmp_path):

@@ -307,7 +307,9 @@ def _p(
     p = paired_p_value(
         [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
     )
-    return "–" if math.isnan(p) else f"{p:.3f}"
+    if math.isnan(p):
+        return "–"
+    return "<.001" if p < 0.001 else _three(p)
 
 
 def _three(value: float) -> str:
