@@ -6,17 +6,11 @@ import math
 import pytest
 
 import dans
-from dans import compare as compare_module
+from dans import grids
 from dans.cli import main
-from dans.compare import (
-    RESULT_COLUMNS,
-    compare,
-    paired_p_value,
-    read_results,
-    render_csv,
-    render_table,
-)
+from dans.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
 from dans.errors import ConfigError, DansError, TrainingDiverged
+from dans.grids import read_results, render_csv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -90,7 +84,7 @@ def test_tiny_p_values_are_printed_as_a_bound():
 
 def test_csv_round_trip(tmp_path):
     path = tmp_path / "results.csv"
-    path.write_text(render_csv(_known_rows()))
+    path.write_text(render_csv(_known_rows(), RESULT_COLUMNS))
     assert read_results(path) == _known_rows()
 
 
@@ -156,7 +150,7 @@ def test_compare_checks_every_name_before_training(tmp_path):
 
 
 def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch):
-    real_train = compare_module.train
+    real_train = grids.train
 
     def diverging(config, **kwargs):
         if config.seed == 2:
@@ -165,7 +159,7 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch)
             raise TrainingDiverged("training diverged: 20 steps in a row")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(compare_module, "train", diverging)
+    monkeypatch.setattr(grids, "train", diverging)
     out = tmp_path / "grid"
     rows = compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, False, print)
     assert [r["status"] for r in rows] == ["ok", "diverged"]

@@ -1,0 +1,179 @@
+"""Resumable grids of training runs, shared by ``dans compare``, ``ablate`` and ``sweep``.
+
+Each run trains into its own directory ``out/runs/<name>``. A run whose directory holds metrics
+(or a record that it diverged) from the same configuration is not redone; one left by another
+configuration is refused rather than reused. Several runs can train at once, each in its own
+process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dans.builders import check_names
+from dans.config import TrainConfig
+from dans.errors import DansError, TrainingDiverged
+from dans.evaluation.metrics import METRIC_NAMES
+from dans.pipeline import train
+from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
+
+RESULTS_FILE, DIVERGED_FILE = "results.csv", "diverged.txt"
+# What results.csv says of every run after the columns that name it in its grid.
+OUTCOME_COLUMNS = (
+    "status",
+    *METRIC_NAMES,
+    "valid_mrr",
+    "epochs",
+    "best_epoch",
+    "train_seconds",
+    "eval_seconds",
+)
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a grid: its directory name under ``out/runs``, how progress lines call it, and
+    its full configuration."""
+
+    name: str
+    label: str
+    config: TrainConfig
+
+
+def run_grid(
+    runs: Sequence[GridRun],
+    out: Path,
+    progress: bool,
+    report: Callable[[str], None],
+    jobs: int,
+    on_finished: Callable[[], None],
+) -> None:
+    """Train every run not finished before, ``jobs`` at a time; ``on_finished`` is called after
+    each, so summaries stay current when the grid is interrupted.
+
+    Every configuration is checked before anything is written or trained.
+    """
+    if jobs < 1:
+        raise DansError(f"--jobs must be at least 1, got {jobs}")
+    for run in runs:
+        run.config.validate()
+        check_names(run.config)
+    out.mkdir(parents=True, exist_ok=True)
+    pending = []
+    for number, run in enumerate(runs, 1):
+        if finished(run_directory(out, run), run.config):
+            report(f"{_prefix(number, runs)}: done before")
+        else:
+            pending.append(number)
+    for number, summary in _train(runs, pending, out, progress, jobs):
+        report(f"{_prefix(number, runs)}: {summary}")
+        on_finished()
+
+
+def _prefix(number: int, runs: Sequence[GridRun]) -> str:
+    return f"[{number}/{len(runs)}] {runs[number - 1].label}"
+
+
+def run_directory(out: Path, run: GridRun) -> Path:
+    return out / "runs" / run.name
+
+
+def finished(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``run_dir`` holds a finished run of ``config``; refuses one of another config."""
+    done = (run_dir / METRICS_FILE).exists() or (run_dir / DIVERGED_FILE).exists()
+    if not done:
+        return False
+    stored = TrainConfig.from_toml(run_dir / CONFIG_FILE)
+    if stored != config:
+        changed = sorted(
+            key for key, value in config.to_dict().items() if stored.to_dict()[key] != value
+        )
+        raise DansError(
+            f"{run_dir}: a finished run with other settings ({', '.join(changed)}); "
+            "use a new --out directory"
+        )
+    return True
+
+
+def outcome(run_dir: Path) -> dict[str, str] | None:
+    """The :data:`OUTCOME_COLUMNS` of a finished run, plus its ``dataset``; None if unfinished."""
+    if (run_dir / METRICS_FILE).exists():
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        return {
+            "dataset": metrics["dataset"],
+            "status": "ok",
+            **{key: repr(metrics["test"][key]) for key in METRIC_NAMES},
+            "valid_mrr": repr(metrics["valid"]["mrr"]),
+            "epochs": str(metrics["epochs"]),
+            "best_epoch": str(metrics["best_epoch"]),
+            "train_seconds": f"{metrics['train_seconds']:.1f}",
+            "eval_seconds": f"{metrics['eval_seconds']:.1f}",
+        }
+    if (run_dir / DIVERGED_FILE).exists():
+        return {"status": "diverged"}
+    return None
+
+
+def render_csv(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _train(
+    runs: Sequence[GridRun], numbers: Sequence[int], out: Path, progress: bool, jobs: int
+) -> Iterator[tuple[int, str]]:
+    """Train the runs numbered ``numbers`` (from 1), ``jobs`` at a time; yields each number with
+    its run's summary as it finishes."""
+    if jobs == 1 or len(numbers) <= 1:
+        for number in numbers:
+            run = runs[number - 1]
+            yield number, _train_one(run.config, run_directory(out, run), progress)
+        return
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(numbers)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(max(1, torch.get_num_threads() // jobs),),
+    ) as pool:
+        futures = {
+            pool.submit(
+                _train_one, runs[number - 1].config, run_directory(out, runs[number - 1]), False
+            ): number
+            for number in numbers
+        }
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            # A failed run stops the grid: runs not started are dropped, runs under way finish
+            # and are kept for the next call.
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _train_one(config: TrainConfig, run_dir: Path, progress: bool) -> str:
+    """Train one run into ``run_dir`` (a divergence is recorded there); returns its summary."""
+    try:
+        run = train(config, out=run_dir, overwrite=True, progress=progress)
+    except TrainingDiverged as exc:
+        write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
+        return f"diverged ({exc})"
+    metrics = run.metrics or {}
+    return f"test MRR {metrics['test']['mrr']:.4f} ({metrics['train_seconds']:.0f} s of training)"

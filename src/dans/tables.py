@@ -1,0 +1,84 @@
+"""Markdown tables of grid results: each metric as mean ± std over seeds, the best of each column
+in bold and the runner-up underlined, as the paper prints them."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+# The paper's table columns, each higher-is-better.
+TABLE_METRICS = (("mrr", "MRR"), ("hits@1", "H@1"), ("ndcg@5", "NDCG@5"))
+RANKS_NOTE = "filtered, realistic ranks"
+
+Row = dict[str, str]
+
+
+def by_seed(rows: Sequence[Row], column: str) -> dict[str, dict[int, Row]]:
+    """The finished rows of each value of ``column`` (in order of first appearance, diverged
+    runs included so that a value none of whose runs finished still gets a line), by seed."""
+    groups: dict[str, dict[int, Row]] = {row[column]: {} for row in rows}
+    for row in rows:
+        if row["status"] == "ok":
+            groups[row[column]][int(row["seed"])] = row
+    return groups
+
+
+def header(first: str, extra: Sequence[str] = ()) -> list[str]:
+    titles = [first, "seeds", *(title for _, title in TABLE_METRICS), *extra]
+    return ["| " + " | ".join(titles) + " |", "|---" * len(titles) + "|"]
+
+
+def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
+    """For each group, its :data:`TABLE_METRICS` as ``mean ± std`` text, styled against the
+    other groups' means."""
+    cells: dict[str, list[str]] = {label: [] for label in groups}
+    for key, _ in TABLE_METRICS:
+        means = {
+            label: mean_std([float(r[key]) for r in runs.values()])[0]
+            for label, runs in groups.items()
+            if runs
+        }
+        ranking = sorted(set(means.values()), reverse=True)
+        for label, runs in groups.items():
+            if not runs:
+                cells[label].append("–")
+                continue
+            mean, spread = mean_std([float(r[key]) for r in runs.values()])
+            text = f"{three(mean)} ± {three(spread)}"
+            if mean == ranking[0]:
+                text = f"**{text}**"
+            elif len(ranking) > 1 and mean == ranking[1]:
+                text = f"<u>{text}</u>"
+            cells[label].append(text)
+    return cells
+
+
+def seeds_cell(rows: Sequence[Row], runs: dict[int, Row], match: Row) -> str:
+    """How many seeds finished, and how many diverged among the rows that agree with ``match``."""
+    diverged = sum(
+        1
+        for row in rows
+        if row["status"] == "diverged" and all(row[k] == v for k, v in match.items())
+    )
+    return f"{len(runs)}" + (f" (+{diverged} diverged)" if diverged else "")
+
+
+def summary_table(rows: Sequence[Row], column: str, title: str) -> str:
+    """One line per value of ``column``: its seeds and metrics over them."""
+    groups = by_seed(rows, column)
+    cells = metric_cells(groups)
+    lines = [f"{title} ({RANKS_NOTE}).", "", *header(column)]
+    for label, runs in groups.items():
+        seeds = seeds_cell(rows, runs, {column: label})
+        lines.append(f"| {label} | {seeds} | " + " | ".join(cells[label]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def three(value: float) -> str:
+    """``.724``: three decimals without the leading zero, as the paper prints them."""
+    return f"{value:.3f}".replace("0.", ".", 1) if 0 <= value < 1 else f"{value:.3f}"
