@@ -1,5 +1,7 @@
 """Fixtures shared across the test packages."""
 
+import struct
+
 import pytest
 import torch
 
@@ -45,3 +47,15 @@ def _check_one_side_replaced(positives, negatives):
 def one_side_replaced():
     """The check that a sampler's negatives replace exactly one side of their positive."""
     return _check_one_side_replaced
+
+
+def _png_size(path):
+    """(width, height) of a PNG file, read from its header."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="session")
+def png_size():
+    return _png_size

@@ -11,15 +11,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dans.compare import GRID_KEYS, RESULTS_FILE, TABLE_FILE, compare
+from dans.ablate import ABLATION_KEYS, ablate
+from dans.ablate import CHART_FILE as ABLATION_CHART
+from dans.compare import GRID_KEYS, compare
 from dans.config import TIE_POLICIES, TrainConfig, flag_name
 from dans.data.datasets import DATASETS, locate
 from dans.errors import DansError
 from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
+from dans.grids import RESULTS_FILE, TABLE_FILE
 from dans.pipeline import load_run, train
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
+from dans.sweep import CHART_FILE as SWEEP_CHART
+from dans.sweep import sweep
 
 EXIT_USAGE = 2
 # The samplers and decoders of the paper's Tables 2 and 3, in its order.
@@ -122,23 +127,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=list(COMPARED_DECODERS),
         help=f"comma-separated (default: {','.join(COMPARED_DECODERS)})",
     )
-    compare_cmd.add_argument(
-        "--seeds", type=_positive_int, default=5, help="seeds 1..N (default 5)"
+    _add_grid_flags(compare_cmd, leave_out=GRID_KEYS)
+
+    ablate_cmd = commands.add_parser(
+        "ablate", help="DANS against G_E only, G_R only and both without FiLM (Fig. 2(a))"
     )
-    compare_cmd.add_argument("--out", type=Path, required=True, help="directory of the grid")
-    compare_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
-    compare_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
-    compare_cmd.add_argument(
+    _add_grid_flags(ablate_cmd, leave_out=ABLATION_KEYS)
+
+    sweep_cmd = commands.add_parser(
+        "sweep", help="test metrics against one numeric setting over seeds (Fig. 2(b), 2(c))"
+    )
+    sweep_cmd.add_argument(
+        "--param",
+        required=True,
+        help="the setting: a `dans train` flag or key such as negatives or dans-film-lambda "
+        "(n_negatives and lambda are accepted too)",
+    )
+    sweep_cmd.add_argument("--values", type=_names, required=True, help="comma-separated values")
+    _add_grid_flags(sweep_cmd, leave_out=("seed",))
+
+    commands.add_parser("datasets", help="list the named datasets and where they are")
+    return parser
+
+
+def _add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -> None:
+    """The flags of every grid command: seeds, output, jobs, and each `dans train` flag that
+    the grid does not set itself."""
+    parser.add_argument("--seeds", type=_positive_int, default=5, help="seeds 1..N (default 5)")
+    parser.add_argument("--out", type=Path, required=True, help="directory of the grid")
+    parser.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
         "--jobs",
         type=_positive_int,
         default=1,
         help="runs trained at once, each in its own process with an equal share of the threads "
         "and no progress bar (default 1)",
     )
-    _add_config_flags(compare_cmd, leave_out=GRID_KEYS)
-
-    commands.add_parser("datasets", help="list the named datasets and where they are")
-    return parser
+    _add_config_flags(parser, leave_out=leave_out)
 
 
 def _positive_int(text: str) -> int:
@@ -162,8 +188,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    config = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+def _config_from_args(
+    args: argparse.Namespace, defaults: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The --config file's settings (or ``defaults``, then the built-in ones) under the flags."""
+    defaults = defaults or {}
+    config = (
+        TrainConfig.from_toml(args.config, defaults) if args.config else TrainConfig(**defaults)
+    )
     overrides = {
         spec.name: getattr(args, spec.name)
         for spec in dataclasses.fields(TrainConfig)
@@ -270,8 +302,35 @@ def _compare(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         jobs=args.jobs,
     )
-    print((args.out / TABLE_FILE).read_text(), end="")
-    print(f"{len(rows)} runs in {args.out / RESULTS_FILE}")
+    _print_grid(args.out, rows)
+
+
+def _ablate(args: argparse.Namespace) -> None:
+    rows = ablate(
+        _config_from_args(args), args.seeds, args.out, progress=not args.quiet, jobs=args.jobs
+    )
+    _print_grid(args.out, rows, ABLATION_CHART)
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    # The paper's sweeps are of DANS: it is the sampler unless a flag or --config names another.
+    rows = sweep(
+        _config_from_args(args, defaults={"sampler": "dans"}),
+        args.param,
+        args.values,
+        args.seeds,
+        args.out,
+        progress=not args.quiet,
+        jobs=args.jobs,
+    )
+    _print_grid(args.out, rows, SWEEP_CHART)
+
+
+def _print_grid(out: Path, rows: list[dict[str, str]], chart: str = "") -> None:
+    print((out / TABLE_FILE).read_text(), end="")
+    print(f"{len(rows)} runs in {out / RESULTS_FILE}")
+    if chart and (out / chart).exists():
+        print(f"chart: {out / chart}")
 
 
 def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
@@ -297,6 +356,8 @@ COMMANDS = {
     "evaluate": _evaluate,
     "negatives": _negatives,
     "compare": _compare,
+    "ablate": _ablate,
+    "sweep": _sweep,
     "datasets": _datasets,
 }
 

@@ -13,15 +13,7 @@ from scipy import stats
 
 from dans.config import TrainConfig
 from dans.errors import DansError
-from dans.grids import (
-    OUTCOME_COLUMNS,
-    RESULTS_FILE,
-    GridRun,
-    outcome,
-    render_csv,
-    run_directory,
-    run_grid,
-)
+from dans.grids import OUTCOME_COLUMNS, TABLE_FILE, GridRun, run_grid, write_results
 from dans.rundir import write_atomic
 from dans.tables import (
     RANKS_NOTE,
@@ -33,7 +25,6 @@ from dans.tables import (
     three,
 )
 
-TABLE_FILE = "table.md"
 RESULT_COLUMNS = ("dataset", "sampler", "decoder", "seed", *OUTCOME_COLUMNS)
 BASELINE = "uniform"
 # The config keys the grid sets for each run.
@@ -86,6 +77,7 @@ def compare(
             cell.name,
             f"{cell.sampler} + {cell.decoder}, seed {cell.seed}",
             dataclasses.replace(config, sampler=cell.sampler, decoder=cell.decoder, seed=cell.seed),
+            {"sampler": cell.sampler, "decoder": cell.decoder},
         )
         for cell in grid(samplers, decoders, seeds)
     ]
@@ -95,14 +87,7 @@ def compare(
 
 def _write_summaries(out: Path, runs: Sequence[GridRun]) -> list[dict[str, str]]:
     """Rewrite ``results.csv`` and ``table.md`` from the finished runs; returns their rows."""
-    rows = []
-    for run in runs:
-        result = outcome(run_directory(out, run))
-        if result is not None:
-            key = {"sampler": run.config.sampler, "decoder": run.config.decoder}
-            row = {**key, "seed": str(run.config.seed), **result}
-            rows.append({column: row.get(column, "") for column in RESULT_COLUMNS})
-    write_atomic(out / RESULTS_FILE, render_csv(rows, RESULT_COLUMNS).encode())
+    rows = write_results(out, runs, RESULT_COLUMNS)
     write_atomic(out / TABLE_FILE, render_table(rows).encode())
     return rows
 

@@ -216,7 +216,8 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: Path) -> TrainConfig:
+    def from_toml(cls, path: Path, defaults: dict[str, Any] | None = None) -> TrainConfig:
+        """The file's settings over ``defaults`` over the built-in defaults."""
         try:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -227,7 +228,7 @@ class TrainConfig:
             raise ConfigError(f"{path}: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        return cls.from_dict(values, str(path))
+        return cls.from_dict({**(defaults or {}), **values}, str(path))
 
 
 def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:

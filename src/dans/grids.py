@@ -26,7 +26,7 @@ from dans.evaluation.metrics import METRIC_NAMES
 from dans.pipeline import train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
 
-RESULTS_FILE, DIVERGED_FILE = "results.csv", "diverged.txt"
+RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
 # What results.csv says of every run after the columns that name it in its grid.
 OUTCOME_COLUMNS = (
     "status",
@@ -41,12 +41,13 @@ OUTCOME_COLUMNS = (
 
 @dataclass(frozen=True)
 class GridRun:
-    """One run of a grid: its directory name under ``out/runs``, how progress lines call it, and
-    its full configuration."""
+    """One run of a grid: its directory name under ``out/runs``, how progress lines call it, its
+    full configuration, and the results.csv columns (besides ``seed``) that tell it apart."""
 
     name: str
     label: str
     config: TrainConfig
+    key: dict[str, str]
 
 
 def run_grid(
@@ -121,6 +122,22 @@ def outcome(run_dir: Path) -> dict[str, str] | None:
     if (run_dir / DIVERGED_FILE).exists():
         return {"status": "diverged"}
     return None
+
+
+def write_results(
+    out: Path, runs: Sequence[GridRun], columns: Sequence[str]
+) -> list[dict[str, str]]:
+    """Rewrite ``out/results.csv`` with one row per finished run, in grid order; returns them.
+
+    ``columns`` are each run's key columns and ``seed``, then :data:`OUTCOME_COLUMNS`."""
+    rows = []
+    for run in runs:
+        result = outcome(run_directory(out, run))
+        if result is not None:
+            row = {**run.key, "seed": str(run.config.seed), **result}
+            rows.append({column: row.get(column, "") for column in columns})
+    write_atomic(out / RESULTS_FILE, render_csv(rows, columns).encode())
+    return rows
 
 
 def render_csv(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:

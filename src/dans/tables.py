@@ -82,3 +82,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def three(value: float) -> str:
     """``.724``: three decimals without the leading zero, as the paper prints them."""
     return f"{value:.3f}".replace("0.", ".", 1) if 0 <= value < 1 else f"{value:.3f}"
+
+
+def metric_series(groups: dict[str, dict[int, Row]], key: str) -> list[tuple[str, float, float]]:
+    """(label, mean, std) of ``key`` for each group that has finished runs, for a chart."""
+    return [
+        (label, *mean_std([float(r[key]) for r in runs.values()]))
+        for label, runs in groups.items()
+        if runs
+    ]

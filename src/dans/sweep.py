@@ -1,0 +1,120 @@
+"""``dans sweep``: test metrics against one numeric setting over seeds, as the paper's parameter
+sensitivity study (Fig. 2(b) for N_s, Fig. 2(c) for the FiLM regulariser lambda)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dans.config import TrainConfig, flag_name
+from dans.errors import DansError
+from dans.grids import OUTCOME_COLUMNS, TABLE_FILE, GridRun, run_grid, write_results
+from dans.plots import line_chart
+from dans.rundir import write_atomic
+from dans.samplers.base import SAMPLERS
+from dans.tables import by_seed, metric_series, summary_table
+
+CHART_FILE = "sweep.png"
+RESULT_COLUMNS = ("dataset", "param", "value", "seed", *OUTCOME_COLUMNS)
+# The paper's names for the two settings it sweeps.
+SWEEP_ALIASES = {"n_negatives": "negatives", "lambda": "dans_film_lambda"}
+_NUMERIC = {"int": int, "float": float}
+
+
+def sweep_key(name: str) -> str:
+    """The config key that ``name`` (a key, a flag such as ``--negatives``, or an alias of
+    :data:`SWEEP_ALIASES`) names; refuses settings that are not numeric."""
+    key = name.removeprefix("--").replace("-", "_")
+    key = SWEEP_ALIASES.get(key, key)
+    types = {spec.name: str(spec.type) for spec in dataclasses.fields(TrainConfig)}
+    numeric = sorted(k for k, kind in types.items() if kind in _NUMERIC and k != "seed")
+    if key not in numeric:
+        raise DansError(
+            f"--param: {name!r} is not a numeric setting that can be swept; "
+            f"use one of {', '.join(numeric)} (or n_negatives, lambda)"
+        )
+    return key
+
+
+def sweep_values(key: str, texts: Sequence[str]) -> list[int | float]:
+    """``texts`` read as the type of ``key``, each once."""
+    kind = _NUMERIC[str({s.name: s.type for s in dataclasses.fields(TrainConfig)}[key])]
+    values: list[int | float] = []
+    for text in texts:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise DansError(
+                f"--values: {text!r} is not {'an int' if kind is int else 'a finite number'}"
+            )
+        if value in values:
+            raise DansError(f"--values: {text!r} is given twice")
+        values.append(value)
+    return values
+
+
+def sweep(
+    config: TrainConfig,
+    param: str,
+    values: Sequence[str],
+    seeds: int,
+    out: Path,
+    progress: bool = True,
+    report: Callable[[str], None] = print,
+    jobs: int = 1,
+) -> list[dict[str, str]]:
+    """Train ``config`` with ``param`` set to each value for seeds 1..``seeds`` into
+    ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
+    ``sweep.png`` and returns the result rows."""
+    if seeds < 1:
+        raise DansError(f"--seeds must be at least 1, got {seeds}")
+    key = sweep_key(param)
+    owner = next((n for n in SAMPLERS.names() if key.startswith(n.replace("-", "_") + "_")), None)
+    if owner is not None and owner != config.sampler:
+        raise DansError(
+            f"--param {key} is a setting of the {owner} sampler, but the runs use "
+            f"--sampler {config.sampler}: every value would train the same model"
+        )
+    runs = [
+        GridRun(
+            f"{key}={value:g}-seed{seed}",
+            f"{flag_name(key)} {value:g}, seed {seed}",
+            dataclasses.replace(config, seed=seed, **{key: value}),
+            {"param": key, "value": f"{value:g}"},
+        )
+        for value in sweep_values(key, values)
+        for seed in range(1, seeds + 1)
+    ]
+    run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs, key))
+    return _write_summaries(out, runs, key)
+
+
+def _write_summaries(out: Path, runs: list[GridRun], key: str) -> list[dict[str, str]]:
+    rows = write_results(out, runs, RESULT_COLUMNS)
+    dataset = next((row["dataset"] for row in rows if row["dataset"]), "")
+    sampler = runs[0].config.sampler
+    title = (
+        f"{flag_name(key)} swept with {sampler} on {dataset}: test metrics, mean ± std over seeds"
+    )
+    write_atomic(out / TABLE_FILE, summary_table(rows, "value", title).encode())
+    series = sorted(
+        (float(label), mean, spread)
+        for label, mean, spread in metric_series(by_seed(rows, "value"), "mrr")
+    )
+    if series:
+        xs, means, spreads = zip(*series, strict=True)
+        line_chart(
+            xs,
+            means,
+            spreads,
+            f"Sensitivity of {sampler} to {flag_name(key)} on {dataset}",
+            key,
+            "test MRR (filtered)",
+            out / CHART_FILE,
+            log_x=xs[0] > 0 and xs[-1] / xs[0] >= 100,
+        )
+    return rows

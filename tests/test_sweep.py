@@ -1,0 +1,96 @@
+"""`dans sweep`: which settings can be swept, how values are read, the runs and their files."""
+
+import pytest
+
+import dans
+from dans.cli import main
+from dans.errors import DansError
+from dans.grids import read_results
+from dans.sweep import sweep, sweep_key, sweep_values
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = {"encoder": "lookup", "dim": 8, "epochs": 1, "device": "cpu", "eval_every": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("negatives", "negatives"),
+        ("--negatives", "negatives"),
+        ("n_negatives", "negatives"),
+        ("lambda", "dans_film_lambda"),
+        ("dans-film-lambda", "dans_film_lambda"),
+        ("lr", "lr"),
+    ],
+)
+def test_sweep_key(name, key):
+    assert sweep_key(name) == key
+
+
+@pytest.mark.parametrize("name", ["sampler", "dans_film", "seed", "nope", "device"])
+def test_sweep_key_refuses_what_is_not_a_numeric_setting(name):
+    with pytest.raises(DansError, match="not a numeric setting"):
+        sweep_key(name)
+
+
+def test_sweep_values_take_the_setting_type():
+    assert sweep_values("negatives", ["1", "5", "20"]) == [1, 5, 20]
+    assert sweep_values("dans_film_lambda", ["1e-2", "0.0001"]) == [0.01, 0.0001]
+    for bad, message in [("2.5", "not an int"), ("x", "not an int")]:
+        with pytest.raises(DansError, match=message):
+            sweep_values("negatives", [bad])
+    for bad in ["nan", "inf", "x"]:
+        with pytest.raises(DansError, match="not a finite number"):
+            sweep_values("lr", [bad])
+    with pytest.raises(DansError, match="twice"):
+        sweep_values("negatives", ["5", "05"])
+
+
+def test_sweep_refuses_another_samplers_setting(tmp_path):
+    config = dans.TrainConfig(**FAST, sampler="uniform")
+    with pytest.raises(DansError, match="setting of the dans sampler"):
+        sweep(config, "lambda", ["1e-2"], 1, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_trains_each_value_and_seed(tmp_path, umls, png_size):
+    out = tmp_path / "sweep"
+    config = dans.TrainConfig(**FAST, sampler="dans")
+    rows = sweep(config, "n_negatives", ["4", "2"], 2, out, False, lambda _: None)
+    assert [(r["param"], r["value"], r["seed"]) for r in rows] == [
+        ("negatives", "4", "1"),
+        ("negatives", "4", "2"),
+        ("negatives", "2", "1"),
+        ("negatives", "2", "2"),
+    ]
+    for row in rows:
+        run = out / "runs" / f"negatives={row['value']}-seed{row['seed']}"
+        stored = dans.TrainConfig.from_toml(run / "config.toml")
+        assert (stored.negatives, stored.seed) == (int(row["value"]), int(row["seed"]))
+    assert read_results(out / "results.csv") == rows
+    table = (out / "table.md").read_text()
+    assert "| 4 | 2 |" in table and "| 2 | 2 |" in table
+    assert png_size(out / "sweep.png")[0] >= 800
+
+
+def test_cli_sweep_defaults_to_dans(tmp_path, capsys, umls):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--param", "lambda", "--values", "1e-2,1e-6", "--seeds", "1"]
+    argv += ["--out", str(out), "--quiet", "--encoder", "lookup", "--dim", "8", "--epochs", "1"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "swept with dans" in printed and "| 1e-06 | 1 |" in printed
+    stored = dans.TrainConfig.from_toml(
+        out / "runs" / "dans_film_lambda=1e-06-seed1" / "config.toml"
+    )
+    assert stored.sampler == "dans" and stored.dans_film_lambda == 1e-6
+
+
+def test_cli_sweep_bad_value_is_one_line(tmp_path, capsys):
+    assert (
+        main(["sweep", "--param", "negatives", "--values", "0", "--out", str(tmp_path / "s")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err == "dans sweep: error: --negatives must be at least 1, got 0\n"
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,43 @@
+"""Grid tables: mean ± std per group, best bold, runner-up underlined, diverged runs counted."""
+
+from dans.tables import by_seed, metric_series, summary_table, three
+
+
+def _row(variant, seed, mrr, status="ok"):
+    row = {"variant": variant, "seed": str(seed), "status": status, "dataset": "toy"}
+    if status == "ok":
+        row.update({"mrr": str(mrr), "hits@1": str(mrr / 2), "ndcg@5": str(mrr)})
+    return row
+
+
+ROWS = [
+    _row("a", 1, 0.50),
+    _row("a", 2, 0.70),
+    _row("b", 1, 0.40),
+    _row("b", 2, 0.40),
+    _row("c", 1, 0.65),
+    _row("c", 2, 0, status="diverged"),
+    _row("d", 1, 0, status="diverged"),
+]
+
+
+def test_summary_table():
+    lines = summary_table(ROWS, "variant", "Title").splitlines()
+    assert lines[0] == "Title (filtered, realistic ranks)."
+    assert lines[2] == "| variant | seeds | MRR | H@1 | NDCG@5 |"
+    # Means: a .600 (std .141), b .400, c .650 (one seed): c best, a second.
+    assert lines[4] == "| a | 2 | <u>.600 ± .141</u> | <u>.300 ± .071</u> | <u>.600 ± .141</u> |"
+    assert lines[5] == "| b | 2 | .400 ± .000 | .200 ± .000 | .400 ± .000 |"
+    assert lines[6].startswith("| c | 1 (+1 diverged) | **.650 ± .000** |")
+    assert lines[7] == "| d | 0 (+1 diverged) | – | – | – |"
+
+
+def test_metric_series_skips_groups_without_finished_runs():
+    series = metric_series(by_seed(ROWS, "variant"), "mrr")
+    assert [label for label, _, _ in series] == ["a", "b", "c"]
+    assert series[0][1] == 0.6 and abs(series[0][2] - 0.1414213) < 1e-6
+
+
+def test_three():
+    assert three(0.7246) == ".725" and three(0.7244) == ".724"
+    assert three(0.0) == ".000" and three(1.5) == "1.500"
