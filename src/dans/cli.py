@@ -16,11 +16,14 @@ from dans.ablate import CHART_FILE as ABLATION_CHART
 from dans.compare import GRID_KEYS, compare
 from dans.config import TIE_POLICIES, TrainConfig, flag_name
 from dans.data.datasets import DATASETS, locate
+from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diversity
 from dans.errors import DansError
 from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.grids import RESULTS_FILE, TABLE_FILE
 from dans.pipeline import load_run, train
+from dans.rundir import write_output
+from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
 from dans.sweep import CHART_FILE as SWEEP_CHART
@@ -145,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep_cmd.add_argument("--values", type=_names, required=True, help="comma-separated values")
     _add_grid_flags(sweep_cmd, leave_out=("seed",))
+
+    diversity_cmd = commands.add_parser(
+        "diversity", help="measure how diverse a trained run's negatives are (any sampler)"
+    )
+    diversity_cmd.add_argument("run", type=Path, help="run directory written by `dans train`")
+    diversity_cmd.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    diversity_cmd.add_argument(
+        "--max-positives",
+        type=_positive_int,
+        default=DIVERSITY_POSITIVES,
+        help=f"train positives measured, a seeded random subset (default {DIVERSITY_POSITIVES})",
+    )
+    diversity_cmd.add_argument("--seed", type=int, help="seed of the draws (default: the run's)")
+    diversity_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
 
     commands.add_parser("datasets", help="list the named datasets and where they are")
     return parser
@@ -333,6 +350,21 @@ def _print_grid(out: Path, rows: list[dict[str, str]], chart: str = "") -> None:
         print(f"chart: {out / chart}")
 
 
+def _diversity(args: argparse.Namespace) -> None:
+    run = load_run(args.run, device=args.device)
+    assert isinstance(run.sampler, NegativeSampler)
+    seed = run.config.seed if args.seed is None else args.seed
+    found = measure_diversity(
+        run.model, run.sampler, run.kg, seed, args.max_positives, run.config.batch_size
+    )
+    found = {"run": str(args.run), "sampler": run.config.sampler, "seed": seed, **found}
+    write_output(args.out, (json.dumps(found, indent=2) + "\n").encode())
+    for key in DIVERSITY_COLUMNS:
+        value = found[key]
+        print(f"{key:24}{'–' if value is None else f'{value:.4f}'}")
+    print(f"written to {args.out}")
+
+
 def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
     try:
         return vocabulary[name]
@@ -358,6 +390,7 @@ COMMANDS = {
     "compare": _compare,
     "ablate": _ablate,
     "sweep": _sweep,
+    "diversity": _diversity,
     "datasets": _datasets,
 }
 

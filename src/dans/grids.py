@@ -21,10 +21,12 @@ import torch
 
 from dans.builders import check_names
 from dans.config import TrainConfig
+from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_FILE, DIVERSITY_POSITIVES, measure_diversity
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
 from dans.pipeline import train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
+from dans.samplers.base import NegativeSampler
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
 # What results.csv says of every run after the columns that name it in its grid.
@@ -36,6 +38,7 @@ OUTCOME_COLUMNS = (
     "best_epoch",
     "train_seconds",
     "eval_seconds",
+    *DIVERSITY_COLUMNS,
 )
 
 
@@ -106,10 +109,17 @@ def finished(run_dir: Path, config: TrainConfig) -> bool:
 
 
 def outcome(run_dir: Path) -> dict[str, str] | None:
-    """The :data:`OUTCOME_COLUMNS` of a finished run, plus its ``dataset``; None if unfinished."""
+    """The :data:`OUTCOME_COLUMNS` of a finished run (the diversity ones when it was measured),
+    plus its ``dataset``; None if unfinished."""
     if (run_dir / METRICS_FILE).exists():
         metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        diversity = (
+            json.loads((run_dir / DIVERSITY_FILE).read_text())
+            if (run_dir / DIVERSITY_FILE).exists()
+            else {}
+        )
         return {
+            **{key: repr(diversity[key]) for key in DIVERSITY_COLUMNS if key in diversity},
             "dataset": metrics["dataset"],
             "status": "ok",
             **{key: repr(metrics["test"][key]) for key in METRIC_NAMES},
@@ -186,11 +196,17 @@ def _train(
 
 
 def _train_one(config: TrainConfig, run_dir: Path, progress: bool) -> str:
-    """Train one run into ``run_dir`` (a divergence is recorded there); returns its summary."""
+    """Train one run into ``run_dir`` (a divergence is recorded there), then measure its
+    sampler's negatives into ``diversity.json``; returns its summary."""
     try:
         run = train(config, out=run_dir, overwrite=True, progress=progress)
     except TrainingDiverged as exc:
         write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
         return f"diverged ({exc})"
+    assert isinstance(run.sampler, NegativeSampler)
+    diversity = measure_diversity(
+        run.model, run.sampler, run.kg, config.seed, DIVERSITY_POSITIVES, config.batch_size
+    )
+    write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
     metrics = run.metrics or {}
     return f"test MRR {metrics['test']['mrr']:.4f} ({metrics['train_seconds']:.0f} s of training)"

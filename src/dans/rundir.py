@@ -47,6 +47,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file the user asked for, atomically, creating its folder; an OS error (no
+    permission, a full disk) becomes a one-line :class:`DansError` and leaves any old file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as exc:
+        raise DansError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
 class RunDirectory:
     """The files of one training run. Nothing is created until :meth:`create` is called."""
 

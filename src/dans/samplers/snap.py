@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
@@ -31,13 +33,8 @@ def nearest_allowed(
     ``inf`` where fewer than ``k`` entities are allowed. Vectors are processed in blocks of at
     most ``memory_elements / E`` rows.
     """
-    rows = max(1, memory_elements // max(1, len(entities)))
-    squared_norms = entities.pow(2).sum(-1)
     ids, distances = [], []
-    for start in range(0, len(vectors), rows):
-        block = slice(start, start + rows)
-        squared = torch.addmm(squared_norms, vectors[block], entities.T, alpha=-2)
-        squared = (squared + vectors[block].pow(2).sum(-1, keepdim=True)).clamp_min_(0)
+    for block, squared in _squared_distances(vectors, entities, memory_elements):
         for predict_head in (False, True):
             members = (head_replaced[block] == predict_head).nonzero().squeeze(1)
             query_index, answers = known.answers(
@@ -50,3 +47,27 @@ def nearest_allowed(
     if not ids:
         return anchors.new_zeros(0, k), vectors.new_zeros(0, k)
     return torch.cat(ids), torch.cat(distances)
+
+
+@torch.no_grad()
+def nearest_entities(
+    vectors: Tensor, entities: Tensor, memory_elements: int = SNAP_MEMORY_ELEMENTS
+) -> LongTensor:
+    """The entity nearest each vector (Euclidean), allowed or not: (Q, d) -> ids (Q,)."""
+    ids = [
+        squared.argmin(1) for _, squared in _squared_distances(vectors, entities, memory_elements)
+    ]
+    return torch.cat(ids) if ids else torch.zeros(0, dtype=torch.long, device=vectors.device)
+
+
+def _squared_distances(
+    vectors: Tensor, entities: Tensor, memory_elements: int
+) -> Iterator[tuple[slice, Tensor]]:
+    """Squared distances from blocks of at most ``memory_elements / E`` vectors to every entity:
+    yields each block's rows and its distances, shape (rows, E)."""
+    rows = max(1, memory_elements // max(1, len(entities)))
+    squared_norms = entities.pow(2).sum(-1)
+    for start in range(0, len(vectors), rows):
+        block = slice(start, start + rows)
+        squared = torch.addmm(squared_norms, vectors[block], entities.T, alpha=-2)
+        yield block, (squared + vectors[block].pow(2).sum(-1, keepdim=True)).clamp_min_(0)
