@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import torch
+
 from dans.ablate import ABLATION_KEYS, ablate
 from dans.ablate import CHART_FILE as ABLATION_CHART
 from dans.compare import GRID_KEYS, compare
@@ -22,12 +24,15 @@ from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.grids import RESULTS_FILE, TABLE_FILE
 from dans.pipeline import load_run, train
-from dans.rundir import write_output
+from dans.rundir import Run, write_output
 from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
 from dans.sweep import CHART_FILE as SWEEP_CHART
 from dans.sweep import sweep
+from dans.visualize import CHART_FILE as VISUAL_CHART
+from dans.visualize import POINTS_FILE as VISUAL_POINTS
+from dans.visualize import negative_tails, project, write_visualization
 
 EXIT_USAGE = 2
 # The samplers and decoders of the paper's Tables 2 and 3, in its order.
@@ -163,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
     diversity_cmd.add_argument("--seed", type=int, help="seed of the draws (default: the run's)")
     diversity_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
 
+    visualize_cmd = commands.add_parser(
+        "visualize", help="t-SNE of a relation's positive tails and DANS's negatives (Fig. 3)"
+    )
+    visualize_cmd.add_argument("run", type=Path, help="run directory of a `--sampler dans` run")
+    visualize_cmd.add_argument("--relation", required=True, help="relation name")
+    visualize_cmd.add_argument("--out", type=Path, required=True, help="folder for the PNG and CSV")
+    visualize_cmd.add_argument(
+        "--max-positives",
+        type=_positive_int,
+        default=300,
+        help="train triples of the relation drawn, a seeded random subset (default 300)",
+    )
+    visualize_cmd.add_argument("--seed", type=int, help="seed of the draws (default: the run's)")
+    visualize_cmd.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+
     commands.add_parser("datasets", help="list the named datasets and where they are")
     return parser
 
@@ -256,12 +276,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _negatives(args: argparse.Namespace) -> None:
-    run = load_run(args.run, device=args.device)
-    if not isinstance(run.sampler, DANSSampler):
-        raise DansError(
-            f"{args.run}: trained with sampler {run.config.sampler!r}; "
-            "`dans negatives` needs a run trained with --sampler dans"
-        )
+    run = _dans_run(args.run, args.device, "negatives")
     kg = run.kg
     replace_head = args.tail is not None
     anchor_name = args.tail if replace_head else args.head
@@ -365,6 +380,31 @@ def _diversity(args: argparse.Namespace) -> None:
     print(f"written to {args.out}")
 
 
+def _visualize(args: argparse.Namespace) -> None:
+    run = _dans_run(args.run, args.device, "visualize")
+    relation = _lookup(run.kg.relation_to_id, args.relation, "relation", run.kg.name)
+    seed = run.config.seed if args.seed is None else args.seed
+    points = negative_tails(run, relation, args.max_positives, seed)
+    coordinates = project(torch.stack([point.vector for point in points]), seed)
+    title = (
+        f"{run.kg.name}, relation {args.relation}: positive tails and the negative tails made "
+        "for the same heads (t-SNE)"
+    )
+    write_visualization(points, coordinates, title, args.out)
+    print(f"{len(points)} points: {args.out / VISUAL_CHART}, {args.out / VISUAL_POINTS}")
+
+
+def _dans_run(path: Path, device: str, command: str) -> Run:
+    """The run at ``path``, refused unless it was trained with DANS."""
+    run = load_run(path, device=device)
+    if not isinstance(run.sampler, DANSSampler):
+        raise DansError(
+            f"{path}: trained with sampler {run.config.sampler!r}; "
+            f"`dans {command}` needs a run trained with --sampler dans"
+        )
+    return run
+
+
 def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
     try:
         return vocabulary[name]
@@ -391,6 +431,7 @@ COMMANDS = {
     "ablate": _ablate,
     "sweep": _sweep,
     "diversity": _diversity,
+    "visualize": _visualize,
     "datasets": _datasets,
 }
 

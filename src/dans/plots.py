@@ -9,7 +9,7 @@ from pathlib import Path
 # Figures are built without pyplot: no global figure state and no display backend.
 from matplotlib.figure import Figure
 
-from dans.rundir import write_atomic
+from dans.rundir import write_output
 
 SIZE_INCHES, DPI = (10.0, 6.0), 100  # 1000 x 600 px
 
@@ -79,4 +79,4 @@ def _save(figure: Figure, path: Path) -> None:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    write_atomic(path, buffer.getvalue())
+    write_output(path, buffer.getvalue())
