@@ -186,3 +186,9 @@ def test_cli_compare_has_no_single_sampler_flag(tmp_path, capsys):
         main(["compare", "--out", str(tmp_path), "--sampler", "dans"])
     assert info.value.code == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_grid_shows_its_progress(tmp_path, capsys, umls):
+    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, tmp_path, True, print, 2)
+    err = capsys.readouterr().err
+    assert "grid: 100%" in err and "2/2" in err

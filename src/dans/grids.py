@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from dans.builders import check_names
 from dans.config import TrainConfig
@@ -78,9 +79,12 @@ def run_grid(
             report(f"{_prefix(number, runs)}: done before")
         else:
             pending.append(number)
-    for number, summary in _train(runs, pending, out, progress, jobs):
-        report(f"{_prefix(number, runs)}: {summary}")
-        on_finished()
+    with tqdm(total=len(pending), unit="run", desc="grid", disable=not progress) as bar:
+        for number, summary in _train(runs, pending, out, progress, jobs):
+            with tqdm.external_write_mode():
+                report(f"{_prefix(number, runs)}: {summary}")
+            on_finished()
+            bar.update()
 
 
 def _prefix(number: int, runs: Sequence[GridRun]) -> str:
