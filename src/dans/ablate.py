@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from dans.config import TrainConfig
-from dans.errors import DansError
-from dans.grids import OUTCOME_COLUMNS, TABLE_FILE, GridRun, run_grid, write_results
+from dans.grids import (
+    OUTCOME_COLUMNS,
+    TABLE_FILE,
+    GridRun,
+    run_grid,
+    seed_range,
+    write_results,
+)
 from dans.plots import bar_chart
 from dans.rundir import write_atomic
 from dans.tables import by_seed, metric_series, summary_table
@@ -39,8 +45,6 @@ def ablate(
     """Train each variant of :data:`ABLATIONS` with DANS for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``ablation.png`` and returns the result rows."""
-    if seeds < 1:
-        raise DansError(f"--seeds must be at least 1, got {seeds}")
     runs = [
         GridRun(
             f"{variant}-seed{seed}",
@@ -49,7 +53,7 @@ def ablate(
             {"variant": variant},
         )
         for variant, changes in ABLATIONS.items()
-        for seed in range(1, seeds + 1)
+        for seed in seed_range(seeds)
     ]
     run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs))
     return _write_summaries(out, runs)

@@ -12,8 +12,14 @@ from pathlib import Path
 from scipy import stats
 
 from dans.config import TrainConfig
-from dans.errors import DansError
-from dans.grids import OUTCOME_COLUMNS, TABLE_FILE, GridRun, run_grid, write_results
+from dans.grids import (
+    OUTCOME_COLUMNS,
+    TABLE_FILE,
+    GridRun,
+    run_grid,
+    seed_range,
+    write_results,
+)
 from dans.rundir import write_atomic
 from dans.tables import (
     RANKS_NOTE,
@@ -51,7 +57,7 @@ def grid(samplers: Sequence[str], decoders: Sequence[str], seeds: int) -> list[C
         Cell(sampler, decoder, seed)
         for decoder in decoders
         for sampler in samplers
-        for seed in range(1, seeds + 1)
+        for seed in seed_range(seeds)
     ]
 
 
@@ -70,8 +76,6 @@ def compare(
 
     Results are rewritten after every run, so an interrupted grid keeps what it did.
     """
-    if seeds < 1:
-        raise DansError(f"--seeds must be at least 1, got {seeds}")
     runs = [
         GridRun(
             cell.name,

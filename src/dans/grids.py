@@ -87,6 +87,13 @@ def run_grid(
             bar.update()
 
 
+def seed_range(seeds: int) -> range:
+    """Seeds 1..``seeds``, the seeds of every grid."""
+    if seeds < 1:
+        raise DansError(f"--seeds must be at least 1, got {seeds}")
+    return range(1, seeds + 1)
+
+
 def _prefix(number: int, runs: Sequence[GridRun]) -> str:
     return f"[{number}/{len(runs)}] {runs[number - 1].label}"
 

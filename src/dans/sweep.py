@@ -10,7 +10,14 @@ from pathlib import Path
 
 from dans.config import TrainConfig, flag_name
 from dans.errors import DansError
-from dans.grids import OUTCOME_COLUMNS, TABLE_FILE, GridRun, run_grid, write_results
+from dans.grids import (
+    OUTCOME_COLUMNS,
+    TABLE_FILE,
+    GridRun,
+    run_grid,
+    seed_range,
+    write_results,
+)
 from dans.plots import line_chart
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
@@ -70,8 +77,6 @@ def sweep(
     """Train ``config`` with ``param`` set to each value for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``sweep.png`` and returns the result rows."""
-    if seeds < 1:
-        raise DansError(f"--seeds must be at least 1, got {seeds}")
     key = sweep_key(param)
     owner = next((n for n in SAMPLERS.names() if key.startswith(n.replace("-", "_") + "_")), None)
     if owner is not None and owner != config.sampler:
@@ -87,7 +92,7 @@ def sweep(
             {"param": key, "value": f"{value:g}"},
         )
         for value in sweep_values(key, values)
-        for seed in range(1, seeds + 1)
+        for seed in seed_range(seeds)
     ]
     run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs, key))
     return _write_summaries(out, runs, key)
