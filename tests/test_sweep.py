@@ -6,7 +6,7 @@ import dans
 from dans.cli import main
 from dans.errors import DansError
 from dans.grids import read_results
-from dans.sweep import sweep, sweep_key, sweep_values
+from dans.sweep import sweep, sweep_key, sweep_values, value_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -45,6 +45,11 @@ def test_sweep_values_take_the_setting_type():
             sweep_values("lr", [bad])
     with pytest.raises(DansError, match="twice"):
         sweep_values("negatives", ["5", "05"])
+
+
+def test_value_labels_are_exact():
+    assert [value_label(v) for v in (20, 1e-05, 0.0001, 0.01)] == ["20", "1e-05", "0.0001", "0.01"]
+    assert value_label(0.1234567) != value_label(0.1234568)
 
 
 def test_sweep_refuses_another_samplers_setting(tmp_path):

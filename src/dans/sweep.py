@@ -64,6 +64,12 @@ def sweep_values(key: str, texts: Sequence[str]) -> list[int | float]:
     return values
 
 
+def value_label(value: float) -> str:
+    """How a value names its runs and rows: exact, so that distinct values never share a run
+    directory (``1e-05``, ``0.0001``, ``20``)."""
+    return repr(value)
+
+
 def sweep(
     config: TrainConfig,
     param: str,
@@ -86,10 +92,10 @@ def sweep(
         )
     runs = [
         GridRun(
-            f"{key}={value:g}-seed{seed}",
-            f"{flag_name(key)} {value:g}, seed {seed}",
+            f"{key}={value_label(value)}-seed{seed}",
+            f"{flag_name(key)} {value_label(value)}, seed {seed}",
             dataclasses.replace(config, seed=seed, **{key: value}),
-            {"param": key, "value": f"{value:g}"},
+            {"param": key, "value": value_label(value)},
         )
         for value in sweep_values(key, values)
         for seed in seed_range(seeds)
