@@ -198,8 +198,8 @@ def _add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -
         "--jobs",
         type=_positive_int,
         default=1,
-        help="runs trained at once, each in its own process with an equal share of the threads "
-        "and no progress bar (default 1)",
+        help="runs trained at once, each in its own process with an equal share of the threads; "
+        "the grid's bar then counts finished runs only (default 1)",
     )
     _add_config_flags(parser, leave_out=leave_out)
 
