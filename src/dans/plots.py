@@ -35,7 +35,7 @@ def bar_chart(
     margin = max(0.02, 0.5 * (high - low))
     axes.set_ylim(max(0.0, low - margin), high + margin)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     _save(figure, path)
 
 
