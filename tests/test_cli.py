@@ -492,3 +492,22 @@ def test_negatives_needs_exactly_one_side(dans_run, capsys):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1
     assert "--head" in err and "--tail" in err
+
+
+def test_warnings_are_one_line_each(tmp_path, capsys):
+    folder = tmp_path / "kg"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a\tr\tb\nb\tr\tc\n")
+    (folder / "valid.txt").write_text("a\tr\tz\n")
+    (folder / "test.txt").write_text("a\tq\tb\n")
+    argv = ["train", "--data-dir", str(folder), "--epochs", "0", "--encoder", "lookup"]
+    assert main([*argv, "--dim", "4", "--device", "cpu", "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"dans train: warning: {folder / 'valid.txt'}: 1 of 1 valid triples name entities or "
+        "relations that train never does (1 entities, 0 relations); they are kept and ranked "
+        "like the others",
+        f"dans train: warning: {folder / 'test.txt'}: 1 of 1 test triples name entities or "
+        "relations that train never does (0 entities, 1 relations); they are kept and ranked "
+        "like the others",
+    ]

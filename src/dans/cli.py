@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -438,8 +439,15 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"dans {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        COMMANDS[args.command](args)
+        # One line per warning, as errors are, instead of Python's two with a source line.
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            COMMANDS[args.command](args)
     except DansError as exc:
         print(f"dans {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -22,6 +22,8 @@ SANS_MODES = ("khop", "rw")
 NSCACHING_REFRESH = ("importance", "top")
 # (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
 SANS_MAX_PAIRS = 1 << 27
+# torch takes seeds, sizes and counts as signed 64-bit integers; a larger one raises deep inside it.
+INT64_LIMIT = 1 << 63
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -170,6 +172,10 @@ class TrainConfig:
             value = getattr(self, spec.name)
             flag = flag_name(spec.name)
             meta = spec.metadata
+            if isinstance(value, int) and not -INT64_LIMIT <= value < INT64_LIMIT:
+                raise ConfigError(
+                    f"{flag} is out of range (a signed 64-bit integer), got {_show(value)}"
+                )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{flag} must be a finite number, got {value}")
             if "minimum" in meta and value < meta["minimum"]:
@@ -206,12 +212,15 @@ class TrainConfig:
             expected = {"int": int, "float": float, "str": str, "bool": bool}[str(types[key])]
             ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                try:
+                    values[key] = float(value)
+                except OverflowError:
+                    raise ConfigError(f"{source}: {key} is too large, got {_show(value)}") from None
                 ok = True
-                values[key] = float(value)
             if not ok:
                 raise ConfigError(
                     f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} "
-                    f"{value!r}"
+                    f"{_show(value)}"
                 )
         return cls(**values)
 
@@ -222,10 +231,19 @@ class TrainConfig:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: file not found") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not valid UTF-8") from None
+        except UnicodeDecodeError as exc:
+            # read_text decodes the whole file at once: exc.object is every byte of it.
+            line = exc.object.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(
+                f"{path}:{line}: not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except ValueError as exc:
+            # tomllib lets Python's own limits through: an integer of more than 4300 digits.
+            raise ConfigError(f"{path}: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         return cls.from_dict({**(defaults or {}), **values}, str(path))
@@ -239,6 +257,16 @@ def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
 
 def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages: a hostile file's value
+    may be megabytes long, or an integer too long for ``repr`` (more than 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "<too long to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _toml_value(value: Any) -> str:
@@ -257,6 +285,10 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"--device: unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        # torch names many more (meta, mps, xla...); none can train here, and meta fails only
+        # after the run directory is written.
+        raise ConfigError(f"--device: unsupported device {name!r}; use auto, cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available here; use --device auto")
     return device

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -142,6 +143,8 @@ class KnowledgeGraph:
         tensors = [
             torch.from_numpy(ids[a:b].astype(np.int64)) for a, b in itertools.pairwise(bounds)
         ]
+        for split, triples in zip(SPLITS[1:], tensors[1:], strict=True):
+            _warn_unseen(folder / f"{split}.txt", split, triples, tensors[0])
         return cls(
             entity_names=entity_names.tolist(),
             relation_names=relation_names.tolist(),
@@ -150,4 +153,22 @@ class KnowledgeGraph:
             test=tensors[2],
             name=name or folder.name,
             source=str(folder),
+        )
+
+
+def _warn_unseen(path: Path, split: str, triples: LongTensor, train: LongTensor) -> None:
+    """Warn, with counts, when triples of ``split`` name entities or relations that train never
+    does: no model can learn their embeddings, so their ranks are near chance."""
+    entities = torch.unique(train[:, [0, 2]])
+    relations = torch.unique(train[:, 1])
+    unseen_entities = ~torch.isin(triples[:, [0, 2]], entities)
+    unseen_relations = ~torch.isin(triples[:, 1], relations)
+    affected = int((unseen_entities.any(1) | unseen_relations).sum())
+    if affected:
+        warnings.warn(
+            f"{path}: {affected} of {len(triples)} {split} triples name entities or relations "
+            f"that train never does ({len(torch.unique(triples[:, [0, 2]][unseen_entities]))} "
+            f"entities, {len(torch.unique(triples[:, 1][unseen_relations]))} relations); they "
+            "are kept and ranked like the others",
+            stacklevel=3,
         )
