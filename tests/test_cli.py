@@ -310,11 +310,11 @@ def test_evaluate_memory_bound_gives_the_same_metrics(trained, capsys):
     out, _ = trained
     capsys.readouterr()
     results = []
-    for megabytes in ("0.01", "64"):  # 0.01 MB: 19 queries of UMLS's 135 entities per block
+    for megabytes in ("0.01", "64", "1e300"):  # 0.01 MB: 19 queries of 135 scores per block
         assert main(["evaluate", str(out), "--json", "--memory-mb", megabytes]) == 0
         results.append(json.loads(capsys.readouterr().out))
     for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
-        assert results[0][key] == results[1][key], key
+        assert results[0][key] == results[1][key] == results[2][key], key
 
 
 def test_evaluate_table(trained, capsys):
@@ -511,3 +511,10 @@ def test_warnings_are_one_line_each(tmp_path, capsys):
         "relations that train never does (0 entities, 1 relations); they are kept and ranked "
         "like the others",
     ]
+
+
+def test_an_error_naming_a_path_with_a_line_break_stays_on_one_line(tmp_path, capsys):
+    folder = tmp_path / "two\nlines"
+    assert main(["train", "--data-dir", str(folder), "--epochs", "0", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "two\\nlines" in err

@@ -437,11 +437,16 @@ COMMANDS = {
 }
 
 
+def _one_line(message: object) -> str:
+    """A message on one line even when a path in it holds a line break."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
-        print(f"dans {args.command}: warning: {message}", file=sys.stderr)
+        print(f"dans {args.command}: warning: {_one_line(message)}", file=sys.stderr)
 
     try:
         # One line per warning, as errors are, instead of Python's two with a source line.
@@ -449,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = show_warning
             COMMANDS[args.command](args)
     except DansError as exc:
-        print(f"dans {args.command}: error: {exc}", file=sys.stderr)
+        print(f"dans {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"dans {args.command}: interrupted", file=sys.stderr)

@@ -61,7 +61,8 @@ def rank_triples(
     ``memory_elements / E`` rows (at least one), which bounds the scores held at once.
     """
     num_entities = len(entities)
-    rows = max(1, memory_elements // max(1, num_entities))
+    # Capped at the query count: split() takes at most a 64-bit count, and more is pointless.
+    rows = min(max(1, len(triples)), max(1, memory_elements // max(1, num_entities)))
     anchor_col, target_col = (2, 0) if predict_head else (0, 2)
 
     def score(block: LongTensor) -> Tensor:
