@@ -117,3 +117,10 @@ def test_directory(tmp_path):
     message = error_of(path)
     assert str(path) in message
     assert "directory" in message
+
+
+def test_nul_character_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"a\tr\tb\na\x00\tr\tb\n")
+    with pytest.raises(DataError, match=r"train.txt:2: a NUL character"):
+        read_triples(path)

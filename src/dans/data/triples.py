@@ -12,7 +12,8 @@ def read_triples(path: Path) -> list[tuple[str, str, str]]:
 
     Tolerates CRLF line endings, a UTF-8 byte-order mark, trailing whitespace and blank lines.
     Raises :class:`DataError` naming the file and line for anything else: a missing or empty
-    file, bytes that are not UTF-8, or a line without exactly three non-empty tab-separated fields.
+    file, bytes that are not UTF-8, a NUL character, or a line without exactly three non-empty
+    tab-separated fields.
     """
     try:
         raw = path.read_bytes()
@@ -34,6 +35,10 @@ def read_triples(path: Path) -> list[tuple[str, str, str]]:
         line = line.rstrip()
         if not line:
             continue
+        if "\x00" in line:
+            # Names become fixed-width NumPy strings, which drop trailing NULs and so would merge
+            # "a\x00" with "a": refused, as no real name holds one.
+            raise DataError(f"{path}:{number}: a NUL character (byte 0x00) in a name")
         fields = line.split("\t")
         if len(fields) != 3 or not all(field.strip() for field in fields):
             raise DataError(
