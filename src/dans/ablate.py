@@ -15,11 +15,10 @@ from dans.grids import (
     GridRun,
     run_grid,
     seed_range,
-    write_results,
 )
 from dans.plots import bar_chart
 from dans.rundir import write_atomic
-from dans.tables import by_seed, metric_series, summary_table
+from dans.tables import by_seed, dataset_of, metric_series, summary_table
 
 CHART_FILE = "ablation.png"
 # The paper's variants: its three ablations do without FiLM.
@@ -55,13 +54,14 @@ def ablate(
         for variant, changes in ABLATIONS.items()
         for seed in seed_range(seeds)
     ]
-    run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs))
-    return _write_summaries(out, runs)
+    return run_grid(
+        runs, out, RESULT_COLUMNS, lambda rows: _summarize(rows, out), progress, report, jobs
+    )
 
 
-def _write_summaries(out: Path, runs: list[GridRun]) -> list[dict[str, str]]:
-    rows = write_results(out, runs, RESULT_COLUMNS)
-    dataset = next((row["dataset"] for row in rows if row["dataset"]), "")
+def _summarize(rows: list[dict[str, str]], out: Path) -> None:
+    """The ablation's table and bar chart."""
+    dataset = dataset_of(rows)
     title = f"DANS ablation on {dataset}: test metrics, mean ± std over seeds"
     write_atomic(out / TABLE_FILE, summary_table(rows, "variant", title).encode())
     series = metric_series(by_seed(rows, "variant"), "mrr")
@@ -76,4 +76,3 @@ def _write_summaries(out: Path, runs: list[GridRun]) -> list[dict[str, str]]:
             "test MRR (filtered)",
             out / CHART_FILE,
         )
-    return rows

@@ -18,13 +18,13 @@ from dans.grids import (
     GridRun,
     run_grid,
     seed_range,
-    write_results,
 )
 from dans.rundir import write_atomic
 from dans.tables import (
     RANKS_NOTE,
     TABLE_METRICS,
     by_seed,
+    dataset_of,
     header,
     metric_cells,
     seeds_cell,
@@ -85,15 +85,15 @@ def compare(
         )
         for cell in grid(samplers, decoders, seeds)
     ]
-    run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs))
-    return _write_summaries(out, runs)
-
-
-def _write_summaries(out: Path, runs: Sequence[GridRun]) -> list[dict[str, str]]:
-    """Rewrite ``results.csv`` and ``table.md`` from the finished runs; returns their rows."""
-    rows = write_results(out, runs, RESULT_COLUMNS)
-    write_atomic(out / TABLE_FILE, render_table(rows).encode())
-    return rows
+    return run_grid(
+        runs,
+        out,
+        RESULT_COLUMNS,
+        lambda rows: write_atomic(out / TABLE_FILE, render_table(rows).encode()),
+        progress,
+        report,
+        jobs,
+    )
 
 
 def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:
@@ -109,10 +109,8 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
     """The paper's layout: a block of samplers per decoder; MRR, H@1 and NDCG@5 as mean ± std
     over seeds, the best of each column in bold and the runner-up underlined; a paired t-test of
     each sampler's MRR against uniform over the seeds both ran."""
-    ok = [row for row in rows if row["status"] == "ok"]
-    dataset = ok[0]["dataset"] if ok else ""
     lines = [
-        f"Test metrics on {dataset}, mean ± std over seeds ({RANKS_NOTE}). "
+        f"Test metrics on {dataset_of(rows)}, mean ± std over seeds ({RANKS_NOTE}). "
         f"p: two-sided paired t-test of MRR against {BASELINE} over seeds.",
         "",
         *header("sampler", ["p"]),

@@ -57,15 +57,18 @@ class GridRun:
 def run_grid(
     runs: Sequence[GridRun],
     out: Path,
+    columns: Sequence[str],
+    summarize: Callable[[list[dict[str, str]]], None],
     progress: bool,
     report: Callable[[str], None],
     jobs: int,
-    on_finished: Callable[[], None],
-) -> None:
-    """Train every run not finished before, ``jobs`` at a time; ``on_finished`` is called after
-    each, so summaries stay current when the grid is interrupted.
+) -> list[dict[str, str]]:
+    """Train every run not finished before, ``jobs`` at a time; returns the result rows.
 
-    Every configuration is checked before anything is written or trained.
+    After each run, and once at the end, ``out/results.csv`` is rewritten (``columns``: see
+    :func:`write_results`) and ``summarize`` is given its rows to write the grid's table and
+    chart, so both stay current when the grid is interrupted. Every configuration is checked
+    before anything is written or trained.
     """
     if jobs < 1:
         raise DansError(f"--jobs must be at least 1, got {jobs}")
@@ -83,8 +86,11 @@ def run_grid(
         for number, summary in _train(runs, pending, out, progress, jobs):
             with tqdm.external_write_mode():
                 report(f"{_prefix(number, runs)}: {summary}")
-            on_finished()
+            summarize(write_results(out, runs, columns))
             bar.update()
+    rows = write_results(out, runs, columns)
+    summarize(rows)
+    return rows
 
 
 def seed_range(seeds: int) -> range:

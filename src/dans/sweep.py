@@ -16,12 +16,11 @@ from dans.grids import (
     GridRun,
     run_grid,
     seed_range,
-    write_results,
 )
 from dans.plots import line_chart
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
-from dans.tables import by_seed, metric_series, summary_table
+from dans.tables import by_seed, dataset_of, metric_series, summary_table
 
 CHART_FILE = "sweep.png"
 RESULT_COLUMNS = ("dataset", "param", "value", "seed", *OUTCOME_COLUMNS)
@@ -100,14 +99,20 @@ def sweep(
         for value in sweep_values(key, values)
         for seed in seed_range(seeds)
     ]
-    run_grid(runs, out, progress, report, jobs, lambda: _write_summaries(out, runs, key))
-    return _write_summaries(out, runs, key)
+    return run_grid(
+        runs,
+        out,
+        RESULT_COLUMNS,
+        lambda rows: _summarize(rows, out, key, config.sampler),
+        progress,
+        report,
+        jobs,
+    )
 
 
-def _write_summaries(out: Path, runs: list[GridRun], key: str) -> list[dict[str, str]]:
-    rows = write_results(out, runs, RESULT_COLUMNS)
-    dataset = next((row["dataset"] for row in rows if row["dataset"]), "")
-    sampler = runs[0].config.sampler
+def _summarize(rows: list[dict[str, str]], out: Path, key: str, sampler: str) -> None:
+    """The sweep's table and line chart."""
+    dataset = dataset_of(rows)
     title = (
         f"{flag_name(key)} swept with {sampler} on {dataset}: test metrics, mean ± std over seeds"
     )
@@ -128,4 +133,3 @@ def _write_summaries(out: Path, runs: list[GridRun], key: str) -> list[dict[str,
             out / CHART_FILE,
             log_x=xs[0] > 0 and xs[-1] / xs[0] >= 100,
         )
-    return rows

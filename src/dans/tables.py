@@ -23,6 +23,11 @@ def by_seed(rows: Sequence[Row], column: str) -> dict[str, dict[int, Row]]:
     return groups
 
 
+def dataset_of(rows: Sequence[Row]) -> str:
+    """The dataset the finished rows name ("" before any run finished)."""
+    return next((row["dataset"] for row in rows if row.get("dataset")), "")
+
+
 def header(first: str, extra: Sequence[str] = ()) -> list[str]:
     titles = [first, "seeds", *(title for _, title in TABLE_METRICS), *extra]
     return ["| " + " | ".join(titles) + " |", "|---" * len(titles) + "|"]
