@@ -24,7 +24,7 @@ from dans.errors import DansError
 from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.grids import RESULTS_FILE, TABLE_FILE
-from dans.pipeline import load_run, train
+from dans.pipeline import CHECKPOINT_EVERY, load_run, resume, train
 from dans.rundir import Run, write_output
 from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
@@ -90,7 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
     train_cmd.add_argument("--out", type=Path, help="run directory to write")
     train_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train_cmd.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="finish the killed run RUN from its last saved state, with its own config.toml "
+        "(no other settings); a finished RUN is only reported",
+    )
     train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_checkpoint_flag(train_cmd)
     _add_config_flags(train_cmd)
 
     evaluate_cmd = commands.add_parser("evaluate", help="evaluate a finished run")
@@ -202,13 +210,32 @@ def _add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -
         help="runs trained at once, each in its own process with an equal share of the threads; "
         "the grid's bar then counts finished runs only (default 1)",
     )
+    _add_checkpoint_flag(parser)
     _add_config_flags(parser, leave_out=leave_out)
+
+
+def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint-every",
+        type=_natural_int,
+        default=CHECKPOINT_EVERY,
+        metavar="N",
+        help="save the whole training state every N epochs and after the last, so that a "
+        f"killed run resumes from there (0: never; default {CHECKPOINT_EVERY})",
+    )
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -251,9 +278,17 @@ def format_metrics(metrics: dict[str, Any], title: str) -> str:
 
 
 def _train(args: argparse.Namespace) -> None:
-    config = _config_from_args(args)
-    run = train(config, out=args.out, overwrite=args.overwrite, progress=not args.quiet)
-    metrics = run.metrics or {}
+    if args.resume is not None:
+        run = resume(args.resume, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
+    else:
+        run = train(
+            _config_from_args(args),
+            out=args.out,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            checkpoint_every=args.checkpoint_every,
+        )
+    config, metrics = run.config, run.metrics or {}
     print(
         f"{metrics['dataset']}: {config.encoder} + {config.decoder}, sampler {config.sampler}, "
         f"seed {config.seed}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s "
@@ -442,8 +477,25 @@ def _one_line(message: object) -> str:
     return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
+def _refuse_settings_beside_resume(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """``--resume`` takes every setting from the run's config.toml: another one would be silently
+    ignored, or make the finished run differ from an uninterrupted one."""
+    settings = [spec.name for spec in dataclasses.fields(TrainConfig)] + ["config", "out"]
+    given = [flag_name(name) for name in settings if getattr(args, name) is not None]
+    given += ["--overwrite"] if args.overwrite else []
+    if given:
+        parser.error(
+            f"--resume takes its settings from RUN/config.toml; leave out {', '.join(given)}"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.resume is not None:
+        _refuse_settings_beside_resume(parser, args)
 
     def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
         print(f"dans {args.command}: warning: {_one_line(message)}", file=sys.stderr)

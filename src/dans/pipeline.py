@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from dans.builders import build_model, build_sampler, check_names, load_graph
 from dans.config import TrainConfig, resolve_device
+from dans.data.graph import KnowledgeGraph
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
-from dans.rundir import CHECKPOINT_FILE, Run, RunDirectory
-from dans.training.trainer import Trainer
+from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory
+from dans.sealed import first_line
+from dans.training.trainer import Best, Trainer
+
+# Epochs between saved training states, unless the caller sets another cadence.
+CHECKPOINT_EVERY = 1
 
 
 def train(
@@ -19,27 +25,76 @@ def train(
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> Run:
     """Train, validate, test; write the run directory ``out`` when given.
 
     Everything that can be checked before training (values, names, data files, the output path)
     is checked before anything is written, so bad input never leaves a half-written directory.
+    Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
+    is saved to ``out`` so that :func:`resume` can continue a killed run.
     """
-    config.validate()
-    check_names(config)
+    _check(config, checkpoint_every)
     run_dir = RunDirectory(out) if out is not None else None
     if run_dir is not None:
         run_dir.check_writable(overwrite)
-    kg = load_graph(config)
+    trainer = _trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    if run_dir is not None:
+        run_dir.create(overwrite)
+        run_dir.write_config(config)
+    return _finish(trainer, run_dir)
+
+
+def resume(
+    path: str | Path, progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY
+) -> Run:
+    """Finish the run in ``path`` with its own config.toml, from its last saved training state.
+
+    The result is what the run would have given had it never stopped (on the CPU, exactly). A
+    run killed before its first saved state starts again; a finished run is loaded as it is.
+    """
+    run_dir = RunDirectory(path)
+    config = run_dir.read_config()
+    if run_dir.read_metrics() is not None:
+        return load_run(path)
+    _check(config, checkpoint_every)
+    state = run_dir.load_state()
+    trainer = _trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    if state is None:
+        run_dir.create(overwrite=True)
+        run_dir.write_config(config)
+    else:
+        _restore(trainer, run_dir, state)
+    return _finish(trainer, run_dir)
+
+
+def _check(config: TrainConfig, checkpoint_every: int) -> None:
+    config.validate()
+    check_names(config)
+    if checkpoint_every < 0:
+        raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
+
+
+def _trainer(
+    config: TrainConfig,
+    kg: KnowledgeGraph,
+    run_dir: RunDirectory | None,
+    progress: bool,
+    checkpoint_every: int,
+) -> Trainer:
+    """The model, the samplers and their trainer, wired to write into ``run_dir`` if given
+    (nothing is written before :meth:`Trainer.fit`)."""
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config, kg).to(device)
     sampler = build_sampler(config.sampler, config, kg, model).to(device)
     pretrain_sampler = build_sampler("uniform", config, kg, model).to(device)
-    if run_dir is not None:
-        run_dir.create(overwrite)
-        run_dir.write_config(config)
-    trainer = Trainer(
+
+    def save_best(best: Best) -> None:
+        assert run_dir is not None
+        run_dir.save_checkpoint(config, best.epoch, best.valid, best.model, best.sampler)
+
+    return Trainer(
         model,
         kg,
         config,
@@ -47,13 +102,30 @@ def train(
         pretrain_sampler,
         device,
         on_epoch=run_dir.append_log if run_dir else None,
-        on_improvement=(
-            (lambda epoch, valid: run_dir.save_checkpoint(model, config, epoch, valid, sampler))
-            if run_dir
-            else None
-        ),
+        on_improvement=save_best if run_dir else None,
+        on_checkpoint=run_dir.save_state if run_dir else None,
+        checkpoint_every=checkpoint_every,
         progress=progress,
     )
+
+
+def _restore(trainer: Trainer, run_dir: RunDirectory, state: dict[str, Any]) -> None:
+    """Bring the trainer and the files of ``run_dir`` back to a saved state: files written after
+    it are rewritten as the epochs after it are trained again."""
+    try:
+        trainer.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise DansError(
+            f"{run_dir.path / STATE_FILE}: does not fit its config.toml ({first_line(exc)})"
+        ) from None
+    run_dir.restore_log(trainer.history)
+    if trainer.best is not None and trainer.on_improvement is not None:
+        trainer.on_improvement(trainer.best)
+
+
+def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
+    """Train to the end, test, and write the metrics."""
+    model, kg, config = trainer.model, trainer.kg, trainer.config
     try:
         result = trainer.fit()
     except TrainingDiverged as exc:
@@ -78,19 +150,20 @@ def train(
         "eval_seconds": result.eval_seconds + test["seconds"],
         "seconds_per_epoch": result.train_seconds / max(1, result.epochs_run),
         "skipped_steps": result.skipped_steps,
-        "device": str(device),
+        "device": str(trainer.device),
         "num_entities": kg.num_entities,
         "num_relations": kg.num_relations,
     }
     if run_dir is not None:
         run_dir.write_metrics(metrics)
+        run_dir.remove_state()
     return Run(
         model=model,
         kg=kg,
         config=config,
         path=run_dir.path if run_dir else None,
         metrics=metrics,
-        sampler=sampler,
+        sampler=trainer.sampler,
     )
 
 
@@ -107,9 +180,8 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
         if checkpoint.get("sampler"):
             sampler.load_state_dict(checkpoint["sampler"])
     except (RuntimeError, KeyError, TypeError) as exc:
-        reason = str(exc).splitlines()[0]
         raise DansError(
-            f"{run_dir.path}: the checkpoint does not fit its config.toml ({reason})"
+            f"{run_dir.path / CHECKPOINT_FILE}: does not fit its config.toml ({first_line(exc)})"
         ) from None
     target = resolve_device(device)
     model.to(target).eval()

@@ -1,4 +1,4 @@
-"""Run directories: resolved config, per-epoch log, checkpoint and metrics, written atomically."""
+"""Run directories: resolved config, per-epoch log, checkpoints and metrics, written atomically."""
 
 from __future__ import annotations
 
@@ -12,49 +12,68 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import DansError
 from dans.models.model import KGModel
+from dans.sealed import seal, unseal
 
-CHECKPOINT_FORMAT = "dans-checkpoint"
-CHECKPOINT_VERSION = 1
-CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, METRICS_FILE = (
+# The kinds of sealed file a run directory holds: the best model, and the state to resume from.
+CHECKPOINT_KIND, STATE_KIND = "dans-checkpoint", "dans-training-state"
+CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, STATE_FILE, METRICS_FILE = (
     "config.toml",
     "log.csv",
     "checkpoint.pt",
+    "resume.pt",
     "metrics.json",
 )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.
+    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it into place, and
+    fsync the folder so that the rename itself survives a power cut.
 
-    A crash at any moment leaves either the old file or the new one, never a torn mix.
+    A crash at any moment leaves either the old file or the new one, never a torn mix. An OS
+    error (no permission, a full disk) becomes a one-line :class:`DansError` naming ``path``,
+    and the old file is left as it was.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_folder(path.parent)
+    except OSError as exc:
+        kept = "; the previous file is kept" if path.exists() else ""
+        raise DansError(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_output(path: Path, data: bytes) -> None:
-    """Write a file the user asked for, atomically, creating its folder; an OS error (no
-    permission, a full disk) becomes a one-line :class:`DansError` and leaves any old file."""
+    """Write a file the user asked for, creating its folder; see :func:`write_atomic`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
     except OSError as exc:
-        raise DansError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise DansError(
+            f"{path.parent}: cannot create the folder ({exc.strerror or exc})"
+        ) from None
+    write_atomic(path, data)
 
 
 class RunDirectory:
@@ -88,6 +107,18 @@ class RunDirectory:
     def append_log(self, row: dict[str, Any]) -> None:
         """Add an epoch's row to ``log.csv``; columns are the union of all rows' keys."""
         self._log_rows.append(row)
+        self._write_log()
+
+    def restore_log(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite ``log.csv`` with the rows of a resumed run's state: rows a killed run logged
+        after its last saved state are trained again and logged anew."""
+        self._log_rows = list(rows)
+        if rows:
+            self._write_log()
+        else:
+            _remove(self.path / LOG_FILE)
+
+    def _write_log(self) -> None:
         columns: dict[str, None] = {}
         for logged in self._log_rows:
             columns.update(dict.fromkeys(logged))
@@ -102,40 +133,46 @@ class RunDirectory:
 
     def save_checkpoint(
         self,
-        model: KGModel,
         config: TrainConfig,
         epoch: int,
         valid: dict,
-        sampler: nn.Module | None = None,
+        model: dict[str, Any],
+        sampler: dict[str, Any],
     ) -> None:
-        """Save the model (and a learned sampler, such as DANS's generator) as of ``epoch``."""
+        """Save the best model's state dict (and its sampler's, such as DANS's generator) as of
+        ``epoch``, for :func:`dans.load_run`."""
         payload = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
             "config": config.to_dict(),
             "epoch": epoch,
             "valid_mrr": float(valid.get("mrr", float("nan"))),
-            "model": _cpu_state(model),
-            "sampler": _cpu_state(sampler) if sampler is not None else {},
+            "model": model,
+            "sampler": sampler,
         }
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        write_atomic(self.path / CHECKPOINT_FILE, buffer.getvalue())
+        write_atomic(self.path / CHECKPOINT_FILE, seal(payload, CHECKPOINT_KIND))
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """The checkpoint's contents, loaded without running any code from the file."""
-        path = self.path / CHECKPOINT_FILE
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
+        """The best model's checkpoint, loaded without running any code from the file."""
+        if not (self.path / CHECKPOINT_FILE).exists():
             raise DansError(
-                f"{path}: file not found; is {self.path} a finished dans run?"
-            ) from None
-        except Exception as exc:  # unpickling errors have no common base class
-            raise DansError(f"{path}: not a readable dans checkpoint ({exc})") from None
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise DansError(f"{path}: not a dans checkpoint")
-        return payload
+                f"{self.path / CHECKPOINT_FILE}: file not found; is {self.path} a finished dans "
+                "run?"
+            )
+        return unseal(self.path / CHECKPOINT_FILE, CHECKPOINT_KIND)
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """Save everything a killed run needs to continue (see :meth:`Trainer.state_dict`)."""
+        write_atomic(self.path / STATE_FILE, seal(state, STATE_KIND))
+
+    def load_state(self) -> dict[str, Any] | None:
+        """The state saved by :meth:`save_state`, or None when there is none yet."""
+        if not (self.path / STATE_FILE).exists():
+            return None
+        return unseal(self.path / STATE_FILE, STATE_KIND)
+
+    def remove_state(self) -> None:
+        """Drop the resume state of a finished run: its metrics are written, nothing is left to
+        resume, and the state holds the model twice over."""
+        _remove(self.path / STATE_FILE)
 
     def read_config(self) -> TrainConfig:
         path = self.path / CONFIG_FILE
@@ -153,8 +190,11 @@ class RunDirectory:
             raise DansError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _cpu_state(module: nn.Module) -> dict[str, Any]:
-    return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise DansError(f"{path}: cannot remove ({exc.strerror})") from None
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 import dans
 from dans.builders import build_model, build_sampler
 from dans.errors import ConfigError
+from dans.rundir import RunDirectory
 from dans.training import EarlyStopping, Trainer, bce_loss
 
 
@@ -138,8 +139,10 @@ def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
     monkeypatch.setattr(trainer, "validate", lambda: {"mrr": next(scripted), "seconds": 0.0})
     snapshots = {}
 
-    def on_improvement(epoch, valid):
-        snapshots[epoch] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    def on_improvement(best):
+        snapshots[best.epoch] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        for key, value in best.model.items():
+            assert torch.equal(value, snapshots[best.epoch][key]), key
 
     trainer.on_improvement = on_improvement
     rows = []
@@ -377,7 +380,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(dans.DansError, match=r"diverged.*last good checkpoint.*checkpoint\.pt"):
         dans.train(config, out=out, progress=False)
     assert not (out / "metrics.json").exists()
-    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    checkpoint = RunDirectory(out).load_checkpoint()
     assert checkpoint["epoch"] <= 2
     assert checkpoint["sampler"], "the DANS generator is saved with the model"
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor, nn
@@ -95,7 +95,8 @@ class NegativeSampler(nn.Module):
     :meth:`weigh` (how much each counts); the base class chooses the replaced side, filters
     known-true triples when asked, and gathers embeddings. Learned samplers also override
     :meth:`update`, called once per mini-batch before :meth:`sample`, and count the updates they
-    skipped for a non-finite loss in :attr:`skipped_steps`.
+    skipped for a non-finite loss in :attr:`skipped_steps`. What they learn lives in parameters
+    and buffers, and in optimizers held as attributes: :meth:`training_state` finds them all.
     """
 
     name: ClassVar[str] = ""
@@ -128,6 +129,36 @@ class NegativeSampler(nn.Module):
     @property
     def decoder(self) -> Decoder:
         return self._decoder[0]
+
+    def training_state(self) -> dict[str, Any]:
+        """What a resumed run needs: the state dict, every optimizer's state, the skip counts."""
+        return {
+            "module": self.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self._optimizers().items()},
+            "skipped_steps": dict(self.skipped_steps),
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`training_state`; raises ``KeyError`` or ``RuntimeError`` when it is
+        another sampler's."""
+        self.load_state_dict(state["module"])
+        optimizers = self._optimizers()
+        if optimizers.keys() != state["optimizers"].keys():
+            raise KeyError(
+                f"optimizers {sorted(state['optimizers'])}, expected {sorted(optimizers)}"
+            )
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        if self.skipped_steps.keys() != state["skipped_steps"].keys():
+            raise KeyError(f"skip counts {sorted(state['skipped_steps'])}")
+        self.skipped_steps.update(state["skipped_steps"])
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if isinstance(value, torch.optim.Optimizer)
+        }
 
     def sample(
         self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator

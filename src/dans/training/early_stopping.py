@@ -24,6 +24,18 @@ class EarlyStopping:
         self.checks_without_improvement += 1
         return False
 
+    def state_dict(self) -> dict[str, float | int]:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "checks_without_improvement": self.checks_without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.checks_without_improvement = int(state["checks_without_improvement"])
+
     @property
     def should_stop(self) -> bool:
         return self.patience > 0 and self.checks_without_improvement >= self.patience

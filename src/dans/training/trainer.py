@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import LongTensor, Tensor
@@ -27,7 +28,19 @@ from dans.training.optim import adam
 MAX_CONSECUTIVE_SKIPS = 20
 
 EpochCallback = Callable[[dict], None]
-ImprovementCallback = Callable[[int, dict], None]
+ImprovementCallback = Callable[["Best"], None]
+CheckpointCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Best:
+    """The best validation so far: its epoch and metrics, and the state dicts of the model and
+    the sampler at that epoch."""
+
+    epoch: int
+    valid: dict
+    model: dict[str, Tensor]
+    sampler: dict[str, Tensor]
 
 
 @dataclass
@@ -46,9 +59,10 @@ class TrainResult:
 class Trainer:
     """Trains a model with a sampler: pretraining with ``pretrain_sampler``, then ``sampler``.
 
-    Validation runs every ``config.eval_every`` epochs and after the last one; the weights with
-    the best valid MRR are restored at the end. Callbacks receive each epoch's log row and each
-    new best, so the caller decides what gets written where.
+    Validation runs every ``config.eval_every`` epochs and after the last one; the model and the
+    sampler with the best valid MRR are restored at the end. Callbacks receive each epoch's log
+    row, each new best, and every ``checkpoint_every`` epochs (and after the last) the state
+    that :meth:`load_state_dict` continues from, so the caller decides what gets written where.
     """
 
     def __init__(
@@ -61,6 +75,8 @@ class Trainer:
         device: torch.device,
         on_epoch: EpochCallback | None = None,
         on_improvement: ImprovementCallback | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
+        checkpoint_every: int = 1,
         progress: bool = True,
     ) -> None:
         self.model = model
@@ -71,10 +87,18 @@ class Trainer:
         self.device = device
         self.on_epoch = on_epoch
         self.on_improvement = on_improvement
+        self.on_checkpoint = on_checkpoint
+        self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.optimizer = adam(model.parameters(), config.lr)
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.train_triples = kg.train.to(device)
+        # Where training stands: all of it is in state_dict(), so a killed run can continue.
+        self.epoch = 0
+        self.stopper = EarlyStopping(config.patience)
+        self.best: Best | None = None
+        self.history: list[dict] = []
+        self.train_seconds = 0.0
         self.eval_seconds = 0.0
         self.skipped_steps = 0
         self.consecutive_skips = 0
@@ -167,21 +191,24 @@ class Trainer:
         return result
 
     def fit(self) -> TrainResult:
+        """Train from where the trainer stands (epoch 0, or a loaded state) to the end."""
         config = self.config
         total_epochs = config.pretrain_epochs + config.epochs
-        stopper = EarlyStopping(config.patience)
-        best_state: dict[str, Tensor] | None = None
-        best_valid: dict = {}
-        history: list[dict] = []
-        train_seconds = 0.0
-        epoch = 0
-        bar = tqdm(total=total_epochs, unit="epoch", disable=not self.progress, leave=False)
-        for epoch in range(1, total_epochs + 1):
+        bar = tqdm(
+            total=total_epochs,
+            initial=self.epoch,
+            unit="epoch",
+            disable=not self.progress,
+            leave=False,
+        )
+        while self.epoch < total_epochs and not self.stopper.should_stop:
+            self.epoch += 1
+            epoch = self.epoch
             pretraining = epoch <= config.pretrain_epochs
             start = time.perf_counter()
             row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
             seconds = time.perf_counter() - start
-            train_seconds += seconds
+            self.train_seconds += seconds
             row = {
                 "epoch": epoch,
                 "phase": "pretrain" if pretraining else "train",
@@ -192,37 +219,101 @@ class Trainer:
             if epoch % config.eval_every == 0 or epoch == total_epochs:
                 valid = self.validate()
                 row.update({f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)})
-                if stopper.update(valid["mrr"], epoch):
-                    best_state = copy.deepcopy(self.model.state_dict())
-                    best_valid = valid
-                    if self.on_improvement:
-                        self.on_improvement(epoch, valid)
-            history.append(row)
+                if self.stopper.update(valid["mrr"], epoch):
+                    self._record_best(epoch, valid)
+            self.history.append(row)
             if self.on_epoch:
                 self.on_epoch(row)
             bar.set_postfix(
                 loss=f"{row.get('loss', math.nan):.4f}",
                 triples_s=f"{row['triples_per_second']:.0f}",
-                valid_mrr=f"{stopper.best:.3f}" if best_state is not None else "-",
+                valid_mrr=f"{self.stopper.best:.3f}" if self.best is not None else "-",
             )
             bar.update()
-            if stopper.should_stop:
-                break
+            last = epoch == total_epochs or self.stopper.should_stop
+            if (
+                self.on_checkpoint
+                and self.checkpoint_every
+                and (epoch % self.checkpoint_every == 0 or last)
+            ):
+                self.on_checkpoint(self.state_dict())
         bar.close()
-        if best_state is None:
+        if self.best is None:
             # No training epoch ran: the untrained model is what gets evaluated.
-            best_valid = self.validate()
-            stopper.update(best_valid["mrr"], 0)
-            if self.on_improvement:
-                self.on_improvement(0, best_valid)
-        else:
-            self.model.load_state_dict(best_state)
+            valid = self.validate()
+            self.stopper.update(valid["mrr"], 0)
+            self._record_best(0, valid)
+        assert self.best is not None
+        self.model.load_state_dict(self.best.model)
+        self.sampler.load_state_dict(self.best.sampler)
         return TrainResult(
-            best_epoch=stopper.best_epoch,
-            best_valid=best_valid,
-            epochs_run=epoch,
-            train_seconds=train_seconds,
+            best_epoch=self.best.epoch,
+            best_valid=self.best.valid,
+            epochs_run=self.epoch,
+            train_seconds=self.train_seconds,
             eval_seconds=self.eval_seconds,
-            history=history,
+            history=self.history,
             skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
         )
+
+    def _record_best(self, epoch: int, valid: dict) -> None:
+        self.best = Best(
+            epoch,
+            valid,
+            copy.deepcopy(self.model.state_dict()),
+            copy.deepcopy(self.sampler.state_dict()),
+        )
+        if self.on_improvement:
+            self.on_improvement(self.best)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`fit` needs to go on after the last finished epoch exactly as if it
+        had never stopped: weights, optimizers, both samplers, random states, early stopping,
+        the best so far, the log and the counters."""
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.training_state(),
+            "pretrain_sampler": self.pretrain_sampler.training_state(),
+            "random": self._random_states(),
+            "stopper": self.stopper.state_dict(),
+            "best": None if self.best is None else dict(vars(self.best)),
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "skipped_steps": self.skipped_steps,
+            "consecutive_skips": self.consecutive_skips,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; raises ``KeyError``, ``TypeError`` or
+        ``RuntimeError`` when it does not fit this trainer's model and samplers."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_training_state(state["sampler"])
+        self.pretrain_sampler.load_training_state(state["pretrain_sampler"])
+        self._set_random_states(state["random"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.best = None if state["best"] is None else Best(**state["best"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.train_seconds = float(state["train_seconds"])
+        self.eval_seconds = float(state["eval_seconds"])
+        self.skipped_steps = int(state["skipped_steps"])
+        self.consecutive_skips = int(state["consecutive_skips"])
+
+    def _random_states(self) -> dict[str, Tensor]:
+        # Dropout, edge dropout and DANS's noise draw from torch's global generator.
+        states = {"trainer": self.generator.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = torch.cuda.get_rng_state(self.device)
+        return states
+
+    def _set_random_states(self, states: dict[str, Tensor]) -> None:
+        if (self.device.type == "cuda") != ("cuda" in states):
+            raise KeyError("random states saved on another kind of device")
+        self.generator.set_state(states["trainer"])
+        torch.set_rng_state(states["torch"])
+        if "cuda" in states:
+            torch.cuda.set_rng_state(states["cuda"], self.device)
