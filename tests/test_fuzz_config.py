@@ -147,6 +147,24 @@ def fits(key, value):
     return isinstance(value, kind)
 
 
+def in_range(key, value):
+    """Whether validation takes ``value``, of ``key``'s own type, for ``key``: its spec's bounds."""
+    meta = SPECS[key].metadata
+    if TYPES[key] is float:
+        value = float(value)
+    if TYPES[key] is int and not -(2**63) <= value < 2**63:
+        return False
+    if TYPES[key] is float and not math.isfinite(value):
+        return False
+    return (
+        ("minimum" not in meta or value >= meta["minimum"])
+        and ("above" not in meta or value > meta["above"])
+        and ("below" not in meta or value < meta["below"])
+        and ("maximum" not in meta or value <= meta["maximum"])
+        and ("choices" not in meta or value in meta["choices"])
+    )
+
+
 def as_read(data):
     """The file's settings as a correct reader sees them, or None for a file that is not TOML.
 
@@ -193,7 +211,7 @@ def test_any_config_file_is_read_as_written_or_refused_on_one_line_naming_it(
     wrong = [
         key
         for key, value in (settings_read or {}).items()
-        if key not in TYPES or not fits(key, value)
+        if key not in TYPES or not fits(key, value) or not in_range(key, value)
     ]
     event("not TOML" if settings_read is None else ("refused keys" if wrong else "accepted"))
     try:
@@ -203,8 +221,11 @@ def test_any_config_file_is_read_as_written_or_refused_on_one_line_naming_it(
         assert message.startswith(f"{path}:"), message
         assert settings_read is None or wrong, f"refused a good file: {message}"
         if wrong:
-            # The first offending key, by name (an unknown one as Python writes it).
-            assert repr(wrong[0]) in message or f": {wrong[0]} " in message, message
+            # An offending key, by name (an unknown one as Python writes it), or by its flag.
+            assert any(
+                repr(key) in message or f": {key} " in message or f": {flag_name(key)} " in message
+                for key in wrong
+            ), message
         if line := re.match(re.escape(str(path)) + r":(\d+): ", message):
             assert 1 <= int(line.group(1)) <= data.count(b"\n") + 1
         return
@@ -234,15 +255,25 @@ def test_well_typed_values_load_and_are_validated_or_refused_naming_the_flag(
     tmp_path_factory, values
 ):
     path = write_config(tmp_path_factory.mktemp("typed"), toml_document(values).encode())
-    config = TrainConfig.from_toml(path)
+    outside = [key for key, value in values.items() if not in_range(key, value)]
     try:
-        config.validate()
+        TrainConfig.from_toml(path).validate()
     except ConfigError as exc:
         message = one_line(str(exc))
-        flag = re.match(r"(--[a-z0-9-]+)[ :]", message)
-        assert flag and flag.group(1) in {flag_name(key) for key in TYPES}, message
-        event("refused")
+        if outside:
+            # Refused as the file is read, naming its line and the flag.
+            at = re.match(re.escape(str(path)) + r":(\d+): (--[a-z0-9-]+)[ :]", message)
+            assert at, message
+            key = list(values)[int(at.group(1)) - 1]  # toml_document writes a key a line
+            assert key in outside and at.group(2) == flag_name(key), message
+            event("refused as read")
+        else:
+            # Only combinations and devices are left to validate().
+            flag = re.match(r"(--[a-z0-9-]+)[ :]", message)
+            assert flag and flag.group(1) in {flag_name(key) for key in TYPES}, message
+            event("refused by validate")
     else:
+        assert not outside, f"accepted {outside}"
         event("valid")
 
 

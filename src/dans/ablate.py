@@ -16,6 +16,7 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
+from dans.pipeline import CHECKPOINT_EVERY
 from dans.plots import bar_chart
 from dans.rundir import write_atomic
 from dans.tables import by_seed, dataset_of, metric_series, summary_table
@@ -40,6 +41,7 @@ def ablate(
     progress: bool = True,
     report: Callable[[str], None] = print,
     jobs: int = 1,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> list[dict[str, str]]:
     """Train each variant of :data:`ABLATIONS` with DANS for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
@@ -55,7 +57,14 @@ def ablate(
         for seed in seed_range(seeds)
     ]
     return run_grid(
-        runs, out, RESULT_COLUMNS, lambda rows: _summarize(rows, out), progress, report, jobs
+        runs,
+        out,
+        RESULT_COLUMNS,
+        lambda rows: _summarize(rows, out),
+        progress,
+        report,
+        jobs,
+        checkpoint_every,
     )
 
 

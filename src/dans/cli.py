@@ -369,13 +369,19 @@ def _compare(args: argparse.Namespace) -> None:
         args.out,
         progress=not args.quiet,
         jobs=args.jobs,
+        checkpoint_every=args.checkpoint_every,
     )
     _print_grid(args.out, rows)
 
 
 def _ablate(args: argparse.Namespace) -> None:
     rows = ablate(
-        _config_from_args(args), args.seeds, args.out, progress=not args.quiet, jobs=args.jobs
+        _config_from_args(args),
+        args.seeds,
+        args.out,
+        progress=not args.quiet,
+        jobs=args.jobs,
+        checkpoint_every=args.checkpoint_every,
     )
     _print_grid(args.out, rows, ABLATION_CHART)
 
@@ -390,6 +396,7 @@ def _sweep(args: argparse.Namespace) -> None:
         args.out,
         progress=not args.quiet,
         jobs=args.jobs,
+        checkpoint_every=args.checkpoint_every,
     )
     _print_grid(args.out, rows, SWEEP_CHART)
 

@@ -19,6 +19,7 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
+from dans.pipeline import CHECKPOINT_EVERY
 from dans.rundir import write_atomic
 from dans.tables import (
     RANKS_NOTE,
@@ -70,6 +71,7 @@ def compare(
     progress: bool = True,
     report: Callable[[str], None] = print,
     jobs: int = 1,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> list[dict[str, str]]:
     """Train every cell not finished before into ``out/runs/<cell>`` (see :mod:`dans.grids`),
     ``jobs`` at a time, then write ``results.csv`` and ``table.md``; returns the result rows.
@@ -93,6 +95,7 @@ def compare(
         progress,
         report,
         jobs,
+        checkpoint_every,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,25 +170,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""
         for spec in dataclasses.fields(self):
-            value = getattr(self, spec.name)
-            flag = flag_name(spec.name)
-            meta = spec.metadata
-            if isinstance(value, int) and not -INT64_LIMIT <= value < INT64_LIMIT:
-                raise ConfigError(
-                    f"{flag} is out of range (a signed 64-bit integer), got {_show(value)}"
-                )
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{flag} must be a finite number, got {value}")
-            if "minimum" in meta and value < meta["minimum"]:
-                raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
-            if "above" in meta and value <= meta["above"]:
-                raise ConfigError(f"{flag} must be greater than {meta['above']}, got {value}")
-            if "below" in meta and value >= meta["below"]:
-                raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
-            if "maximum" in meta and value > meta["maximum"]:
-                raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
-            if "choices" in meta:
-                require_choice(flag, value, meta["choices"])
+            _check_range(spec, getattr(self, spec.name))
         if self.subgraph_edges and self.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
         resolve_device(self.device)
@@ -228,7 +211,8 @@ class TrainConfig:
     def from_toml(cls, path: Path, defaults: dict[str, Any] | None = None) -> TrainConfig:
         """The file's settings over ``defaults`` over the built-in defaults."""
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            values = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"{path}: file not found") from None
         except UnicodeDecodeError as exc:
@@ -246,7 +230,46 @@ class TrainConfig:
             raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        return cls.from_dict({**(defaults or {}), **values}, str(path))
+        config = cls.from_dict({**(defaults or {}), **values}, str(path))
+        specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+        for key in values:
+            try:
+                _check_range(specs[key], getattr(config, key))
+            except ConfigError as exc:
+                line = _line_of(text, key)
+                where = f"{path}:{line}" if line else str(path)
+                raise ConfigError(f"{where}: {exc}") from None
+        return config
+
+
+def _check_range(spec: dataclasses.Field, value: Any) -> None:
+    """Raise :class:`ConfigError` naming the flag when ``value`` is outside ``spec``'s range."""
+    flag = flag_name(spec.name)
+    meta = spec.metadata
+    if isinstance(value, int) and not -INT64_LIMIT <= value < INT64_LIMIT:
+        raise ConfigError(f"{flag} is out of range (a signed 64-bit integer), got {_show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, got {value}")
+    if "minimum" in meta and value < meta["minimum"]:
+        raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
+    if "above" in meta and value <= meta["above"]:
+        raise ConfigError(f"{flag} must be greater than {meta['above']}, got {value}")
+    if "below" in meta and value >= meta["below"]:
+        raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
+    if "maximum" in meta and value > meta["maximum"]:
+        raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
+    if "choices" in meta:
+        require_choice(flag, value, meta["choices"])
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line of a TOML document that sets the top-level ``key``, bare or quoted; None when it
+    is written with escapes."""
+    pattern = re.compile(rf"""\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*=""")
+    for number, line in enumerate(text.split("\n"), 1):
+        if pattern.match(line):
+            return number
+    return None
 
 
 def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:

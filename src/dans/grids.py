@@ -1,9 +1,9 @@
 """Resumable grids of training runs, shared by ``dans compare``, ``ablate`` and ``sweep``.
 
-Each run trains into its own directory ``out/runs/<name>``. A run whose directory holds metrics
-(or a record that it diverged) from the same configuration is not redone; one left by another
-configuration is refused rather than reused. Several runs can train at once, each in its own
-process.
+Each run trains into its own directory ``out/runs/<name>``. A run whose directory holds its
+metrics and diversity (or a record that it diverged) is not redone; one that was killed resumes
+from its last saved state; one left by another configuration is refused rather than reused or
+replaced. Several runs can train at once, each in its own process.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dans.config import TrainConfig
 from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_FILE, DIVERSITY_POSITIVES, measure_diversity
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
-from dans.pipeline import train
+from dans.pipeline import CHECKPOINT_EVERY, resume, train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
 from dans.samplers.base import NegativeSampler
 
@@ -62,8 +62,10 @@ def run_grid(
     progress: bool,
     report: Callable[[str], None],
     jobs: int,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> list[dict[str, str]]:
-    """Train every run not finished before, ``jobs`` at a time; returns the result rows.
+    """Train every run not finished before, ``jobs`` at a time, each saving its state every
+    ``checkpoint_every`` epochs; returns the result rows.
 
     After each run, and once at the end, ``out/results.csv`` is rewritten (``columns``: see
     :func:`write_results`) and ``summarize`` is given its rows to write the grid's table and
@@ -83,7 +85,7 @@ def run_grid(
         else:
             pending.append(number)
     with tqdm(total=len(pending), unit="run", desc="grid", disable=not progress) as bar:
-        for number, summary in _train(runs, pending, out, progress, jobs):
+        for number, summary in _train(runs, pending, out, progress, jobs, checkpoint_every):
             with tqdm.external_write_mode():
                 report(f"{_prefix(number, runs)}: {summary}")
             summarize(write_results(out, runs, columns))
@@ -109,9 +111,9 @@ def run_directory(out: Path, run: GridRun) -> Path:
 
 
 def finished(run_dir: Path, config: TrainConfig) -> bool:
-    """Whether ``run_dir`` holds a finished run of ``config``; refuses one of another config."""
-    done = (run_dir / METRICS_FILE).exists() or (run_dir / DIVERGED_FILE).exists()
-    if not done:
+    """Whether ``run_dir`` holds a finished run of ``config``, its diversity measured, or one
+    that diverged; refuses a run of another config, finished or not."""
+    if not (run_dir / CONFIG_FILE).exists():
         return False
     stored = TrainConfig.from_toml(run_dir / CONFIG_FILE)
     if stored != config:
@@ -119,10 +121,11 @@ def finished(run_dir: Path, config: TrainConfig) -> bool:
             key for key, value in config.to_dict().items() if stored.to_dict()[key] != value
         )
         raise DansError(
-            f"{run_dir}: a finished run with other settings ({', '.join(changed)}); "
+            f"{run_dir}: a run with other settings ({', '.join(changed)}); "
             "use a new --out directory"
         )
-    return True
+    measured = (run_dir / METRICS_FILE).exists() and (run_dir / DIVERSITY_FILE).exists()
+    return measured or (run_dir / DIVERGED_FILE).exists()
 
 
 def outcome(run_dir: Path) -> dict[str, str] | None:
@@ -181,14 +184,20 @@ def read_results(path: Path) -> list[dict[str, str]]:
 
 
 def _train(
-    runs: Sequence[GridRun], numbers: Sequence[int], out: Path, progress: bool, jobs: int
+    runs: Sequence[GridRun],
+    numbers: Sequence[int],
+    out: Path,
+    progress: bool,
+    jobs: int,
+    checkpoint_every: int,
 ) -> Iterator[tuple[int, str]]:
     """Train the runs numbered ``numbers`` (from 1), ``jobs`` at a time; yields each number with
     its run's summary as it finishes."""
     if jobs == 1 or len(numbers) <= 1:
         for number in numbers:
             run = runs[number - 1]
-            yield number, _train_one(run.config, run_directory(out, run), progress)
+            run_dir = run_directory(out, run)
+            yield number, _train_one(run.config, run_dir, progress, checkpoint_every)
         return
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(numbers)),
@@ -198,7 +207,11 @@ def _train(
     ) as pool:
         futures = {
             pool.submit(
-                _train_one, runs[number - 1].config, run_directory(out, runs[number - 1]), False
+                _train_one,
+                runs[number - 1].config,
+                run_directory(out, runs[number - 1]),
+                False,
+                checkpoint_every,
             ): number
             for number in numbers
         }
@@ -212,11 +225,23 @@ def _train(
             raise
 
 
-def _train_one(config: TrainConfig, run_dir: Path, progress: bool) -> str:
-    """Train one run into ``run_dir`` (a divergence is recorded there), then measure its
-    sampler's negatives into ``diversity.json``; returns its summary."""
+def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_every: int) -> str:
+    """Train one run into ``run_dir``, or resume it there (a divergence is recorded there), then
+    measure its sampler's negatives into ``diversity.json``; returns its summary.
+
+    :func:`finished` has checked that a config.toml already in ``run_dir`` is ``config``.
+    """
     try:
-        run = train(config, out=run_dir, overwrite=True, progress=progress)
+        if (run_dir / CONFIG_FILE).exists():
+            run = resume(run_dir, progress=progress, checkpoint_every=checkpoint_every)
+        else:
+            run = train(
+                config,
+                out=run_dir,
+                overwrite=True,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+            )
     except TrainingDiverged as exc:
         write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
         return f"diverged ({exc})"

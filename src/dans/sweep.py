@@ -17,6 +17,7 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
+from dans.pipeline import CHECKPOINT_EVERY
 from dans.plots import line_chart
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
@@ -78,6 +79,7 @@ def sweep(
     progress: bool = True,
     report: Callable[[str], None] = print,
     jobs: int = 1,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> list[dict[str, str]]:
     """Train ``config`` with ``param`` set to each value for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
@@ -107,6 +109,7 @@ def sweep(
         progress,
         report,
         jobs,
+        checkpoint_every,
     )
 
 
