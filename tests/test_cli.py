@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -518,3 +519,24 @@ def test_an_error_naming_a_path_with_a_line_break_stays_on_one_line(tmp_path, ca
     assert main(["train", "--data-dir", str(folder), "--epochs", "0", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "two\\nlines" in err
+
+
+def test_evaluate_refuses_a_changed_checkpoint(trained, tmp_path, capsys):
+    out, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    data = bytearray((copy / "checkpoint.pt").read_bytes())
+    data[len(data) // 2] ^= 0x10
+    (copy / "checkpoint.pt").write_bytes(bytes(data))
+    message = f"{copy / 'checkpoint.pt'}: damaged or changed since it was written"
+    assert_one_line_error(capsys, ["evaluate", copy], message)
+
+
+def test_evaluate_refuses_a_checkpoint_of_another_config(trained, tmp_path, capsys):
+    out, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    config = (copy / "config.toml").read_text()
+    (copy / "config.toml").write_text(config.replace("dim = 16", "dim = 20"))
+    message = f"{copy / 'checkpoint.pt'}: does not fit its config.toml"
+    assert_one_line_error(capsys, ["evaluate", copy], message)

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     """
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        tmp = name
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -50,11 +53,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp = None
         _fsync_folder(path.parent)
     except OSError as exc:
-        kept = "; the previous file is kept" if path.exists() else ""
+        kept = "; the previous file is kept" if tmp is not None and path.exists() else ""
         raise DansError(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
     finally:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
 
 
 def _fsync_folder(folder: Path) -> None:
