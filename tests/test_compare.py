@@ -11,6 +11,7 @@ from dans.cli import main
 from dans.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.grids import read_results, render_csv
+from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -192,3 +193,60 @@ def test_a_grid_shows_its_progress(tmp_path, capsys, umls):
     compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, tmp_path, True, print, 2)
     err = capsys.readouterr().err
     assert "grid: 100%" in err and "2/2" in err
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing may catch it."""
+
+
+def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
+    tmp_path, umls, monkeypatch
+):
+    config = dans.TrainConfig(**{**FAST, "epochs": 3, "encoder": "rgcn"})
+    whole = compare(config, ["nscaching"], ["distmult"], 2, tmp_path / "whole", False, print)
+    out = tmp_path / "grid"
+    real = Trainer.train_epoch
+
+    def train_epoch(self, sampler):
+        if self.config.seed == 2 and self.epoch == 2:
+            raise Killed
+        return real(self, sampler)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", train_epoch)
+        with pytest.raises(Killed):
+            compare(config, ["nscaching"], ["distmult"], 2, out, False, print)
+    assert len(read_results(out / "results.csv")) == 1
+    said = []
+    rows = compare(config, ["nscaching"], ["distmult"], 2, out, False, said.append)
+    assert said[0].endswith("done before")
+    timeless = [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in whole]
+    assert [
+        {k: v for k, v in row.items() if not k.endswith("_seconds")} for row in rows
+    ] == timeless
+    assert (out / "table.md").read_text() == (tmp_path / "whole" / "table.md").read_text()
+
+
+def test_a_run_killed_after_its_metrics_gets_its_diversity_measured(tmp_path, umls, monkeypatch):
+    config = dans.TrainConfig(**FAST)
+    whole = compare(config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", False, print)
+    out = tmp_path / "grid"
+    with monkeypatch.context() as patch:
+        patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
+        with pytest.raises(Killed):
+            compare(config, ["self-adv"], ["distmult"], 1, out, False, print)
+    assert (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").exists()
+    rows = compare(config, ["self-adv"], ["distmult"], 1, out, False, print)
+    assert rows[0]["mean_pairwise_distance"] != ""
+    assert rows[0]["mean_pairwise_distance"] == whole[0]["mean_pairwise_distance"]
+
+
+def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, monkeypatch):
+    out = tmp_path / "grid"
+    with monkeypatch.context() as patch:
+        patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
+        with pytest.raises(Killed):
+            compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 1, out, False, print)
+    other = dans.TrainConfig(**{**FAST, "dim": 4})
+    with pytest.raises(DansError, match="a run with other settings \\(dim\\)"):
+        compare(other, ["uniform"], ["distmult"], 1, out, False, print)
