@@ -38,7 +38,7 @@ def train(
     run_dir = RunDirectory(out) if out is not None else None
     if run_dir is not None:
         run_dir.check_writable(overwrite)
-    trainer = _trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    trainer = build_trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
     if run_dir is not None:
         run_dir.create(overwrite)
         run_dir.write_config(config)
@@ -59,7 +59,7 @@ def resume(
         return load_run(path)
     _check(config, checkpoint_every)
     state = run_dir.load_state()
-    trainer = _trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    trainer = build_trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
     if state is None:
         run_dir.create(overwrite=True)
         run_dir.write_config(config)
@@ -75,7 +75,7 @@ def _check(config: TrainConfig, checkpoint_every: int) -> None:
         raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
 
 
-def _trainer(
+def build_trainer(
     config: TrainConfig,
     kg: KnowledgeGraph,
     run_dir: RunDirectory | None,
