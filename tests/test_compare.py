@@ -250,3 +250,12 @@ def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, mon
     other = dans.TrainConfig(**{**FAST, "dim": 4})
     with pytest.raises(DansError, match="a run with other settings \\(dim\\)"):
         compare(other, ["uniform"], ["distmult"], 1, out, False, print)
+
+
+def test_a_grid_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    argv = ["compare", "--samplers", "uniform", "--decoders", "distmult", "--seeds", "1"]
+    assert main([*argv, "--out", str(tmp_path / "file" / "grid"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    grid = tmp_path / "file" / "grid"
+    assert err == f"dans compare: error: {grid}: cannot create the folder (Not a directory)\n"

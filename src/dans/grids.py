@@ -26,7 +26,7 @@ from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_FILE, DIVERSITY_POSITIVE
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
 from dans.pipeline import CHECKPOINT_EVERY, resume, train
-from dans.rundir import CONFIG_FILE, METRICS_FILE, write_atomic
+from dans.rundir import CONFIG_FILE, METRICS_FILE, make_folder, write_atomic
 from dans.samplers.base import NegativeSampler
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
@@ -77,7 +77,7 @@ def run_grid(
     for run in runs:
         run.config.validate()
         check_names(run.config)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     pending = []
     for number, run in enumerate(runs, 1):
         if finished(run_directory(out, run), run.config):

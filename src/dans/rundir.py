@@ -70,13 +70,17 @@ def _fsync_folder(folder: Path) -> None:
 
 def write_output(path: Path, data: bytes) -> None:
     """Write a file the user asked for, creating its folder; see :func:`write_atomic`."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DansError(
-            f"{path.parent}: cannot create the folder ({exc.strerror or exc})"
-        ) from None
+    make_folder(path.parent)
     write_atomic(path, data)
+
+
+def make_folder(path: Path) -> None:
+    """Create ``path`` and its parents if missing; an OS error becomes a one-line
+    :class:`DansError` naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DansError(f"{path}: cannot create the folder ({exc.strerror or exc})") from None
 
 
 class RunDirectory:
