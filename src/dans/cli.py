@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import torch
 
+from dans import distributed
 from dans.ablate import ABLATION_KEYS, ablate
 from dans.ablate import CHART_FILE as ABLATION_CHART
 from dans.compare import GRID_KEYS, compare
@@ -278,16 +279,24 @@ def format_metrics(metrics: dict[str, Any], title: str) -> str:
 
 
 def _train(args: argparse.Namespace) -> None:
-    if args.resume is not None:
-        run = resume(args.resume, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
-    else:
-        run = train(
-            _config_from_args(args),
-            out=args.out,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            checkpoint_every=args.checkpoint_every,
-        )
+    try:
+        if args.resume is not None:
+            run = resume(
+                args.resume, progress=not args.quiet, checkpoint_every=args.checkpoint_every
+            )
+        else:
+            run = train(
+                _config_from_args(args),
+                out=args.out,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+                checkpoint_every=args.checkpoint_every,
+            )
+        reports = distributed.world().main  # under torchrun, rank 0 reports for the group
+    finally:
+        distributed.stop()
+    if not reports:
+        return
     config, metrics = run.config, run.metrics or {}
     print(
         f"{metrics['dataset']}: {config.encoder} + {config.decoder}, sampler {config.sampler}, "

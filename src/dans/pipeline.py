@@ -7,9 +7,11 @@ from typing import Any
 
 import torch
 
+from dans import distributed
 from dans.builders import build_model, build_sampler, check_names, load_graph
 from dans.config import TrainConfig, resolve_device
 from dans.data.graph import KnowledgeGraph
+from dans.distributed import world
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
 from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory
@@ -32,13 +34,15 @@ def train(
     Everything that can be checked before training (values, names, data files, the output path)
     is checked before anything is written, so bad input never leaves a half-written directory.
     Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
-    is saved to ``out`` so that :func:`resume` can continue a killed run.
+    is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
+    ``torchrun``, every process trains and only rank 0 writes.
     """
-    _check(config, checkpoint_every)
-    run_dir = RunDirectory(out) if out is not None else None
+    device = _check(config, checkpoint_every)
+    run_dir = RunDirectory(out) if out is not None and world().main else None
     if run_dir is not None:
         run_dir.check_writable(overwrite)
-    trainer = build_trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    kg = load_graph(config)
+    trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every)
     if run_dir is not None:
         run_dir.create(overwrite)
         run_dir.write_config(config)
@@ -57,34 +61,40 @@ def resume(
     config = run_dir.read_config()
     if run_dir.read_metrics() is not None:
         return load_run(path)
-    _check(config, checkpoint_every)
-    state = run_dir.load_state()
-    trainer = build_trainer(config, load_graph(config), run_dir, progress, checkpoint_every)
+    device = _check(config, checkpoint_every)
+    state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
+    writer = run_dir if world().main else None
+    trainer = build_trainer(config, load_graph(config), device, writer, progress, checkpoint_every)
     if state is None:
-        run_dir.create(overwrite=True)
-        run_dir.write_config(config)
+        if writer is not None:
+            writer.create(overwrite=True)
+            writer.write_config(config)
     else:
-        _restore(trainer, run_dir, state)
-    return _finish(trainer, run_dir)
+        _restore(trainer, state, run_dir.path / STATE_FILE, writer)
+    return _finish(trainer, writer)
 
 
-def _check(config: TrainConfig, checkpoint_every: int) -> None:
+def _check(config: TrainConfig, checkpoint_every: int) -> torch.device:
+    """Refuse bad settings; join the process group when started by ``torchrun``. Returns the
+    device this process trains on."""
     config.validate()
     check_names(config)
     if checkpoint_every < 0:
         raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
+    device = resolve_device(config.device)
+    return distributed.start(device) if distributed.launched_by_torchrun() else device
 
 
 def build_trainer(
     config: TrainConfig,
     kg: KnowledgeGraph,
+    device: torch.device,
     run_dir: RunDirectory | None,
     progress: bool,
     checkpoint_every: int,
 ) -> Trainer:
-    """The model, the samplers and their trainer, wired to write into ``run_dir`` if given
-    (nothing is written before :meth:`Trainer.fit`)."""
-    device = resolve_device(config.device)
+    """The model, the samplers and their trainer on ``device``, wired to write into ``run_dir``
+    if given (nothing is written before :meth:`Trainer.fit`)."""
     torch.manual_seed(config.seed)
     model = build_model(config, kg).to(device)
     sampler = build_sampler(config.sampler, config, kg, model).to(device)
@@ -105,19 +115,21 @@ def build_trainer(
         on_improvement=save_best if run_dir else None,
         on_checkpoint=run_dir.save_state if run_dir else None,
         checkpoint_every=checkpoint_every,
-        progress=progress,
+        progress=progress and world().main,
     )
 
 
-def _restore(trainer: Trainer, run_dir: RunDirectory, state: dict[str, Any]) -> None:
-    """Bring the trainer and the files of ``run_dir`` back to a saved state: files written after
-    it are rewritten as the epochs after it are trained again."""
+def _restore(
+    trainer: Trainer, state: dict[str, Any], source: Path, run_dir: RunDirectory | None
+) -> None:
+    """Bring the trainer, and the files of ``run_dir`` if given, back to the state read from
+    ``source``: files written after it are rewritten as the epochs after it are trained again."""
     try:
         trainer.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise DansError(
-            f"{run_dir.path / STATE_FILE}: does not fit its config.toml ({first_line(exc)})"
-        ) from None
+        raise DansError(f"{source}: does not fit its config.toml ({first_line(exc)})") from None
+    if run_dir is None:
+        return
     run_dir.restore_log(trainer.history)
     if trainer.best is not None and trainer.on_improvement is not None:
         trainer.on_improvement(trainer.best)

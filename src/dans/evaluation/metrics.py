@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from dans.data.graph import KnowledgeGraph
+from dans.distributed import gather_objects, shard
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB, rank_triples
 from dans.models.model import KGModel
 
@@ -43,7 +44,8 @@ def evaluate(
 ) -> dict:
     """Filtered link-prediction metrics of ``model`` on a split of ``kg``, both directions.
 
-    ``memory_mb`` bounds the block of scores (queries x entities) held at once.
+    ``memory_mb`` bounds the block of scores (queries x entities) held at once. In a process
+    group each process ranks its share of the queries, and every process gets all the metrics.
 
     Returns the overall metrics (over head and tail queries together) at the top level, plus
     ``"head"`` and ``"tail"`` sub-dictionaries, ``"ties"``, ``"queries"`` and ``"seconds"``.
@@ -56,7 +58,7 @@ def evaluate(
         triples = kg.split(split)
         by_side = {
             side: rank_triples(
-                triples,
+                triples[shard(len(triples))],
                 entities,
                 relations,
                 model.decoder,
@@ -70,6 +72,8 @@ def evaluate(
         }
     finally:
         model.train(was_training)
+    # Each process of a group ranked its own share of the queries: put them back together.
+    by_side = {side: torch.cat(gather_objects(ranks)) for side, ranks in by_side.items()}
     result: dict = rank_metrics(torch.cat(list(by_side.values())))
     for side, ranks in by_side.items():
         result[side] = rank_metrics(ranks)

@@ -7,19 +7,33 @@ import math
 import torch
 from torch import Tensor
 
+from dans.distributed import all_true, average_gradients
 
-def guarded_step(optimizer: torch.optim.Optimizer, loss: Tensor, grad_clip: float = 0.0) -> bool:
+
+def guarded_step(
+    optimizer: torch.optim.Optimizer,
+    loss: Tensor,
+    grad_clip: float = 0.0,
+    average: bool = True,
+) -> bool:
     """Backpropagate ``loss`` and step ``optimizer``; skip the step when anything is not finite.
 
     The gradient norm of the optimizer's parameters is clipped to ``grad_clip`` (0: no clipping,
     but the norm is still checked). Returns whether the step was taken; a skipped step leaves the
     parameters and the optimizer's state as they were.
+
+    In data-parallel training every process takes the same decision: the step is skipped when
+    the loss is not finite on any process. With ``average`` the gradients are averaged over the
+    processes before the step (leave it off for a model that DistributedDataParallel averages).
     """
     optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss.detach()).item():
+    if not all_true(bool(torch.isfinite(loss.detach()).item()), loss.device):
         return False
     loss.backward()
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    if average:
+        average_gradients(parameters)
+    # Gradients are now equal on every process, so their norm and the decision below are too.
     norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip if grad_clip > 0 else math.inf)
     if not torch.isfinite(norm).item():
         optimizer.zero_grad(set_to_none=True)

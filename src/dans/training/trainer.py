@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import LongTensor, Tensor
+from torch import LongTensor, Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
+from dans.distributed import broadcast_state, gather_objects, world
 from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import evaluate
 from dans.models.model import KGModel, score_triples
@@ -24,6 +26,8 @@ from dans.training.guard import guarded_step
 from dans.training.loss import bce_loss
 from dans.training.optim import adam
 
+# Seeds of the processes' own generators in a group are this far apart (and from the shared one).
+_RANK_SEED_STRIDE = 1_000_003
 # Base-model steps skipped in a row (non-finite loss or gradient) after which training stops.
 MAX_CONSECUTIVE_SKIPS = 20
 
@@ -63,6 +67,12 @@ class Trainer:
     sampler with the best valid MRR are restored at the end. Callbacks receive each epoch's log
     row, each new best, and every ``checkpoint_every`` epochs (and after the last) the state
     that :meth:`load_state_dict` continues from, so the caller decides what gets written where.
+
+    In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
+    every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
+    ``batch_size`` positives in all; the model is wrapped in DistributedDataParallel, and the
+    samplers' states are made equal again after every epoch. The epoch's order is drawn from a
+    generator shared by all processes, the negatives from one of each process's own.
     """
 
     def __init__(
@@ -91,7 +101,20 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.optimizer = adam(model.parameters(), config.lr)
+        self.world = world()
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.order_generator = self.generator
+        self.network: nn.Module = model
+        if self.world.size > 1:
+            self.order_generator = torch.Generator(device=device).manual_seed(config.seed)
+            self.generator.manual_seed(config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1))
+            torch.manual_seed(config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1))
+            # The model's buffers (the training graph) never change: no need to send them.
+            self.network = DistributedDataParallel(
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                forward_sync_buffers=False,
+            )
         self.train_triples = kg.train.to(device)
         # Where training stands: all of it is in state_dict(), so a killed run can continue.
         self.epoch = 0
@@ -116,7 +139,7 @@ class Trainer:
         replaces the encoder's graph for this step.
         """
         self.model.train()
-        entities, relations = self.model(message_triples)
+        entities, relations = self.network(message_triples)
         logs = sampler.update(batch, entities.detach(), relations.detach(), self.generator)
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
@@ -124,7 +147,8 @@ class Trainer:
         negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
         loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
-        if guarded_step(self.optimizer, loss, self.config.grad_clip):
+        # DistributedDataParallel has averaged the model's gradients already.
+        if guarded_step(self.optimizer, loss, self.config.grad_clip, average=False):
             self.consecutive_skips = 0
         else:
             self.skipped_steps += 1
@@ -144,34 +168,48 @@ class Trainer:
         """One pass over the shuffled training triples; returns the batch means of the step logs
         (non-finite values left out) and the steps skipped in it."""
         order = torch.randperm(
-            len(self.train_triples), generator=self.generator, device=self.device
+            len(self.train_triples), generator=self.order_generator, device=self.device
         )
         skipped_before = self.skipped_steps
         sampler_skipped_before = dict(sampler.skipped_steps)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        for batch, message_triples in self.batches(order):
+        for batch, message_triples in self.batches(self._own_share(order)):
             for key, value in self.step(batch, sampler, message_triples).items():
                 if math.isfinite(value):
                     sums[key] = sums.get(key, 0.0) + value
                     counts[key] = counts.get(key, 0) + 1
+        # What a sampler learns without gradients (caches, chains, baselines, batch-norm
+        # statistics) followed each process's own positives: rank 0's is kept.
+        broadcast_state(sampler)
         row = {key: sums[key] / counts[key] for key in sums}
         row["skipped_steps"] = self.skipped_steps - skipped_before
         for part, total in sampler.skipped_steps.items():
             row[f"skipped_{part}_steps"] = total - sampler_skipped_before[part]
         return row
 
+    def _own_share(self, order: LongTensor) -> LongTensor:
+        """This process's share of the epoch's order: every ``size``-th triple from its rank on,
+        the order wrapped around so that every process has as many (and takes as many steps)."""
+        size = self.world.size
+        if size == 1:
+            return order
+        padded = order.repeat(2)[: math.ceil(len(order) / size) * size]
+        return padded[self.world.rank :: size]
+
     def batches(self, order: LongTensor) -> Iterator[tuple[LongTensor, LongTensor | None]]:
         """The epoch's steps: positives (B, 3) and the triples messages pass over, (M, 3) or
         None for the encoder's own graph.
 
         With ``subgraph_edges``, each block of that many shuffled triples is one step's
-        positives, and a random ``subgraph_split`` share of it carries the messages.
+        positives, and a random ``subgraph_split`` share of it carries the messages. Both sizes
+        are shared among the processes of a group.
         """
         shuffled = self.train_triples[order]
-        edges = self.config.subgraph_edges
+        size = self.world.size
+        edges = math.ceil(self.config.subgraph_edges / size)
         if not edges:
-            for batch in shuffled.split(self.config.batch_size):
+            for batch in shuffled.split(math.ceil(self.config.batch_size / size)):
                 yield batch, None
             return
         for block in shuffled.split(edges):
@@ -231,12 +269,12 @@ class Trainer:
             )
             bar.update()
             last = epoch == total_epochs or self.stopper.should_stop
-            if (
-                self.on_checkpoint
-                and self.checkpoint_every
-                and (epoch % self.checkpoint_every == 0 or last)
-            ):
-                self.on_checkpoint(self.state_dict())
+            due = self.checkpoint_every and (epoch % self.checkpoint_every == 0 or last)
+            # Every process takes part in gathering the state; the caller writes it.
+            if due and (self.on_checkpoint or self.world.size > 1):
+                state = self.state_dict()
+                if self.on_checkpoint:
+                    self.on_checkpoint(state)
         bar.close()
         if self.best is None:
             # No training epoch ran: the untrained model is what gets evaluated.
@@ -276,7 +314,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.training_state(),
             "pretrain_sampler": self.pretrain_sampler.training_state(),
-            "random": self._random_states(),
+            "random": gather_objects(self._random_states()),
             "stopper": self.stopper.state_dict(),
             "best": None if self.best is None else dict(vars(self.best)),
             "history": self.history,
@@ -293,7 +331,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_training_state(state["sampler"])
         self.pretrain_sampler.load_training_state(state["pretrain_sampler"])
-        self._set_random_states(state["random"])
+        if len(state["random"]) != self.world.size:
+            raise ValueError(
+                f"saved by {len(state['random'])} processes, resumed by {self.world.size}"
+            )
+        self._set_random_states(state["random"][self.world.rank])
         self.stopper.load_state_dict(state["stopper"])
         self.best = None if state["best"] is None else Best(**state["best"])
         self.epoch = int(state["epoch"])
@@ -305,7 +347,11 @@ class Trainer:
 
     def _random_states(self) -> dict[str, Tensor]:
         # Dropout, edge dropout and DANS's noise draw from torch's global generator.
-        states = {"trainer": self.generator.get_state(), "torch": torch.get_rng_state()}
+        states = {
+            "order": self.order_generator.get_state(),
+            "trainer": self.generator.get_state(),
+            "torch": torch.get_rng_state(),
+        }
         if self.device.type == "cuda":
             states["cuda"] = torch.cuda.get_rng_state(self.device)
         return states
@@ -313,6 +359,7 @@ class Trainer:
     def _set_random_states(self, states: dict[str, Tensor]) -> None:
         if (self.device.type == "cuda") != ("cuda" in states):
             raise KeyError("random states saved on another kind of device")
+        self.order_generator.set_state(states["order"])
         self.generator.set_state(states["trainer"])
         torch.set_rng_state(states["torch"])
         if "cuda" in states:

@@ -1,0 +1,127 @@
+"""Data-parallel training on ``torch.distributed``: the process group, and the collectives the
+trainer, the samplers and evaluation share.
+
+Started by ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous
+address), every process trains the same model on its own shard of the positives. The base model
+is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`; the samplers' own networks
+average their gradients here; everything else that a sampler learns without gradients is
+broadcast from rank 0 after every epoch. A process started without ``torchrun`` is a world of
+one, and none of this runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from dans.errors import DansError
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Whether this process is rank 0, the one that writes and prints."""
+        return self.rank == 0
+
+
+def world() -> World:
+    """The process group this process trains in, or a world of one."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size())
+    return World()
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def start(device: torch.device) -> torch.device:
+    """Join the process group ``torchrun`` set up: gloo on the CPU, NCCL on GPUs, where each
+    process takes the GPU of its ``LOCAL_RANK``. Returns the device this process trains on."""
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise DansError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA devices; "
+                "start at most one process per GPU"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def stop() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_true(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every process (a world of one: ``flag``)."""
+    if world().size == 1:
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def average_gradients(parameters: list[Tensor]) -> None:
+    """Average the gradients of ``parameters`` over the processes, in one flattened all-reduce.
+
+    A parameter with a gradient on some process only takes part as zeros elsewhere; one with a
+    gradient on none keeps none, as it would in a world of one.
+    """
+    size = world().size
+    if size == 1 or not parameters:
+        return
+    device = parameters[0].device
+    present = torch.tensor([p.grad is not None for p in parameters], device=device).int()
+    dist.all_reduce(present, op=dist.ReduceOp.MAX)
+    used = [p for p, flag in zip(parameters, present.tolist(), strict=True) if flag]
+    if not used:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in used]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= size
+    offset = 0
+    for parameter, grad in zip(used, grads, strict=True):
+        parameter.grad = flat[offset : offset + grad.numel()].view_as(grad)
+        offset += grad.numel()
+
+
+def broadcast_state(module: nn.Module) -> None:
+    """Give every process rank 0's parameters and buffers of ``module``."""
+    if world().size == 1:
+        return
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """Every process's ``value``, in rank order (a world of one: ``[value]``)."""
+    if world().size == 1:
+        return [value]
+    gathered: list[Any] = [None] * world().size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def shard(count: int) -> slice:
+    """This process's contiguous share of ``count`` items: shares differ by at most one, and
+    concatenating them in rank order gives back all ``count``."""
+    rank, size = world().rank, world().size
+    return slice(rank * count // size, (rank + 1) * count // size)

@@ -1,0 +1,179 @@
+"""Data-parallel training: the collectives against a world of one, and `torchrun` end to end."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import dans
+from dans import distributed
+from dans.rundir import RunDirectory
+from dans.training.guard import guarded_step
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_process_not_started_by_torchrun_is_a_world_of_one():
+    assert distributed.world() == distributed.World(0, 1)
+    assert distributed.shard(7) == slice(0, 7)
+    assert distributed.gather_objects("x") == ["x"]
+    assert distributed.all_true(False, torch.device("cpu")) is False
+
+
+# ------------------------------------------------------------ two gloo processes, in-process
+
+
+def _in_group(rank, size, folder, job):
+    dist.init_process_group(
+        "gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=size
+    )
+    try:
+        torch.save(job(rank), f"{folder}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_group(tmp_path, job, size=2):
+    mp.spawn(_in_group, args=(size, str(tmp_path), job), nprocs=size)
+    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(size)]
+
+
+def _shards(rank):
+    return [distributed.shard(n) for n in (0, 1, 5, 6)]
+
+
+def test_shards_cover_every_item_once_in_order(tmp_path):
+    first, second = _run_group(tmp_path, _shards)
+    for count, a, b in zip((0, 1, 5, 6), first, second, strict=True):
+        items = list(range(count))
+        assert items[a] + items[b] == items
+        assert abs(len(items[a]) - len(items[b])) <= 1
+
+
+def _averaged(rank):
+    """Rank 0 has gradients 1 and none; rank 1 has 3 and none; a third parameter has a
+    gradient on rank 1 only. Then a step with a NaN loss on rank 1 only."""
+    used = torch.nn.Parameter(torch.zeros(2))
+    unused = torch.nn.Parameter(torch.zeros(1))
+    partly = torch.nn.Parameter(torch.zeros(1))
+    used.grad = torch.full((2,), 1.0 + 2 * rank)
+    if rank == 1:
+        partly.grad = torch.full((1,), 4.0)
+    distributed.average_gradients([used, unused, partly])
+    averaged = (used.grad.clone(), unused.grad, partly.grad.clone())
+    optimizer = torch.optim.SGD([used], lr=1.0)
+    loss = used.sum() + (float("nan") if rank == 1 else 0.0)
+    taken = guarded_step(optimizer, loss)
+    return *averaged, taken, used.detach().clone()
+
+
+def test_gradients_are_averaged_and_a_nan_anywhere_skips_everywhere(tmp_path):
+    for rank_result in _run_group(tmp_path, _averaged):
+        used, unused, partly, taken, weights = rank_result
+        assert torch.equal(used, torch.full((2,), 2.0))
+        assert unused is None
+        assert torch.equal(partly, torch.full((1,), 2.0))
+        assert taken is False
+        assert torch.equal(weights, torch.zeros(2))
+
+
+def _evaluated(rank):
+    torch.manual_seed(0)
+    kg = dans.load_dataset("umls")
+    config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
+    from dans.builders import build_model
+
+    return dans.evaluate(build_model(config, kg), kg, "valid")
+
+
+def test_sharded_evaluation_gives_every_process_the_metrics_of_one(tmp_path, umls):
+    torch.manual_seed(0)
+    from dans.builders import build_model
+
+    config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
+    alone = dans.evaluate(build_model(config, umls), umls, "valid")
+    for result in _run_group(tmp_path, _evaluated):
+        assert result["queries"] == alone["queries"]
+        for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):
+            assert result[key] == pytest.approx(alone[key], abs=1e-12), key
+            assert result["head"][key] == pytest.approx(alone["head"][key], abs=1e-12), key
+
+
+# ------------------------------------------------------------------------- torchrun, for real
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+ARGS = ["--sampler", "dans", "--epochs", "6", "--eval-every", "2", "--device", "cpu", "--quiet"]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def _dans(*args, processes=1, wait=True):
+    command = [*TORCHRUN, f"--nproc-per-node={processes}"] if processes > 1 else [sys.executable]
+    process = subprocess.Popen(
+        [*command, "-m", "dans", "train", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        start_new_session=True,
+    )
+    if not wait:
+        return process
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    return stdout.decode()
+
+
+def _test_metrics(out):
+    return json.loads((out / "metrics.json").read_text())["test"]
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    stdout = _dans(*ARGS, "--out", out, processes=2)
+    return out, stdout
+
+
+def test_two_processes_reach_the_mrr_of_one_within_003(tmp_path, two_processes):
+    out, stdout = two_processes
+    _dans(*ARGS, "--out", tmp_path / "one")
+    two, one = _test_metrics(out)["mrr"], _test_metrics(tmp_path / "one")["mrr"]
+    assert one > 0.2, "the budget must train the model for the comparison to mean anything"
+    assert abs(two - one) <= 0.03, (two, one)
+    # Rank 0 alone reported, and wrote a finished run directory.
+    assert stdout.count("test (realistic ranks, filtered)") == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.toml",
+        "log.csv",
+        "metrics.json",
+    ]
+
+
+def test_two_processes_killed_and_resumed_end_as_if_never_stopped(tmp_path, two_processes):
+    out = tmp_path / "run"
+    killed = _dans(*ARGS, "--out", out, processes=2, wait=False)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and killed.poll() is None:
+        try:
+            if RunDirectory(out).load_state()["epoch"] >= 2:
+                break
+        except (dans.DansError, TypeError):
+            pass
+        time.sleep(0.1)
+    assert killed.poll() is None, "the run ended before it could be killed"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    _dans("--resume", out, processes=2)
+    resumed, whole = _test_metrics(out), _test_metrics(two_processes[0])
+    for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):
+        assert resumed[key] == pytest.approx(whole[key], abs=1e-6), key
