@@ -1,5 +1,6 @@
 """Data-parallel training: the collectives against a world of one, and `torchrun` end to end."""
 
+import functools
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ def test_a_process_not_started_by_torchrun_is_a_world_of_one():
 
 
 def _in_group(rank, size, folder, job):
+    torch.set_num_threads(1)  # as torchrun gives each process
     dist.init_process_group(
         "gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=size
     )
@@ -104,6 +106,30 @@ def test_sharded_evaluation_gives_every_process_the_metrics_of_one(tmp_path, uml
         for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):
             assert result[key] == pytest.approx(alone[key], abs=1e-12), key
             assert result["head"][key] == pytest.approx(alone["head"][key], abs=1e-12), key
+
+
+def _trained(sampler, rank):
+    from dans.builders import load_graph
+    from dans.pipeline import build_trainer
+
+    config = dans.TrainConfig(
+        sampler=sampler, dim=8, epochs=2, eval_every=2, batch_size=2000, negatives=4, device="cpu"
+    )
+    trainer = build_trainer(config, load_graph(config), torch.device("cpu"), None, False, 0)
+    trainer.fit()
+    return trainer.model.state_dict(), trainer.sampler.training_state()["module"]
+
+
+@pytest.mark.parametrize("sampler", ["dans", "kbgan", "nscaching", "mcns"])
+def test_every_process_ends_with_the_same_model_and_sampler(tmp_path, sampler):
+    (model, learned), (other_model, other_learned) = _run_group(
+        tmp_path, functools.partial(_trained, sampler)
+    )
+    assert learned, "the sampler must have state for the check to mean anything"
+    for mine, theirs in ((model, other_model), (learned, other_learned)):
+        assert mine.keys() == theirs.keys()
+        for key, value in mine.items():
+            assert torch.equal(value, theirs[key]), key
 
 
 # ------------------------------------------------------------------------- torchrun, for real
