@@ -59,9 +59,9 @@ def resume(
     """
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
+    device = _check(config, checkpoint_every)
     if run_dir.read_metrics() is not None:
         return load_run(path)
-    device = _check(config, checkpoint_every)
     state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
     writer = run_dir if world().main else None
     trainer = build_trainer(config, load_graph(config), device, writer, progress, checkpoint_every)
