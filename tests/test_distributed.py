@@ -15,6 +15,8 @@ import torch.multiprocessing as mp
 
 import dans
 from dans import distributed
+from dans.builders import build_model, load_graph
+from dans.pipeline import build_trainer
 from dans.rundir import RunDirectory
 from dans.training.guard import guarded_step
 
@@ -90,15 +92,11 @@ def _evaluated(rank):
     torch.manual_seed(0)
     kg = dans.load_dataset("umls")
     config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
-    from dans.builders import build_model
-
     return dans.evaluate(build_model(config, kg), kg, "valid")
 
 
 def test_sharded_evaluation_gives_every_process_the_metrics_of_one(tmp_path, umls):
     torch.manual_seed(0)
-    from dans.builders import build_model
-
     config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
     alone = dans.evaluate(build_model(config, umls), umls, "valid")
     for result in _run_group(tmp_path, _evaluated):
@@ -109,9 +107,6 @@ def test_sharded_evaluation_gives_every_process_the_metrics_of_one(tmp_path, uml
 
 
 def _trained(sampler, rank):
-    from dans.builders import load_graph
-    from dans.pipeline import build_trainer
-
     config = dans.TrainConfig(
         sampler=sampler, dim=8, epochs=2, eval_every=2, batch_size=2000, negatives=4, device="cpu"
     )
