@@ -5,7 +5,7 @@ import pytest
 import dans
 from dans.ablate import ABLATIONS, ablate
 from dans.cli import main
-from dans.grids import read_results
+from dans.grids import GridOptions, read_results
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -14,7 +14,7 @@ FAST = {"encoder": "lookup", "dim": 8, "epochs": 1, "device": "cpu", "eval_every
 
 def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     out = tmp_path / "ablation"
-    rows = ablate(dans.TrainConfig(**FAST), 1, out, False, lambda _: None)
+    rows = ablate(dans.TrainConfig(**FAST), 1, out, GridOptions(False, lambda _: None))
     assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [
         ("G_E", "1", "ok"),
         ("G_R", "1", "ok"),
@@ -33,7 +33,7 @@ def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     assert all(f"| {variant} | 1 |" in table for variant in ABLATIONS)
     assert png_size(out / "ablation.png")[0] >= 800
     said = []
-    ablate(dans.TrainConfig(**FAST), 1, out, False, said.append)
+    ablate(dans.TrainConfig(**FAST), 1, out, GridOptions(False, said.append))
     assert len(said) == 4 and all(line.endswith("done before") for line in said)
 
 

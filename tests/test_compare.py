@@ -10,7 +10,7 @@ from dans import grids
 from dans.cli import main
 from dans.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
 from dans.errors import ConfigError, DansError, TrainingDiverged
-from dans.grids import read_results, render_csv
+from dans.grids import GridOptions, read_results, render_csv
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -93,7 +93,9 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
     config = dans.TrainConfig(**FAST)
     out = tmp_path / "grid"
     said = []
-    rows = compare(config, ["uniform", "self-adv"], ["distmult"], 2, out, False, said.append)
+    rows = compare(
+        config, ["uniform", "self-adv"], ["distmult"], 2, out, GridOptions(False, said.append)
+    )
     assert [(r["sampler"], r["seed"], r["status"]) for r in rows] == [
         ("uniform", "1", "ok"),
         ("uniform", "2", "ok"),
@@ -114,7 +116,9 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
     # A second call redoes nothing; a run whose metrics are gone is redone alone.
     (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").unlink()
     said.clear()
-    again = compare(config, ["uniform", "self-adv"], ["distmult"], 2, out, False, said.append)
+    again = compare(
+        config, ["uniform", "self-adv"], ["distmult"], 2, out, GridOptions(False, said.append)
+    )
     assert [line.endswith("done before") for line in said] == [True, True, True, False]
     assert said[-1].startswith("[3/4] self-adv + distmult, seed 1: test MRR ")
     assert again == rows  # the same seed gives the same run
@@ -122,10 +126,22 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
 
 def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
     config = dans.TrainConfig(**FAST)
-    one = compare(config, ["uniform", "self-adv"], ["distmult"], 1, tmp_path / "one", False, print)
+    one = compare(
+        config,
+        ["uniform", "self-adv"],
+        ["distmult"],
+        1,
+        tmp_path / "one",
+        GridOptions(False, print),
+    )
     said = []
     two = compare(
-        config, ["uniform", "self-adv"], ["distmult"], 1, tmp_path / "two", False, said.append, 2
+        config,
+        ["uniform", "self-adv"],
+        ["distmult"],
+        1,
+        tmp_path / "two",
+        GridOptions(False, said.append, 2),
     )
     timeless = [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in one]
     assert [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in two] == timeless
@@ -138,10 +154,17 @@ def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
 
 def test_compare_refuses_a_finished_run_of_other_settings(tmp_path, umls):
     out = tmp_path / "grid"
-    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 1, out, False, lambda _: None)
+    compare(
+        dans.TrainConfig(**FAST),
+        ["uniform"],
+        ["distmult"],
+        1,
+        out,
+        GridOptions(False, lambda _: None),
+    )
     other = dans.TrainConfig(**{**FAST, "lr": 0.01})
     with pytest.raises(DansError, match="lr"):
-        compare(other, ["uniform"], ["distmult"], 1, out, False, lambda _: None)
+        compare(other, ["uniform"], ["distmult"], 1, out, GridOptions(False, lambda _: None))
 
 
 def test_compare_checks_every_name_before_training(tmp_path):
@@ -162,11 +185,15 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch)
 
     monkeypatch.setattr(grids, "train", diverging)
     out = tmp_path / "grid"
-    rows = compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, False, print)
+    rows = compare(
+        dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, GridOptions(False, print)
+    )
     assert [r["status"] for r in rows] == ["ok", "diverged"]
     assert "diverged" in (out / "runs" / "uniform-distmult-seed2" / "diverged.txt").read_text()
     said = []
-    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, False, said.append)
+    compare(
+        dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, GridOptions(False, said.append)
+    )
     assert all(line.endswith("done before") for line in said)
 
 
@@ -190,7 +217,14 @@ def test_cli_compare_has_no_single_sampler_flag(tmp_path, capsys):
 
 
 def test_a_grid_shows_its_progress(tmp_path, capsys, umls):
-    compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, tmp_path, True, print, 2)
+    compare(
+        dans.TrainConfig(**FAST),
+        ["uniform"],
+        ["distmult"],
+        2,
+        tmp_path,
+        GridOptions(True, print, 2),
+    )
     err = capsys.readouterr().err
     assert "grid: 100%" in err and "2/2" in err
 
@@ -203,7 +237,9 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
     tmp_path, umls, monkeypatch
 ):
     config = dans.TrainConfig(**{**FAST, "epochs": 3, "encoder": "rgcn"})
-    whole = compare(config, ["nscaching"], ["distmult"], 2, tmp_path / "whole", False, print)
+    whole = compare(
+        config, ["nscaching"], ["distmult"], 2, tmp_path / "whole", GridOptions(False, print)
+    )
     out = tmp_path / "grid"
     real = Trainer.train_epoch
 
@@ -215,10 +251,10 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "train_epoch", train_epoch)
         with pytest.raises(Killed):
-            compare(config, ["nscaching"], ["distmult"], 2, out, False, print)
+            compare(config, ["nscaching"], ["distmult"], 2, out, GridOptions(False, print))
     assert len(read_results(out / "results.csv")) == 1
     said = []
-    rows = compare(config, ["nscaching"], ["distmult"], 2, out, False, said.append)
+    rows = compare(config, ["nscaching"], ["distmult"], 2, out, GridOptions(False, said.append))
     assert said[0].endswith("done before")
     timeless = [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in whole]
     assert [
@@ -229,14 +265,16 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
 
 def test_a_run_killed_after_its_metrics_gets_its_diversity_measured(tmp_path, umls, monkeypatch):
     config = dans.TrainConfig(**FAST)
-    whole = compare(config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", False, print)
+    whole = compare(
+        config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", GridOptions(False, print)
+    )
     out = tmp_path / "grid"
     with monkeypatch.context() as patch:
         patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
         with pytest.raises(Killed):
-            compare(config, ["self-adv"], ["distmult"], 1, out, False, print)
+            compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
     assert (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").exists()
-    rows = compare(config, ["self-adv"], ["distmult"], 1, out, False, print)
+    rows = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
     assert rows[0]["mean_pairwise_distance"] != ""
     assert rows[0]["mean_pairwise_distance"] == whole[0]["mean_pairwise_distance"]
 
@@ -246,10 +284,17 @@ def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, mon
     with monkeypatch.context() as patch:
         patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
         with pytest.raises(Killed):
-            compare(dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 1, out, False, print)
+            compare(
+                dans.TrainConfig(**FAST),
+                ["uniform"],
+                ["distmult"],
+                1,
+                out,
+                GridOptions(False, print),
+            )
     other = dans.TrainConfig(**{**FAST, "dim": 4})
     with pytest.raises(DansError, match="a run with other settings \\(dim\\)"):
-        compare(other, ["uniform"], ["distmult"], 1, out, False, print)
+        compare(other, ["uniform"], ["distmult"], 1, out, GridOptions(False, print))
 
 
 def test_a_grid_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):

@@ -10,6 +10,7 @@ import dans
 from dans.builders import build_model, build_sampler
 from dans.data.graph import KnowledgeGraph
 from dans.diversity import DIVERSITY_COLUMNS, measure_diversity
+from dans.grids import GridOptions
 from dans.models.decoders import DistMult
 from dans.models.encoders import LookupEncoder
 from dans.models.model import KGModel
@@ -127,7 +128,9 @@ def test_grid_runs_carry_their_diversity(tmp_path, umls):
     from dans.compare import compare
 
     config = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, device="cpu")
-    rows = compare(config, ["uniform"], ["distmult"], 1, tmp_path, False, lambda _: None)
+    rows = compare(
+        config, ["uniform"], ["distmult"], 1, tmp_path, GridOptions(False, lambda _: None)
+    )
     stored = json.loads(
         (tmp_path / "runs" / "uniform-distmult-seed1" / "diversity.json").read_text()
     )

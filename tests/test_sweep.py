@@ -5,7 +5,7 @@ import pytest
 import dans
 from dans.cli import main
 from dans.errors import DansError
-from dans.grids import read_results
+from dans.grids import GridOptions, read_results
 from dans.sweep import sweep, sweep_key, sweep_values, value_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,7 +62,7 @@ def test_sweep_refuses_another_samplers_setting(tmp_path):
 def test_sweep_trains_each_value_and_seed(tmp_path, umls, png_size):
     out = tmp_path / "sweep"
     config = dans.TrainConfig(**FAST, sampler="dans")
-    rows = sweep(config, "n_negatives", ["4", "2"], 2, out, False, lambda _: None)
+    rows = sweep(config, "n_negatives", ["4", "2"], 2, out, GridOptions(False, lambda _: None))
     assert [(r["param"], r["value"], r["seed"]) for r in rows] == [
         ("negatives", "4", "1"),
         ("negatives", "4", "2"),

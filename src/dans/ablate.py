@@ -4,19 +4,19 @@ and both pathways without FiLM, over seeds."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dans.config import TrainConfig
 from dans.grids import (
+    DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
+    GridOptions,
     GridRun,
     run_grid,
     seed_range,
 )
-from dans.pipeline import CHECKPOINT_EVERY
 from dans.plots import bar_chart
 from dans.rundir import write_atomic
 from dans.tables import by_seed, dataset_of, metric_series, summary_table
@@ -38,10 +38,7 @@ def ablate(
     config: TrainConfig,
     seeds: int,
     out: Path,
-    progress: bool = True,
-    report: Callable[[str], None] = print,
-    jobs: int = 1,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
     """Train each variant of :data:`ABLATIONS` with DANS for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
@@ -61,10 +58,7 @@ def ablate(
         out,
         RESULT_COLUMNS,
         lambda rows: _summarize(rows, out),
-        progress,
-        report,
-        jobs,
-        checkpoint_every,
+        options,
     )
 
 

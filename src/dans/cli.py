@@ -24,7 +24,7 @@ from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diver
 from dans.errors import DansError
 from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
-from dans.grids import RESULTS_FILE, TABLE_FILE
+from dans.grids import RESULTS_FILE, TABLE_FILE, GridOptions
 from dans.pipeline import CHECKPOINT_EVERY, load_run, resume, train
 from dans.rundir import Run, write_output
 from dans.samplers.base import NegativeSampler
@@ -376,22 +376,13 @@ def _compare(args: argparse.Namespace) -> None:
         args.decoders,
         args.seeds,
         args.out,
-        progress=not args.quiet,
-        jobs=args.jobs,
-        checkpoint_every=args.checkpoint_every,
+        _grid_options(args),
     )
     _print_grid(args.out, rows)
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    rows = ablate(
-        _config_from_args(args),
-        args.seeds,
-        args.out,
-        progress=not args.quiet,
-        jobs=args.jobs,
-        checkpoint_every=args.checkpoint_every,
-    )
+    rows = ablate(_config_from_args(args), args.seeds, args.out, _grid_options(args))
     _print_grid(args.out, rows, ABLATION_CHART)
 
 
@@ -403,11 +394,15 @@ def _sweep(args: argparse.Namespace) -> None:
         args.values,
         args.seeds,
         args.out,
-        progress=not args.quiet,
-        jobs=args.jobs,
-        checkpoint_every=args.checkpoint_every,
+        _grid_options(args),
     )
     _print_grid(args.out, rows, SWEEP_CHART)
+
+
+def _grid_options(args: argparse.Namespace) -> GridOptions:
+    return GridOptions(
+        progress=not args.quiet, jobs=args.jobs, checkpoint_every=args.checkpoint_every
+    )
 
 
 def _print_grid(out: Path, rows: list[dict[str, str]], chart: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +13,14 @@ from scipy import stats
 
 from dans.config import TrainConfig
 from dans.grids import (
+    DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
+    GridOptions,
     GridRun,
     run_grid,
     seed_range,
 )
-from dans.pipeline import CHECKPOINT_EVERY
 from dans.rundir import write_atomic
 from dans.tables import (
     RANKS_NOTE,
@@ -68,10 +69,7 @@ def compare(
     decoders: Sequence[str],
     seeds: int,
     out: Path,
-    progress: bool = True,
-    report: Callable[[str], None] = print,
-    jobs: int = 1,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
     """Train every cell not finished before into ``out/runs/<cell>`` (see :mod:`dans.grids`),
     ``jobs`` at a time, then write ``results.csv`` and ``table.md``; returns the result rows.
@@ -92,10 +90,7 @@ def compare(
         out,
         RESULT_COLUMNS,
         lambda rows: write_atomic(out / TABLE_FILE, render_table(rows).encode()),
-        progress,
-        report,
-        jobs,
-        checkpoint_every,
+        options,
     )
 
 

@@ -44,6 +44,20 @@ OUTCOME_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class GridOptions:
+    """How a grid runs, none of which changes a result: progress bars, where each run's line
+    goes, runs trained at once, and epochs between each run's saved states."""
+
+    progress: bool = True
+    report: Callable[[str], None] = print
+    jobs: int = 1
+    checkpoint_every: int = CHECKPOINT_EVERY
+
+
+DEFAULT_OPTIONS = GridOptions()
+
+
+@dataclass(frozen=True)
 class GridRun:
     """One run of a grid: its directory name under ``out/runs``, how progress lines call it, its
     full configuration, and the results.csv columns (besides ``seed``) that tell it apart."""
@@ -59,21 +73,17 @@ def run_grid(
     out: Path,
     columns: Sequence[str],
     summarize: Callable[[list[dict[str, str]]], None],
-    progress: bool,
-    report: Callable[[str], None],
-    jobs: int,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    options: GridOptions,
 ) -> list[dict[str, str]]:
-    """Train every run not finished before, ``jobs`` at a time, each saving its state every
-    ``checkpoint_every`` epochs; returns the result rows.
+    """Train every run not finished before, as ``options`` say; returns the result rows.
 
     After each run, and once at the end, ``out/results.csv`` is rewritten (``columns``: see
     :func:`write_results`) and ``summarize`` is given its rows to write the grid's table and
     chart, so both stay current when the grid is interrupted. Every configuration is checked
     before anything is written or trained.
     """
-    if jobs < 1:
-        raise DansError(f"--jobs must be at least 1, got {jobs}")
+    if options.jobs < 1:
+        raise DansError(f"--jobs must be at least 1, got {options.jobs}")
     for run in runs:
         run.config.validate()
         check_names(run.config)
@@ -81,13 +91,13 @@ def run_grid(
     pending = []
     for number, run in enumerate(runs, 1):
         if finished(run_directory(out, run), run.config):
-            report(f"{_prefix(number, runs)}: done before")
+            options.report(f"{_prefix(number, runs)}: done before")
         else:
             pending.append(number)
-    with tqdm(total=len(pending), unit="run", desc="grid", disable=not progress) as bar:
-        for number, summary in _train(runs, pending, out, progress, jobs, checkpoint_every):
+    with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
+        for number, summary in _train(runs, pending, out, options):
             with tqdm.external_write_mode():
-                report(f"{_prefix(number, runs)}: {summary}")
+                options.report(f"{_prefix(number, runs)}: {summary}")
             summarize(write_results(out, runs, columns))
             bar.update()
     rows = write_results(out, runs, columns)
@@ -187,17 +197,15 @@ def _train(
     runs: Sequence[GridRun],
     numbers: Sequence[int],
     out: Path,
-    progress: bool,
-    jobs: int,
-    checkpoint_every: int,
+    options: GridOptions,
 ) -> Iterator[tuple[int, str]]:
-    """Train the runs numbered ``numbers`` (from 1), ``jobs`` at a time; yields each number with
-    its run's summary as it finishes."""
+    """Train the runs numbered ``numbers`` (from 1), ``options.jobs`` at a time; yields each
+    number with its run's summary as it finishes."""
+    jobs, every = options.jobs, options.checkpoint_every
     if jobs == 1 or len(numbers) <= 1:
         for number in numbers:
             run = runs[number - 1]
-            run_dir = run_directory(out, run)
-            yield number, _train_one(run.config, run_dir, progress, checkpoint_every)
+            yield number, _train_one(run.config, run_directory(out, run), options.progress, every)
         return
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(numbers)),
@@ -211,7 +219,7 @@ def _train(
                 runs[number - 1].config,
                 run_directory(out, runs[number - 1]),
                 False,
-                checkpoint_every,
+                every,
             ): number
             for number in numbers
         }

@@ -37,7 +37,7 @@ def train(
     is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
     ``torchrun``, every process trains and only rank 0 writes.
     """
-    device = _check(config, checkpoint_every)
+    device = _prepare(config, checkpoint_every)
     run_dir = RunDirectory(out) if out is not None and world().main else None
     if run_dir is not None:
         run_dir.check_writable(overwrite)
@@ -59,7 +59,7 @@ def resume(
     """
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
-    device = _check(config, checkpoint_every)
+    device = _prepare(config, checkpoint_every)
     if run_dir.read_metrics() is not None:
         return load_run(path)
     state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
@@ -74,7 +74,7 @@ def resume(
     return _finish(trainer, writer)
 
 
-def _check(config: TrainConfig, checkpoint_every: int) -> torch.device:
+def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
     """Refuse bad settings; join the process group when started by ``torchrun``. Returns the
     device this process trains on."""
     config.validate()

@@ -39,10 +39,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     error (no permission, a full disk) becomes a one-line :class:`DansError` naming ``path``,
     and the old file is left as it was.
     """
-    tmp = None
+    # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
+    name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp: Path | None = None  # the temporary file, while it exists
     try:
-        # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
-        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         tmp = name
         with os.fdopen(fd, "wb") as file:

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from dans.config import TrainConfig, flag_name
 from dans.errors import DansError
 from dans.grids import (
+    DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
+    GridOptions,
     GridRun,
     run_grid,
     seed_range,
 )
-from dans.pipeline import CHECKPOINT_EVERY
 from dans.plots import line_chart
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
@@ -76,10 +77,7 @@ def sweep(
     values: Sequence[str],
     seeds: int,
     out: Path,
-    progress: bool = True,
-    report: Callable[[str], None] = print,
-    jobs: int = 1,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
     """Train ``config`` with ``param`` set to each value for seeds 1..``seeds`` into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
@@ -106,10 +104,7 @@ def sweep(
         out,
         RESULT_COLUMNS,
         lambda rows: _summarize(rows, out, key, config.sampler),
-        progress,
-        report,
-        jobs,
-        checkpoint_every,
+        options,
     )
 
 

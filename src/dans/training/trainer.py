@@ -107,8 +107,11 @@ class Trainer:
         self.network: nn.Module = model
         if self.world.size > 1:
             self.order_generator = torch.Generator(device=device).manual_seed(config.seed)
-            self.generator.manual_seed(config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1))
-            torch.manual_seed(config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1))
+            own_seed = config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1)
+            self.generator.manual_seed(own_seed)
+            # Dropout and edge dropout draw from torch's global generator, seeded alike in every
+            # process to build the same model: from here on each process draws its own masks.
+            torch.manual_seed(own_seed)
             # The model's buffers (the training graph) never change: no need to send them.
             self.network = DistributedDataParallel(
                 model,
