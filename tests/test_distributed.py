@@ -41,7 +41,7 @@ def _in_group(rank, size, folder, job):
     try:
         torch.save(job(rank), f"{folder}/rank{rank}.pt")
     finally:
-        dist.destroy_process_group()
+        distributed.stop()
 
 
 def _run_group(tmp_path, job, size=2):

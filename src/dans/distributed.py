@@ -64,7 +64,10 @@ def start(device: torch.device) -> torch.device:
 
 
 def stop() -> None:
+    """Leave the process group once every process has reached this point: one that tore the
+    group down while another still used it could abort both."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
