@@ -1,20 +1,22 @@
 """Training and evaluation speed: UMLS epochs, full-graph and subgraph steps on WN18RR and
-FB15k-237, WN18RR evaluation against its bare matrix product, and the time and peak memory of
-FB15k-237 and NELL-995 evaluation under two memory bounds.
+FB15k-237, an epoch of each large-graph recipe with uniform negatives and with DANS, WN18RR
+evaluation against its bare matrix product, and the time and peak memory of FB15k-237 and
+NELL-995 evaluation under two memory bounds.
 
     python benchmarks/speed.py --out benchmarks/results/speed.json
     python benchmarks/speed.py --sections umls wn18rr --out /tmp/speed.json
 
-Configuration throughout: RGCN (2 layers, 4 bases, d 100, edge dropout 0.4) + DistMult, batch
-1000, 20 negatives, as in DESIGN.md section 4; the uniform sampler unless DANS is named (DANS with
-its defaults). Models are untrained: speed does not depend on the weights. Each time is the median
-of ``--repeats`` repetitions after a warm-up, all in this one process; the memory figures come
-from a fresh process per setting.
+The recipes' epochs use each recipe's own settings. Configuration elsewhere: RGCN (2 layers, 4
+bases, d 100, edge dropout 0.4) + DistMult, batch 1000, 20 negatives;
+the uniform sampler unless DANS is named (DANS with its defaults). Models are untrained: speed
+does not depend on the weights. Each time is the median of ``--repeats`` repetitions after a
+warm-up, all in this one process; the memory figures come from a fresh process per setting.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -28,6 +30,7 @@ import torch
 import dans
 from dans.builders import build_model, build_sampler, load_graph
 from dans.evaluation.ranking import DEFAULT_MEMORY_ELEMENTS, rank_triples
+from dans.recipes import recipe_names
 from dans.training.trainer import Trainer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -49,7 +52,11 @@ def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device)
 
 
 def trainer_for(device: torch.device, **settings: object) -> Trainer:
-    config = dans.TrainConfig(device=str(device), **settings)
+    return trainer_of(dans.TrainConfig(device=str(device), **settings))
+
+
+def trainer_of(config: dans.TrainConfig) -> Trainer:
+    device = torch.device(config.device)
     kg = load_graph(config)
     torch.manual_seed(config.seed)
     model = build_model(config, kg).to(device)
@@ -124,9 +131,30 @@ def subgraph(repeats: int, device: torch.device) -> dict[str, float]:
     return result
 
 
+def recipes(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
+    """One training epoch of each large-graph recipe, with uniform negatives and with DANS."""
+    result = {}
+    for name in recipe_names():
+        row = {}
+        for sampler in ("uniform", "dans"):
+            recipe = dans.recipe(name, sampler=sampler, device=str(device))
+            trainer = trainer_of(dataclasses.replace(recipe, data_dir=data_dir(recipe.dataset)))
+            row[f"{sampler}_epoch_seconds"] = median_seconds(
+                lambda t=trainer: t.train_epoch(t.sampler), repeats, device
+            )
+        row["dans_ratio"] = row["dans_epoch_seconds"] / row["uniform_epoch_seconds"]
+        result[name] = row
+        print(
+            f"recipe {name}, one epoch: uniform {row['uniform_epoch_seconds']:.2f} s, DANS "
+            f"{row['dans_epoch_seconds']:.2f} s ({row['dans_ratio']:.2f}x)",
+            flush=True,
+        )
+    return result
+
+
 def evaluation(repeats: int, device: torch.device) -> dict[str, float]:
     """WN18RR filtered test ranking, both directions, against the matrix product behind it:
-    once as one product (as DESIGN.md times it) and once in the evaluation's own blocks."""
+    once as one product and once in the evaluation's own blocks."""
     trainer = trainer_for(device, data_dir=data_dir("wn18rr"))
     model, kg = trainer.model.eval(), trainer.kg
     with torch.no_grad():
@@ -238,6 +266,7 @@ SECTIONS = {
     "wn18rr": wn18rr,
     "fb15k": fb15k,
     "subgraph": subgraph,
+    "recipes": recipes,
     "evaluation": evaluation,
     "memory": memory,
 }

@@ -351,7 +351,7 @@ def test_overwrite_replaces_the_run(tmp_path):
 
 def test_datasets_lists_umls(capsys):
     assert main(["datasets"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.split("\n\n")[0].splitlines()
     assert lines[0].split()[:3] == ["name", "entities", "relations"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows["umls"][1:3] == ["135", "46"]

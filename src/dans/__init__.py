@@ -4,6 +4,7 @@ The Python API in one place::
 
     import dans
     run = dans.train(dans.TrainConfig(epochs=50), out="runs/u1")
+    run = dans.train(dans.recipe("wn18rr"), out="runs/wn")  # tuned settings for a large graph
     run = dans.resume("runs/u1")              # finish a killed run from its last saved state
     run = dans.load_run("runs/u1")            # run.model, run.kg, run.config, run.sampler
     metrics = dans.evaluate(run.model, run.kg, split="test")
@@ -15,6 +16,7 @@ from dans.errors import DansError
 from dans.evaluation import evaluate
 from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
+from dans.recipes import recipe
 from dans.rundir import Run
 from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler
 
@@ -35,6 +37,7 @@ __all__ = [
     "evaluate",
     "load_dataset",
     "load_run",
+    "recipe",
     "resume",
     "train",
 ]

@@ -26,6 +26,7 @@ from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.grids import RESULTS_FILE, TABLE_FILE, GridOptions
 from dans.pipeline import CHECKPOINT_EVERY, load_run, resume, train
+from dans.recipes import describe, recipe, recipe_names, recipe_settings
 from dans.rundir import Run, write_output
 from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train_cmd = commands.add_parser("train", help="train a model and report its metrics")
-    train_cmd.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+    _add_settings_flags(train_cmd)
     train_cmd.add_argument("--out", type=Path, help="run directory to write")
     train_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train_cmd.add_argument(
@@ -202,7 +203,7 @@ def _add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -
     the grid does not set itself."""
     parser.add_argument("--seeds", type=_positive_int, default=5, help="seeds 1..N (default 5)")
     parser.add_argument("--out", type=Path, required=True, help="directory of the grid")
-    parser.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+    _add_settings_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--jobs",
@@ -213,6 +214,16 @@ def _add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -
     )
     _add_checkpoint_flag(parser)
     _add_config_flags(parser, leave_out=leave_out)
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help=f"tuned settings for a large benchmark ({', '.join(recipe_names())}); a --config "
+        "file and flags override them",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
 
 
 def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
@@ -257,8 +268,11 @@ def _positive_float(text: str) -> float:
 def _config_from_args(
     args: argparse.Namespace, defaults: dict[str, Any] | None = None
 ) -> TrainConfig:
-    """The --config file's settings (or ``defaults``, then the built-in ones) under the flags."""
+    """The flags over the --config file's settings, over the recipe's, over ``defaults``, over
+    the built-in defaults."""
     defaults = defaults or {}
+    if args.recipe is not None:
+        defaults = {**defaults, **recipe_settings(args.recipe)}
     config = (
         TrainConfig.from_toml(args.config, defaults) if args.config else TrainConfig(**defaults)
     )
@@ -468,6 +482,9 @@ def _datasets(_: argparse.Namespace) -> None:
             f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>9,}"
             f"{info.valid:>8,}{info.test:>8,}  {where}"
         )
+    print(f"\n{'recipe':12}{'dataset':12}  use with `dans train --recipe NAME`")
+    for name in recipe_names():
+        print(f"{name:12}{recipe(name).dataset:12}  {describe(name)}")
 
 
 COMMANDS = {
@@ -493,7 +510,8 @@ def _refuse_settings_beside_resume(
 ) -> None:
     """``--resume`` takes every setting from the run's config.toml: another one would be silently
     ignored, or make the finished run differ from an uninterrupted one."""
-    settings = [spec.name for spec in dataclasses.fields(TrainConfig)] + ["config", "out"]
+    settings = [spec.name for spec in dataclasses.fields(TrainConfig)]
+    settings += ["recipe", "config", "out"]
     given = [flag_name(name) for name in settings if getattr(args, name) is not None]
     given += ["--overwrite"] if args.overwrite else []
     if given:

@@ -21,6 +21,7 @@ DANS_MODES = ("continuous", "snap")
 DANS_OUTPUT_RANGES = ("unit", "entities")
 SANS_MODES = ("khop", "rw")
 NSCACHING_REFRESH = ("importance", "top")
+LR_DECAYS = ("none", "cosine", "linear")
 # (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
 SANS_MAX_PAIRS = 1 << 27
 # torch takes seeds, sizes and counts as signed 64-bit integers; a larger one raises deep inside it.
@@ -72,6 +73,15 @@ class TrainConfig:
         0.5, "RGCN: share of each sampled block that carries messages", above=0.0, maximum=1.0
     )
     lr: float = _opt(3e-3, "Adam learning rate", above=0.0)
+    lr_warmup_epochs: int = _opt(
+        0, "epochs over which the learning rate ramps up linearly to --lr", minimum=0
+    )
+    lr_decay: str = _opt(
+        "none",
+        "after the warm-up, keep --lr (none) or decay it towards 0 at the last epoch along a "
+        "half cosine (cosine) or a line (linear)",
+        choices=LR_DECAYS,
+    )
     l2: float = _opt(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
     grad_clip: float = _opt(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
     eval_every: int = _opt(10, "validate every N epochs", minimum=1)
@@ -160,6 +170,12 @@ class TrainConfig:
     dans_discriminator_lr: float = _opt(1e-4, "DANS: discriminator learning rate", above=0.0)
     dans_generator_steps: int = _opt(5, "DANS: generator steps per mini-batch", minimum=0)
     dans_discriminator_steps: int = _opt(1, "DANS: discriminator steps per mini-batch", minimum=0)
+    dans_gan_positives: int = _opt(
+        0,
+        "DANS: positives of each mini-batch, drawn at random, that the generator and "
+        "discriminator steps train on (0: all of them, the paper's schedule)",
+        minimum=0,
+    )
     dans_output_range: str = _opt(
         "unit",
         "DANS: generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the "

@@ -376,6 +376,33 @@ def test_update_logs(umls, steps, expected):
     )
 
 
+def _updated(umls, positives, generator, **overrides):
+    """A fresh sampler's generator and discriminator after one update on ``positives``."""
+    _, model, sampler = _build(umls, **overrides)
+    entities, relations = model()
+    sampler.update(positives, entities.detach(), relations.detach(), generator)
+    return _snapshot(sampler.pathways) | _snapshot(sampler.discriminator)
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_gan_positives_trains_the_gan_on_a_random_sample_of_the_batch(umls):
+    positives = umls.train[:64]
+    sampled = _updated(umls, positives, torch.Generator().manual_seed(3), dans_gan_positives=16)
+    # By hand: the same draw from the same generator, then an update on those 16 alone.
+    generator = torch.Generator().manual_seed(3)
+    chosen = torch.randperm(64, generator=generator)[:16]
+    by_hand = _updated(umls, positives[chosen], generator)
+    assert _same(sampled, by_hand)
+    everything = _updated(umls, positives, torch.Generator().manual_seed(3))
+    assert not _same(sampled, everything)
+    # A sample at least as large as the batch is the whole batch, as 0 is.
+    whole = _updated(umls, positives, torch.Generator().manual_seed(3), dans_gan_positives=64)
+    assert _same(whole, everything)
+
+
 # --------------------------------------------------------------------------------------------
 # Every decoder and encoder trains with it.
 # --------------------------------------------------------------------------------------------
@@ -425,6 +452,7 @@ def test_output_range(umls):
         ("mode", "nearest"),
         ("output_range", "huge"),
         ("generator_layers", 0),
+        ("gan_positives", -1),
     ],
 )
 def test_invalid_settings_are_refused(umls, key, value):

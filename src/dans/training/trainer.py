@@ -25,6 +25,7 @@ from dans.training.early_stopping import EarlyStopping
 from dans.training.guard import guarded_step
 from dans.training.loss import bce_loss
 from dans.training.optim import adam
+from dans.training.schedule import lr_factor, set_lr
 
 # Seeds of the processes' own generators in a group are this far apart (and from the shared one).
 _RANK_SEED_STRIDE = 1_000_003
@@ -246,6 +247,10 @@ class Trainer:
             self.epoch += 1
             epoch = self.epoch
             pretraining = epoch <= config.pretrain_epochs
+            lr = config.lr * lr_factor(
+                epoch, total_epochs, config.lr_warmup_epochs, config.lr_decay
+            )
+            set_lr(self.optimizer, lr)
             start = time.perf_counter()
             row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
             seconds = time.perf_counter() - start
@@ -255,6 +260,7 @@ class Trainer:
                 "phase": "pretrain" if pretraining else "train",
                 "seconds": seconds,
                 "triples_per_second": len(self.train_triples) / seconds,
+                "lr": lr,
                 **row,
             }
             if epoch % config.eval_every == 0 or epoch == total_epochs:

@@ -53,6 +53,9 @@ class DANSSampler(NegativeSampler):
     up) come from the generator, split evenly between the pathways (``G_E`` takes an odd one).
     ``output_range``: "unit" keeps the generator's tanh output in [-1, 1] as the authors' code
     does; "entities" scales it to the largest coordinate of the current entity embeddings.
+    ``gan_positives``: the generator and discriminator steps of a mini-batch train on this many
+    of its positives, drawn at random, so that their cost stops growing with the batch; 0 trains
+    them on every positive, as the paper does.
     """
 
     name = "dans"
@@ -77,6 +80,7 @@ class DANSSampler(NegativeSampler):
         generator_steps: int = 5,
         discriminator_steps: int = 1,
         output_range: str = "unit",
+        gan_positives: int = 0,
     ) -> None:
         super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
         require_choice("--dans-pathways", pathways, DANS_PATHWAYS)
@@ -88,6 +92,8 @@ class DANSSampler(NegativeSampler):
             raise ConfigError(f"--dans-generated-share must be in (0, 1], got {generated_share}")
         if generator_layers < 1:
             raise ConfigError(f"--dans-generator-layers must be at least 1, got {generator_layers}")
+        if gan_positives < 0:
+            raise ConfigError(f"--dans-gan-positives must be at least 0, got {gan_positives}")
         generated = math.ceil(generated_share * num_negatives)
         # Fakes per pathway, laid out G_E's first; a pathway with none is not built.
         if pathways == "both":
@@ -102,6 +108,7 @@ class DANSSampler(NegativeSampler):
         self.film_lambda = film_lambda
         self.generator_steps = generator_steps
         self.discriminator_steps = discriminator_steps
+        self.gan_positives = gan_positives
         self.pathways = nn.ModuleDict(
             {name: Pathway(dim, generator_layers, film) for name in self.counts}
         )
@@ -274,7 +281,11 @@ class DANSSampler(NegativeSampler):
         generator: torch.Generator,
     ) -> dict[str, float]:
         """Generator steps, then discriminator steps on the last generator step's fakes, as in
-        the authors' code (Section 3.4); returns the last step's values of each."""
+        the authors' code (Section 3.4), on ``gan_positives`` of the positives (B, 3) when set;
+        returns the last step's values of each."""
+        if 0 < self.gan_positives < len(positives):
+            chosen = torch.randperm(len(positives), generator=generator, device=generator.device)
+            positives = positives[chosen[: self.gan_positives]]
         conditioning, reals = self.conditions(positives, entities, relations)
         logs: dict[str, float] = {}
         fakes = None

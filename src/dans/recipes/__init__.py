@@ -1,0 +1,57 @@
+"""Recipes: tuned settings for the large benchmarks, shipped as TOML files beside this module.
+
+A recipe is a ``--config`` file that names its dataset. Its settings sit over the built-in
+defaults and under a ``--config`` file and flags, so any key can be overridden. Each file's
+first comment line describes it; the comments below say on what each value was chosen.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dans.config import TrainConfig
+from dans.errors import ConfigError
+
+_SUFFIX = ".toml"
+
+
+def _folder() -> Path:
+    return Path(str(resources.files(__name__)))
+
+
+def recipe_names() -> list[str]:
+    """The shipped recipes, sorted by name."""
+    return sorted(path.stem for path in _folder().glob(f"*{_SUFFIX}"))
+
+
+def recipe_path(name: str) -> Path:
+    """The TOML file of recipe ``name``; raises :class:`ConfigError` naming the known ones."""
+    if name not in recipe_names():
+        raise ConfigError(f"--recipe: unknown recipe {name!r}; known: {', '.join(recipe_names())}")
+    return _folder() / f"{name}{_SUFFIX}"
+
+
+def recipe_settings(name: str) -> dict[str, Any]:
+    """The keys recipe ``name`` sets, checked as a ``--config`` file is; no others."""
+    path = recipe_path(name)
+    config = TrainConfig.from_toml(path)
+    return {key: getattr(config, key) for key in tomllib.loads(path.read_text(encoding="utf-8"))}
+
+
+def recipe(name: str, **overrides: Any) -> TrainConfig:
+    """The configuration of recipe ``name``, with ``overrides`` (config keys) on top.
+
+    ``dans.train(dans.recipe("wn18rr", sampler="dans"), out="runs/wn")`` trains it.
+    """
+    return TrainConfig.from_dict({**recipe_settings(name), **overrides}, "overrides")
+
+
+def describe(name: str) -> str:
+    """The first comment line of recipe ``name``, without its ``#``."""
+    for line in recipe_path(name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
