@@ -80,8 +80,8 @@ def test_corrupted_scores_match_single_triples(name):
             assert torch.allclose(scores[b, k], single, atol=1e-5), (b, k)
 
 
-@pytest.mark.parametrize("name", ["distmult", "complex"])
-def test_bilinear_corrupted_scores_and_gradients_match_the_generic_path(name):
+@pytest.mark.parametrize("name", NAMES)
+def test_corrupted_scores_and_gradients_match_the_generic_path(name):
     decoder, entities, relations, heads, rels, tails = _setup(name)
     head_replaced = torch.rand(B, K) < 0.5
     inputs = [

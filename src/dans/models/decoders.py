@@ -153,11 +153,44 @@ class ComplEx(BilinearDecoder):
         return torch.cat([r_re, -r_im], -1)
 
 
-class RotatE(Decoder):
+class DistanceDecoder(Decoder):
+    """A decoder whose score is ``margin - distance(compose(h, r) - t)``; ``margin`` centres the
+    logits for the cross-entropy loss. Subclasses implement :meth:`distance`."""
+
+    def __init__(
+        self, num_relations: int, dim: int, margin: float, relation_dim: int | None = None
+    ) -> None:
+        super().__init__(num_relations, dim, relation_dim)
+        self.margin = margin
+
+    def distance(self, differences: Tensor) -> Tensor:
+        """shape: (..., d) -> (...)."""
+        raise NotImplementedError
+
+    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
+        return self.margin - self.distance(self.compose(heads, relations) - tails)
+
+    def score_corrupted(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        candidates: Tensor,
+    ) -> Tensor:
+        # Each positive's two queries are composed once and gathered per negative, rather than
+        # composed for every one of its K negatives (RotatE's rotation takes a cosine and a sine).
+        queries = torch.stack(
+            [self.compose(heads, relations), self.compose(tails, self.inverse(relations))], 1
+        )
+        index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
+        return self.margin - self.distance(queries.gather(1, index) - candidates)
+
+
+class RotatE(DistanceDecoder):
     """``margin - sum_i |h_i r_i - t_i|``, complex, with unit-modulus ``r`` (Sun et al., 2019).
 
-    Relations are stored as phases, shape (R, d / 2); ``margin`` centres the logits for the
-    cross-entropy loss.
+    Relations are stored as phases, shape (R, d / 2).
     """
 
     name = "rotate"
@@ -165,16 +198,15 @@ class RotatE(Decoder):
     def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
         if dim % 2:
             raise ConfigError(f"the rotate decoder needs an even --dim, got {dim}")
-        super().__init__(num_relations, dim, relation_dim=dim // 2)
+        super().__init__(num_relations, dim, margin, relation_dim=dim // 2)
         nn.init.uniform_(self.relation_embeddings, -torch.pi, torch.pi)
-        self.margin = margin
 
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
         return complex_product(anchors, torch.cos(relations), torch.sin(relations))
 
-    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        diff_re, diff_im = (self.compose(heads, relations) - tails).chunk(2, -1)
-        return self.margin - torch.sqrt(diff_re**2 + diff_im**2 + 1e-12).sum(-1)
+    def distance(self, differences: Tensor) -> Tensor:
+        diff_re, diff_im = differences.chunk(2, -1)
+        return torch.sqrt(diff_re**2 + diff_im**2 + 1e-12).sum(-1)
 
     def inverse(self, relations: Tensor) -> Tensor:
         return -relations
@@ -184,20 +216,19 @@ class RotatE(Decoder):
         return relations.new_zeros(())
 
 
-class TransE(Decoder):
+class TransE(DistanceDecoder):
     """``margin - ||h + r - t||_2`` (Bordes et al., 2013)."""
 
     name = "transe"
 
     def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
-        super().__init__(num_relations, dim)
-        self.margin = margin
+        super().__init__(num_relations, dim, margin)
 
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
         return anchors + relations
 
-    def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return self.margin - torch.linalg.vector_norm(heads + relations - tails, dim=-1)
+    def distance(self, differences: Tensor) -> Tensor:
+        return torch.linalg.vector_norm(differences, dim=-1)
 
     def inverse(self, relations: Tensor) -> Tensor:
         return -relations
