@@ -152,6 +152,19 @@ def test_a_run_killed_in_pretraining_resumes_into_the_sampler(tmp_path, monkeypa
     assert_same_run(out, uninterrupted("dans", pretrain_epochs=2))
 
 
+def test_a_run_with_a_schedule_and_a_gan_sample_resumes_to_the_uninterrupted_numbers(
+    tmp_path, monkeypatch, uninterrupted
+):
+    settings = dict(lr_warmup_epochs=1, lr_decay="cosine", dans_gan_positives=500)
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        kill_during_epoch(patch, 3)
+        with pytest.raises(Killed):
+            dans.train(small("dans", **settings), out=out, progress=False)
+    dans.resume(out, progress=False)
+    assert_same_run(out, uninterrupted("dans", **settings))
+
+
 def test_states_saved_every_n_epochs_resume_from_the_last_one(tmp_path, monkeypatch, uninterrupted):
     out = tmp_path / "run"
     saved = []

@@ -64,10 +64,12 @@ class TrainResult:
 class Trainer:
     """Trains a model with a sampler: pretraining with ``pretrain_sampler``, then ``sampler``.
 
-    Validation runs every ``config.eval_every`` epochs and after the last one; the model and the
-    sampler with the best valid MRR are restored at the end. Callbacks receive each epoch's log
-    row, each new best, and every ``checkpoint_every`` epochs (and after the last) the state
-    that :meth:`load_state_dict` continues from, so the caller decides what gets written where.
+    Each epoch sets the learning rate of :func:`~dans.training.schedule.lr_factor` (warm-up,
+    then decay), pretraining epochs included. Validation runs every ``config.eval_every`` epochs
+    and after the last one; the model and the sampler with the best valid MRR are restored at
+    the end. Callbacks receive each epoch's log row, each new best, and every
+    ``checkpoint_every`` epochs (and after the last) the state that :meth:`load_state_dict`
+    continues from, so the caller decides what gets written where.
 
     In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
     every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
