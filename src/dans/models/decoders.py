@@ -87,6 +87,13 @@ class Decoder(nn.Module):
         rels = torch.where(replaced, self.inverse(relations)[:, None], relations[:, None])
         return self.score(anchors, rels, candidates)
 
+    def both_queries(self, heads: Tensor, relations: Tensor, tails: Tensor, dim: int) -> Tensor:
+        """Each positive's tail query ``compose(h, r)`` and head query ``compose(t, inverse(r))``,
+        stacked along ``dim``. shapes: (B, d), (B, d_r), (B, d) -> (B, 2, d) for ``dim=1``."""
+        return torch.stack(
+            [self.compose(heads, relations), self.compose(tails, self.inverse(relations))], dim
+        )
+
     def score_all_heads(self, relations: Tensor, tails: Tensor, entities: Tensor) -> Tensor:
         """Score every entity as the head. shapes: (Q, d_r), (Q, d), (E, d) -> (Q, E)."""
         return self.score_all_tails(tails, self.inverse(relations), entities)
@@ -116,10 +123,7 @@ class BilinearDecoder(Decoder):
     ) -> Tensor:
         # Each positive's two queries, scored against its K candidates in one batched product:
         # no (B, K, d) query tensors to build and differentiate.
-        queries = torch.stack(
-            [self.compose(heads, relations), self.compose(tails, self.inverse(relations))], -1
-        )
-        both = torch.bmm(candidates, queries)
+        both = torch.bmm(candidates, self.both_queries(heads, relations, tails, -1))
         return both.gather(2, head_replaced.long()[..., None]).squeeze(-1)
 
 
@@ -180,9 +184,7 @@ class DistanceDecoder(Decoder):
     ) -> Tensor:
         # Each positive's two queries are composed once and gathered per negative, rather than
         # composed for every one of its K negatives (RotatE's rotation takes a cosine and a sine).
-        queries = torch.stack(
-            [self.compose(heads, relations), self.compose(tails, self.inverse(relations))], 1
-        )
+        queries = self.both_queries(heads, relations, tails, 1)
         index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
         return self.margin - self.distance(queries.gather(1, index) - candidates)
 
