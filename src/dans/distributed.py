@@ -65,9 +65,19 @@ def start(device: torch.device) -> torch.device:
 
 def stop() -> None:
     """Leave the process group once every process has reached this point: one that tore the
-    group down while another still used it could abort both."""
+    group down while another still used it could abort both.
+
+    A collective barrier alone is not enough: a process returns from it once its own part is
+    done, and shutting its connections down then can catch a peer still finishing the same
+    barrier. So each process also checks in through the rendezvous store, which the
+    connections do not carry, and none shuts down before every one has left the barrier.
+    """
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+        store = dist.distributed_c10d._get_default_store()
+        here = world()
+        store.set(f"dans/stopped/{here.rank}", "1")
+        store.wait([f"dans/stopped/{rank}" for rank in range(here.size)])
         dist.destroy_process_group()
 
 
