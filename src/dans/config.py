@@ -176,6 +176,11 @@ class TrainConfig:
         "discriminator steps train on (0: all of them, the paper's schedule)",
         minimum=0,
     )
+    dans_fake_per_side: bool = _opt(
+        False,
+        "DANS: one fake per positive, side and pathway, shared by the generated negatives that "
+        "replace that side (off: a fake per negative, the paper's sampling)",
+    )
     dans_output_range: str = _opt(
         "unit",
         "DANS: generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the "

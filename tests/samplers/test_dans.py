@@ -403,6 +403,30 @@ def test_gan_positives_trains_the_gan_on_a_random_sample_of_the_batch(umls):
     assert _same(whole, everything)
 
 
+def test_one_fake_per_side_is_shared_by_that_sides_negatives(umls):
+    positives = umls.train[:64]
+    _, model, shared = _build(umls, dans_fake_per_side=True)
+    negatives, _, _ = _sample(model, shared, positives)
+    for cols in _columns(shared).values():
+        fakes, heads = negatives.embeddings[:, cols], negatives.head_replaced[:, cols]
+        for side in (True, False):
+            # Every fake on this side of a positive equals its first one on that side.
+            first = fakes[torch.arange(64), (heads == side).int().argmax(1)]
+            same_side = (heads == side)[..., None]
+            assert torch.equal(torch.where(same_side, fakes, 0), first[:, None] * same_side)
+    # Without input noise, and with batch statistics fixed, a fake depends on its row alone:
+    # sharing it changes nothing.
+    _, model, each = _build(umls, dans_noise_sigma=0.0)
+    _, _, shared = _build(umls, dans_noise_sigma=0.0, dans_fake_per_side=True)
+    each.eval(), shared.eval()
+    first, _, _ = _sample(model, each, positives)
+    second, _, _ = _sample(model, shared, positives)
+    # The generated columns; the uniform ones follow a random stream the noise draws moved.
+    generated = first.groups["generated"]
+    assert torch.equal(first.head_replaced[:, generated], second.head_replaced[:, generated])
+    assert_close(first.embeddings[:, generated], second.embeddings[:, generated])
+
+
 # --------------------------------------------------------------------------------------------
 # Every decoder and encoder trains with it.
 # --------------------------------------------------------------------------------------------

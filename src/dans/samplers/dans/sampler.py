@@ -55,7 +55,10 @@ class DANSSampler(NegativeSampler):
     does; "entities" scales it to the largest coordinate of the current entity embeddings.
     ``gan_positives``: the generator and discriminator steps of a mini-batch train on this many
     of its positives, drawn at random, so that their cost stops growing with the batch; 0 trains
-    them on every positive, as the paper does.
+    them on every positive, as the paper does. ``fake_per_side``: each positive's generated
+    negatives that replace the same side share one fake per pathway, so a batch runs the
+    generator on two rows per positive (the rows its steps train on) instead of one per
+    negative; with the paper's small input noise the fakes of one side are near-copies anyway.
     """
 
     name = "dans"
@@ -81,6 +84,7 @@ class DANSSampler(NegativeSampler):
         discriminator_steps: int = 1,
         output_range: str = "unit",
         gan_positives: int = 0,
+        fake_per_side: bool = False,
     ) -> None:
         super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
         require_choice("--dans-pathways", pathways, DANS_PATHWAYS)
@@ -109,6 +113,7 @@ class DANSSampler(NegativeSampler):
         self.generator_steps = generator_steps
         self.discriminator_steps = discriminator_steps
         self.gan_positives = gan_positives
+        self.fake_per_side = fake_per_side
         self.pathways = nn.ModuleDict(
             {name: Pathway(dim, generator_layers, film) for name in self.counts}
         )
@@ -172,11 +177,15 @@ class DANSSampler(NegativeSampler):
     ) -> dict[str, Tensor]:
         """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn."""
         fakes = {}
-        for name in self.pathways:
+        for name, c in conditioning.items():
             batch, count = sides[name].shape
             rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
-            index = conditioning[name].rows[(rows + sides[name].long()).flatten()]
-            fake = self._run(name, conditioning[name], index, generator)
+            # The (positive, side) row of each negative, shape (B * n_pathway,).
+            slots = (rows + sides[name].long()).flatten()
+            if self.fake_per_side:
+                fake = self._run(name, c, c.rows, generator).index_select(0, slots)
+            else:
+                fake = self._run(name, c, c.rows[slots], generator)
             fakes[name] = fake.view(batch, count, -1)
         return fakes
 
