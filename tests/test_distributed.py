@@ -88,6 +88,22 @@ def test_gradients_are_averaged_and_a_nan_anywhere_skips_everywhere(tmp_path):
         assert torch.equal(weights, torch.zeros(2))
 
 
+def _stopping(rank):
+    """Rank 1 leaves the final barrier a second late; returns how long ``stop`` took."""
+    if rank == 1:
+        barrier = dist.barrier
+        dist.barrier = lambda: (barrier(), time.sleep(1.0))
+    start = time.monotonic()
+    distributed.stop()
+    return time.monotonic() - start
+
+
+def test_no_process_leaves_the_group_before_every_one_has_left_the_final_barrier(tmp_path):
+    late, _ = _run_group(tmp_path, _stopping)
+    # Rank 0 waited in stop() for rank 1 to leave the barrier.
+    assert late >= 0.9, late
+
+
 def _evaluated(rank):
     torch.manual_seed(0)
     kg = dans.load_dataset("umls")
