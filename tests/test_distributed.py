@@ -99,9 +99,9 @@ def _stopping(rank):
 
 
 def test_no_process_leaves_the_group_before_every_one_has_left_the_final_barrier(tmp_path):
-    late, _ = _run_group(tmp_path, _stopping)
+    waited, _ = _run_group(tmp_path, _stopping)
     # Rank 0 waited in stop() for rank 1 to leave the barrier.
-    assert late >= 0.9, late
+    assert waited >= 0.9, waited
 
 
 def _evaluated(rank):
