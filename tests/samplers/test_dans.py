@@ -414,6 +414,12 @@ def test_one_fake_per_side_is_shared_by_that_sides_negatives(umls):
             first = fakes[torch.arange(64), (heads == side).int().argmax(1)]
             same_side = (heads == side)[..., None]
             assert torch.equal(torch.where(same_side, fakes, 0), first[:, None] * same_side)
+    # Asked directly, as the hardest-negatives query does, it draws every fake on its own.
+    entities, relations = model()
+    conditioning, _ = shared.conditions(positives, entities, relations)
+    tails = {name: torch.zeros(64, 3, dtype=torch.bool) for name in shared.pathways}
+    for fakes in shared.generate(conditioning, tails, torch.Generator()).values():
+        assert not torch.equal(fakes[:, 0], fakes[:, 1])
     # Without input noise, and with batch statistics fixed, a fake depends on its row alone:
     # sharing it changes nothing.
     _, model, each = _build(umls, dans_noise_sigma=0.0)

@@ -59,6 +59,8 @@ class DANSSampler(NegativeSampler):
     negatives that replace the same side share one fake per pathway, so a batch runs the
     generator on two rows per positive (the rows its steps train on) instead of one per
     negative; with the paper's small input noise the fakes of one side are near-copies anyway.
+    It applies to the training negatives only: :meth:`generate` draws every fake on its own
+    unless asked, as the hardest-negatives query and the plots need.
     """
 
     name = "dans"
@@ -174,15 +176,17 @@ class DANSSampler(NegativeSampler):
         conditioning: dict[str, Conditioning],
         sides: dict[str, BoolTensor],
         generator: torch.Generator,
+        per_side: bool = False,
     ) -> dict[str, Tensor]:
-        """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn."""
+        """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn:
+        each its own draw, or with ``per_side`` one draw per positive and side, shared."""
         fakes = {}
         for name, c in conditioning.items():
             batch, count = sides[name].shape
             rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
             # The (positive, side) row of each negative, shape (B * n_pathway,).
             slots = (rows + sides[name].long()).flatten()
-            if self.fake_per_side:
+            if per_side:
                 fake = self._run(name, c, c.rows, generator).index_select(0, slots)
             else:
                 fake = self._run(name, c, c.rows[slots], generator)
@@ -320,7 +324,7 @@ class DANSSampler(NegativeSampler):
         with torch.no_grad():
             conditioning, _ = self.conditions(positives, entities.detach(), relations.detach())
             sides = self.draw_sides(batch, generator)
-            fakes = self.generate(conditioning, sides, generator)
+            fakes = self.generate(conditioning, sides, generator, self.fake_per_side)
         vectors = torch.cat(list(fakes.values()), 1)
         head_replaced = torch.cat(list(sides.values()), 1)
         ids = weights = None
