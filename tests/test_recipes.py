@@ -24,8 +24,9 @@ def test_a_recipe_ships_for_each_large_graph():
         assert describe(name), f"{name}: no description line"
 
 
+@pytest.mark.parametrize("sampler", ["uniform", "dans"])
 @pytest.mark.parametrize("name", recipe_names())
-def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, name):
+def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, name, sampler):
     settings = recipe_settings(name)
     file_keys = tomllib.loads(recipe_path(name).read_text()).keys()
     assert settings.keys() == file_keys
@@ -33,7 +34,9 @@ def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, na
     for key, value in settings.items():
         assert getattr(config, key) == value
     # The recipe as it is, on UMLS, for one epoch: one step, since no recipe's batch is smaller.
-    small = dans.recipe(name, data_dir=str(bundled_umls()), epochs=1, device="cpu")
+    small = dans.recipe(
+        name, data_dir=str(bundled_umls()), epochs=1, device="cpu", sampler=sampler
+    )
     assert small.batch_size >= len(dans.load_dataset("umls").train)
     run = dans.train(small, out=tmp_path / "run", progress=False)
     assert run.metrics["epochs"] == 1
