@@ -34,9 +34,7 @@ def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, na
     for key, value in settings.items():
         assert getattr(config, key) == value
     # The recipe as it is, on UMLS, for one epoch: one step, since no recipe's batch is smaller.
-    small = dans.recipe(
-        name, data_dir=str(bundled_umls()), epochs=1, device="cpu", sampler=sampler
-    )
+    small = dans.recipe(name, data_dir=str(bundled_umls()), epochs=1, device="cpu", sampler=sampler)
     assert small.batch_size >= len(dans.load_dataset("umls").train)
     run = dans.train(small, out=tmp_path / "run", progress=False)
     assert run.metrics["epochs"] == 1
