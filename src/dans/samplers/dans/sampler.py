@@ -180,6 +180,7 @@ class DANSSampler(NegativeSampler):
     ) -> dict[str, Tensor]:
         """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn:
         each its own draw, or with ``per_side`` one draw per positive and side, shared."""
+        shared = self.fakes_per_row(conditioning, generator) if per_side else {}
         fakes = {}
         for name, c in conditioning.items():
             batch, count = sides[name].shape
@@ -187,7 +188,7 @@ class DANSSampler(NegativeSampler):
             # The (positive, side) row of each negative, shape (B * n_pathway,).
             slots = (rows + sides[name].long()).flatten()
             if per_side:
-                fake = self._run(name, c, c.rows, generator).index_select(0, slots)
+                fake = shared[name].index_select(0, slots)
             else:
                 fake = self._run(name, c, c.rows[slots], generator)
             fakes[name] = fake.view(batch, count, -1)
