@@ -16,9 +16,9 @@ import torch.multiprocessing as mp
 import dans
 from dans import distributed
 from dans.builders import build_model, load_graph
+from dans.optim import guarded_step
 from dans.pipeline import build_trainer
 from dans.rundir import RunDirectory
-from dans.training.guard import guarded_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,8 +11,8 @@ import torch
 from torch import LongTensor, Tensor
 
 from dans.data.graph import KnowledgeGraph, KnownTriples
-from dans.models.model import KGModel, score_triples
-from dans.samplers.base import Negatives, NegativeSampler, corrupt, score_negatives
+from dans.models.model import KGModel, score_corrupted, score_triples
+from dans.samplers.base import Negatives, NegativeSampler, corrupt
 from dans.samplers.snap import nearest_entities
 
 DIVERSITY_FILE = "diversity.json"
@@ -109,7 +109,9 @@ def measure_diversity(
             ids, snapped = _nearest(negatives, entities), True
         triples = corrupt(batch, negatives.head_replaced, ids)
         false = heldout.contains(triples) if heldout is not None else torch.zeros_like(ids).bool()
-        scores = score_negatives(batch, negatives, entities, relations, model.decoder)
+        scores = score_corrupted(
+            model.decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
+        )
         positive_score += score_triples(model.decoder, entities, relations, batch).sum().item()
         for name, columns in {"all": slice(None), **negatives.groups}.items():
             tally = tallies.setdefault(name, _Tally(kg.num_entities))

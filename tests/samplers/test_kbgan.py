@@ -8,8 +8,9 @@ from torch.testing import assert_close
 
 from dans.errors import ConfigError
 from dans.models import DECODERS
-from dans.samplers.base import SAMPLERS, score_negatives
-from dans.samplers.kbgan import KBGANSampler, _gumbel_argmax
+from dans.models.model import score_corrupted
+from dans.samplers.base import SAMPLERS, corrupt
+from dans.samplers.kbgan import KBGANSampler, _gumbel_argmax, _pick
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -210,23 +211,29 @@ def test_baseline_is_a_moving_average_of_the_mean_reward():
 
 
 def test_rewards_are_the_base_model_logits(umls, monkeypatch):
-    """The reward of each drawn negative is score_negatives on the base model, head side through
+    """The reward of each drawn negative is score_corrupted on the base model, head side through
     the decoder's inverse (complex is not symmetric)."""
     sampler, entities, relations = _build(umls, decoder="complex")
     seen = {}
 
-    def spy(positives, negatives, ents, rels, decoder):
+    def spy_pick(ids, choice):
+        seen["ids"] = _pick(ids, choice)
+        return seen["ids"]
+
+    def spy_score(decoder, ents, rels, positives, head_replaced, replacing):
         seen.update(
-            negatives=negatives, scores=score_negatives(positives, negatives, ents, rels, decoder)
+            head_replaced=head_replaced,
+            scores=score_corrupted(decoder, ents, rels, positives, head_replaced, replacing),
         )
         return seen["scores"]
 
-    monkeypatch.setattr("dans.samplers.kbgan.score_negatives", spy)
+    monkeypatch.setattr("dans.samplers.kbgan._pick", spy_pick)
+    monkeypatch.setattr("dans.samplers.kbgan.score_corrupted", spy_score)
     positives = umls.train[:30]
     logs = _update(sampler, positives, entities, relations)
-    negatives = seen["negatives"]
-    assert negatives.head_replaced.any() and (~negatives.head_replaced).any()
-    triples = negatives.triples(positives)
+    head_replaced = seen["head_replaced"]
+    assert head_replaced.any() and (~head_replaced).any()
+    triples = corrupt(positives, head_replaced, seen["ids"])
     e, r = entities.detach(), relations.detach()
     by_hand = sampler.decoder.score(e[triples[..., 0]], r[triples[..., 1]], e[triples[..., 2]])
     assert_close(seen["scores"], by_hand)

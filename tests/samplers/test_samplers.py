@@ -8,8 +8,8 @@ from dans.builders import build_model, build_sampler
 from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError
 from dans.models import DECODERS
+from dans.models.model import score_corrupted
 from dans.samplers import PopularitySampler, SelfAdversarialSampler, UniformSampler
-from dans.samplers.base import score_negatives
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -165,7 +165,14 @@ def test_filtering_weights_when_redraws_run_out(cls):
         assert torch.allclose(weights, expected)
     else:
         # Kept negatives keep softmax proportions among themselves.
-        scores = score_negatives(positives, negatives, entities, decoder.relations(), decoder)
+        scores = score_corrupted(
+            decoder,
+            entities,
+            decoder.relations(),
+            positives,
+            negatives.head_replaced,
+            negatives.embeddings,
+        )
         masked = torch.where(is_known, -torch.inf, scores.detach())
         expected = torch.softmax(masked, 1).nan_to_num(0.0) * 6
         assert torch.allclose(weights, expected, atol=1e-5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import LongTensor, Tensor, nn
+from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.models.decoders import Decoder
 from dans.models.encoders import Encoder
@@ -39,4 +39,23 @@ def score_triples(
         gather_rows(entities, triples[:, 0]),
         gather_rows(relations, triples[:, 1]),
         gather_rows(entities, triples[:, 2]),
+    )
+
+
+def score_corrupted(
+    decoder: Decoder,
+    entities: Tensor,
+    relations: Tensor,
+    positives: LongTensor,
+    head_replaced: BoolTensor,
+    replacing: Tensor,
+) -> Tensor:
+    """Logits of positives (B, 3) with the head (where ``head_replaced``, shape (B, K)) or the
+    tail replaced by the vectors ``replacing``, shape (B, K, d): shape (B, K)."""
+    return decoder.score_corrupted(
+        gather_rows(entities, positives[:, 0]),
+        gather_rows(relations, positives[:, 1]),
+        gather_rows(entities, positives[:, 2]),
+        head_replaced,
+        replacing,
     )

@@ -1,6 +1,6 @@
 """Negative samplers behind one interface, resolved by name from :data:`SAMPLERS`."""
 
-from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler, score_negatives
+from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler
 from dans.samplers.dans import DANSSampler
 from dans.samplers.kbgan import KBGANSampler
 from dans.samplers.mcns import MCNSSampler
@@ -20,5 +20,4 @@ __all__ = [
     "SANSSampler",
     "SelfAdversarialSampler",
     "UniformSampler",
-    "score_negatives",
 ]

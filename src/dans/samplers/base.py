@@ -216,20 +216,3 @@ class NegativeSampler(nn.Module):
             ids = torch.where(known, redrawn, ids)
             known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
         return ids, ~known
-
-
-def score_negatives(
-    positives: LongTensor,
-    negatives: Negatives,
-    entities: Tensor,
-    relations: Tensor,
-    decoder: Decoder,
-) -> Tensor:
-    """Logits of the negatives, shape (B, K)."""
-    return decoder.score_corrupted(
-        gather_rows(entities, positives[:, 0]),
-        gather_rows(relations, positives[:, 1]),
-        gather_rows(entities, positives[:, 2]),
-        negatives.head_replaced,
-        negatives.embeddings,
-    )

@@ -24,9 +24,9 @@ from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
-from dans.samplers.base import Negatives, NegativeSampler, corrupt, score_negatives
-from dans.training.guard import guarded_step
-from dans.training.optim import adam
+from dans.models.model import score_corrupted
+from dans.optim import adam, guarded_step
+from dans.samplers.base import NegativeSampler, corrupt
 
 # The authors' DistMult initialisation (distmult.py): N(0, 1) entries divided by
 # (dim / sigma^2)^(1/6), so a three-way product summed over dim has std sigma at the start and the
@@ -168,11 +168,10 @@ class KBGANSampler(NegativeSampler):
         log_probs = F.log_softmax(logits, -1)
         with torch.no_grad():
             choice = _gumbel_argmax(logits, generator)
-            picked = _pick(ids, choice)
-            negatives = Negatives(
-                gather_rows(entities, picked), head_replaced.to(entities.device), picked
+            picked = gather_rows(entities, _pick(ids, choice))
+            rewards = score_corrupted(
+                self.decoder, entities, relations, positives, head_replaced, picked
             )
-            rewards = score_negatives(positives, negatives, entities, relations, self.decoder)
             mean_reward = rewards.mean()
             # Tensor selects rather than Python branches: no device synchronisation.
             started = self.updates > 0

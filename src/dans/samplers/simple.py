@@ -8,7 +8,8 @@ from torch import BoolTensor, LongTensor, Tensor
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
-from dans.samplers.base import Negatives, NegativeSampler, score_negatives
+from dans.models.model import score_corrupted
+from dans.samplers.base import Negatives, NegativeSampler
 
 
 class UniformSampler(NegativeSampler):
@@ -82,5 +83,12 @@ class SelfAdversarialSampler(UniformSampler):
         self, positives: LongTensor, negatives: Negatives, entities: Tensor, relations: Tensor
     ) -> Tensor:
         with torch.no_grad():
-            scores = score_negatives(positives, negatives, entities, relations, self.decoder)
+            scores = score_corrupted(
+                self.decoder,
+                entities,
+                relations,
+                positives,
+                negatives.head_replaced,
+                negatives.embeddings,
+            )
             return torch.softmax(self.temperature * scores, dim=1) * scores.shape[1]

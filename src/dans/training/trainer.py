@@ -19,12 +19,11 @@ from dans.data.graph import KnowledgeGraph
 from dans.distributed import broadcast_state, gather_objects, world
 from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import evaluate
-from dans.models.model import KGModel, score_triples
-from dans.samplers.base import NegativeSampler, score_negatives
+from dans.models.model import KGModel, score_corrupted, score_triples
+from dans.optim import adam, guarded_step
+from dans.samplers.base import NegativeSampler
 from dans.training.early_stopping import EarlyStopping
-from dans.training.guard import guarded_step
 from dans.training.loss import bce_loss
-from dans.training.optim import adam
 from dans.training.schedule import lr_factor, set_lr
 
 # Seeds of the processes' own generators in a group are this far apart (and from the shared one).
@@ -150,7 +149,9 @@ class Trainer:
         negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
         positive_scores = score_triples(decoder, entities, relations, batch)
-        negative_scores = score_negatives(batch, negatives, entities, relations, decoder)
+        negative_scores = score_corrupted(
+            decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
+        )
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
         loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
         # DistributedDataParallel has averaged the model's gradients already.

@@ -20,12 +20,11 @@ from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
+from dans.optim import adam, guarded_step
 from dans.samplers.base import Negatives, NegativeSampler, average_one
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
-from dans.training.guard import guarded_step
-from dans.training.optim import adam
 
 
 @dataclass

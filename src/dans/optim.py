@@ -1,13 +1,21 @@
-"""Optimizer steps that refuse to apply a non-finite loss or gradient."""
+"""Optimiser steps, shared by the base model's training and the samplers that learn: the
+optimiser every part uses, and a step that refuses a non-finite loss or gradient."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from dans.distributed import all_true, average_gradients
+
+
+def adam(parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel: one pass over all the parameters per step instead of a dozen
+    small operations per tensor, a large share of a DANS generator step on the CPU."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True)
 
 
 def guarded_step(

@@ -2,7 +2,7 @@
 
 import torch
 
-from dans.training.guard import guarded_step
+from dans.optim import guarded_step
 
 
 def _setup():
