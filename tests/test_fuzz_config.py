@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from dans.cli import main
-from dans.config import TrainConfig, flag_name
+from dans.config import TrainConfig
 from dans.errors import ConfigError
+from dans.options import flag_name
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # database=None: no .hypothesis folder in the checkout. The examples are few: CPU time is shared.

@@ -15,27 +15,28 @@ from typing import Any, NoReturn
 import torch
 
 from dans import distributed
-from dans.ablate import ABLATION_KEYS, ablate
-from dans.ablate import CHART_FILE as ABLATION_CHART
-from dans.compare import GRID_KEYS, compare
-from dans.config import TIE_POLICIES, TrainConfig, flag_name
+from dans.config import TIE_POLICIES, TrainConfig
 from dans.data.datasets import DATASETS, locate
-from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diversity
 from dans.errors import DansError
 from dans.evaluation.metrics import METRIC_NAMES, evaluate
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
-from dans.grids import RESULTS_FILE, TABLE_FILE, GridOptions
+from dans.experiments.ablate import ABLATION_KEYS, ablate
+from dans.experiments.ablate import CHART_FILE as ABLATION_CHART
+from dans.experiments.compare import GRID_KEYS, compare
+from dans.experiments.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diversity
+from dans.experiments.grids import RESULTS_FILE, TABLE_FILE, GridOptions
+from dans.experiments.sweep import CHART_FILE as SWEEP_CHART
+from dans.experiments.sweep import sweep
+from dans.experiments.visualize import CHART_FILE as VISUAL_CHART
+from dans.experiments.visualize import POINTS_FILE as VISUAL_POINTS
+from dans.experiments.visualize import negative_tails, project, write_visualization
+from dans.options import flag_name
 from dans.pipeline import CHECKPOINT_EVERY, load_run, resume, train
 from dans.recipes import describe, recipe, recipe_names, recipe_settings
 from dans.rundir import Run, write_output
 from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
-from dans.sweep import CHART_FILE as SWEEP_CHART
-from dans.sweep import sweep
-from dans.visualize import CHART_FILE as VISUAL_CHART
-from dans.visualize import POINTS_FILE as VISUAL_POINTS
-from dans.visualize import negative_tails, project, write_visualization
 
 EXIT_USAGE = 2
 # The samplers and decoders of the paper's Tables 2 and 3, in its order.

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dans.errors import ConfigError
+from dans.options import check_range, option, show
+from dans.samplers.dans.sampler import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS
+from dans.samplers.nscaching import NSCACHING_REFRESH
+from dans.samplers.sans import SANS_MAX_PAIRS, SANS_MODES
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
-DANS_PATHWAYS = ("entity", "relation", "both")
-DANS_MODES = ("continuous", "snap")
-DANS_OUTPUT_RANGES = ("unit", "entities")
-SANS_MODES = ("khop", "rw")
-NSCACHING_REFRESH = ("importance", "top")
 LR_DECAYS = ("none", "cosine", "linear")
-# (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
-SANS_MAX_PAIRS = 1 << 27
-# torch takes seeds, sizes and counts as signed 64-bit integers; a larger one raises deep inside it.
-INT64_LIMIT = 1 << 63
-
-
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass
@@ -40,148 +30,150 @@ class TrainConfig:
     with 4 bases and dropout 0.2) except where README.md says a measurement here chose otherwise.
     """
 
-    dataset: str = _opt("umls", "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995")
-    data_dir: str = _opt("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
-    encoder: str = _opt("rgcn", "entity encoder: rgcn or lookup")
-    decoder: str = _opt("distmult", "decoder: distmult, complex, rotate or transe")
-    sampler: str = _opt("uniform", "negative sampler: uniform, popularity, self-adv or dans")
-    dim: int = _opt(100, "embedding dimension d", minimum=1)
-    layers: int = _opt(2, "RGCN layers", minimum=1)
-    bases: int = _opt(4, "RGCN basis matrices", minimum=1)
-    dropout: float = _opt(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
-    edge_dropout: float = _opt(
+    dataset: str = option("umls", "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995")
+    data_dir: str = option("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
+    encoder: str = option("rgcn", "entity encoder: rgcn or lookup")
+    decoder: str = option("distmult", "decoder: distmult, complex, rotate or transe")
+    sampler: str = option("uniform", "negative sampler: uniform, popularity, self-adv or dans")
+    dim: int = option(100, "embedding dimension d", minimum=1)
+    layers: int = option(2, "RGCN layers", minimum=1)
+    bases: int = option(4, "RGCN basis matrices", minimum=1)
+    dropout: float = option(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
+    edge_dropout: float = option(
         0.4,
         "RGCN: share of training triples left out of each step's message passing",
         minimum=0.0,
         below=1.0,
     )
-    margin: float = _opt(6.0, "logit offset of the distance decoders (rotate, transe)")
-    negatives: int = _opt(20, "negatives per positive (N_s)", minimum=1)
-    filter_negatives: bool = _opt(False, "drop negatives that are known-true triples")
-    adversarial_temperature: float = _opt(1.0, "self-adv: softmax temperature alpha", above=0.0)
-    epochs: int = _opt(300, "training epochs after pretraining (0: evaluate untrained)", minimum=0)
-    pretrain_epochs: int = _opt(0, "epochs with uniform negatives before the sampler", minimum=0)
-    batch_size: int = _opt(1000, "positive triples per mini-batch", minimum=1)
-    subgraph_edges: int = _opt(
+    margin: float = option(6.0, "logit offset of the distance decoders (rotate, transe)")
+    negatives: int = option(20, "negatives per positive (N_s)", minimum=1)
+    filter_negatives: bool = option(False, "drop negatives that are known-true triples")
+    adversarial_temperature: float = option(1.0, "self-adv: softmax temperature alpha", above=0.0)
+    epochs: int = option(
+        300, "training epochs after pretraining (0: evaluate untrained)", minimum=0
+    )
+    pretrain_epochs: int = option(0, "epochs with uniform negatives before the sampler", minimum=0)
+    batch_size: int = option(1000, "positive triples per mini-batch", minimum=1)
+    subgraph_edges: int = option(
         0,
         "RGCN: train on blocks of this many training triples, each one step whose messages "
         "pass over a random --subgraph-split of the block, as the RGCN reference's edge "
         "sampling (0: full graph, mini-batches of --batch-size, --edge-dropout)",
         minimum=0,
     )
-    subgraph_split: float = _opt(
+    subgraph_split: float = option(
         0.5, "RGCN: share of each sampled block that carries messages", above=0.0, maximum=1.0
     )
-    lr: float = _opt(3e-3, "Adam learning rate", above=0.0)
-    lr_warmup_epochs: int = _opt(
+    lr: float = option(3e-3, "Adam learning rate", above=0.0)
+    lr_warmup_epochs: int = option(
         0, "epochs over which the learning rate ramps up linearly to --lr", minimum=0
     )
-    lr_decay: str = _opt(
+    lr_decay: str = option(
         "none",
         "after the warm-up, keep --lr (none) or decay it towards 0 at the last epoch along a "
         "half cosine (cosine) or a line (linear)",
         choices=LR_DECAYS,
     )
-    l2: float = _opt(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
-    grad_clip: float = _opt(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
-    eval_every: int = _opt(10, "validate every N epochs", minimum=1)
-    patience: int = _opt(5, "stop after N validations without a better MRR (0: never)", minimum=0)
-    seed: int = _opt(1, "random seed")
-    device: str = _opt("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
-    ties: str = _opt("realistic", "tie policy for ranks", choices=TIE_POLICIES)
-    eval_memory_mb: float = _opt(
+    l2: float = option(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
+    grad_clip: float = option(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
+    eval_every: int = option(10, "validate every N epochs", minimum=1)
+    patience: int = option(5, "stop after N validations without a better MRR (0: never)", minimum=0)
+    seed: int = option(1, "random seed")
+    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+    ties: str = option("realistic", "tie policy for ranks", choices=TIE_POLICIES)
+    eval_memory_mb: float = option(
         16.0, "MB of scores (queries x entities) held at once while ranking", above=0.0
     )
-    mcns_alpha: float = _opt(
+    mcns_alpha: float = option(
         0.25,
         "MCNS: negatives drawn in proportion to exp(alpha * score); 0 is uniform, 1 the "
         "model's own distribution",
         minimum=0.0,
     )
-    mcns_uniform_share: float = _opt(
+    mcns_uniform_share: float = option(
         0.5,
         "MCNS: chance that a chain step proposes a uniform entity rather than a neighbour",
         above=0.0,
         maximum=1.0,
     )
-    mcns_burn_in: int = _opt(
+    mcns_burn_in: int = option(
         10, "MCNS: Metropolis-Hastings steps before a chain's states are used", minimum=0
     )
-    kbgan_candidates: int = _opt(
+    kbgan_candidates: int = option(
         20, "KBGAN: uniform candidates the generator picks each negative from", minimum=1
     )
-    kbgan_generator_dim: int = _opt(
+    kbgan_generator_dim: int = option(
         50, "KBGAN: embedding size of the generator's own DistMult model", minimum=1
     )
-    kbgan_generator_lr: float = _opt(1e-3, "KBGAN: generator Adam learning rate", above=0.0)
-    kbgan_temperature: float = _opt(
+    kbgan_generator_lr: float = option(1e-3, "KBGAN: generator Adam learning rate", above=0.0)
+    kbgan_temperature: float = option(
         1.0, "KBGAN: softmax temperature on the generator's logits", above=0.0
     )
-    kbgan_baseline_momentum: float = _opt(
+    kbgan_baseline_momentum: float = option(
         0.9,
         "KBGAN: momentum of the REINFORCE reward baseline's moving average",
         minimum=0.0,
         below=1.0,
     )
-    nscaching_cache_size: int = _opt(
+    nscaching_cache_size: int = option(
         50, "NSCaching: entities cached per (h, r) and per (r, t) of train (N1)", minimum=1
     )
-    nscaching_candidates: int = _opt(
+    nscaching_candidates: int = option(
         50, "NSCaching: random entities offered to each cache at a refresh (N2)", minimum=1
     )
-    nscaching_refresh: str = _opt(
+    nscaching_refresh: str = option(
         "importance",
         "NSCaching: keep N1 of cache + candidates by importance sampling on softmax(score / T) "
         "(importance) or the N1 highest-scored (top)",
         choices=NSCACHING_REFRESH,
     )
-    nscaching_temperature: float = _opt(
+    nscaching_temperature: float = option(
         1.0, "NSCaching: softmax temperature T of the importance refresh", above=0.0
     )
-    sans_mode: str = _opt(
+    sans_mode: str = option(
         "khop",
         "SANS: draw from each entity's k-hop neighbourhood (khop) or random-walk endpoints (rw)",
         choices=SANS_MODES,
     )
-    sans_hops: int = _opt(2, "SANS: neighbourhood radius k, or walk length", minimum=1)
-    sans_max_pairs: int = _opt(
+    sans_hops: int = option(2, "SANS: neighbourhood radius k, or walk length", minimum=1)
+    sans_max_pairs: int = option(
         SANS_MAX_PAIRS, "SANS: largest k-hop index (entity, neighbour pairs) built", minimum=1
     )
-    dans_pathways: str = _opt(
+    dans_pathways: str = option(
         "both", "DANS: generator pathways G_E, G_R or both", choices=DANS_PATHWAYS
     )
-    dans_film: bool = _opt(True, "DANS: FiLM adaptation of the generator")
-    dans_mode: str = _opt(
+    dans_film: bool = option(True, "DANS: FiLM adaptation of the generator")
+    dans_mode: str = option(
         "continuous",
         "DANS: use generated vectors (continuous) or their nearest real entities (snap)",
         choices=DANS_MODES,
     )
-    dans_generated_share: float = _opt(
+    dans_generated_share: float = option(
         0.5,
         "DANS: share of the negatives made by the generator (rounded up, split evenly between "
         "the pathways); the rest are uniform",
         above=0.0,
         maximum=1.0,
     )
-    dans_generator_layers: int = _opt(2, "DANS: hidden layers M of each pathway", minimum=1)
-    dans_noise_sigma: float = _opt(0.01, "DANS: std of the generator's input noise", minimum=0.0)
-    dans_film_lambda: float = _opt(1e-4, "DANS: FiLM regulariser weight lambda", minimum=0.0)
-    dans_generator_lr: float = _opt(1e-3, "DANS: generator learning rate", above=0.0)
-    dans_discriminator_lr: float = _opt(1e-4, "DANS: discriminator learning rate", above=0.0)
-    dans_generator_steps: int = _opt(5, "DANS: generator steps per mini-batch", minimum=0)
-    dans_discriminator_steps: int = _opt(1, "DANS: discriminator steps per mini-batch", minimum=0)
-    dans_gan_positives: int = _opt(
+    dans_generator_layers: int = option(2, "DANS: hidden layers M of each pathway", minimum=1)
+    dans_noise_sigma: float = option(0.01, "DANS: std of the generator's input noise", minimum=0.0)
+    dans_film_lambda: float = option(1e-4, "DANS: FiLM regulariser weight lambda", minimum=0.0)
+    dans_generator_lr: float = option(1e-3, "DANS: generator learning rate", above=0.0)
+    dans_discriminator_lr: float = option(1e-4, "DANS: discriminator learning rate", above=0.0)
+    dans_generator_steps: int = option(5, "DANS: generator steps per mini-batch", minimum=0)
+    dans_discriminator_steps: int = option(1, "DANS: discriminator steps per mini-batch", minimum=0)
+    dans_gan_positives: int = option(
         0,
         "DANS: positives of each mini-batch, drawn at random, that the generator and "
         "discriminator steps train on (0: all of them, the paper's schedule)",
         minimum=0,
     )
-    dans_fake_per_side: bool = _opt(
+    dans_fake_per_side: bool = option(
         False,
         "DANS: one fake per positive, side and pathway, shared by the generated negatives that "
         "replace that side (off: a fake per negative, the paper's sampling)",
     )
-    dans_output_range: str = _opt(
+    dans_output_range: str = option(
         "unit",
         "DANS: generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the "
         "largest entity coordinate (entities)",
@@ -191,7 +183,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""
         for spec in dataclasses.fields(self):
-            _check_range(spec, getattr(self, spec.name))
+            check_range(spec, getattr(self, spec.name))
         if self.subgraph_edges and self.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
         resolve_device(self.device)
@@ -219,12 +211,12 @@ class TrainConfig:
                 try:
                     values[key] = float(value)
                 except OverflowError:
-                    raise ConfigError(f"{source}: {key} is too large, got {_show(value)}") from None
+                    raise ConfigError(f"{source}: {key} is too large, got {show(value)}") from None
                 ok = True
             if not ok:
                 raise ConfigError(
                     f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} "
-                    f"{_show(value)}"
+                    f"{show(value)}"
                 )
         return cls(**values)
 
@@ -255,32 +247,12 @@ class TrainConfig:
         specs = {spec.name: spec for spec in dataclasses.fields(cls)}
         for key in values:
             try:
-                _check_range(specs[key], getattr(config, key))
+                check_range(specs[key], getattr(config, key))
             except ConfigError as exc:
                 line = _line_of(text, key)
                 where = f"{path}:{line}" if line else str(path)
                 raise ConfigError(f"{where}: {exc}") from None
         return config
-
-
-def _check_range(spec: dataclasses.Field, value: Any) -> None:
-    """Raise :class:`ConfigError` naming the flag when ``value`` is outside ``spec``'s range."""
-    flag = flag_name(spec.name)
-    meta = spec.metadata
-    if isinstance(value, int) and not -INT64_LIMIT <= value < INT64_LIMIT:
-        raise ConfigError(f"{flag} is out of range (a signed 64-bit integer), got {_show(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{flag} must be a finite number, got {value}")
-    if "minimum" in meta and value < meta["minimum"]:
-        raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
-    if "above" in meta and value <= meta["above"]:
-        raise ConfigError(f"{flag} must be greater than {meta['above']}, got {value}")
-    if "below" in meta and value >= meta["below"]:
-        raise ConfigError(f"{flag} must be less than {meta['below']}, got {value}")
-    if "maximum" in meta and value > meta["maximum"]:
-        raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
-    if "choices" in meta:
-        require_choice(flag, value, meta["choices"])
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -291,26 +263,6 @@ def _line_of(text: str, key: str) -> int | None:
         if pattern.match(line):
             return number
     return None
-
-
-def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
-    """Raise :class:`ConfigError` naming ``flag`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for one-line messages: a hostile file's value
-    may be megabytes long, or an integer too long for ``repr`` (more than 4300 digits)."""
-    try:
-        text = repr(value)
-    except ValueError:
-        return "<too long to print>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _toml_value(value: Any) -> str:

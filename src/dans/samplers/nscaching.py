@@ -18,13 +18,14 @@ from __future__ import annotations
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
-from dans.config import NSCACHING_REFRESH, require_choice
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
+from dans.options import require_choice
 from dans.samplers.base import Negatives, NegativeSampler
 
+NSCACHING_REFRESH = ("importance", "top")
 # Elements of the (queries, candidates, dim) block scored at once during a refresh: bounds the
 # memory of gathering N1 + N2 candidate embeddings for every query of a large batch.
 _SCORE_BUDGET = 1 << 24

@@ -42,12 +42,15 @@ from collections.abc import Iterator
 import torch
 from torch import BoolTensor, LongTensor
 
-from dans.config import SANS_MAX_PAIRS, SANS_MODES, require_choice
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
+from dans.options import require_choice
 from dans.samplers.base import NegativeSampler
 
+SANS_MODES = ("khop", "rw")
+# (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
+SANS_MAX_PAIRS = 1 << 27
 # Anchors searched together: at most this many (anchor, entity) pairs, 128 MiB of int64 codes.
 _BLOCK_PAIRS = 1 << 24
 # Neighbour-list entries one expansion step of the search materialises at once.

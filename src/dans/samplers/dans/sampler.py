@@ -15,16 +15,20 @@ import torch
 import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor, nn
 
-from dans.config import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS, require_choice
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.optim import adam, guarded_step
+from dans.options import require_choice
 from dans.samplers.base import Negatives, NegativeSampler, average_one
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
+
+DANS_PATHWAYS = ("entity", "relation", "both")
+DANS_MODES = ("continuous", "snap")
+DANS_OUTPUT_RANGES = ("unit", "entities")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 from scipy import stats
 
 from dans.config import TrainConfig
-from dans.grids import (
+from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
@@ -21,8 +21,7 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
-from dans.rundir import write_atomic
-from dans.tables import (
+from dans.experiments.tables import (
     RANKS_NOTE,
     TABLE_METRICS,
     by_seed,
@@ -32,6 +31,7 @@ from dans.tables import (
     seeds_cell,
     three,
 )
+from dans.rundir import write_atomic
 
 RESULT_COLUMNS = ("dataset", "sampler", "decoder", "seed", *OUTCOME_COLUMNS)
 BASELINE = "uniform"
@@ -71,8 +71,9 @@ def compare(
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
-    """Train every cell not finished before into ``out/runs/<cell>`` (see :mod:`dans.grids`),
-    ``jobs`` at a time, then write ``results.csv`` and ``table.md``; returns the result rows.
+    """Train every cell not finished before into ``out/runs/<cell>`` (see
+    :mod:`dans.experiments.grids`), ``jobs`` at a time, then write ``results.csv`` and
+    ``table.md``; returns the result rows.
 
     Results are rewritten after every run, so an interrupted grid keeps what it did.
     """

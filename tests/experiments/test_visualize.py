@@ -5,8 +5,8 @@ import csv
 import pytest
 
 from dans.cli import main
+from dans.experiments.visualize import negative_tails
 from dans.pipeline import load_run
-from dans.visualize import negative_tails
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

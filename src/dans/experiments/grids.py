@@ -22,9 +22,14 @@ from tqdm import tqdm
 
 from dans.builders import check_names
 from dans.config import TrainConfig
-from dans.diversity import DIVERSITY_COLUMNS, DIVERSITY_FILE, DIVERSITY_POSITIVES, measure_diversity
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
+from dans.experiments.diversity import (
+    DIVERSITY_COLUMNS,
+    DIVERSITY_FILE,
+    DIVERSITY_POSITIVES,
+    measure_diversity,
+)
 from dans.pipeline import CHECKPOINT_EVERY, resume, train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, make_folder, write_atomic
 from dans.samplers.base import NegativeSampler

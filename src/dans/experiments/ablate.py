@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dans.config import TrainConfig
-from dans.grids import (
+from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
@@ -17,9 +17,9 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
-from dans.plots import bar_chart
+from dans.experiments.plots import bar_chart
+from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.rundir import write_atomic
-from dans.tables import by_seed, dataset_of, metric_series, summary_table
 
 CHART_FILE = "ablation.png"
 # The paper's variants: its three ablations do without FiLM.

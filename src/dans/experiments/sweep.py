@@ -8,9 +8,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from dans.config import TrainConfig, flag_name
+from dans.config import TrainConfig
 from dans.errors import DansError
-from dans.grids import (
+from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     OUTCOME_COLUMNS,
     TABLE_FILE,
@@ -19,10 +19,11 @@ from dans.grids import (
     run_grid,
     seed_range,
 )
-from dans.plots import line_chart
+from dans.experiments.plots import line_chart
+from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
+from dans.options import flag_name
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
-from dans.tables import by_seed, dataset_of, metric_series, summary_table
 
 CHART_FILE = "sweep.png"
 RESULT_COLUMNS = ("dataset", "param", "value", "seed", *OUTCOME_COLUMNS)

@@ -9,8 +9,8 @@ import torch
 import dans
 from dans.builders import build_model, build_sampler
 from dans.data.graph import KnowledgeGraph
-from dans.diversity import DIVERSITY_COLUMNS, measure_diversity
-from dans.grids import GridOptions
+from dans.experiments.diversity import DIVERSITY_COLUMNS, measure_diversity
+from dans.experiments.grids import GridOptions
 from dans.models.decoders import DistMult
 from dans.models.encoders import LookupEncoder
 from dans.models.model import KGModel
@@ -125,7 +125,7 @@ def test_cli_diversity_writes_json_and_refuses_what_is_not_a_run(tmp_path, capsy
 
 
 def test_grid_runs_carry_their_diversity(tmp_path, umls):
-    from dans.compare import compare
+    from dans.experiments.compare import compare
 
     config = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, device="cpu")
     rows = compare(

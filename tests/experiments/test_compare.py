@@ -6,11 +6,11 @@ import math
 import pytest
 
 import dans
-from dans import grids
 from dans.cli import main
-from dans.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
 from dans.errors import ConfigError, DansError, TrainingDiverged
-from dans.grids import GridOptions, read_results, render_csv
+from dans.experiments import grids
+from dans.experiments.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
+from dans.experiments.grids import GridOptions, read_results, render_csv
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,6 +1,6 @@
 """The charts: PNG files at least 800 px wide, written whole."""
 
-from dans.plots import bar_chart, line_chart, scatter_chart
+from dans.experiments.plots import bar_chart, line_chart, scatter_chart
 
 
 def test_bar_chart(tmp_path, png_size):

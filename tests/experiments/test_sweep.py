@@ -5,8 +5,8 @@ import pytest
 import dans
 from dans.cli import main
 from dans.errors import DansError
-from dans.grids import GridOptions, read_results
-from dans.sweep import sweep, sweep_key, sweep_values, value_label
+from dans.experiments.grids import GridOptions, read_results
+from dans.experiments.sweep import sweep, sweep_key, sweep_values, value_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

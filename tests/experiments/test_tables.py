@@ -1,6 +1,6 @@
 """Grid tables: mean ± std per group, best bold, runner-up underlined, diverged runs counted."""
 
-from dans.tables import by_seed, metric_series, summary_table, three
+from dans.experiments.tables import by_seed, metric_series, summary_table, three
 
 
 def _row(variant, seed, mrr, status="ok"):

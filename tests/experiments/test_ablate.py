@@ -3,9 +3,9 @@
 import pytest
 
 import dans
-from dans.ablate import ABLATIONS, ablate
 from dans.cli import main
-from dans.grids import GridOptions, read_results
+from dans.experiments.ablate import ABLATIONS, ablate
+from dans.experiments.grids import GridOptions, read_results
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

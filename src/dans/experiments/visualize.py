@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from sklearn.manifold import TSNE
 
-from dans.plots import scatter_chart
+from dans.experiments.plots import scatter_chart
 from dans.rundir import Run, write_output
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import PATHWAY_LABELS
