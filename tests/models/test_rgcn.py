@@ -231,11 +231,12 @@ def test_model_to_cpu_and_double_keeps_working():
     before = model.encoder()
     model.to("cpu")
     assert torch.equal(model.encoder(), before)
-    # Converting the dtype must also convert the sparse matrices, which are not buffers.
+    # Converting the dtype must also convert the sparse matrices' values, and only them.
     model.double()
     graph = model.encoder.graph
-    assert graph.mean.dtype == torch.float64
-    assert graph.gather_t.dtype == torch.float64
+    for name in ("mean", "mean_t", "gather", "gather_t"):
+        matrix = graph.matrix(name)
+        assert matrix.dtype == torch.float64 and matrix.crow_indices().dtype == torch.int64
     out = model.encoder()
     assert out.dtype == torch.float64
     assert torch.allclose(out.float(), before, atol=1e-5)
@@ -266,3 +267,41 @@ def test_encoder_on_cuda_matches_cpu(edge_dropout):
     out.sum().backward()
     assert out.device.type == "cuda"
     assert encoder.embeddings.weight.grad is not None
+
+
+def test_layer_reset_parameters_redraws_them_as_a_new_layer_would():
+    torch.manual_seed(4)
+    fresh = RGCNLayer(5, 3, 2 * R, 2)
+    layer = RGCNLayer(5, 3, 2 * R, 2)
+    with torch.no_grad():
+        layer.bias.fill_(1.0)
+    torch.manual_seed(4)
+    layer.reset_parameters()
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(layer.state_dict()[name], value), name
+    assert torch.equal(layer.bias, torch.zeros(3))
+
+
+def test_layer_and_graph_describe_their_sizes():
+    graph = RelationalGraph(_triples(), E, R)
+    assert (
+        repr(RGCNLayer(5, 3, 2 * R, 2)) == "RGCNLayer(in_dim=5, out_dim=3, edge_types=8, bases=2)"
+    )
+    assert (
+        repr(graph) == f"RelationalGraph(entities={E}, edge_types={2 * R}, pairs={graph.num_pairs})"
+    )
+
+
+def test_graph_matrices_are_built_from_buffers_that_move_with_the_module():
+    graph = RelationalGraph(_triples(), E, R)
+    parts = {name for name, _ in graph.named_buffers()}
+    assert parts == {
+        f"{matrix}_{part}"
+        for matrix in ("mean", "mean_t", "gather", "gather_t")
+        for part in ("row_starts", "columns", "values")
+    }
+    dense = graph.matrix("mean").to_dense()
+    assert torch.equal(graph.matrix("mean_t").to_dense(), dense.T)
+    # Each row of the mean matrix averages its pair's sources.
+    assert torch.allclose(dense.sum(1), torch.ones(graph.num_pairs))
+    assert graph.state_dict() == {}

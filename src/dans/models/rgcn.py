@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import LongTensor, Tensor, nn
@@ -18,6 +18,10 @@ class RelationalGraph(nn.Module):
     averages the sources of each pair (one sparse product with fixed values), then applies the
     pair's relation matrix, then sums pairs into their destination (a second fixed sparse
     product), so the dense work scales with the number of pairs rather than of edges.
+
+    The sparse matrices are kept as their CSR parts (row starts, columns, values) in buffers
+    outside the state dict, so ``.to()`` and dtype changes move them like any buffer and data
+    parallelism broadcasts plain tensors; each use rebuilds the matrix from its parts, a view.
     """
 
     def __init__(self, triples: LongTensor, num_entities: int, num_relations: int) -> None:
@@ -38,10 +42,10 @@ class RelationalGraph(nn.Module):
         pair_type = pair_key // num_entities
         self.type_sizes = torch.bincount(pair_type, minlength=self.num_edge_types).tolist()
         weights = 1.0 / pair_size[edge_pair].float()
-        self.mean, self.mean_t = _fixed_sparse(
-            edge_pair, src, weights, (self.num_pairs, num_entities)
-        )
-        self.gather, self.gather_t = _fixed_sparse(
+        self._shapes: dict[str, tuple[int, int]] = {}
+        self._store_with_transpose("mean", edge_pair, src, weights, (self.num_pairs, num_entities))
+        self._store_with_transpose(
+            "gather",
             pair_dst,
             torch.arange(self.num_pairs, device=triples.device),
             torch.ones(self.num_pairs, device=triples.device),
@@ -50,35 +54,49 @@ class RelationalGraph(nn.Module):
 
     def neighbour_means(self, x: Tensor) -> Tensor:
         """shape: (E, d) -> (P, d), the mean source embedding of each (type, destination) pair."""
-        return _SparseProduct.apply(x, self.mean, self.mean_t)
+        return _SparseProduct.apply(x, self.matrix("mean"), self.matrix("mean_t"))
 
     def sum_into_destinations(self, messages: Tensor) -> Tensor:
         """shape: (P, d) -> (E, d), each pair's message added to its destination."""
-        return _SparseProduct.apply(messages, self.gather, self.gather_t)
+        return _SparseProduct.apply(messages, self.matrix("gather"), self.matrix("gather_t"))
 
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> RelationalGraph:
-        # Sparse matrices are not buffers (CSR buffers break state_dict), so move them here.
-        for name in ("mean", "mean_t", "gather", "gather_t"):
-            setattr(self, name, fn(getattr(self, name)))
-        return super()._apply(fn, recurse)
+    def matrix(self, name: str) -> Tensor:
+        """The CSR matrix ``name`` (mean, mean_t, gather or gather_t), on the buffers' device and
+        dtype."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(
+                getattr(self, f"{name}_row_starts"),
+                getattr(self, f"{name}_columns"),
+                getattr(self, f"{name}_values"),
+                self._shapes[name],
+                check_invariants=False,
+            )
 
-
-def _fixed_sparse(
-    rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]
-) -> tuple[Tensor, Tensor]:
-    """A sparse matrix and its transpose, both CSR; repeated coordinates add up."""
-    return _csr(rows, cols, values, shape), _csr(cols, rows, values, (shape[1], shape[0]))
-
-
-def _csr(rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
-    order = torch.argsort(rows * shape[1] + cols)
-    row_starts = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
-    row_starts[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            row_starts, cols[order], values[order], shape, check_invariants=False
+    def extra_repr(self) -> str:
+        return (
+            f"entities={self.num_entities}, edge_types={self.num_edge_types}, "
+            f"pairs={self.num_pairs}"
         )
+
+    def _store_with_transpose(
+        self, name: str, rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]
+    ) -> None:
+        """Keep the matrix with ``values`` at (``rows``, ``cols``) as ``name`` and its transpose
+        as ``name``_t; repeated coordinates add up."""
+        self._store(name, rows, cols, values, shape)
+        self._store(f"{name}_t", cols, rows, values, (shape[1], shape[0]))
+
+    def _store(
+        self, name: str, rows: LongTensor, cols: LongTensor, values: Tensor, shape: tuple[int, int]
+    ) -> None:
+        order = torch.argsort(rows * shape[1] + cols)
+        row_starts = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
+        row_starts[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
+        self.register_buffer(f"{name}_row_starts", row_starts, persistent=False)
+        self.register_buffer(f"{name}_columns", cols[order], persistent=False)
+        self.register_buffer(f"{name}_values", values[order], persistent=False)
+        self._shapes[name] = shape
 
 
 class _SparseProduct(torch.autograd.Function):
@@ -147,10 +165,23 @@ class RGCNLayer(nn.Module):
         self.bases = nn.Parameter(torch.empty(num_bases, in_dim, out_dim))
         self.coefficients = nn.Parameter(torch.empty(num_edge_types, num_bases))
         self.self_weight = nn.Parameter(torch.empty(in_dim, out_dim))
-        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.bias = nn.Parameter(torch.empty(out_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform bases (as one stacked matrix), coefficients and self-weight; zero bias."""
+        num_bases, in_dim, out_dim = self.bases.shape
         nn.init.xavier_uniform_(self.bases.view(num_bases * in_dim, out_dim))
         nn.init.xavier_uniform_(self.coefficients)
         nn.init.xavier_uniform_(self.self_weight)
+        nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        num_bases, in_dim, out_dim = self.bases.shape
+        return (
+            f"in_dim={in_dim}, out_dim={out_dim}, edge_types={len(self.coefficients)}, "
+            f"bases={num_bases}"
+        )
 
     def forward(self, x: Tensor, graph: RelationalGraph) -> Tensor:
         """shape: (E, in_dim) -> (E, out_dim)."""
