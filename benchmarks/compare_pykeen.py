@@ -248,7 +248,7 @@ def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     validation runs inside the timed loop."""
     torch.manual_seed(config.seed)
     model = build_model(config, kg)
-    sampler = build_sampler(config.sampler, config, kg, model)
+    sampler = build_sampler(config.sampler, config, kg)
     device = torch.device(config.device)
     trainer = Trainer(model, kg, config, sampler, sampler, device, progress=False)
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 import dans
+from dans.samplers.base import StepContext
 from dans.samplers.dans import DANSSampler
 
 
@@ -32,7 +33,8 @@ def spread(run: dans.Run, positives: int, fakes: int, seed: int) -> dict[str, di
     with torch.no_grad():
         entities, relations = model()
         chosen = torch.randperm(len(run.kg.train), generator=generator)[:positives]
-        conditioning, _ = sampler.conditions(run.kg.train[chosen], entities, relations)
+        step = StepContext(run.kg.train[chosen], entities, relations, model.decoder, generator)
+        conditioning, _ = sampler.conditions(step)
         # Every fake replaces its positive's tail: all of a positive's fakes share one row.
         tails = torch.zeros(positives, fakes, dtype=torch.bool)
         made_by = sampler.generate(conditioning, dict.fromkeys(conditioning, tails), generator)

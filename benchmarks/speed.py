@@ -60,7 +60,7 @@ def trainer_of(config: dans.TrainConfig) -> Trainer:
     kg = load_graph(config)
     torch.manual_seed(config.seed)
     model = build_model(config, kg).to(device)
-    sampler = build_sampler(config.sampler, config, kg, model).to(device)
+    sampler = build_sampler(config.sampler, config, kg).to(device)
     return Trainer(model, kg, config, sampler, sampler, device, progress=False)
 
 

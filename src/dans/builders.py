@@ -55,14 +55,11 @@ def build_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
     )
 
 
-def build_sampler(
-    name: str, config: TrainConfig, kg: KnowledgeGraph, model: KGModel
-) -> NegativeSampler:
+def build_sampler(name: str, config: TrainConfig, kg: KnowledgeGraph) -> NegativeSampler:
     available = _available(
         config,
         kg,
         name,
-        decoder=model.decoder,
         # Training may only know train: valid and test triples must not steer the negatives.
         known_triples=kg.train_known_triples,
         entity_counts=kg.train_entity_counts,

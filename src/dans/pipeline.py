@@ -97,8 +97,8 @@ def build_trainer(
     if given (nothing is written before :meth:`Trainer.fit`)."""
     torch.manual_seed(config.seed)
     model = build_model(config, kg).to(device)
-    sampler = build_sampler(config.sampler, config, kg, model).to(device)
-    pretrain_sampler = build_sampler("uniform", config, kg, model).to(device)
+    sampler = build_sampler(config.sampler, config, kg).to(device)
+    pretrain_sampler = build_sampler("uniform", config, kg).to(device)
 
     def save_best(best: Best) -> None:
         assert run_dir is not None
@@ -186,7 +186,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     checkpoint = run_dir.load_checkpoint()
     kg = load_graph(config)
     model = build_model(config, kg)
-    sampler = build_sampler(config.sampler, config, kg, model)
+    sampler = build_sampler(config.sampler, config, kg)
     try:
         model.load_state_dict(checkpoint["model"])
         if checkpoint.get("sampler"):

@@ -45,9 +45,9 @@ class _Fixed(torch.nn.Module):
         super().__init__()
         self.with_ids = with_ids
 
-    def sample(self, positives, entities, relations, generator):
-        ids = torch.tensor([[2, 3, 3]]).expand(len(positives), -1)
-        vectors = entities[ids] + (0 if self.with_ids else 0.1)
+    def sample(self, step):
+        ids = torch.tensor([[2, 3, 3]]).expand(len(step.positives), -1)
+        vectors = step.entities[ids] + (0 if self.with_ids else 0.1)
         head_replaced = torch.zeros_like(ids, dtype=torch.bool)
         return Negatives(vectors, head_replaced, ids if self.with_ids else None)
 
@@ -81,7 +81,7 @@ def _measure(sampler_name, umls, **settings):
     config = dans.TrainConfig(encoder="lookup", dim=16, sampler=sampler_name, **settings)
     torch.manual_seed(0)
     model = build_model(config, umls)
-    sampler = build_sampler(sampler_name, config, umls, model)
+    sampler = build_sampler(sampler_name, config, umls)
     return measure_diversity(model, sampler, umls, seed=1, max_positives=2000)
 
 

@@ -11,7 +11,7 @@ from dans.builders import build_model, build_sampler
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models import DECODERS
-from dans.samplers import DANSSampler
+from dans.samplers import DANSSampler, StepContext
 from dans.samplers.dans.networks import Pathway, film_penalty
 from dans.training import Trainer
 
@@ -30,13 +30,18 @@ def _build(umls, seed=0, **overrides):
     config = _config(**overrides)
     torch.manual_seed(seed)
     model = build_model(config, umls)
-    return config, model, build_sampler("dans", config, umls, model)
+    return config, model, build_sampler("dans", config, umls)
+
+
+def _step(model, positives, seed=0):
+    entities, relations = model()
+    generator = torch.Generator().manual_seed(seed)
+    return StepContext(positives, entities, relations, model.decoder, generator)
 
 
 def _sample(model, sampler, positives, seed=0):
-    entities, relations = model()
-    generator = torch.Generator().manual_seed(seed)
-    return sampler.sample(positives, entities, relations, generator), entities, relations
+    step = _step(model, positives, seed)
+    return sampler.sample(step), step.entities, step.relations
 
 
 def _columns(sampler):
@@ -202,8 +207,7 @@ def test_film_penalty_by_hand():
 def test_generator_and_discriminator_steps_touch_only_their_own_parameters(umls):
     _, model, sampler = _build(umls)
     positives = umls.train[:64]
-    entities, relations = model()
-    conditioning, reals = sampler.conditions(positives, entities.detach(), relations.detach())
+    conditioning, reals = sampler.conditions(_step(model, positives).detached())
     generator = torch.Generator().manual_seed(0)
 
     parts = {"model": model, "generator": sampler.pathways, "discriminator": sampler.discriminator}
@@ -279,7 +283,8 @@ def test_snap_mode_gives_nearest_allowed_real_entities(umls, train_set):
     # The same generator seed gives the vectors before snapping; snap a handful by brute force.
     generator = torch.Generator().manual_seed(4)
     with torch.no_grad():
-        conditioning, _ = sampler.conditions(positives, entities, relations)
+        step = StepContext(positives, entities, relations, model.decoder, generator)
+        conditioning, _ = sampler.conditions(step)
         sides = sampler.draw_sides(len(positives), generator)
         vectors = torch.cat(list(sampler.generate(conditioning, sides, generator).values()), 1)
     assert torch.equal(torch.cat(list(sides.values()), 1), negatives.head_replaced[:, generated])
@@ -307,11 +312,11 @@ def test_snap_weights_average_one_when_a_slot_has_no_allowed_entity():
     known = KnownTriples(torch.tensor([[0, 0, t] for t in range(4)]), 4, 1)
     decoder = DECODERS.get("distmult")(1, 4)
     torch.manual_seed(0)
-    sampler = DANSSampler(4, 4, decoder, 4, known, mode="snap", generated_share=1.0)
+    sampler = DANSSampler(4, 4, 4, known, mode="snap", generated_share=1.0)
     positives = torch.tensor([[0, 0, 1]] * 3)
-    negatives = sampler.sample(
-        positives, torch.randn(4, 4), decoder.relations(), torch.Generator().manual_seed(0)
-    )
+    generator = torch.Generator().manual_seed(0)
+    step = StepContext(positives, torch.randn(4, 4), decoder.relations(), decoder, generator)
+    negatives = sampler.sample(step)
     tail = ~negatives.head_replaced
     assert tail.any() and negatives.weights is not None
     assert (negatives.weights[tail] == 0).all()
@@ -328,8 +333,7 @@ def test_ablation_switches(umls, pathways, film):
     expected = ["entity", "relation"] if pathways == "both" else [pathways]
     assert list(sampler.pathways) == expected
     assert all((p.film is not None) == film for p in sampler.pathways.values())
-    entities, relations = model()
-    conditioning, reals = sampler.conditions(umls.train[:64], entities.detach(), relations.detach())
+    conditioning, reals = sampler.conditions(_step(model, umls.train[:64]).detached())
     fakes, generator_logs = sampler.generator_step(conditioning, torch.Generator().manual_seed(0))
     assert ("film_alpha_deviation" in generator_logs) == film
     assert ("film_beta" in generator_logs) == film
@@ -359,10 +363,7 @@ def test_update_logs(umls, steps, expected):
     _, model, sampler = _build(umls, **steps)
     generator_before = _snapshot(sampler.pathways)
     discriminator_before = _snapshot(sampler.discriminator)
-    entities, relations = model()
-    logs = sampler.update(
-        umls.train[:64], entities.detach(), relations.detach(), torch.Generator().manual_seed(0)
-    )
+    logs = sampler.update(_step(model, umls.train[:64]).detached())
     assert logs.keys() == expected
     assert all(math.isfinite(value) for value in logs.values())
     for key in expected:
@@ -380,7 +381,7 @@ def _updated(umls, positives, generator, **overrides):
     """A fresh sampler's generator and discriminator after one update on ``positives``."""
     _, model, sampler = _build(umls, **overrides)
     entities, relations = model()
-    sampler.update(positives, entities.detach(), relations.detach(), generator)
+    sampler.update(StepContext(positives, entities, relations, model.decoder, generator).detached())
     return _snapshot(sampler.pathways) | _snapshot(sampler.discriminator)
 
 
@@ -416,7 +417,8 @@ def test_one_fake_per_side_is_shared_by_that_sides_negatives(umls):
             assert torch.equal(torch.where(same_side, fakes, 0), first[:, None] * same_side)
     # Asked directly, as the hardest-negatives query does, it draws every fake on its own.
     entities, relations = model()
-    conditioning, _ = shared.conditions(positives, entities, relations)
+    step = StepContext(positives, entities, relations, model.decoder, torch.Generator())
+    conditioning, _ = shared.conditions(step)
     tails = {name: torch.zeros(64, 3, dtype=torch.bool) for name in shared.pathways}
     for fakes in shared.generate(conditioning, tails, torch.Generator()).values():
         assert not torch.equal(fakes[:, 0], fakes[:, 1])
@@ -487,17 +489,15 @@ def test_output_range(umls):
 )
 def test_invalid_settings_are_refused(umls, key, value):
     flag = "--dans-" + key.replace("_", "-")
-    decoder = DECODERS.get("distmult")(umls.num_relations, DIM)
     with pytest.raises(ConfigError, match=flag):
-        DANSSampler(umls.num_entities, K, decoder, DIM, umls.train_known_triples, **{key: value})
+        DANSSampler(umls.num_entities, K, DIM, umls.train_known_triples, **{key: value})
     with pytest.raises(ConfigError, match=flag):
         _config(**{f"dans_{key}": value})
 
 
 def test_snap_needs_known_triples():
-    decoder = DECODERS.get("distmult")(3, DIM)
     with pytest.raises(ConfigError, match="known-true"):
-        DANSSampler(10, K, decoder, DIM, mode="snap")
+        DANSSampler(10, K, DIM, mode="snap")
 
 
 # --------------------------------------------------------------------------------------------

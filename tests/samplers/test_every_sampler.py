@@ -35,7 +35,7 @@ def test_one_training_step_with_every_combination(umls, sampler, decoder, encode
     ).validate()
     torch.manual_seed(0)
     model = build_model(config, umls)
-    negative_sampler = build_sampler(sampler, config, umls, model)
+    negative_sampler = build_sampler(sampler, config, umls)
     trainer = Trainer(
         model, umls, config, negative_sampler, negative_sampler, torch.device("cpu"), progress=False
     )
@@ -51,6 +51,5 @@ def test_each_sampler_sees_only_its_own_prefixed_settings(umls):
     config = dans.TrainConfig(
         encoder="lookup", dim=8, dans_mode="snap", sans_mode="rw", device="cpu"
     ).validate()
-    model = build_model(config, umls)
-    assert build_sampler("dans", config, umls, model).mode == "snap"
-    assert build_sampler("sans", config, umls, model).mode == "rw"
+    assert build_sampler("dans", config, umls).mode == "snap"
+    assert build_sampler("sans", config, umls).mode == "rw"

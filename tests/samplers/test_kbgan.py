@@ -9,7 +9,7 @@ from torch.testing import assert_close
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
-from dans.samplers.base import SAMPLERS, corrupt
+from dans.samplers.base import SAMPLERS, StepContext, corrupt
 from dans.samplers.kbgan import KBGANSampler, _gumbel_argmax, _pick
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -18,32 +18,35 @@ DIM, K = 8, 10
 
 
 def _build(umls, decoder="distmult", seed=0, **overrides):
-    """A sampler on UMLS and base-model embeddings (E, DIM), (R, d_r) that it only reads."""
+    """A sampler on UMLS, base-model embeddings (E, DIM) that it only reads, and the base
+    model's decoder."""
     torch.manual_seed(seed)
     dec = DECODERS.get(decoder)(umls.num_relations, DIM)
     values = {"known_triples": umls.train_known_triples, **overrides}
-    sampler = KBGANSampler(umls.num_entities, umls.num_relations, K, dec, **values)
+    sampler = KBGANSampler(umls.num_entities, umls.num_relations, K, **values)
     entities = torch.randn(umls.num_entities, DIM, requires_grad=True)
-    return sampler, entities, dec.relations()
+    return sampler, entities, dec
 
 
-def _sample(sampler, positives, entities, relations, seed=0):
-    return sampler.sample(positives, entities, relations, torch.Generator().manual_seed(seed))
-
-
-def _update(sampler, positives, entities, relations, seed=0):
+def _step(positives, entities, decoder, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return sampler.update(positives, entities.detach(), relations.detach(), generator)
+    return StepContext(positives, entities, decoder.relations(), decoder, generator)
+
+
+def _sample(sampler, positives, entities, decoder, seed=0):
+    return sampler.sample(_step(positives, entities, decoder, seed))
+
+
+def _update(sampler, positives, entities, decoder, seed=0):
+    return sampler.update(_step(positives, entities, decoder, seed).detached())
 
 
 def test_registered_and_built_by_name(umls):
     assert SAMPLERS.get("kbgan") is KBGANSampler
-    decoder = DECODERS.get("transe")(umls.num_relations, DIM)
     available = {
         "num_entities": umls.num_entities,
         "num_relations": umls.num_relations,
         "num_negatives": K,
-        "decoder": decoder,
         "known_triples": umls.train_known_triples,
         "filter_negatives": False,
         "dim": DIM,
@@ -75,9 +78,9 @@ def test_refuses_bad_settings(umls, overrides, match):
 
 
 def test_shapes_and_embeddings(umls):
-    sampler, entities, relations = _build(umls)
+    sampler, entities, decoder = _build(umls)
     positives = umls.train[:64]
-    negatives = _sample(sampler, positives, entities, relations)
+    negatives = _sample(sampler, positives, entities, decoder)
     assert negatives.ids.shape == negatives.head_replaced.shape == (64, K)
     assert negatives.ids.dtype == torch.long and negatives.head_replaced.dtype == torch.bool
     assert negatives.embeddings.shape == (64, K, DIM)
@@ -89,17 +92,17 @@ def test_shapes_and_embeddings(umls):
 
 
 def test_corrupted_triples_replace_exactly_one_side(umls, one_side_replaced):
-    sampler, entities, relations = _build(umls)
+    sampler, entities, decoder = _build(umls)
     positives = umls.train[:500]
-    negatives = _sample(sampler, positives, entities, relations)
+    negatives = _sample(sampler, positives, entities, decoder)
     one_side_replaced(positives, negatives)
     assert torch.equal(positives, umls.train[:500])
 
 
 def test_same_seed_same_negatives(umls):
-    sampler, entities, relations = _build(umls)
+    sampler, entities, decoder = _build(umls)
     positives = umls.train[:100]
-    a, b, c = (_sample(sampler, positives, entities, relations, seed) for seed in (5, 5, 6))
+    a, b, c = (_sample(sampler, positives, entities, decoder, seed) for seed in (5, 5, 6))
     assert torch.equal(a.ids, b.ids) and torch.equal(a.head_replaced, b.head_replaced)
     assert not torch.equal(a.ids, c.ids)
 
@@ -135,7 +138,8 @@ def test_draw_picks_among_its_candidates_by_the_generator(umls):
     sampler, _, _ = _build(umls, temperature=1e-4)
     positives = umls.train[:200]
     head_replaced = torch.rand(200, K, generator=torch.Generator().manual_seed(1)) < 0.5
-    ids = sampler.draw(positives, head_replaced, torch.Generator().manual_seed(0))
+    step = StepContext(positives, None, None, None, torch.Generator().manual_seed(0))
+    ids = sampler.draw(step, head_replaced)
     # The same seed replays the same candidates: randint first, then the Gumbel noise.
     candidates, logits = sampler.propose(positives, head_replaced, torch.Generator().manual_seed(0))
     assert candidates.shape == logits.shape == (200, K, 20)
@@ -161,9 +165,11 @@ def _toy(seed=0, **overrides):
     entities[:7] += 1.0
     entities[7] = 3.0
     values = {"candidates": 5, "generator_dim": 6, "generator_lr": 0.05, **overrides}
-    sampler = KBGANSampler(10, 1, 4, decoder, **values)
+    sampler = KBGANSampler(10, 1, 4, **values)
     positives = torch.tensor([[0, 0, 1], [2, 0, 3], [4, 0, 5], [1, 0, 6]]).repeat(8, 1)
-    return sampler, positives, entities, decoder.relations().detach()
+    generator = torch.Generator().manual_seed(0)
+    step = StepContext(positives, entities, decoder.relations().detach(), decoder, generator)
+    return sampler, step
 
 
 def _probability_of(sampler, positives, entity):
@@ -176,36 +182,35 @@ def _probability_of(sampler, positives, entity):
 
 
 def test_reinforce_raises_the_probability_of_high_reward_negatives():
-    sampler, positives, entities, relations = _toy()
+    sampler, step = _toy()
+    positives = step.positives
     before = _probability_of(sampler, positives, 7)
     assert 0.05 < before < 0.15  # close to uniform at the start
-    generator = torch.Generator().manual_seed(0)
     for _ in range(60):
-        logs = sampler.update(positives, entities, relations, generator)
+        logs = sampler.update(step)
     after = _probability_of(sampler, positives, 7)
     assert after > 0.6, (before, after)
     # And the sampler now draws it far more often than a uniform one would.
-    negatives = sampler.sample(positives, entities, relations, generator)
+    negatives = sampler.sample(step)
     assert (negatives.ids == 7).double().mean().item() > 0.4
     assert logs["generator_entropy"] < math.log(5)
     assert sampler.skipped_steps == {"generator": 0}
 
 
 def test_baseline_is_a_moving_average_of_the_mean_reward():
-    sampler, positives, entities, relations = _toy(baseline_momentum=0.75)
+    sampler, step = _toy(baseline_momentum=0.75)
     assert sampler.baseline.item() == 0.0 and sampler.updates.item() == 0
-    generator = torch.Generator().manual_seed(0)
-    first = sampler.update(positives, entities, relations, generator)
+    first = sampler.update(step)
     # The first batch's mean reward starts the average.
     assert first["generator_baseline"] == pytest.approx(first["generator_reward"])
     assert sampler.baseline.item() == pytest.approx(first["generator_reward"])
-    second = sampler.update(positives, entities, relations, generator)
+    second = sampler.update(step)
     expected = 0.75 * first["generator_reward"] + 0.25 * second["generator_reward"]
     assert second["generator_baseline"] == pytest.approx(expected, rel=1e-5)
     assert sampler.updates.item() == 2
     # Over many batches it follows the rewards, which rise as the generator learns.
     for _ in range(40):
-        logs = sampler.update(positives, entities, relations, generator)
+        logs = sampler.update(step)
     assert logs["generator_baseline"] > first["generator_reward"] + 1.0
     assert abs(logs["generator_baseline"] - logs["generator_reward"]) < 2.0
 
@@ -213,7 +218,7 @@ def test_baseline_is_a_moving_average_of_the_mean_reward():
 def test_rewards_are_the_base_model_logits(umls, monkeypatch):
     """The reward of each drawn negative is score_corrupted on the base model, head side through
     the decoder's inverse (complex is not symmetric)."""
-    sampler, entities, relations = _build(umls, decoder="complex")
+    sampler, entities, decoder = _build(umls, decoder="complex")
     seen = {}
 
     def spy_pick(ids, choice):
@@ -230,25 +235,26 @@ def test_rewards_are_the_base_model_logits(umls, monkeypatch):
     monkeypatch.setattr("dans.samplers.kbgan._pick", spy_pick)
     monkeypatch.setattr("dans.samplers.kbgan.score_corrupted", spy_score)
     positives = umls.train[:30]
-    logs = _update(sampler, positives, entities, relations)
+    logs = _update(sampler, positives, entities, decoder)
     head_replaced = seen["head_replaced"]
     assert head_replaced.any() and (~head_replaced).any()
     triples = corrupt(positives, head_replaced, seen["ids"])
-    e, r = entities.detach(), relations.detach()
-    by_hand = sampler.decoder.score(e[triples[..., 0]], r[triples[..., 1]], e[triples[..., 2]])
+    e, r = entities.detach(), decoder.relations().detach()
+    by_hand = decoder.score(e[triples[..., 0]], r[triples[..., 1]], e[triples[..., 2]])
     assert_close(seen["scores"], by_hand)
     assert logs["generator_reward"] == pytest.approx(by_hand.mean().item(), rel=1e-5)
 
 
 def test_update_changes_the_generator_only(umls):
-    sampler, entities, relations = _build(umls)
-    decoder = sampler.decoder
+    sampler, entities, decoder = _build(umls)
+    relations = decoder.relations()
     before = {k: v.clone() for k, v in sampler.state_dict().items()}
     entities_before = entities.detach().clone()
     relations_before = relations.detach().clone()
     positives = umls.train[:200]
     # Passed without detaching: the sampler must still leave them and their gradients alone.
-    logs = sampler.update(positives, entities, relations, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    logs = sampler.update(StepContext(positives, entities, relations, decoder, generator))
     assert set(logs) == {
         "generator_loss",
         "generator_reward",
@@ -269,16 +275,16 @@ def test_update_changes_the_generator_only(umls):
 
 def test_filtering_drops_every_known_true_negative(umls, train_set):
     positives = umls.train[:500]
-    sampler, entities, relations = _build(umls)
-    unfiltered = _sample(sampler, positives, entities, relations)
+    sampler, entities, decoder = _build(umls)
+    unfiltered = _sample(sampler, positives, entities, decoder)
     known = umls.train_known_triples.contains(unfiltered.triples(positives))
     assert known.sum() > 20  # UMLS is dense: not vacuous
 
-    sampler, entities, relations = _build(umls, filter_negatives=True)
+    sampler, entities, decoder = _build(umls, filter_negatives=True)
     # Train it first: the masked candidates must also keep it from learning to pick true triples.
     for seed in range(2):
-        _update(sampler, positives, entities, relations, seed)
-    negatives = _sample(sampler, positives, entities, relations)
+        _update(sampler, positives, entities, decoder, seed)
+    negatives = _sample(sampler, positives, entities, decoder)
     assert negatives.weights.shape == (500, K)
     triples = negatives.triples(positives).reshape(-1, 3).tolist()
     for triple, weight in zip(triples, negatives.weights.reshape(-1).tolist(), strict=True):
@@ -288,10 +294,10 @@ def test_filtering_drops_every_known_true_negative(umls, train_set):
 
 
 def test_state_dict_round_trip(umls):
-    sampler, entities, relations = _build(umls)
+    sampler, entities, decoder = _build(umls)
     positives = umls.train[:100]
     for seed in range(2):
-        _update(sampler, positives, entities, relations, seed)
+        _update(sampler, positives, entities, decoder, seed)
     state = sampler.state_dict()
     assert {"entity_embeddings.weight", "relation_embeddings.weight", "baseline", "updates"} <= set(
         state
@@ -302,23 +308,23 @@ def test_state_dict_round_trip(umls):
     fresh.load_state_dict(state)
     for key, value in fresh.state_dict().items():
         assert torch.equal(value, state[key]), key
-    a = _sample(sampler, positives, entities, relations, seed=3)
-    b = _sample(fresh, positives, entities, relations, seed=3)
+    a = _sample(sampler, positives, entities, decoder, seed=3)
+    b = _sample(fresh, positives, entities, decoder, seed=3)
     assert torch.equal(a.ids, b.ids)
 
 
 def test_nan_reward_is_skipped_and_counted(umls):
-    sampler, entities, relations = _build(umls)
+    sampler, entities, decoder = _build(umls)
     positives = umls.train[:100]
-    _update(sampler, positives, entities, relations, 0)
+    _update(sampler, positives, entities, decoder, 0)
     before = {k: v.clone() for k, v in sampler.state_dict().items()}
-    logs = _update(sampler, positives, entities * torch.nan, relations, 1)
+    logs = _update(sampler, positives, entities * torch.nan, decoder, 1)
     assert math.isnan(logs["generator_reward"]) and math.isnan(logs["generator_loss"])
     assert sampler.skipped_steps == {"generator": 1}
     for key, value in sampler.state_dict().items():
         assert torch.equal(value, before[key]), key  # baseline and update count included
     # Training goes on from where it was.
-    logs = _update(sampler, positives, entities, relations, 2)
+    logs = _update(sampler, positives, entities, decoder, 2)
     assert math.isfinite(logs["generator_loss"])
     assert sampler.skipped_steps == {"generator": 1}
     assert sampler.updates.item() == 2

@@ -8,6 +8,7 @@ import dans
 from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS
+from dans.samplers import StepContext
 from dans.samplers.mcns import MCNSSampler, neighbour_lists
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -22,7 +23,6 @@ def _umls_sampler(umls, seed=0, **kwargs):
     sampler = MCNSSampler(
         num_entities=umls.num_entities,
         num_negatives=K,
-        decoder=model.decoder,
         train_triples=umls.train,
         known_triples=umls.train_known_triples,
         **kwargs,
@@ -33,7 +33,8 @@ def _umls_sampler(umls, seed=0, **kwargs):
 def _sample(model, sampler, positives, seed=0):
     entities, relations = model()
     generator = torch.Generator().manual_seed(seed)
-    return sampler.sample(positives, entities, relations, generator), entities, relations
+    step = StepContext(positives, entities, relations, model.decoder, generator)
+    return sampler.sample(step), entities, relations
 
 
 def test_registered_under_its_name():
@@ -82,8 +83,8 @@ def test_chains_persist_across_calls_and_in_state_dict(umls):
     calls = []
     walk = sampler.walk
 
-    def recording_walk(anchors, queries, start, entities, steps, generator):
-        path = walk(anchors, queries, start, entities, steps, generator)
+    def recording_walk(decoder, anchors, queries, start, entities, steps, generator):
+        path = walk(decoder, anchors, queries, start, entities, steps, generator)
         calls.append((start.clone(), path.clone()))
         return path
 
@@ -105,9 +106,7 @@ def test_chains_persist_across_calls_and_in_state_dict(umls):
     assert (sampler.states.view(-1)[~used] == -1).all()
 
     # A checkpointed sampler continues the same chains: same draws from the same seed.
-    restored = MCNSSampler(
-        umls.num_entities, K, model.decoder, umls.train, umls.train_known_triples
-    )
+    restored = MCNSSampler(umls.num_entities, K, umls.train, umls.train_known_triples)
     restored.load_state_dict(sampler.state_dict())
     sampler.walk = walk
     a = _sample(model, sampler, positives, seed=2)[0]
@@ -137,20 +136,15 @@ def test_filtering_drops_every_known_true_negative(umls, train_set):
 
 
 def test_bad_arguments_are_refused():
-    decoder = DECODERS.get("distmult")(1, 2)
     triples = torch.tensor([[0, 0, 1]])
     with pytest.raises(ConfigError, match="alpha"):
-        MCNSSampler(3, 2, decoder, triples, alpha=-0.5)
+        MCNSSampler(3, 2, triples, alpha=-0.5)
     with pytest.raises(ConfigError, match="uniform-share"):
-        MCNSSampler(3, 2, decoder, triples, uniform_share=0.0)
+        MCNSSampler(3, 2, triples, uniform_share=0.0)
     with pytest.raises(ConfigError, match="burn-in"):
-        MCNSSampler(3, 2, decoder, triples, burn_in=-1)
+        MCNSSampler(3, 2, triples, burn_in=-1)
     with pytest.raises(ConfigError, match="known-true"):
-        MCNSSampler(3, 2, decoder, triples, filter_negatives=True)
-    with pytest.raises(RuntimeError, match="sample"):
-        MCNSSampler(3, 2, decoder, triples).draw(
-            triples, torch.zeros(1, 2, dtype=torch.bool), torch.Generator()
-        )
+        MCNSSampler(3, 2, triples, filter_negatives=True)
 
 
 # A star: hub 0 with leaves 1..5 (degrees 5 and 1, so the neighbour move is far from symmetric);
@@ -178,8 +172,7 @@ def _dense_proposal(share, triples=STAR, e=STAR_ENTITIES):
 
 @pytest.mark.parametrize("share", [0.5, 0.2])
 def test_proposal_frequencies_and_density(share):
-    decoder = DECODERS.get("distmult")(1, 2)
-    sampler = MCNSSampler(STAR_ENTITIES, 2, decoder, STAR, uniform_share=share)
+    sampler = MCNSSampler(STAR_ENTITIES, 2, STAR, uniform_share=share)
     expected = _dense_proposal(share)
     assert torch.allclose(expected.sum(1), torch.ones(STAR_ENTITIES, dtype=torch.float64))
     x = torch.arange(STAR_ENTITIES).repeat_interleave(STAR_ENTITIES)
@@ -224,7 +217,8 @@ def _draw_star(sampler, decoder, entities, positives, calls, seed=0):
     generator = torch.Generator().manual_seed(seed)
     tails, heads = [], []
     for _ in range(calls):
-        negatives = sampler.sample(positives, entities, decoder.relations(), generator)
+        step = StepContext(positives, entities, decoder.relations(), decoder, generator)
+        negatives = sampler.sample(step)
         tails.append(negatives.ids[~negatives.head_replaced])
         heads.append(negatives.ids[negatives.head_replaced])
     return torch.cat(tails), torch.cat(heads)
@@ -236,7 +230,7 @@ def test_draws_follow_the_target(triples):
     entity: both sides, with isolated entities and (in the star) very unequal degrees."""
     decoder, entities = _controlled_decoder()
     alpha = 0.75
-    sampler = MCNSSampler(STAR_ENTITIES, 10, decoder, triples, alpha=alpha, burn_in=10)
+    sampler = MCNSSampler(STAR_ENTITIES, 10, triples, alpha=alpha, burn_in=10)
     # Each positive its own chains: anchors 1 (a leaf) for the tail side, 6 (isolated) for the head
     # side; the keys repeat, so every call restarts all chains from one remembered state per side.
     positives = torch.tensor([[1, 0, 6]]).repeat(2000, 1)
@@ -252,7 +246,7 @@ def test_without_the_proposal_correction_draws_are_biased(monkeypatch):
     """The check above can tell: dropping q(x|y) / q(y|x) pulls the chains to the hub."""
     decoder, entities = _controlled_decoder()
     alpha = 0.1  # a nearly flat target, so the degree bias shows
-    sampler = MCNSSampler(STAR_ENTITIES, 10, decoder, STAR, alpha=alpha, uniform_share=0.2)
+    sampler = MCNSSampler(STAR_ENTITIES, 10, STAR, alpha=alpha, uniform_share=0.2)
     positives = torch.tensor([[1, 0, 6]]).repeat(2000, 1)
     target = _target(decoder, entities, alpha, 1, False)
     tails, _ = _draw_star(sampler, decoder, entities, positives, calls=3)

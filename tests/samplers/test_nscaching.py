@@ -7,7 +7,7 @@ import dans
 from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS
-from dans.samplers.base import SAMPLERS
+from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.nscaching import NSCachingSampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -23,7 +23,6 @@ def _build(umls, seed=0, **kwargs):
         num_entities=umls.num_entities,
         num_relations=umls.num_relations,
         num_negatives=K,
-        decoder=model.decoder,
         train_triples=umls.train,
         seed=seed,
         **kwargs,
@@ -34,7 +33,13 @@ def _build(umls, seed=0, **kwargs):
 def _sample(model, sampler, positives, seed=0):
     entities, relations = model()
     generator = torch.Generator().manual_seed(seed)
-    return sampler.sample(positives, entities, relations, generator), entities, relations
+    step = StepContext(positives, entities, relations, model.decoder, generator)
+    return sampler.sample(step), entities, relations
+
+
+def _step(positives, entities, decoder, generator):
+    """A step of the 1-d model of :func:`_tiny`."""
+    return StepContext(positives, entities, decoder.relations().detach(), decoder, generator)
 
 
 def _tiny(values, relation=1.0, **kwargs):
@@ -44,20 +49,17 @@ def _tiny(values, relation=1.0, **kwargs):
     decoder = DECODERS.get("distmult")(1, 1)
     with torch.no_grad():
         decoder.relation_embeddings.fill_(relation)
-    sampler = NSCachingSampler(10, 1, K, decoder, train, **kwargs)
+    sampler = NSCachingSampler(10, 1, K, train, **kwargs)
     entities = torch.tensor(values, dtype=torch.float32)[:, None]
-    return sampler, entities, decoder.relations().detach()
+    return sampler, entities, decoder
 
 
 def test_registered_and_built_by_name(umls):
     assert SAMPLERS.get("nscaching") is NSCachingSampler
-    config = dans.TrainConfig(encoder="lookup", dim=DIM, negatives=K, device="cpu").validate()
-    model = build_model(config, umls)
     available = {
         "num_entities": umls.num_entities,
         "num_relations": umls.num_relations,
         "num_negatives": K,
-        "decoder": model.decoder,
         "train_triples": umls.train,
         "known_triples": umls.train_known_triples,
         "refresh": "top",
@@ -140,7 +142,7 @@ def test_sampling_refreshes_only_the_batch_queries(umls):
 
 def test_top_refresh_keeps_the_highest_scored_by_brute_force():
     values = [0.3, -1.2, 2.0, 0.7, -0.4, 1.5, -2.2, 0.1, 1.1, -0.8]
-    sampler, entities, relations = _tiny(values, relation=0.5, cache_size=3, candidates=4)
+    sampler, entities, decoder = _tiny(values, relation=0.5, cache_size=3, candidates=4)
     sampler.refresh_mode = "top"
     positives = torch.tensor([[0, 0, 1], [3, 0, 1], [4, 0, 5], [0, 0, 2]])
     tail_before, head_before = sampler.tail_cache.clone(), sampler.head_cache.clone()
@@ -149,7 +151,7 @@ def test_top_refresh_keeps_the_highest_scored_by_brute_force():
     offered = torch.randint(
         10, (3 + 3, 4), generator=torch.Generator().set_state(generator.get_state())
     )
-    sampler.refresh(positives, entities, relations, generator)
+    sampler.refresh(_step(positives, entities, decoder, generator))
 
     queries = [(0, False), (3, False), (4, False), (1, True), (2, True), (5, True)]
     tail_rows = torch.searchsorted(sampler.tail_keys, torch.tensor([0, 3, 4]))
@@ -165,11 +167,11 @@ def test_top_refresh_keeps_the_highest_scored_by_brute_force():
 
 def test_importance_refresh_prefers_high_scores():
     values = [float(v) for v in torch.linspace(-2.0, 2.0, 10)]
-    sampler, entities, relations = _tiny(values, cache_size=3, candidates=10)
+    sampler, entities, decoder = _tiny(values, cache_size=3, candidates=10)
     positives = torch.tensor([[9, 0, 8]])  # no cache: the refresh must leave every row alone
     generator = torch.Generator().manual_seed(0)
     tail_before, head_before = sampler.tail_cache.clone(), sampler.head_cache.clone()
-    sampler.refresh(positives, entities, relations, generator)
+    sampler.refresh(_step(positives, entities, decoder, generator))
     assert torch.equal(sampler.tail_cache, tail_before)
     assert torch.equal(sampler.head_cache, head_before)
 
@@ -179,7 +181,7 @@ def test_importance_refresh_prefers_high_scores():
     row = torch.searchsorted(sampler.tail_keys, torch.tensor([4]))
     kept = torch.zeros(10)
     for _ in range(400):
-        sampler.refresh(positives, entities * 3, relations, generator)
+        sampler.refresh(_step(positives, entities * 3, decoder, generator))
         cache = sampler.tail_cache[row][0]
         assert len(set(cache.tolist())) == 3
         kept += torch.bincount(cache, minlength=10)
@@ -193,13 +195,15 @@ def test_candidate_scores_match_the_decoder_on_both_sides():
     torch.manual_seed(0)
     for name in ["distmult", "complex", "rotate", "transe"]:
         decoder = DECODERS.get(name)(3, 8)
-        sampler = NSCachingSampler(6, 3, 2, decoder, torch.tensor([[0, 1, 2]]), cache_size=2)
+        sampler = NSCachingSampler(6, 3, 2, torch.tensor([[0, 1, 2]]), cache_size=2)
         entities = torch.randn(6, 8)
         relations = decoder.relations().detach()
         keys = torch.tensor([0 * 3 + 1, 2 * 3 + 1, 5 * 3 + 2])
         is_head = torch.tensor([False, True, True])
         candidates = torch.tensor([[1, 2, 3], [0, 4, 5], [5, 5, 1]])
-        scores = sampler.candidate_scores(keys, is_head, candidates, entities, relations)
+        no_positives = torch.zeros(0, 3, dtype=torch.long)
+        step = StepContext(no_positives, entities, relations, decoder, torch.Generator())
+        scores = sampler.candidate_scores(step, keys, is_head, candidates)
         for q in range(3):
             anchor, r = divmod(int(keys[q]), 3)
             for m in range(3):
@@ -219,7 +223,7 @@ def test_unknown_queries_fall_back_to_uniform():
     assert not found.any()
     generator = torch.Generator().manual_seed(0)
     for head_replaced in (torch.zeros(500, 40, dtype=torch.bool), torch.ones(500, 40).bool()):
-        ids = sampler.draw(positives, head_replaced, generator)
+        ids = sampler.draw(StepContext(positives, None, None, None, generator), head_replaced)
         frequency = torch.bincount(ids.reshape(-1), minlength=10).double() / ids.numel()
         assert (frequency - 0.1).abs().max() < 0.01
 
@@ -276,15 +280,14 @@ def test_filtering_drops_known_true_negatives(umls, train_set):
 
 
 def test_bad_arguments_are_refused():
-    decoder = DECODERS.get("distmult")(1, 2)
     train = torch.tensor([[0, 0, 1]])
     with pytest.raises(ConfigError, match="refresh"):
-        NSCachingSampler(4, 1, 3, decoder, train, refresh="greedy")
+        NSCachingSampler(4, 1, 3, train, refresh="greedy")
     with pytest.raises(ConfigError, match="cache-size"):
-        NSCachingSampler(4, 1, 3, decoder, train, cache_size=0)
+        NSCachingSampler(4, 1, 3, train, cache_size=0)
     with pytest.raises(ConfigError, match="candidates"):
-        NSCachingSampler(4, 1, 3, decoder, train, candidates=0)
+        NSCachingSampler(4, 1, 3, train, candidates=0)
     with pytest.raises(ConfigError, match="temperature"):
-        NSCachingSampler(4, 1, 3, decoder, train, temperature=0.0)
+        NSCachingSampler(4, 1, 3, train, temperature=0.0)
     with pytest.raises(ConfigError, match="training triples"):
-        NSCachingSampler(4, 1, 3, decoder, train[:0])
+        NSCachingSampler(4, 1, 3, train[:0])

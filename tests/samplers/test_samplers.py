@@ -9,7 +9,7 @@ from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
-from dans.samplers import PopularitySampler, SelfAdversarialSampler, UniformSampler
+from dans.samplers import PopularitySampler, SelfAdversarialSampler, StepContext, UniformSampler
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -21,13 +21,19 @@ def _build(umls, name, seed=0, **overrides):
     ).validate()
     torch.manual_seed(seed)
     model = build_model(config, umls)
-    return model, build_sampler(name, config, umls, model)
+    return model, build_sampler(name, config, umls)
 
 
 def _sample(umls, model, sampler, positives, seed=0):
     entities, relations = model()
+    step = _step(positives, seed, entities, relations, model.decoder)
+    return sampler.sample(step), entities, relations
+
+
+def _step(positives, seed=0, entities=None, relations=None, decoder=None):
+    """A step's context; a sampler that only draws ids needs no representations."""
     generator = torch.Generator().manual_seed(seed)
-    return sampler.sample(positives, entities, relations, generator), entities, relations
+    return StepContext(positives, entities, relations, decoder, generator)
 
 
 def test_builder_makes_the_right_classes(umls):
@@ -143,11 +149,9 @@ def test_filtering_weights_when_redraws_run_out(cls):
     torch.manual_seed(0)
     decoder = DECODERS.get("distmult")(1, 4)
     entities = torch.randn(4, 4) * 2
-    sampler = cls(4, 6, decoder, known_triples=graph.known_triples, filter_negatives=True)
+    sampler = cls(4, 6, known_triples=graph.known_triples, filter_negatives=True)
     positives = torch.tensor([[0, 0, 1]]).repeat(300, 1)
-    negatives = sampler.sample(
-        positives, entities, decoder.relations(), torch.Generator().manual_seed(0)
-    )
+    negatives = sampler.sample(_step(positives, 0, entities, decoder.relations(), decoder))
     triples = negatives.triples(positives)
     is_known = torch.tensor(
         [[tuple(t) in known for t in row] for row in triples.tolist()], dtype=torch.bool
@@ -179,19 +183,17 @@ def test_filtering_weights_when_redraws_run_out(cls):
 
 
 def test_filtering_needs_known_triples():
-    decoder = DECODERS.get("distmult")(1, 4)
     with pytest.raises(ConfigError, match="known-true"):
-        UniformSampler(4, 3, decoder, filter_negatives=True)
+        UniformSampler(4, 3, filter_negatives=True)
     with pytest.raises(ConfigError, match="negatives"):
-        UniformSampler(4, 0, decoder)
+        UniformSampler(4, 0)
 
 
 def test_uniform_draws_every_entity_about_equally(umls):
     _, sampler = _build(umls, "uniform")
     positives = umls.train[:2000]
-    generator = torch.Generator().manual_seed(0)
     head_replaced = torch.zeros(2000, 100, dtype=torch.bool)
-    ids = sampler.draw(positives, head_replaced, generator)
+    ids = sampler.draw(_step(positives), head_replaced)
     frequency = torch.bincount(ids.reshape(-1), minlength=umls.num_entities).double() / ids.numel()
     assert (frequency > 0).all()
     assert (frequency - 1 / umls.num_entities).abs().max() < 0.002
@@ -204,8 +206,7 @@ def test_popularity_frequencies_follow_train_counts(umls):
     positives = umls.train[:2000]
     negatives, _, _ = _sample(umls, model, sampler, positives)
     # 2000 x 10 draws would be noisy; draw 200,000 through the sampler's own draw().
-    generator = torch.Generator().manual_seed(1)
-    ids = sampler.draw(positives, torch.zeros(2000, 100, dtype=torch.bool), generator)
+    ids = sampler.draw(_step(positives, 1), torch.zeros(2000, 100, dtype=torch.bool))
     frequency = torch.bincount(ids.reshape(-1), minlength=umls.num_entities).double() / ids.numel()
     expected = counts / counts.sum()
     # Binomial standard deviation is at most sqrt(0.05 / 200000) ~ 5e-4.
@@ -220,12 +221,9 @@ def test_popularity_frequencies_follow_train_counts(umls):
 
 def test_popularity_never_draws_zero_count_entities():
     counts = torch.tensor([0, 1, 2, 0, 7, 0, 10, 0])  # zero counts first, inside and last
-    decoder = DECODERS.get("distmult")(1, 2)
-    sampler = PopularitySampler(8, 50, decoder, entity_counts=counts)
-    generator = torch.Generator().manual_seed(0)
-    ids = sampler.draw(
-        torch.zeros(4000, 3, dtype=torch.long), torch.zeros(4000, 50, dtype=torch.bool), generator
-    )
+    sampler = PopularitySampler(8, 50, entity_counts=counts)
+    step = _step(torch.zeros(4000, 3, dtype=torch.long))
+    ids = sampler.draw(step, torch.zeros(4000, 50, dtype=torch.bool))
     frequency = torch.bincount(ids.reshape(-1), minlength=8).double() / ids.numel()
     assert frequency[[0, 3, 5, 7]].tolist() == [0.0, 0.0, 0.0, 0.0]
     expected = counts.double() / counts.sum()
@@ -260,9 +258,8 @@ def test_self_adversarial_weights_by_hand(umls):
 
 
 def test_self_adversarial_refuses_a_bad_temperature():
-    decoder = DECODERS.get("distmult")(1, 2)
     with pytest.raises(ConfigError, match="temperature"):
-        SelfAdversarialSampler(4, 3, decoder, adversarial_temperature=0.0)
+        SelfAdversarialSampler(4, 3, adversarial_temperature=0.0)
 
 
 def test_concat_offsets_groups_and_renormalises_weights():
@@ -311,11 +308,10 @@ def test_training_filters_against_train_only(umls):
     # Force each draw to be the held-out tail of its positive: every draw is a valid/test triple.
     positives = unseen.clone()
     positives[:, 2] = (unseen[:, 2] + 1) % umls.num_entities
-    sampler.draw = lambda pos, head_replaced, generator: unseen[:, 2:3].expand(-1, K)
-    generator = torch.Generator().manual_seed(0)
+    sampler.draw = lambda step, head_replaced: unseen[:, 2:3].expand(-1, K)
     entities = torch.zeros(umls.num_entities, DIM)
     relations = torch.zeros(umls.num_relations, DIM)
-    negatives = sampler.sample(positives, entities, relations, generator)
+    negatives = sampler.sample(_step(positives, 0, entities, relations))
     tail_replaced = ~negatives.head_replaced
     assert tail_replaced.any()
     assert (negatives.weights[tail_replaced] > 0).all()

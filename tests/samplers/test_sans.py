@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from dans.errors import ConfigError
-from dans.models import DECODERS
 from dans.samplers import sans
-from dans.samplers.base import SAMPLERS
+from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.sans import SANSSampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,7 +29,7 @@ SMALL_TRAIN = torch.tensor(
         (5, 0, 9),
     ]
 )
-SMALL_E, SMALL_R = 10, 2
+SMALL_E = 10
 
 
 def _bfs(train, num_entities, hops):
@@ -56,15 +55,13 @@ def _bfs(train, num_entities, hops):
     return within
 
 
-def _sampler(train=SMALL_TRAIN, num_entities=SMALL_E, num_relations=SMALL_R, k=5, **kwargs):
-    decoder = DECODERS.get("distmult")(num_relations, DIM)
-    return SANSSampler(
-        num_entities=num_entities,
-        num_negatives=k,
-        decoder=decoder,
-        train_triples=train,
-        **kwargs,
-    )
+def _sampler(train=SMALL_TRAIN, num_entities=SMALL_E, k=5, **kwargs):
+    return SANSSampler(num_entities=num_entities, num_negatives=k, train_triples=train, **kwargs)
+
+
+def _step(positives, entities=None, seed=0):
+    """SANS reads a step's positives, its generator and the entities it gathers, nothing else."""
+    return StepContext(positives, entities, None, None, torch.Generator().manual_seed(seed))
 
 
 def _draw_from(sampler, anchors, k, head_replaced, seed=0):
@@ -76,7 +73,7 @@ def _draw_from(sampler, anchors, k, head_replaced, seed=0):
     else:
         positives = torch.stack([anchors, other, other], 1)
     side = torch.full((len(anchors), k), head_replaced)
-    return sampler.draw(positives, side, torch.Generator().manual_seed(seed))
+    return sampler.draw(_step(positives, seed=seed), side)
 
 
 def _rows(sampler):
@@ -102,7 +99,7 @@ def test_khop_index_on_umls_in_blocks_and_pieces(umls, monkeypatch, dense_fill, 
     monkeypatch.setattr(sans, "_DENSE_FILL", dense_fill)
     monkeypatch.setattr(sans, "_BLOCK_PAIRS", 20 * umls.num_entities)
     monkeypatch.setattr(sans, "_EXPANSION_ELEMENTS", 400)
-    sampler = _sampler(umls.train, umls.num_entities, umls.num_relations, hops=hops)
+    sampler = _sampler(umls.train, umls.num_entities, hops=hops)
     assert _rows(sampler) == [sorted(expected[e]) for e in range(umls.num_entities)]
     assert sampler.targets.dtype == torch.int32
 
@@ -152,16 +149,9 @@ def test_walk_follows_the_walk_distribution():
 def test_umls_negatives_lie_within_k_hops_of_the_kept_entity(umls, mode):
     hops = 1 if mode == "khop" else 2
     expected = _bfs(umls.train, umls.num_entities, hops)
-    sampler = _sampler(
-        umls.train, umls.num_entities, umls.num_relations, k=20, hops=hops, mode=mode
-    )
+    sampler = _sampler(umls.train, umls.num_entities, k=20, hops=hops, mode=mode)
     positives = umls.train[:300]
-    negatives = sampler.sample(
-        positives,
-        torch.randn(umls.num_entities, DIM),
-        sampler.decoder.relations(),
-        torch.Generator().manual_seed(0),
-    )
+    negatives = sampler.sample(_step(positives, torch.randn(umls.num_entities, DIM)))
     for positive, ids, sides in zip(
         positives.tolist(), negatives.ids.tolist(), negatives.head_replaced.tolist(), strict=True
     ):
@@ -173,12 +163,10 @@ def test_umls_negatives_lie_within_k_hops_of_the_kept_entity(umls, mode):
 @pytest.mark.parametrize("mode", ["khop", "rw"])
 def test_shapes_and_exactly_one_side_replaced(umls, mode, one_side_replaced):
     k = 12
-    sampler = _sampler(umls.train, umls.num_entities, umls.num_relations, k=k, mode=mode)
+    sampler = _sampler(umls.train, umls.num_entities, k=k, mode=mode)
     entities = torch.randn(umls.num_entities, DIM)
     positives = umls.train[:500]
-    negatives = sampler.sample(
-        positives, entities, sampler.decoder.relations(), torch.Generator().manual_seed(0)
-    )
+    negatives = sampler.sample(_step(positives, entities))
     assert negatives.ids.shape == (500, k) and negatives.ids.dtype == torch.long
     assert negatives.head_replaced.shape == (500, k)
     assert negatives.embeddings.shape == (500, k, DIM)
@@ -203,7 +191,7 @@ def test_entities_without_neighbours_fall_back_to_uniform(mode):
 
 
 def test_memory_guard_refuses_a_too_large_index(umls, monkeypatch):
-    args = (umls.train, umls.num_entities, umls.num_relations)
+    args = (umls.train, umls.num_entities)
     # Refused from the sample estimate, before the index is built.
     with pytest.raises(ConfigError, match=r"about .* pairs") as refused:
         _sampler(*args, hops=2, max_pairs=10_000)
@@ -232,13 +220,12 @@ def test_invalid_settings_name_their_flags():
 @pytest.mark.parametrize("mode", ["khop", "rw"])
 def test_filtering_drops_every_known_true_negative(umls, train_set, mode):
     k = 10
-    args = (umls.train, umls.num_entities, umls.num_relations)
+    args = (umls.train, umls.num_entities)
     positives = umls.train[:1000]
     entities = torch.randn(umls.num_entities, DIM)
 
     def sample(sampler):
-        generator = torch.Generator().manual_seed(0)
-        return sampler.sample(positives, entities, sampler.decoder.relations(), generator)
+        return sampler.sample(_step(positives, entities))
 
     # Neighbours often complete true triples in UMLS, so the filtered check is not vacuous.
     unfiltered = sample(_sampler(*args, k=k, mode=mode, hops=1))
@@ -264,17 +251,13 @@ def test_filtering_drops_every_known_true_negative(umls, train_set, mode):
 
 @pytest.mark.parametrize("mode", ["khop", "rw"])
 def test_moves_keep_it_working_and_nothing_is_checkpointed(umls, mode):
-    sampler = _sampler(umls.train, umls.num_entities, umls.num_relations, k=7, mode=mode)
+    sampler = _sampler(umls.train, umls.num_entities, k=7, mode=mode)
     positives = umls.train[:50]
     entities = torch.randn(umls.num_entities, DIM)
-    generator = torch.Generator().manual_seed(3)
-    before = sampler.sample(positives, entities, sampler.decoder.relations(), generator)
+    before = sampler.sample(_step(positives, entities, seed=3))
     sampler.to(torch.float64)  # a dtype move leaves the integer index alone
     assert sampler.offsets.dtype == torch.long and sampler.targets.dtype == torch.int32
-    generator = torch.Generator().manual_seed(3)
-    after = sampler.sample(
-        positives, entities.double(), sampler.decoder.relations().double(), generator
-    )
+    after = sampler.sample(_step(positives, entities.double(), seed=3))
     assert torch.equal(before.ids, after.ids)
     assert after.embeddings.dtype == torch.float64
     assert sampler.state_dict() == {}  # rebuilt from train, never checkpointed
@@ -282,12 +265,12 @@ def test_moves_keep_it_working_and_nothing_is_checkpointed(umls, mode):
 
 @pytest.mark.parametrize("mode", ["khop", "rw"])
 def test_same_seed_same_negatives(umls, mode):
-    sampler = _sampler(umls.train, umls.num_entities, umls.num_relations, k=10, mode=mode)
+    sampler = _sampler(umls.train, umls.num_entities, k=10, mode=mode)
     positives = umls.train[:100]
     side = torch.rand(100, 10, generator=torch.Generator().manual_seed(0)) < 0.5
 
     def draw(seed):
-        return sampler.draw(positives, side, torch.Generator().manual_seed(seed))
+        return sampler.draw(_step(positives, seed=seed), side)
 
     assert torch.equal(draw(5), draw(5))
     assert not torch.equal(draw(5), draw(6))
@@ -298,7 +281,6 @@ def test_registered_and_built_by_name(umls):
     available = {
         "num_entities": umls.num_entities,
         "num_negatives": 4,
-        "decoder": DECODERS.get("distmult")(umls.num_relations, DIM),
         "train_triples": umls.train,
         "mode": "rw",
         "hops": 3,

@@ -106,8 +106,8 @@ def _trainer(umls, sampler="uniform", **overrides):
         model,
         umls,
         config,
-        build_sampler(config.sampler, config, umls, model),
-        build_sampler("uniform", config, umls, model),
+        build_sampler(config.sampler, config, umls),
+        build_sampler("uniform", config, umls),
         torch.device("cpu"),
         progress=False,
     )

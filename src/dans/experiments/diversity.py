@@ -12,7 +12,7 @@ from torch import LongTensor, Tensor
 
 from dans.data.graph import KnowledgeGraph, KnownTriples
 from dans.models.model import KGModel, score_corrupted, score_triples
-from dans.samplers.base import Negatives, NegativeSampler, corrupt
+from dans.samplers.base import Negatives, NegativeSampler, StepContext, corrupt
 from dans.samplers.snap import nearest_entities
 
 DIVERSITY_FILE = "diversity.json"
@@ -103,7 +103,9 @@ def measure_diversity(
     snapped = False
     for start in range(0, len(positives), batch_size):
         batch = positives[start : start + batch_size].to(device)
-        negatives = sampler.sample(batch, entities, relations, generator)
+        negatives = sampler.sample(
+            StepContext(batch, entities, relations, model.decoder, generator)
+        )
         ids = negatives.ids
         if ids is None:
             ids, snapped = _nearest(negatives, entities), True

@@ -13,6 +13,7 @@ from sklearn.manifold import TSNE
 
 from dans.experiments.plots import scatter_chart
 from dans.rundir import Run, write_output
+from dans.samplers.base import StepContext
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import PATHWAY_LABELS
 from dans.samplers.snap import nearest_entities
@@ -52,7 +53,8 @@ def negative_tails(run: Run, relation: int, max_positives: int, seed: int) -> li
         positives = positives[torch.randperm(len(positives), generator=draws)[:max_positives]]
     positives = positives.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
-    conditioning, _ = sampler.conditions(positives, entities, relations)
+    step = StepContext(positives, entities, relations, run.model.decoder, generator)
+    conditioning, _ = sampler.conditions(step)
     tail_side = {
         name: torch.zeros(len(positives), 1, dtype=torch.bool, device=device)
         for name in sampler.pathways

@@ -1,6 +1,6 @@
 """Negative samplers behind one interface, resolved by name from :data:`SAMPLERS`."""
 
-from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler
+from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler, StepContext
 from dans.samplers.dans import DANSSampler
 from dans.samplers.kbgan import KBGANSampler
 from dans.samplers.mcns import MCNSSampler
@@ -19,5 +19,6 @@ __all__ = [
     "PopularitySampler",
     "SANSSampler",
     "SelfAdversarialSampler",
+    "StepContext",
     "UniformSampler",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,6 +19,30 @@ SAMPLERS: Registry[NegativeSampler] = Registry("sampler")
 
 # Rounds of redrawing known-true negatives before the rest are dropped by a zero weight.
 _FILTER_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a sampler sees of one training step, handed to it on every call.
+
+    ``positives``: shape (B, 3), the step's positive triples; ``entities``, shape (E, d), and
+    ``relations``, shape (R, d_r): the base model's current representations (attached to its
+    graph in :meth:`NegativeSampler.sample`, so the picked entities' embeddings carry gradient;
+    detached in :meth:`NegativeSampler.update`); ``decoder``: the base model's decoder, to
+    score with, never to train; ``generator``: the step's random-number generator.
+    """
+
+    positives: LongTensor
+    entities: Tensor
+    relations: Tensor
+    decoder: Decoder
+    generator: torch.Generator
+
+    def detached(self) -> StepContext:
+        """The same step with the representations cut from the base model's graph."""
+        return dataclasses.replace(
+            self, entities=self.entities.detach(), relations=self.relations.detach()
+        )
 
 
 @dataclass
@@ -97,6 +122,8 @@ class NegativeSampler(nn.Module):
     :meth:`update`, called once per mini-batch before :meth:`sample`, and count the updates they
     skipped for a non-finite loss in :attr:`skipped_steps`. What they learn lives in parameters
     and buffers, and in optimizers held as attributes: :meth:`training_state` finds them all.
+    Every call gets the step's :class:`StepContext`; a sampler keeps nothing of it between
+    calls.
     """
 
     name: ClassVar[str] = ""
@@ -109,7 +136,6 @@ class NegativeSampler(nn.Module):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
     ) -> None:
@@ -120,15 +146,9 @@ class NegativeSampler(nn.Module):
             raise ConfigError("filtering negatives needs the known-true triples")
         self.num_entities = num_entities
         self.num_negatives = num_negatives
-        # Held outside the module tree: the decoder belongs to the model, not to the sampler.
-        self._decoder = (decoder,)
         self.known_triples = known_triples
         self.filter_negatives = filter_negatives
         self.skipped_steps: dict[str, int] = {}
-
-    @property
-    def decoder(self) -> Decoder:
-        return self._decoder[0]
 
     def training_state(self) -> dict[str, Any]:
         """What a resumed run needs: the state dict, every optimizer's state, the skip counts."""
@@ -160,59 +180,47 @@ class NegativeSampler(nn.Module):
             if isinstance(value, torch.optim.Optimizer)
         }
 
-    def sample(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
-    ) -> Negatives:
-        """Negatives for ``positives`` (B, 3) given entities (E, d) and relations (R, d_r)."""
-        shape = (len(positives), self.num_negatives)
+    def sample(self, step: StepContext) -> Negatives:
+        """Negatives for the step's positives, shape (B, K, d)."""
+        generator = step.generator
+        shape = (len(step.positives), self.num_negatives)
         head_replaced = torch.rand(shape, generator=generator, device=generator.device) < 0.5
-        ids = self.draw(positives, head_replaced, generator)
+        ids = self.draw(step, head_replaced)
         keep = None
         if self.filter_negatives:
-            ids, keep = self._redraw_known_true(positives, head_replaced, ids, generator)
+            ids, keep = self._redraw_known_true(step, head_replaced, ids)
+        entities = step.entities
         negatives = Negatives(gather_rows(entities, ids), head_replaced.to(entities.device), ids)
-        weights = self.weigh(positives, negatives, entities, relations)
+        weights = self.weigh(step, negatives)
         if keep is not None:
             # Renormalised so each positive's kept negatives still average weight 1.
             weights = average_one(keep.float() if weights is None else weights * keep)
         negatives.weights = weights
         return negatives
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
-        """Entity ids to put in the replaced slot, shape (B, K)."""
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        """Entity ids for the replaced slots (``head_replaced``: shape (B, K)), shape (B, K)."""
         raise NotImplementedError
 
-    def weigh(
-        self, positives: LongTensor, negatives: Negatives, entities: Tensor, relations: Tensor
-    ) -> Tensor | None:
+    def weigh(self, step: StepContext, negatives: Negatives) -> Tensor | None:
         """Loss weights for the negatives, shape (B, K), or None for equal weights."""
         return None
 
-    def update(
-        self,
-        positives: LongTensor,
-        entities: Tensor,
-        relations: Tensor,
-        generator: torch.Generator,
-    ) -> dict[str, float]:
-        """Train the sampler on this mini-batch (detached embeddings); returns values to log."""
+    def update(self, step: StepContext) -> dict[str, float]:
+        """Train the sampler on this mini-batch (detached representations); returns values to
+        log."""
         return {}
 
     def _redraw_known_true(
-        self,
-        positives: LongTensor,
-        head_replaced: BoolTensor,
-        ids: LongTensor,
-        generator: torch.Generator,
+        self, step: StepContext, head_replaced: BoolTensor, ids: LongTensor
     ) -> tuple[LongTensor, BoolTensor]:
         assert self.known_triples is not None
+        positives = step.positives
         known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
         for _ in range(_FILTER_ROUNDS):
             if not known.any():
                 break
-            redrawn = self.draw(positives, head_replaced, generator)
+            redrawn = self.draw(step, head_replaced)
             ids = torch.where(known, redrawn, ids)
             known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
         return ids, ~known

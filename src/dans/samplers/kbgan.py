@@ -22,11 +22,10 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.models.model import score_corrupted
 from dans.optim import adam, guarded_step
-from dans.samplers.base import NegativeSampler, corrupt
+from dans.samplers.base import NegativeSampler, StepContext, corrupt
 
 # The authors' DistMult initialisation (distmult.py): N(0, 1) entries divided by
 # (dim / sigma^2)^(1/6), so a three-way product summed over dim has std sigma at the start and the
@@ -57,7 +56,6 @@ class KBGANSampler(NegativeSampler):
         num_entities: int,
         num_relations: int,
         num_negatives: int,
-        decoder: Decoder,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
         candidates: int = 20,
@@ -66,7 +64,7 @@ class KBGANSampler(NegativeSampler):
         temperature: float = 1.0,
         baseline_momentum: float = 0.9,
     ) -> None:
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         if candidates < 1:
             raise ConfigError(f"--kbgan-candidates must be at least 1, got {candidates}")
         if generator_dim < 1:
@@ -137,40 +135,33 @@ class KBGANSampler(NegativeSampler):
             logits = logits.masked_fill(known, -torch.inf)
         return ids, logits
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """One entity per negative from the generator's softmax over its candidates: (B, K)."""
         with torch.no_grad():
-            ids, logits = self.propose(positives, head_replaced, generator)
-            return _pick(ids, _gumbel_argmax(logits, generator))
+            ids, logits = self.propose(step.positives, head_replaced, step.generator)
+            return _pick(ids, _gumbel_argmax(logits, step.generator))
 
-    def update(
-        self,
-        positives: LongTensor,
-        entities: Tensor,
-        relations: Tensor,
-        generator: torch.Generator,
-    ) -> dict[str, float]:
+    def update(self, step: StepContext) -> dict[str, float]:
         """One REINFORCE step of the generator on a fresh draw of K negatives per positive.
 
-        The reward of a negative is the base model's logit of it, from ``entities`` (E, d) and
-        ``relations`` (R, d_r), which are only read. As in the authors' ``gan_train.py``, the
+        The reward of a negative is the base model's logit of it, from the step's
+        representations, which are only read. As in the authors' ``gan_train.py``, the
         baseline subtracted is the one from before this batch; they average the previous
         epoch's rewards, and this is the per-batch analogue, an exponential moving average
         started at the first batch's mean. The loss is a mean over negatives (the authors sum),
         so the learning rate does not depend on the batch size. A non-finite loss or gradient
         skips the step and is counted; a non-finite mean reward leaves the baseline alone.
         """
+        positives, generator = step.positives, step.generator
         shape = (len(positives), self.num_negatives)
         head_replaced = torch.rand(shape, generator=generator, device=generator.device) < 0.5
         ids, logits = self.propose(positives, head_replaced, generator)
         log_probs = F.log_softmax(logits, -1)
         with torch.no_grad():
             choice = _gumbel_argmax(logits, generator)
-            picked = gather_rows(entities, _pick(ids, choice))
+            picked = gather_rows(step.entities, _pick(ids, choice))
             rewards = score_corrupted(
-                self.decoder, entities, relations, positives, head_replaced, picked
+                step.decoder, step.entities, step.relations, positives, head_replaced, picked
             )
             mean_reward = rewards.mean()
             # Tensor selects rather than Python branches: no device synchronisation.

@@ -40,7 +40,7 @@ from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
-from dans.samplers.base import Negatives, NegativeSampler
+from dans.samplers.base import NegativeSampler, StepContext
 
 # Rows of the ``states`` buffer: chains replacing the tail (anchored at the head) and the head
 # (anchored at the tail), matching ``head_replaced`` False and True.
@@ -61,7 +61,6 @@ class MCNSSampler(NegativeSampler):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
@@ -70,7 +69,7 @@ class MCNSSampler(NegativeSampler):
         burn_in: int = 10,
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the neighbour graph."""
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         if not (math.isfinite(alpha) and alpha >= 0):
             raise ConfigError(f"--mcns-alpha must be a finite number >= 0, got {alpha}")
         if not 0 < uniform_share <= 1:
@@ -90,37 +89,21 @@ class MCNSSampler(NegativeSampler):
         self.register_buffer("edge_codes", rows * num_entities + neighbours, persistent=False)
         # -1: no chain has run for this (side, anchor) yet; started uniformly on first use.
         self.register_buffer("states", torch.full((2, num_entities), -1, dtype=torch.long))
-        self._embeddings: tuple[Tensor, Tensor] | None = None
 
-    def sample(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
-    ) -> Negatives:
-        # The template's draw() (also called for the filter's redraws) sees no embeddings; they
-        # are held for the duration of this call only.
-        self._embeddings = (entities, relations)
-        try:
-            return super().sample(positives, entities, relations, generator)
-        finally:
-            self._embeddings = None
-
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
-        """Chain states for the replaced slots, shape (B, K); needs :meth:`sample`'s embeddings.
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        """Chain states for the replaced slots, shape (B, K), targeting the step's scores.
 
         Every positive runs a tail-side and a head-side chain (2B chains at once); a redraw for
         the filter continues the chains from where the previous draw left them.
         """
-        if self._embeddings is None:
-            raise RuntimeError("MCNS draws from the current embeddings: call sample()")
-        entities, relations = self._embeddings
+        generator, decoder = step.generator, step.decoder
         batch, k = head_replaced.shape
         device = self.states.device
-        positives = positives.to(device)
+        positives = step.positives.to(device)
         with torch.no_grad():
-            rel = gather_rows(relations, positives[:, 1].to(relations.device))
+            rel = gather_rows(step.relations, positives[:, 1].to(step.relations.device))
             # Head replacement scores (candidate, r, t) as the tail query (t, inverse(r), ?).
-            queries = torch.cat([rel, self.decoder.inverse(rel)])
+            queries = torch.cat([rel, decoder.inverse(rel)])
         anchors = torch.cat([positives[:, 0], positives[:, 2]])
         keys = torch.cat(
             [positives[:, 0] + TAIL * self.num_entities, positives[:, 2] + HEAD * self.num_entities]
@@ -130,7 +113,9 @@ class MCNSSampler(NegativeSampler):
             self.num_entities, start.shape, generator=generator, device=generator.device
         ).to(device)
         start = torch.where(start < 0, fresh, start)
-        path = self.walk(anchors, queries, start, entities, self.burn_in + k, generator)
+        path = self.walk(
+            decoder, anchors, queries, start, step.entities, self.burn_in + k, generator
+        )
         self._remember(keys, path[:, -1])
         tails, heads = path[:, self.burn_in :].split(batch)
         return torch.where(head_replaced.to(device), heads, tails)
@@ -138,6 +123,7 @@ class MCNSSampler(NegativeSampler):
     @torch.no_grad()
     def walk(
         self,
+        decoder: Decoder,
         anchors: LongTensor,
         queries: Tensor,
         start: LongTensor,
@@ -148,14 +134,14 @@ class MCNSSampler(NegativeSampler):
         """Run one Metropolis-Hastings chain per row, all rows at once.
 
         Chain ``i`` targets ``exp(alpha * score(entities[anchors[i]], queries[i], c))`` over the
-        entities ``c``. Shapes: anchors, start (n,); queries (n, d_r); entities (E, d). Returns the
-        state after each step, shape (n, steps).
+        entities ``c``, scored by ``decoder``. Shapes: anchors, start (n,); queries (n, d_r);
+        entities (E, d). Returns the state after each step, shape (n, steps).
         """
         anchor_vectors = gather_rows(entities, anchors.to(entities.device))
 
         def log_target(candidates: LongTensor) -> Tensor:
             vectors = gather_rows(entities, candidates.to(entities.device))
-            scores = self.decoder.score(anchor_vectors, queries, vectors)
+            scores = decoder.score(anchor_vectors, queries, vectors)
             return (self.alpha * scores).to(candidates.device)
 
         current = start

@@ -20,10 +20,9 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.options import require_choice
-from dans.samplers.base import Negatives, NegativeSampler
+from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 NSCACHING_REFRESH = ("importance", "top")
 # Elements of the (queries, candidates, dim) block scored at once during a refresh: bounds the
@@ -47,7 +46,6 @@ class NSCachingSampler(NegativeSampler):
         num_entities: int,
         num_relations: int,
         num_negatives: int,
-        decoder: Decoder,
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
@@ -58,7 +56,7 @@ class NSCachingSampler(NegativeSampler):
         seed: int = 0,
     ) -> None:
         """``train_triples``: shape (N, 3), the triples whose queries get a cache."""
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         require_choice("--nscaching-refresh", refresh, NSCACHING_REFRESH)
         if cache_size < 1:
             raise ConfigError(f"--nscaching-cache-size must be at least 1, got {cache_size}")
@@ -96,11 +94,10 @@ class NSCachingSampler(NegativeSampler):
         rows = torch.searchsorted(keys, query).clamp_max(len(keys) - 1)
         return rows, keys[rows] == query
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """A uniformly chosen entry of the replaced side's cache per negative, shape (B, K);
         a uniformly random entity where the query has no cache (not a train query)."""
+        generator, positives = step.generator, step.positives
         device = generator.device
         shape = head_replaced.shape
         slots = torch.randint(self.cache_size, shape, generator=generator, device=device)
@@ -117,9 +114,7 @@ class NSCachingSampler(NegativeSampler):
         found = torch.where(head_replaced, head_found[:, None], tail_found[:, None])
         return torch.where(found, ids, uniform.to(ids.device)).to(device)
 
-    def sample(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
-    ) -> Negatives:
+    def sample(self, step: StepContext) -> Negatives:
         """Negatives from the caches (the base class picks sides and filters), then a refresh of
         the batch's caches.
 
@@ -129,22 +124,20 @@ class NSCachingSampler(NegativeSampler):
         before its update. Refreshing in :meth:`update` would instead sample from caches
         already refreshed for this very batch.
         """
-        negatives = super().sample(positives, entities, relations, generator)
-        self.refresh(positives, entities.detach(), relations.detach(), generator)
+        negatives = super().sample(step)
+        self.refresh(step.detached())
         return negatives
 
     @torch.no_grad()
-    def refresh(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
-    ) -> None:
-        """Refresh the head and tail caches of the queries of ``positives`` (B, 3) in place,
-        given entities (E, d) and relations (R, d_r).
+    def refresh(self, step: StepContext) -> None:
+        """Refresh the head and tail caches of the queries of the step's positives in place.
 
         Each distinct cached query is refreshed once, however many positives share it; queries
         without a cache are skipped. Both sides are scored in one batched computation.
         """
-        tail_rows, tail_found = self.rows(positives, head_side=False)
-        head_rows, head_found = self.rows(positives, head_side=True)
+        generator = step.generator
+        tail_rows, tail_found = self.rows(step.positives, head_side=False)
+        head_rows, head_found = self.rows(step.positives, head_side=True)
         # Distinct rows: writing one row twice in a batch would be order-dependent on the GPU.
         tail_rows = torch.unique(tail_rows[tail_found])
         head_rows = torch.unique(head_rows[head_found])
@@ -156,9 +149,8 @@ class NSCachingSampler(NegativeSampler):
             self.num_entities, (len(keys), self.candidates), generator=generator, device=device
         )
         candidates = torch.cat([cached, offered.to(cached.device)], 1)
-        logits = self.candidate_scores(
-            keys.to(entities.device), is_head.to(entities.device), candidates, entities, relations
-        )
+        on_model = step.entities.device
+        logits = self.candidate_scores(step, keys.to(on_model), is_head.to(on_model), candidates)
         logits = logits / self.temperature
         # An entity offered twice (a cached one drawn again, or a repeat in the initial cache)
         # would take two slots: only its first copy competes, so the N1 kept are distinct
@@ -177,12 +169,7 @@ class NSCachingSampler(NegativeSampler):
         self.head_cache[head_rows] = refreshed[len(tail_rows) :]
 
     def candidate_scores(
-        self,
-        keys: LongTensor,
-        is_head: BoolTensor,
-        candidates: LongTensor,
-        entities: Tensor,
-        relations: Tensor,
+        self, step: StepContext, keys: LongTensor, is_head: BoolTensor, candidates: LongTensor
     ) -> Tensor:
         """Logits of each query with each of its candidates in the open slot, shape (Q, M).
 
@@ -191,14 +178,15 @@ class NSCachingSampler(NegativeSampler):
         ``candidates``: shape (Q, M). The decoder scores head queries as tail queries with the
         inverse relation, so one call covers both sides.
         """
+        entities = step.entities
         anchors = gather_rows(entities, keys // self.num_relations)
-        rels = gather_rows(relations, keys % self.num_relations)
+        rels = gather_rows(step.relations, keys % self.num_relations)
         width = candidates.shape[1]
         block = max(1, _SCORE_BUDGET // max(1, width * entities.shape[1]))
         scores = [
             # The anchor fills both the head and the tail slot; score_corrupted reads the tail
             # where the head is replaced and the head where the tail is.
-            self.decoder.score_corrupted(
+            step.decoder.score_corrupted(
                 a, r, a, h[:, None].expand(-1, width), gather_rows(entities, c.to(a.device))
             )
             for a, r, h, c in zip(

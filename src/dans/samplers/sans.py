@@ -44,9 +44,8 @@ from torch import BoolTensor, LongTensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.decoders import Decoder
 from dans.options import require_choice
-from dans.samplers.base import NegativeSampler
+from dans.samplers.base import NegativeSampler, StepContext
 
 SANS_MODES = ("khop", "rw")
 # (entity, neighbour) pairs SANS's k-hop index may hold: 2^27 int32 neighbours are 512 MiB.
@@ -76,7 +75,6 @@ class SANSSampler(NegativeSampler):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
@@ -85,7 +83,7 @@ class SANSSampler(NegativeSampler):
         max_pairs: int = SANS_MAX_PAIRS,
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the undirected graph."""
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         require_choice("--sans-mode", mode, SANS_MODES)
         if hops < 1:
             raise ConfigError(f"--sans-hops must be at least 1, got {hops}")
@@ -103,12 +101,11 @@ class SANSSampler(NegativeSampler):
         self.register_buffer("offsets", offsets, persistent=False)
         self.register_buffer("targets", targets, persistent=False)
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """Neighbourhood entities of each negative's kept entity, shape (B, K)."""
+        generator = step.generator
         device = self.offsets.device
-        positives = positives.to(device)
+        positives = step.positives.to(device)
         head_replaced = head_replaced.to(device)
         # The kept entity: the tail when the head is replaced, the head otherwise.
         anchors = torch.where(head_replaced, positives[:, 2:3], positives[:, 0:1])

@@ -7,9 +7,8 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.decoders import Decoder
 from dans.models.model import score_corrupted
-from dans.samplers.base import Negatives, NegativeSampler
+from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 
 class UniformSampler(NegativeSampler):
@@ -17,9 +16,8 @@ class UniformSampler(NegativeSampler):
 
     name = "uniform"
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        generator = step.generator
         return torch.randint(
             self.num_entities, head_replaced.shape, generator=generator, device=generator.device
         )
@@ -34,20 +32,18 @@ class PopularitySampler(NegativeSampler):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         entity_counts: Tensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
     ) -> None:
         """``entity_counts``: shape (E,), occurrences of each entity as head or tail in train."""
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         self.register_buffer("cumulative", torch.cumsum(entity_counts.double(), 0))
 
-    def draw(
-        self, positives: LongTensor, head_replaced: BoolTensor, generator: torch.Generator
-    ) -> LongTensor:
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         # Inverse-CDF sampling: one uniform number and one binary search per negative.
         total = self.cumulative[-1]
+        generator = step.generator
         u = torch.rand(head_replaced.shape, generator=generator, device=generator.device)
         return torch.searchsorted(self.cumulative, u.double() * total, right=True).clamp_max(
             self.num_entities - 1
@@ -67,27 +63,24 @@ class SelfAdversarialSampler(UniformSampler):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         adversarial_temperature: float = 1.0,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
     ) -> None:
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         if adversarial_temperature <= 0:
             raise ConfigError(
                 f"--adversarial-temperature must be positive, got {adversarial_temperature}"
             )
         self.temperature = adversarial_temperature
 
-    def weigh(
-        self, positives: LongTensor, negatives: Negatives, entities: Tensor, relations: Tensor
-    ) -> Tensor:
+    def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
         with torch.no_grad():
             scores = score_corrupted(
-                self.decoder,
-                entities,
-                relations,
-                positives,
+                step.decoder,
+                step.entities,
+                step.relations,
+                step.positives,
                 negatives.head_replaced,
                 negatives.embeddings,
             )

@@ -21,7 +21,7 @@ from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import evaluate
 from dans.models.model import KGModel, score_corrupted, score_triples
 from dans.optim import adam, guarded_step
-from dans.samplers.base import NegativeSampler
+from dans.samplers.base import NegativeSampler, StepContext
 from dans.training.early_stopping import EarlyStopping
 from dans.training.loss import bce_loss
 from dans.training.schedule import lr_factor, set_lr
@@ -145,9 +145,10 @@ class Trainer:
         """
         self.model.train()
         entities, relations = self.network(message_triples)
-        logs = sampler.update(batch, entities.detach(), relations.detach(), self.generator)
-        negatives = sampler.sample(batch, entities, relations, self.generator)
         decoder = self.model.decoder
+        step = StepContext(batch, entities, relations, decoder, self.generator)
+        logs = sampler.update(step.detached())
+        negatives = sampler.sample(step)
         positive_scores = score_triples(decoder, entities, relations, batch)
         negative_scores = score_corrupted(
             decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings

@@ -9,6 +9,7 @@ from torch import LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.models.model import KGModel
+from dans.samplers.base import StepContext
 from dans.samplers.dans.sampler import DANSSampler
 from dans.samplers.snap import nearest_allowed
 
@@ -54,7 +55,8 @@ def hardest_negatives(
     generator = torch.Generator(device=device).manual_seed(seed)
     entities, relations = model()
     positive = torch.tensor([[anchor, relation, anchor]], device=device)
-    conditioning, _ = sampler.conditions(positive, entities, relations)
+    step = StepContext(positive, entities, relations, model.decoder, generator)
+    conditioning, _ = sampler.conditions(step)
     sides = {
         name: torch.full((1, samples), replace_head, device=device) for name in sampler.pathways
     }

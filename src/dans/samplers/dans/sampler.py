@@ -8,6 +8,7 @@ conditions on ``e_t`` and the decoder's inverse of ``r``, so one generator serve
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,11 +18,10 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.optim import adam, guarded_step
 from dans.options import require_choice
-from dans.samplers.base import Negatives, NegativeSampler, average_one
+from dans.samplers.base import Negatives, NegativeSampler, StepContext, average_one
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
@@ -72,7 +72,6 @@ class DANSSampler(NegativeSampler):
         self,
         num_entities: int,
         num_negatives: int,
-        decoder: Decoder,
         dim: int,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
@@ -91,7 +90,7 @@ class DANSSampler(NegativeSampler):
         gan_positives: int = 0,
         fake_per_side: bool = False,
     ) -> None:
-        super().__init__(num_entities, num_negatives, decoder, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         require_choice("--dans-pathways", pathways, DANS_PATHWAYS)
         require_choice("--dans-mode", mode, DANS_MODES)
         require_choice("--dans-output-range", output_range, DANS_OUTPUT_RANGES)
@@ -124,7 +123,7 @@ class DANSSampler(NegativeSampler):
         )
         self.discriminator = Discriminator(dim)
         self.uniform = (
-            UniformSampler(num_entities, self.num_uniform, decoder, known_triples, filter_negatives)
+            UniformSampler(num_entities, self.num_uniform, known_triples, filter_negatives)
             if self.num_uniform
             else None
         )
@@ -132,16 +131,16 @@ class DANSSampler(NegativeSampler):
         self.discriminator_optimizer = adam(self.discriminator.parameters(), discriminator_lr)
         self.skipped_steps.update(generator=0, discriminator=0)
 
-    def conditions(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor
-    ) -> tuple[dict[str, Conditioning], Tensor]:
-        """Each pathway's conditioning for a batch, and the real entities it stands against.
+    def conditions(self, step: StepContext) -> tuple[dict[str, Conditioning], Tensor]:
+        """Each pathway's conditioning for the step's positives, and the real entities it stands
+        against.
 
         Row ``2b`` replaces positive ``b``'s tail, conditioned on ``e_h`` and ``r``; row ``2b + 1``
         replaces its head, conditioned on ``e_t`` and the inverse of ``r``. ``G_E`` is
         conditioned on the anchor, ``G_R`` on ``anchor * relation`` in the decoder's algebra.
         Returns ``{pathway: Conditioning}`` and the replaced real entities, shape (2B, d).
         """
+        positives, entities, relations = step.positives, step.entities, step.relations
         anchor_ids = positives[:, [0, 2]].flatten()
         relation_ids = positives[:, 1].repeat_interleave(2)
         head_side = torch.arange(len(anchor_ids), device=anchor_ids.device) % 2
@@ -161,8 +160,8 @@ class DANSSampler(NegativeSampler):
             vectors = gather_rows(entities, anchor_ids[first])
             if name == "relation":
                 rel = gather_rows(relations, relation_ids[first])
-                rel = torch.where(head_side[first, None].bool(), self.decoder.inverse(rel), rel)
-                vectors = self.decoder.compose(vectors, rel)
+                rel = torch.where(head_side[first, None].bool(), step.decoder.inverse(rel), rel)
+                vectors = step.decoder.compose(vectors, rel)
             conditioning[name] = Conditioning(vectors, rows, scale)
         reals = gather_rows(entities, positives[:, [2, 0]].flatten())
         return conditioning, reals
@@ -290,20 +289,15 @@ class DANSSampler(NegativeSampler):
             logs["auxiliary_accuracy"] = torch.cat(aux_right).float().mean().item()
         return logs
 
-    def update(
-        self,
-        positives: LongTensor,
-        entities: Tensor,
-        relations: Tensor,
-        generator: torch.Generator,
-    ) -> dict[str, float]:
+    def update(self, step: StepContext) -> dict[str, float]:
         """Generator steps, then discriminator steps on the last generator step's fakes, as in
-        the authors' code (Section 3.4), on ``gan_positives`` of the positives (B, 3) when set;
+        the authors' code (Section 3.4), on ``gan_positives`` of the step's positives when set;
         returns the last step's values of each."""
+        generator, positives = step.generator, step.positives
         if 0 < self.gan_positives < len(positives):
             chosen = torch.randperm(len(positives), generator=generator, device=generator.device)
-            positives = positives[chosen[: self.gan_positives]]
-        conditioning, reals = self.conditions(positives, entities, relations)
+            step = dataclasses.replace(step, positives=positives[chosen[: self.gan_positives]])
+        conditioning, reals = self.conditions(step)
         logs: dict[str, float] = {}
         fakes = None
         for _ in range(self.generator_steps):
@@ -316,17 +310,16 @@ class DANSSampler(NegativeSampler):
             logs.update(self.discriminator_step(reals, fakes))
         return logs
 
-    def sample(
-        self, positives: LongTensor, entities: Tensor, relations: Tensor, generator: torch.Generator
-    ) -> Negatives:
+    def sample(self, step: StepContext) -> Negatives:
         """Generated negatives (``G_E``'s, then ``G_R``'s), then uniform ones: shape (B, N_s, d).
 
         Generated vectors are fixed inputs to the base model's step: no gradient flows back
         through them into the generator or into the embeddings they were conditioned on.
         """
+        positives, entities, generator = step.positives, step.entities, step.generator
         batch = len(positives)
         with torch.no_grad():
-            conditioning, _ = self.conditions(positives, entities.detach(), relations.detach())
+            conditioning, _ = self.conditions(step.detached())
             sides = self.draw_sides(batch, generator)
             fakes = self.generate(conditioning, sides, generator, self.fake_per_side)
         vectors = torch.cat(list(fakes.values()), 1)
@@ -338,9 +331,7 @@ class DANSSampler(NegativeSampler):
             weights = None if allowed.all() else average_one(allowed.float())
         negatives = Negatives(vectors, head_replaced, ids, weights, groups=self._groups())
         if self.uniform is not None:
-            negatives = negatives.concat(
-                self.uniform.sample(positives, entities, relations, generator)
-            )
+            negatives = negatives.concat(self.uniform.sample(step))
         return negatives
 
     def snap(
