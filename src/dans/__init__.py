@@ -18,7 +18,7 @@ from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
 from dans.recipes import recipe
 from dans.rundir import Run
-from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler
+from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler, StepContext
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "NegativeSampler",
     "Negatives",
     "Run",
+    "StepContext",
     "TrainConfig",
     "evaluate",
     "load_dataset",
