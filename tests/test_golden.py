@@ -18,8 +18,8 @@ from dans.rundir import RunDirectory
 
 GOLDEN = Path(__file__).with_name("golden.json")
 # Every sampler with RGCN + DistMult, then other decoders, the lookup encoder and the options
-# that change a run's path (shared fakes, snapped fakes, subgraph steps, a schedule,
-# pretraining, filtered negatives).
+# that change a run's path (shared fakes, snapped fakes, block-diagonal relation matrices,
+# subgraph steps, a schedule, pretraining, filtered negatives).
 RUNS: dict[str, dict[str, object]] = {
     **{
         sampler: {"sampler": sampler}
@@ -34,6 +34,7 @@ RUNS: dict[str, dict[str, object]] = {
     "self-adv-rotate": {"sampler": "self-adv", "decoder": "rotate"},
     "nscaching-lookup": {"sampler": "nscaching", "encoder": "lookup"},
     "uniform-lookup-transe": {"sampler": "uniform", "encoder": "lookup", "decoder": "transe"},
+    "uniform-blocks": {"blocks": 4},
     "uniform-subgraph-scheduled": {
         "subgraph_edges": 2000,
         "lr_warmup_epochs": 1,

@@ -38,6 +38,12 @@ class TrainConfig:
     dim: int = option(100, "embedding dimension d", minimum=1)
     layers: int = option(2, "RGCN layers", minimum=1)
     bases: int = option(4, "RGCN basis matrices", minimum=1)
+    blocks: int = option(
+        0,
+        "RGCN: make each relation's matrix block-diagonal with this many blocks, instead of a "
+        "combination of --bases matrices; it must divide --dim (0: bases)",
+        minimum=0,
+    )
     dropout: float = option(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
     edge_dropout: float = option(
         0.4,

@@ -11,8 +11,12 @@ E, R = 12, 4  # relation 3 never occurs, entity 11 is isolated
 
 
 def reference_rgcn_layer(layer, x, triples, num_relations):
-    """Eq. 1 written directly: edge by edge, with explicit per-relation matrices."""
-    weights = torch.einsum("rb,bio->rio", layer.coefficients, layer.bases)
+    """Eq. 1 written directly: edge by edge, with explicit per-relation matrices (a basis
+    combination, or the diagonal blocks laid out as a full matrix)."""
+    if layer.num_blocks:
+        weights = torch.stack([torch.block_diag(*blocks) for blocks in layer.blocks])
+    else:
+        weights = torch.einsum("rb,bio->rio", layer.coefficients, layer.bases)
     heads, rels, tails = triples.unbind(1)
     src = torch.cat([heads, tails])
     dst = torch.cat([tails, heads])
@@ -45,14 +49,16 @@ def _grads(output, upstream, tensors):
     return torch.autograd.grad(output, tensors, grad_outputs=upstream, retain_graph=True)
 
 
-@pytest.mark.parametrize("in_dim, out_dim, bases", [(5, 4, 2), (3, 3, 1)])
-def test_layer_output_and_gradients_match_reference(in_dim, out_dim, bases):
+@pytest.mark.parametrize(
+    "in_dim, out_dim, bases, blocks", [(5, 4, 2, 0), (3, 3, 1, 0), (6, 4, 0, 2), (6, 9, 0, 3)]
+)
+def test_layer_output_and_gradients_match_reference(in_dim, out_dim, bases, blocks):
     torch.manual_seed(1)
     triples = _triples()
     assert 11 not in triples[:, [0, 2]]
     assert 3 not in triples[:, 1]
     graph = RelationalGraph(triples, E, R)
-    layer = RGCNLayer(in_dim, out_dim, graph.num_edge_types, bases)
+    layer = RGCNLayer(in_dim, out_dim, graph.num_edge_types, bases, blocks)
     with torch.no_grad():
         layer.bias.normal_()  # zeros by default; make its gradient path visible
     x = torch.randn(E, in_dim, requires_grad=True)
@@ -69,25 +75,31 @@ def test_layer_output_and_gradients_match_reference(in_dim, out_dim, bases):
         strict=True,
     ):
         assert torch.allclose(fast_grad, reference_grad, atol=1e-5), name
-    # The unused relation (types 3 and 3 + R) gets no gradient on its coefficients.
-    coefficient_grad = _grads(fast, upstream, [layer.coefficients])[0]
-    assert coefficient_grad[[3, 3 + R]].abs().max() == 0
-    assert coefficient_grad[[0, 1, 2]].abs().min() > 0
+    # The unused relation (types 3 and 3 + R) gets no gradient on its own parameters.
+    own = layer.blocks if blocks else layer.coefficients
+    own_grad = _grads(fast, upstream, [own])[0]
+    assert own_grad[[3, 3 + R]].abs().max() == 0
+    assert own_grad[[0, 1, 2]].abs().flatten(1).amax(1).min() > 0
 
 
-def test_segmented_product_matches_per_block_products_and_gradcheck():
+@pytest.mark.parametrize("diagonal_blocks", [1, 3])
+def test_segmented_product_matches_per_block_products_and_gradcheck(diagonal_blocks):
     torch.manual_seed(0)
-    sizes = [3, 0, 1, 4, 0]  # empty blocks in the middle and at the end
-    x = torch.randn(sum(sizes), 3, dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(len(sizes), 3, 2, dtype=torch.float64, requires_grad=True)
+    sizes = [3, 0, 1, 4, 0]  # empty row blocks in the middle and at the end
+    k = diagonal_blocks
+    x = torch.randn(sum(sizes), 3 * k, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(len(sizes), k, 3, 2, dtype=torch.float64, requires_grad=True)
     out = _SegmentedProduct.apply(x, weights, sizes)
     expected = torch.cat(
-        [block @ weight for block, weight in zip(x.split(sizes), weights, strict=True)]
+        [
+            rows @ torch.block_diag(*weight)
+            for rows, weight in zip(x.split(sizes), weights, strict=True)
+        ]
     )
     torch.testing.assert_close(out, expected)
     assert torch.autograd.gradcheck(lambda a, b: _SegmentedProduct.apply(a, b, sizes), (x, weights))
     grads = torch.autograd.grad(out.sum(), weights)[0]
-    assert torch.equal(grads[1], torch.zeros(3, 2, dtype=torch.float64))
+    assert torch.equal(grads[1], torch.zeros(k, 3, 2, dtype=torch.float64))
 
 
 def test_graph_counts_types_and_pairs():
@@ -305,3 +317,11 @@ def test_graph_matrices_are_built_from_buffers_that_move_with_the_module():
     # Each row of the mean matrix averages its pair's sources.
     assert torch.allclose(dense.sum(1), torch.ones(graph.num_pairs))
     assert graph.state_dict() == {}
+
+
+def test_blocks_must_divide_the_widths():
+    with pytest.raises(ConfigError, match="--blocks must divide"):
+        RGCNLayer(6, 4, 2 * R, 0, 4)
+    layer = RGCNLayer(6, 4, 2 * R, 0, 2)
+    assert repr(layer) == "RGCNLayer(in_dim=6, out_dim=4, edge_types=8, blocks=2)"
+    assert layer.relation_weights().shape == (2 * R, 2, 3, 2)

@@ -67,6 +67,7 @@ class RGCNEncoder(Encoder):
         train_triples: LongTensor,
         layers: int = 2,
         bases: int = 4,
+        blocks: int = 0,
         dropout: float = 0.2,
         edge_dropout: float = 0.0,
     ) -> None:
@@ -84,7 +85,7 @@ class RGCNEncoder(Encoder):
         self.num_relations = num_relations
         self.edge_dropout = edge_dropout
         self.layers = nn.ModuleList(
-            RGCNLayer(dim, dim, self.graph.num_edge_types, bases) for _ in range(layers)
+            RGCNLayer(dim, dim, self.graph.num_edge_types, bases, blocks) for _ in range(layers)
         )
         self.dropout = nn.Dropout(dropout)
 
