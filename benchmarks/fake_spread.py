@@ -20,12 +20,13 @@ from dans.samplers.base import StepContext
 from dans.samplers.dans import DANSSampler
 
 
-def spread(run: dans.Run, positives: int, fakes: int, seed: int) -> dict[str, dict[str, float]]:
-    """Per pathway: the mean pairwise distance of ``fakes`` fakes made from one conditioning row
-    (shape (P, F, d)), and of the mean fakes of ``positives`` random train triples; and the mean
-    entity norm."""
-    sampler, model = run.sampler, run.model
-    assert isinstance(sampler, DANSSampler)
+def spread(
+    run: dans.Run, sampler: DANSSampler, positives: int, fakes: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """Per pathway of the run's ``sampler``: the mean pairwise distance of ``fakes`` fakes made
+    from one conditioning row (shape (P, F, d)), and of the mean fakes of ``positives`` random
+    train triples; and the mean entity norm."""
+    model = run.model
     model.eval()
     sampler.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -59,7 +60,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result = spread(dans.load_run(args.run), args.positives, args.fakes, args.seed)
+    run = dans.load_run(args.run)
+    if not isinstance(run.sampler, DANSSampler):
+        parser.error(f"{args.run} was trained with --sampler {run.config.sampler}, not dans")
+    result = spread(run, run.sampler, args.positives, args.fakes, args.seed)
     for name, values in result.items():
         print(
             f"{name} pathway: {args.fakes} fakes of one row are {values['within_row_distance']:.4f}"

@@ -34,7 +34,6 @@ from dans.options import flag_name
 from dans.pipeline import CHECKPOINT_EVERY, load_run, resume, train
 from dans.recipes import describe, recipe, recipe_names, recipe_settings
 from dans.rundir import Run, write_output
-from dans.samplers.base import NegativeSampler
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import hardest_negatives
 
@@ -336,7 +335,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _negatives(args: argparse.Namespace) -> None:
-    run = _dans_run(args.run, args.device, "negatives")
+    run, sampler = _dans_run(args.run, args.device, "negatives")
     kg = run.kg
     replace_head = args.tail is not None
     anchor_name = args.tail if replace_head else args.head
@@ -344,7 +343,7 @@ def _negatives(args: argparse.Namespace) -> None:
     relation = _lookup(kg.relation_to_id, args.relation, "relation", kg.name)
     found = hardest_negatives(
         run.model,
-        run.sampler,
+        sampler,
         kg.known_triples,
         anchor,
         relation,
@@ -429,7 +428,6 @@ def _print_grid(out: Path, rows: list[dict[str, str]], chart: str = "") -> None:
 
 def _diversity(args: argparse.Namespace) -> None:
     run = load_run(args.run, device=args.device)
-    assert isinstance(run.sampler, NegativeSampler)
     seed = run.config.seed if args.seed is None else args.seed
     found = measure_diversity(
         run.model, run.sampler, run.kg, seed, args.max_positives, run.config.batch_size
@@ -443,10 +441,10 @@ def _diversity(args: argparse.Namespace) -> None:
 
 
 def _visualize(args: argparse.Namespace) -> None:
-    run = _dans_run(args.run, args.device, "visualize")
+    run, sampler = _dans_run(args.run, args.device, "visualize")
     relation = _lookup(run.kg.relation_to_id, args.relation, "relation", run.kg.name)
     seed = run.config.seed if args.seed is None else args.seed
-    points = negative_tails(run, relation, args.max_positives, seed)
+    points = negative_tails(run, sampler, relation, args.max_positives, seed)
     coordinates = project(torch.stack([point.vector for point in points]), seed)
     title = (
         f"{run.kg.name}, relation {args.relation}: positive tails and the negative tails made "
@@ -456,15 +454,16 @@ def _visualize(args: argparse.Namespace) -> None:
     print(f"{len(points)} points: {args.out / VISUAL_CHART}, {args.out / VISUAL_POINTS}")
 
 
-def _dans_run(path: Path, device: str, command: str) -> Run:
-    """The run at ``path``, refused unless it was trained with DANS."""
+def _dans_run(path: Path, device: str, command: str) -> tuple[Run, DANSSampler]:
+    """The run at ``path`` and its trained DANS sampler; refused unless it was trained with
+    DANS."""
     run = load_run(path, device=device)
     if not isinstance(run.sampler, DANSSampler):
         raise DansError(
             f"{path}: trained with sampler {run.config.sampler!r}; "
             f"`dans {command}` needs a run trained with --sampler dans"
         )
-    return run
+    return run, run.sampler
 
 
 def _lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:

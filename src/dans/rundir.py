@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import DansError
 from dans.models.model import KGModel
+from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
 
 # The kinds of sealed file a run directory holds: the best model, and the state to resume from.
@@ -211,6 +210,6 @@ class Run:
     model: KGModel
     kg: KnowledgeGraph
     config: TrainConfig
+    sampler: NegativeSampler
     path: Path | None = None
     metrics: dict[str, Any] | None = None
-    sampler: nn.Module | None = None

@@ -24,7 +24,7 @@ def test_points_of_a_relation(dans_run, umls):
     run = load_run(dans_run)
     isa = umls.relation_to_id["isa"]
     triples = umls.train[umls.train[:, 1] == isa]
-    points = negative_tails(run, isa, max_positives=50, seed=1)
+    points = negative_tails(run, run.sampler, isa, max_positives=50, seed=1)
     by_source = {}
     for point in points:
         by_source.setdefault(point.source, []).append(point)

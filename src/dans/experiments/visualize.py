@@ -36,12 +36,12 @@ class Point:
 
 
 @torch.no_grad()
-def negative_tails(run: Run, relation: int, max_positives: int, seed: int) -> list[Point]:
+def negative_tails(
+    run: Run, sampler: DANSSampler, relation: int, max_positives: int, seed: int
+) -> list[Point]:
     """Points to project: each distinct positive tail of ``relation`` in train, and for each
     (head, tail) pair (a seeded random ``max_positives`` of them at most) one fake tail per DANS
-    pathway and one uniformly drawn entity."""
-    sampler = run.sampler
-    assert isinstance(sampler, DANSSampler)
+    pathway and one uniformly drawn entity; ``sampler`` is the run's."""
     run.model.eval()
     sampler.eval()
     entities, relations = run.model()
