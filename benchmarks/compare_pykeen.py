@@ -256,7 +256,7 @@ def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     for _ in range(config.epochs):
         row = trainer.train_epoch(sampler)
     seconds = time.perf_counter() - start
-    result = dans.evaluate(trainer.model, kg, "test", ties="realistic")
+    result = dans.evaluate(trainer.model, kg, "test", ties="realistic").to_dict()
     return {
         "config": config.to_dict(),
         "train_seconds": seconds,

@@ -371,7 +371,7 @@ def test_zero_epochs_evaluates_the_untrained_model(tmp_path):
     # The checkpoint is that untrained model: evaluating it reproduces the test metrics.
     run = dans.load_run(out)
     again = dans.evaluate(run.model, run.kg, split="test")
-    assert again["mrr"] == pytest.approx(metrics["test"]["mrr"], abs=1e-9)
+    assert again.mrr == pytest.approx(metrics["test"]["mrr"], abs=1e-9)
 
 
 def test_config_file_sets_values_and_flags_override(tmp_path):

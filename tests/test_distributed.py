@@ -108,13 +108,13 @@ def _evaluated(rank):
     torch.manual_seed(0)
     kg = dans.load_dataset("umls")
     config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
-    return dans.evaluate(build_model(config, kg), kg, "valid")
+    return dans.evaluate(build_model(config, kg), kg, "valid").to_dict()
 
 
 def test_sharded_evaluation_gives_every_process_the_metrics_of_one(tmp_path, umls):
     torch.manual_seed(0)
     config = dans.TrainConfig(encoder="lookup", dim=16, device="cpu")
-    alone = dans.evaluate(build_model(config, umls), umls, "valid")
+    alone = dans.evaluate(build_model(config, umls), umls, "valid").to_dict()
     for result in _run_group(tmp_path, _evaluated):
         assert result["queries"] == alone["queries"]
         for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):

@@ -7,13 +7,13 @@ The Python API in one place::
     run = dans.train(dans.recipe("wn18rr"), out="runs/wn")  # tuned settings for a large graph
     run = dans.resume("runs/u1")              # finish a killed run from its last saved state
     run = dans.load_run("runs/u1")            # run.model, run.kg, run.config, run.sampler
-    metrics = dans.evaluate(run.model, run.kg, split="test")
+    result = dans.evaluate(run.model, run.kg, split="test")  # result.mrr, result.to_dict()
 """
 
 from dans.config import TrainConfig
 from dans.data import KnowledgeGraph, load_dataset
 from dans.errors import DansError
-from dans.evaluation import evaluate
+from dans.evaluation import Evaluation, RankMetrics, evaluate
 from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
 from dans.recipes import recipe
@@ -28,10 +28,12 @@ __all__ = [
     "SAMPLERS",
     "DANSSampler",
     "DansError",
+    "Evaluation",
     "KGModel",
     "KnowledgeGraph",
     "NegativeSampler",
     "Negatives",
+    "RankMetrics",
     "Run",
     "StepContext",
     "TrainConfig",

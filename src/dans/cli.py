@@ -327,7 +327,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     run = load_run(args.run, device=args.device)
     metrics = evaluate(
         run.model, run.kg, split=args.split, ties=args.ties, memory_mb=args.memory_mb
-    )
+    ).to_dict()
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

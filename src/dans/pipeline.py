@@ -102,7 +102,7 @@ def build_trainer(
 
     def save_best(best: Best) -> None:
         assert run_dir is not None
-        run_dir.save_checkpoint(config, best.epoch, best.valid, best.model, best.sampler)
+        run_dir.save_checkpoint(config, best.epoch, best.valid.mrr, best.model, best.sampler)
 
     return Trainer(
         model,
@@ -156,10 +156,10 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
         "seed": config.seed,
         "epochs": result.epochs_run,
         "best_epoch": result.best_epoch,
-        "valid": result.best_valid,
-        "test": test,
+        "valid": result.best_valid.to_dict(),
+        "test": test.to_dict(),
         "train_seconds": result.train_seconds,
-        "eval_seconds": result.eval_seconds + test["seconds"],
+        "eval_seconds": result.eval_seconds + test.seconds,
         "seconds_per_epoch": result.train_seconds / max(1, result.epochs_run),
         "skipped_steps": result.skipped_steps,
         "device": str(trainer.device),

@@ -141,7 +141,7 @@ class RunDirectory:
         self,
         config: TrainConfig,
         epoch: int,
-        valid: dict,
+        valid_mrr: float,
         model: dict[str, Any],
         sampler: dict[str, Any],
     ) -> None:
@@ -150,7 +150,7 @@ class RunDirectory:
         payload = {
             "config": config.to_dict(),
             "epoch": epoch,
-            "valid_mrr": float(valid.get("mrr", float("nan"))),
+            "valid_mrr": valid_mrr,
             "model": model,
             "sampler": sampler,
         }

@@ -7,7 +7,8 @@ import torch
 
 import dans
 from dans.data.graph import KnowledgeGraph
-from dans.evaluation import rank_metrics, rank_triples, ranking
+from dans.evaluation import Evaluation, RankMetrics, rank_triples, ranking
+from dans.evaluation.metrics import METRIC_NAMES
 from dans.models import DECODERS, Decoder, KGModel, LookupEncoder
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def test_unknown_tie_policy_is_refused(hand_graph, hand_model):
 
 def test_rank_metrics_hand_computed():
     ranks = torch.tensor([1.0, 2.0, 6.0, 11.0, 2.5])
-    metrics = rank_metrics(ranks)
+    metrics = RankMetrics.of(ranks).to_dict()
     assert metrics["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 6 + 1 / 11 + 1 / 2.5) / 5)
     assert metrics["mr"] == pytest.approx((1 + 2 + 6 + 11 + 2.5) / 5)
     assert metrics["hits@1"] == pytest.approx(1 / 5)
@@ -170,19 +171,15 @@ def test_rank_metrics_hand_computed():
 
 
 def test_rank_metrics_boundary_at_five():
-    assert rank_metrics(torch.tensor([5.0]))["ndcg@5"] == pytest.approx(1 / math.log2(6))
-    assert rank_metrics(torch.tensor([5.5]))["ndcg@5"] == 0.0
-    assert rank_metrics(torch.tensor([10.0]))["hits@10"] == 1.0
-    assert rank_metrics(torch.tensor([10.5]))["hits@10"] == 0.0
-
-
-def test_rank_metrics_of_no_ranks_is_empty():
-    assert rank_metrics(torch.zeros(0)) == {}
+    assert RankMetrics.of(torch.tensor([5.0])).ndcg_at_5 == pytest.approx(1 / math.log2(6))
+    assert RankMetrics.of(torch.tensor([5.5])).ndcg_at_5 == 0.0
+    assert RankMetrics.of(torch.tensor([10.0])).hits_at_10 == 1.0
+    assert RankMetrics.of(torch.tensor([10.5])).hits_at_10 == 0.0
 
 
 @pytest.mark.parametrize("ties", ["realistic", "optimistic", "pessimistic"])
 def test_evaluate_hand_worked_metrics(hand_graph, hand_model, ties):
-    result = dans.evaluate(hand_model, hand_graph, split="test", ties=ties)
+    result = dans.evaluate(hand_model, hand_graph, split="test", ties=ties).to_dict()
     head = EXPECTED["head"][ties]
     tail = EXPECTED["tail"][ties]
 
@@ -211,7 +208,7 @@ def test_evaluate_hand_worked_metrics(hand_graph, hand_model, ties):
 
 def test_evaluate_realistic_by_hand(hand_graph, hand_model):
     # Realistic ranks: head [4, 3], tail [1.5, 1].
-    result = dans.evaluate(hand_model, hand_graph)
+    result = dans.evaluate(hand_model, hand_graph).to_dict()
     assert result["mrr"] == pytest.approx((1 / 4 + 1 / 3 + 1 / 1.5 + 1) / 4)
     assert result["mr"] == pytest.approx((4 + 3 + 1.5 + 1) / 4)
     assert result["hits@1"] == pytest.approx(1 / 4)
@@ -228,7 +225,7 @@ def test_evaluate_overall_is_mean_over_union_of_random_ranks():
     torch.manual_seed(0)
     graph = _graph([(0, 0, 1)], [(1, 0, 2)], [(0, 0, 2), (3, 0, 4), (2, 0, 4)], 6, 1)
     model = KGModel(LookupEncoder(6, 4), DECODERS.get("distmult")(1, 4)).double()
-    result = dans.evaluate(model, graph, split="test")
+    result = dans.evaluate(model, graph, split="test").to_dict()
     entities, relations = model()
     ranks = [
         rank_triples(
@@ -242,6 +239,16 @@ def test_evaluate_overall_is_mean_over_union_of_random_ranks():
     assert result["head"]["mrr"] == pytest.approx((1 / ranks[0]).mean().item())
     assert result["tail"]["mrr"] == pytest.approx((1 / ranks[1]).mean().item())
     assert result["queries"] == 6
+
+
+def test_the_result_is_typed_and_round_trips_through_its_dict(hand_graph, hand_model):
+    result = dans.evaluate(hand_model, hand_graph)
+    written = result.to_dict()
+    assert result.mrr == result.both.mrr == written["mrr"]
+    assert result.head.hits_at_3 == written["head"]["hits@3"]
+    assert result.tail.ndcg_at_5 == written["tail"]["ndcg@5"]
+    assert list(written) == [*METRIC_NAMES, "head", "tail", "ties", "queries", "seconds"]
+    assert Evaluation.from_dict(written) == result
 
 
 def test_evaluate_restores_training_mode(hand_graph, hand_model):
@@ -429,7 +436,7 @@ def test_evaluate_on_a_diverged_model_gives_finite_metrics():
     encoder = LookupEncoder(6, 1).double()
     with torch.no_grad():
         encoder.embeddings.weight.copy_(entities)
-    result = dans.evaluate(KGModel(encoder, decoder), graph)
+    result = dans.evaluate(KGModel(encoder, decoder), graph).to_dict()
     # Tail: 4 unfiltered ties (rank 3); head (?, 0, 2): known heads {0}, so 5 ties (rank 3.5).
     assert result["tail"]["mr"] == pytest.approx(3.0)
     assert result["head"]["mr"] == pytest.approx(3.5)
@@ -504,7 +511,7 @@ def test_evaluate_memory_bound_does_not_change_metrics():
     with torch.no_grad():
         encoder.embeddings.weight.copy_(entities)
     model = KGModel(encoder, decoder)
-    tiny = dans.evaluate(model, graph, memory_mb=1e-6)  # one query per block
-    large = dans.evaluate(model, graph, memory_mb=64)
+    tiny = dans.evaluate(model, graph, memory_mb=1e-6).to_dict()  # one query per block
+    large = dans.evaluate(model, graph, memory_mb=64).to_dict()
     for key in ("mrr", "mr", "hits@1", "hits@10"):
         assert tiny[key] == large[key]

@@ -9,6 +9,7 @@ import torch
 import dans
 from dans.builders import build_model, build_sampler
 from dans.errors import ConfigError
+from dans.evaluation import Evaluation, RankMetrics
 from dans.rundir import RunDirectory
 from dans.training import EarlyStopping, Trainer, bce_loss
 
@@ -133,10 +134,16 @@ def test_pretraining_uses_the_uniform_sampler_first(umls):
     assert result.epochs_run == 4
 
 
+def _validation(mrr):
+    """A scripted validation result with this MRR."""
+    metrics = RankMetrics(mrr, 1.0, mrr, mrr, mrr, mrr)
+    return Evaluation(metrics, metrics, metrics, "realistic", 2, 0.0)
+
+
 def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
     trainer = _trainer(umls, epochs=10, patience=2)
     scripted = iter([0.1, 0.3, 0.2, 0.25, 0.9, 0.9])
-    monkeypatch.setattr(trainer, "validate", lambda: {"mrr": next(scripted), "seconds": 0.0})
+    monkeypatch.setattr(trainer, "validate", lambda: _validation(next(scripted)))
     snapshots = {}
 
     def on_improvement(best):
@@ -151,7 +158,7 @@ def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
     # Best at epoch 2; epochs 3 and 4 do not beat it, so patience 2 stops after epoch 4.
     assert result.epochs_run == 4
     assert result.best_epoch == 2
-    assert result.best_valid["mrr"] == 0.3
+    assert result.best_valid.mrr == 0.3
     assert sorted(snapshots) == [1, 2]
     assert [row["valid_mrr"] for row in rows] == [0.1, 0.3, 0.2, 0.25]
     assert rows == result.history
@@ -167,7 +174,7 @@ def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
 def test_validation_runs_every_n_epochs_and_after_the_last(umls, monkeypatch):
     trainer = _trainer(umls, epochs=5, eval_every=2, patience=0)
     calls = iter(range(100))
-    monkeypatch.setattr(trainer, "validate", lambda: {"mrr": 0.1 * next(calls), "seconds": 0.0})
+    monkeypatch.setattr(trainer, "validate", lambda: _validation(0.1 * next(calls)))
     result = trainer.fit()
     validated = [row["epoch"] for row in result.history if "valid_mrr" in row]
     assert validated == [2, 4, 5]
@@ -263,8 +270,8 @@ def test_umls_training_beats_random_by_far(umls):
     assert run.metrics["best_epoch"] in (5, 10)
     # The returned model holds the best weights: evaluating it again gives the same numbers.
     again = dans.evaluate(run.model, run.kg, "valid")
-    assert again["mrr"] == pytest.approx(run.metrics["valid"]["mrr"], abs=1e-12)
-    assert dans.evaluate(run.model, run.kg, "test")["mrr"] == pytest.approx(test["mrr"], abs=1e-12)
+    assert again.mrr == pytest.approx(run.metrics["valid"]["mrr"], abs=1e-12)
+    assert dans.evaluate(run.model, run.kg, "test").mrr == pytest.approx(test["mrr"], abs=1e-12)
 
 
 def test_same_seed_same_metrics_and_different_seed_different_metrics():
@@ -285,9 +292,9 @@ def test_zero_epochs_evaluates_the_untrained_model(umls):
     torch.manual_seed(5)
     untrained = build_model(config, umls)
     expected = dans.evaluate(untrained, umls, "test")
-    assert run.metrics["test"]["mrr"] == pytest.approx(expected["mrr"], abs=1e-12)
+    assert run.metrics["test"]["mrr"] == pytest.approx(expected.mrr, abs=1e-12)
     assert run.metrics["valid"]["mrr"] == pytest.approx(
-        dans.evaluate(untrained, umls, "valid")["mrr"], abs=1e-12
+        dans.evaluate(untrained, umls, "valid").mrr, abs=1e-12
     )
     assert run.metrics["test"]["mrr"] < 0.2
 
@@ -334,7 +341,7 @@ def test_nan_generator_steps_are_skipped_and_counted(umls, monkeypatch):
     assert result.skipped_steps == {"base": 0, "generator": 2, "discriminator": 0}
     assert result.history[0]["skipped_generator_steps"] == 2
     assert result.history[1]["skipped_generator_steps"] == 0
-    assert math.isfinite(result.best_valid["mrr"])
+    assert math.isfinite(result.best_valid.mrr)
 
 
 def test_nan_negatives_skip_the_base_step_and_keep_the_weights_finite(umls, monkeypatch):

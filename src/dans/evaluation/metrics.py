@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -14,24 +17,81 @@ from dans.models.model import KGModel
 
 HITS_AT = (1, 3, 10)
 NDCG_AT = 5
-# Every metric rank_metrics reports, in the order tables print them.
+# Every metric of RankMetrics, in the order tables print them.
 METRIC_NAMES = ("mrr", "mr", *(f"hits@{k}" for k in HITS_AT), f"ndcg@{NDCG_AT}")
 
 
-def rank_metrics(ranks: Tensor) -> dict[str, float]:
-    """MRR, MR, Hits@1/3/10 and NDCG@5 from ranks, shape (Q,).
+@dataclass(frozen=True)
+class RankMetrics:
+    """The metrics of a set of ranks: MRR, MR, Hits@1/3/10 and NDCG@5.
 
     NDCG@5 with a single relevant item is ``1 / log2(1 + rank)`` when rank <= 5, else 0.
     """
-    if len(ranks) == 0:
-        return {}
-    ranks = ranks.double()
-    metrics = {"mrr": (1.0 / ranks).mean().item(), "mr": ranks.mean().item()}
-    for k in HITS_AT:
-        metrics[f"hits@{k}"] = (ranks <= k).double().mean().item()
-    gain = torch.where(ranks <= NDCG_AT, 1.0 / torch.log2(1.0 + ranks), torch.zeros_like(ranks))
-    metrics[f"ndcg@{NDCG_AT}"] = gain.mean().item()
-    return metrics
+
+    mrr: float
+    mr: float
+    hits_at_1: float
+    hits_at_3: float
+    hits_at_10: float
+    ndcg_at_5: float
+
+    @classmethod
+    def of(cls, ranks: Tensor) -> RankMetrics:
+        """From ranks, shape (Q,), Q >= 1."""
+        ranks = ranks.double()
+        hits = [(ranks <= k).double().mean().item() for k in HITS_AT]
+        gain = torch.where(ranks <= NDCG_AT, 1.0 / torch.log2(1.0 + ranks), torch.zeros_like(ranks))
+        return cls((1.0 / ranks).mean().item(), ranks.mean().item(), *hits, gain.mean().item())
+
+    def to_dict(self) -> dict[str, float]:
+        """Keyed by :data:`METRIC_NAMES`, as tables, logs and ``metrics.json`` name them."""
+        return dict(zip(METRIC_NAMES, dataclasses.astuple(self), strict=True))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Filtered link-prediction metrics of one split: over head and tail queries together
+    (``both``) and for each side, with the tie policy, the number of queries and the seconds
+    the ranking took."""
+
+    both: RankMetrics
+    head: RankMetrics
+    tail: RankMetrics
+    ties: str
+    queries: int
+    seconds: float
+
+    @property
+    def mrr(self) -> float:
+        return self.both.mrr
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form ``metrics.json`` and ``dans evaluate --json`` write: the overall metrics at
+        the top level, then ``head``, ``tail``, ``ties``, ``queries`` and ``seconds``."""
+        return {
+            **self.both.to_dict(),
+            "head": self.head.to_dict(),
+            "tail": self.tail.to_dict(),
+            "ties": self.ties,
+            "queries": self.queries,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Evaluation:
+        """The inverse of :meth:`to_dict`."""
+
+        def metrics(source: dict[str, Any]) -> RankMetrics:
+            return RankMetrics(*(source[name] for name in METRIC_NAMES))
+
+        return cls(
+            metrics(values),
+            metrics(values["head"]),
+            metrics(values["tail"]),
+            values["ties"],
+            values["queries"],
+            values["seconds"],
+        )
 
 
 @torch.no_grad()
@@ -41,14 +101,11 @@ def evaluate(
     split: str = "test",
     ties: str = "realistic",
     memory_mb: float = DEFAULT_MEMORY_MB,
-) -> dict:
+) -> Evaluation:
     """Filtered link-prediction metrics of ``model`` on a split of ``kg``, both directions.
 
     ``memory_mb`` bounds the block of scores (queries x entities) held at once. In a process
     group each process ranks its share of the queries, and every process gets all the metrics.
-
-    Returns the overall metrics (over head and tail queries together) at the top level, plus
-    ``"head"`` and ``"tail"`` sub-dictionaries, ``"ties"``, ``"queries"`` and ``"seconds"``.
     """
     start = time.perf_counter()
     was_training = model.training
@@ -73,9 +130,12 @@ def evaluate(
     finally:
         model.train(was_training)
     # Each process of a group ranked its own share of the queries: put them back together.
-    by_side = {side: torch.cat(gather_objects(ranks)) for side, ranks in by_side.items()}
-    result: dict = rank_metrics(torch.cat(list(by_side.values())))
-    for side, ranks in by_side.items():
-        result[side] = rank_metrics(ranks)
-    result.update(ties=ties, queries=2 * len(triples), seconds=time.perf_counter() - start)
-    return result
+    head, tail = (torch.cat(gather_objects(by_side[side])) for side in ("head", "tail"))
+    return Evaluation(
+        RankMetrics.of(torch.cat([head, tail])),
+        RankMetrics.of(head),
+        RankMetrics.of(tail),
+        ties,
+        2 * len(triples),
+        time.perf_counter() - start,
+    )

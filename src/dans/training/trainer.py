@@ -18,7 +18,7 @@ from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.distributed import broadcast_state, gather_objects, world
 from dans.errors import TrainingDiverged
-from dans.evaluation.metrics import evaluate
+from dans.evaluation.metrics import Evaluation, evaluate
 from dans.models.model import KGModel, score_corrupted, score_triples
 from dans.optim import adam, guarded_step
 from dans.samplers.base import NegativeSampler, StepContext
@@ -42,7 +42,7 @@ class Best:
     the sampler at that epoch."""
 
     epoch: int
-    valid: dict
+    valid: Evaluation
     model: dict[str, Tensor]
     sampler: dict[str, Tensor]
 
@@ -52,7 +52,7 @@ class TrainResult:
     """What :meth:`Trainer.fit` leaves behind; the model holds the best weights."""
 
     best_epoch: int
-    best_valid: dict
+    best_valid: Evaluation
     epochs_run: int
     train_seconds: float
     eval_seconds: float
@@ -225,7 +225,7 @@ class Trainer:
             chosen = torch.randperm(len(block), generator=self.generator, device=self.device)
             yield block, block[chosen[:kept]]
 
-    def validate(self) -> dict:
+    def validate(self) -> Evaluation:
         result = evaluate(
             self.model,
             self.kg,
@@ -233,7 +233,7 @@ class Trainer:
             ties=self.config.ties,
             memory_mb=self.config.eval_memory_mb,
         )
-        self.eval_seconds += result["seconds"]
+        self.eval_seconds += result.seconds
         return result
 
     def fit(self) -> TrainResult:
@@ -269,8 +269,10 @@ class Trainer:
             }
             if epoch % config.eval_every == 0 or epoch == total_epochs:
                 valid = self.validate()
-                row.update({f"valid_{k}": v for k, v in valid.items() if isinstance(v, float)})
-                if self.stopper.update(valid["mrr"], epoch):
+                row.update(
+                    {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}
+                )
+                if self.stopper.update(valid.mrr, epoch):
                     self._record_best(epoch, valid)
             self.history.append(row)
             if self.on_epoch:
@@ -292,7 +294,7 @@ class Trainer:
         if self.best is None:
             # No training epoch ran: the untrained model is what gets evaluated.
             valid = self.validate()
-            self.stopper.update(valid["mrr"], 0)
+            self.stopper.update(valid.mrr, 0)
             self._record_best(0, valid)
         assert self.best is not None
         self.model.load_state_dict(self.best.model)
@@ -307,7 +309,7 @@ class Trainer:
             skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
         )
 
-    def _record_best(self, epoch: int, valid: dict) -> None:
+    def _record_best(self, epoch: int, valid: Evaluation) -> None:
         self.best = Best(
             epoch,
             valid,
@@ -329,7 +331,10 @@ class Trainer:
             "pretrain_sampler": self.pretrain_sampler.training_state(),
             "random": gather_objects(self._random_states()),
             "stopper": self.stopper.state_dict(),
-            "best": None if self.best is None else dict(vars(self.best)),
+            # Plain containers only: the state file is read back without running its code.
+            "best": None
+            if self.best is None
+            else {**vars(self.best), "valid": self.best.valid.to_dict()},
             "history": self.history,
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
@@ -350,7 +355,10 @@ class Trainer:
             )
         self._set_random_states(state["random"][self.world.rank])
         self.stopper.load_state_dict(state["stopper"])
-        self.best = None if state["best"] is None else Best(**state["best"])
+        best = state["best"]
+        self.best = (
+            None if best is None else Best(**{**best, "valid": Evaluation.from_dict(best["valid"])})
+        )
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         self.train_seconds = float(state["train_seconds"])
