@@ -1,0 +1,91 @@
+"""dans: knowledge-graph embeddings with pluggable negative sampling (DANS and its baselines)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from dans.cli import (
+    ablate,
+    compare,
+    datasets,
+    diversity,
+    evaluate,
+    negatives,
+    sweep,
+    train,
+    visualize,
+)
+from dans.cli.arguments import Command
+from dans.errors import DansError
+
+EXIT_USAGE = 2
+COMMANDS: dict[str, Command] = {
+    module.COMMAND.name: module.COMMAND
+    for module in (
+        train,
+        evaluate,
+        negatives,
+        compare,
+        ablate,
+        sweep,
+        diversity,
+        visualize,
+        datasets,
+    )
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, without the usage block, and takes no
+    abbreviated flags: ``dans compare --sampler`` must not quietly mean ``--samplers``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``dans`` parser, and each command's own parser by name."""
+    parser = _Parser(prog="dans", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    by_name = {}
+    for name, command in COMMANDS.items():
+        by_name[name] = subparsers.add_parser(name, help=command.help)
+        command.add_arguments(by_name[name])
+    return parser, by_name
+
+
+def _one_line(message: object) -> str:
+    """A message on one line even when a path in it holds a line break."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, parsers = build_parser()
+    args = parser.parse_args(argv)
+    command = COMMANDS[args.command]
+    if command.check is not None:
+        command.check(parsers[args.command], args)
+
+    def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"dans {args.command}: warning: {_one_line(message)}", file=sys.stderr)
+
+    try:
+        # One line per warning, as errors are, instead of Python's two with a source line.
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            command.run(args)
+    except DansError as exc:
+        print(f"dans {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"dans {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

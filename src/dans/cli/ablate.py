@@ -1,0 +1,26 @@
+"""`dans ablate`: DANS against its pathways alone and without FiLM (the paper's Fig. 2(a))."""
+
+from __future__ import annotations
+
+import argparse
+
+from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_options
+from dans.cli.render import grid_summary
+from dans.experiments.ablate import ABLATION_KEYS, CHART_FILE, ablate
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_grid_flags(parser, leave_out=ABLATION_KEYS)
+
+
+def run(args: argparse.Namespace) -> None:
+    rows = ablate(config_from_args(args), args.seeds, args.out, grid_options(args))
+    print(grid_summary(args.out, len(rows), CHART_FILE))
+
+
+COMMAND = Command(
+    "ablate",
+    "DANS against G_E only, G_R only and both without FiLM (Fig. 2(a))",
+    add_arguments,
+    run,
+)

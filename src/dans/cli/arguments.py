@@ -1,0 +1,168 @@
+"""What the commands share: the command record, flag groups, argument types, building the
+configuration from flags, and finding the pieces of a finished run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dans.config import TrainConfig
+from dans.errors import DansError
+from dans.experiments.grids import GridOptions
+from dans.options import flag_name
+from dans.pipeline import CHECKPOINT_EVERY, load_run
+from dans.recipes import recipe_names, recipe_settings
+from dans.rundir import Run
+from dans.samplers.dans import DANSSampler
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``dans`` command: its flags, what it does, and an optional check of the parsed
+    arguments that reports a usage error through the parser."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
+    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] = ()) -> None:
+    """One flag per :class:`TrainConfig` key; unset flags stay None so a --config file shows."""
+    for spec in dataclasses.fields(TrainConfig):
+        if spec.name in leave_out:
+            continue
+        flag = flag_name(spec.name)
+        help_text = f"{spec.metadata['help']} (default: {spec.default})"
+        if spec.type == "bool":
+            parser.add_argument(
+                flag,
+                dest=spec.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(spec.type)]
+            parser.add_argument(flag, dest=spec.name, type=kind, default=None, help=help_text)
+
+
+def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -> None:
+    """The flags of every grid command: seeds, output, jobs, and each `dans train` flag that
+    the grid does not set itself."""
+    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds 1..N (default 5)")
+    parser.add_argument("--out", type=Path, required=True, help="directory of the grid")
+    add_settings_flags(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="runs trained at once, each in its own process with an equal share of the threads; "
+        "the grid's bar then counts finished runs only (default 1)",
+    )
+    add_checkpoint_flag(parser)
+    add_config_flags(parser, leave_out=leave_out)
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help=f"tuned settings for a large benchmark ({', '.join(recipe_names())}); a --config "
+        "file and flags override them",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file of settings; flags override it")
+
+
+def add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint-every",
+        type=natural_int,
+        default=CHECKPOINT_EVERY,
+        metavar="N",
+        help="save the whole training state every N epochs and after the last, so that a "
+        f"killed run resumes from there (0: never; default {CHECKPOINT_EVERY})",
+    )
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def natural_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def names(text: str) -> list[str]:
+    found = [name.strip() for name in text.split(",") if name.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return found
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
+    return value
+
+
+def config_from_args(
+    args: argparse.Namespace, defaults: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The flags over the --config file's settings, over the recipe's, over ``defaults``, over
+    the built-in defaults."""
+    defaults = defaults or {}
+    if args.recipe is not None:
+        defaults = {**defaults, **recipe_settings(args.recipe)}
+    config = (
+        TrainConfig.from_toml(args.config, defaults) if args.config else TrainConfig(**defaults)
+    )
+    overrides = {
+        spec.name: getattr(args, spec.name)
+        for spec in dataclasses.fields(TrainConfig)
+        if getattr(args, spec.name, None) is not None
+    }
+    return dataclasses.replace(config, **overrides)
+
+
+def grid_options(args: argparse.Namespace) -> GridOptions:
+    return GridOptions(
+        progress=not args.quiet, jobs=args.jobs, checkpoint_every=args.checkpoint_every
+    )
+
+
+def dans_run(path: Path, device: str, command: str) -> tuple[Run, DANSSampler]:
+    """The run at ``path`` and its trained DANS sampler; refused unless it was trained with
+    DANS."""
+    run = load_run(path, device=device)
+    if not isinstance(run.sampler, DANSSampler):
+        raise DansError(
+            f"{path}: trained with sampler {run.config.sampler!r}; "
+            f"`dans {command}` needs a run trained with --sampler dans"
+        )
+    return run, run.sampler
+
+
+def lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
+    try:
+        return vocabulary[name]
+    except KeyError:
+        raise DansError(f"unknown {kind} {name!r}: it does not occur in {dataset}") from None

@@ -1,0 +1,43 @@
+"""`dans evaluate RUN`: the filtered metrics of a finished run on one split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dans.cli.arguments import Command, add_device_flag, positive_float
+from dans.cli.render import metrics_table
+from dans.config import TIE_POLICIES
+from dans.evaluation.metrics import evaluate
+from dans.evaluation.ranking import DEFAULT_MEMORY_MB
+from dans.pipeline import load_run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="run directory written by `dans train`")
+    parser.add_argument("--split", choices=("valid", "test"), default="test")
+    parser.add_argument("--ties", choices=TIE_POLICIES, default="realistic")
+    add_device_flag(parser)
+    parser.add_argument(
+        "--memory-mb",
+        type=positive_float,
+        default=DEFAULT_MEMORY_MB,
+        help=f"MB of scores held at once while ranking (default: {DEFAULT_MEMORY_MB})",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> None:
+    finished = load_run(args.run, device=args.device)
+    metrics = evaluate(
+        finished.model, finished.kg, split=args.split, ties=args.ties, memory_mb=args.memory_mb
+    ).to_dict()
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
+        print(metrics_table(metrics, title))
+
+
+COMMAND = Command("evaluate", "evaluate a finished run", add_arguments, run)

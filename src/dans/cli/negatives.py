@@ -1,0 +1,76 @@
+"""`dans negatives RUN`: the hardest negatives a trained DANS generator proposes for a query."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dans.cli.arguments import Command, add_device_flag, dans_run, lookup, positive_int
+from dans.cli.render import negatives_table
+from dans.samplers.dans.hardest import hardest_negatives
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="run directory of a `--sampler dans` run")
+    side = parser.add_mutually_exclusive_group(required=True)
+    side.add_argument("--head", help="query (HEAD, RELATION, ?): replace the tail")
+    side.add_argument("--tail", help="query (?, RELATION, TAIL): replace the head")
+    parser.add_argument("--relation", required=True, help="relation name")
+    parser.add_argument("--k", type=positive_int, default=10, help="how many (default 10)")
+    parser.add_argument(
+        "--samples", type=positive_int, default=100, help="fakes per pathway (default 100)"
+    )
+    add_device_flag(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> None:
+    finished, sampler = dans_run(args.run, args.device, "negatives")
+    kg = finished.kg
+    replace_head = args.tail is not None
+    anchor_name = args.tail if replace_head else args.head
+    anchor = lookup(kg.entity_to_id, anchor_name, "entity", kg.name)
+    relation = lookup(kg.relation_to_id, args.relation, "relation", kg.name)
+    found = hardest_negatives(
+        finished.model,
+        sampler,
+        kg.known_triples,
+        anchor,
+        relation,
+        replace_head,
+        k=args.k,
+        samples=args.samples,
+        seed=finished.config.seed,
+    )
+    rows = [
+        {"entity": kg.entity_names[i], "score": score, "distance": distance, "pathways": made_by}
+        for i, score, distance, made_by in zip(
+            found.ids.tolist(),
+            found.scores.tolist(),
+            found.distances.tolist(),
+            found.pathways,
+            strict=True,
+        )
+    ]
+    query = (
+        f"(?, {args.relation}, {anchor_name})"
+        if replace_head
+        else (f"({anchor_name}, {args.relation}, ?)")
+    )
+    if args.json:
+        print(json.dumps({"query": query, "negatives": rows}, indent=2))
+        return
+    print(
+        f"hardest DANS negatives for {query}: {args.samples} fakes per pathway snapped to real "
+        "entities that complete no known triple (train, valid or test)"
+    )
+    print(negatives_table(rows))
+
+
+COMMAND = Command(
+    "negatives",
+    "the hardest negatives a trained DANS generator proposes for a query",
+    add_arguments,
+    run,
+)

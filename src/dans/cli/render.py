@@ -1,0 +1,77 @@
+"""The text the commands print: tables and summaries built from results, kept apart from the
+handlers that compute them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dans.data.datasets import DATASETS, locate
+from dans.evaluation.metrics import METRIC_NAMES
+from dans.experiments.diversity import DIVERSITY_COLUMNS
+from dans.experiments.grids import RESULTS_FILE, TABLE_FILE
+from dans.recipes import describe, recipe, recipe_names
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> str:
+    """Every metric over both sides, then the head and the tail queries, of a metrics dict in
+    the form of ``metrics.json``."""
+    keys = METRIC_NAMES
+    lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in keys)]
+    for label, values in (("both", metrics), ("head", metrics["head"]), ("tail", metrics["tail"])):
+        lines.append(f"{label:8}" + "".join(f"{values[key]:>10.4f}" for key in keys))
+    return "\n".join(lines)
+
+
+def training_summary(metrics: dict[str, Any], config: Any) -> str:
+    """One line: what was trained, how long it took and where validation peaked."""
+    return (
+        f"{metrics['dataset']}: {config.encoder} + {config.decoder}, sampler {config.sampler}, "
+        f"seed {config.seed}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s "
+        f"({metrics['seconds_per_epoch']:.3f} s/epoch), best valid MRR "
+        f"{metrics['valid']['mrr']:.4f} at epoch {metrics['best_epoch']}"
+    )
+
+
+def negatives_table(rows: list[dict[str, Any]]) -> str:
+    """Ranked negatives: entity, score, distance of the snap, and the pathways that made it."""
+    width = max([len("entity"), *(len(row["entity"]) for row in rows)])
+    lines = [f"{'rank':>4}  {'entity':{width}}  {'score':>9}  {'distance':>9}  pathways"]
+    for rank, row in enumerate(rows, 1):
+        lines.append(
+            f"{rank:>4}  {row['entity']:{width}}  {row['score']:>9.4f}  {row['distance']:>9.4f}  "
+            f"{row['pathways']}"
+        )
+    return "\n".join(lines)
+
+
+def grid_summary(out: Path, runs: int, chart: str = "") -> str:
+    """A grid's table as written, how many runs it holds, and its chart when there is one."""
+    lines = [f"{runs} runs in {out / RESULTS_FILE}"]
+    if chart and (out / chart).exists():
+        lines.append(f"chart: {out / chart}")
+    return (out / TABLE_FILE).read_text() + "\n".join(lines)
+
+
+def diversity_lines(found: dict[str, Any]) -> str:
+    """Each diversity measure on its line; a measure that does not apply shows a dash."""
+    return "\n".join(
+        f"{key:24}{'–' if found[key] is None else f'{found[key]:.4f}'}" for key in DIVERSITY_COLUMNS
+    )
+
+
+def datasets_table() -> str:
+    """The named datasets with their sizes and where they are, then the recipes."""
+    lines = [
+        f"{'name':12}{'entities':>10}{'relations':>10}{'train':>9}{'valid':>8}{'test':>8}  where"
+    ]
+    for info in DATASETS.values():
+        folder = locate(info.name)
+        where = str(folder) if folder else f"not here ({'downloadable' if info.url else info.note})"
+        lines.append(
+            f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>9,}"
+            f"{info.valid:>8,}{info.test:>8,}  {where}"
+        )
+    lines += ["", f"{'recipe':12}{'dataset':12}  use with `dans train --recipe NAME`"]
+    lines += [f"{name:12}{recipe(name).dataset:12}  {describe(name)}" for name in recipe_names()]
+    return "\n".join(lines)
