@@ -3,6 +3,9 @@
 Example:
     python benchmarks/grid.py --grid lr=0.001,0.003,0.01 l2=0.01,0.001 --set epochs=300 \
         --out benchmarks/results/tune_umls.json
+
+The runs train as a `dans compare` grid does, into ``--runs`` (by default the JSON file's path
+without its suffix): a rerun skips the finished ones and resumes a killed one.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import dataclasses
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import dans
+from dans.experiments.grids import Grid, GridOptions, GridRun
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -32,31 +37,54 @@ def _boolean(text: str) -> bool:
     return text == "true"
 
 
+def settings_grid(fixed: dict[str, Any], grid: dict[str, list]) -> Grid:
+    """One run per combination of the ``grid`` values over the ``fixed`` settings; the grid's
+    keys name its columns."""
+    runs = []
+    for values in itertools.product(*grid.values()):
+        setting = dict(zip(grid, values, strict=True))
+        label = ",".join(f"{key}={value}" for key, value in setting.items())
+        runs.append(
+            GridRun(
+                label.replace("/", "_"),
+                label,
+                dans.TrainConfig(**{**fixed, **setting}),
+                {key: repr(value) for key, value in setting.items()},
+            )
+        )
+    return Grid(runs, tuple(key for key in grid if key != "seed"), lambda rows, out: None)
+
+
+def report_row(row: dict[str, str], grid: dict[str, list]) -> dict[str, Any]:
+    """A results.csv row in the form the JSON file keeps: the grid's values, then metrics."""
+    epochs = int(row["epochs"])
+    return {
+        **{key: next(v for v in grid[key] if repr(v) == row[key]) for key in grid},
+        "valid_mrr": float(row["valid_mrr"]),
+        "test_mrr": float(row["mrr"]),
+        "test_hits@1": float(row["hits@1"]),
+        "test_ndcg@5": float(row["ndcg@5"]),
+        "best_epoch": int(row["best_epoch"]),
+        "epochs": epochs,
+        "train_seconds": float(row["train_seconds"]),
+        "seconds_per_epoch": float(row["train_seconds"]) / max(1, epochs),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--grid", nargs="+", required=True, help="key=v1,v2 ...")
     parser.add_argument("--set", nargs="*", default=[], help="fixed key=value settings")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--runs", type=Path, help="folder of the runs (default: --out, no suffix)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once")
     args = parser.parse_args()
     fixed = {k: v[0] for k, v in parse_grid(args.set).items()}
     grid = parse_grid(args.grid)
-    rows = []
-    for values in itertools.product(*grid.values()):
-        setting = dict(zip(grid, values, strict=True))
-        config = dans.TrainConfig(**{**fixed, **setting})
-        metrics = dans.train(config, progress=False).metrics or {}
-        row = {
-            **setting,
-            "valid_mrr": metrics["valid"]["mrr"],
-            "test_mrr": metrics["test"]["mrr"],
-            "test_hits@1": metrics["test"]["hits@1"],
-            "test_ndcg@5": metrics["test"]["ndcg@5"],
-            "best_epoch": metrics["best_epoch"],
-            "epochs": metrics["epochs"],
-            "train_seconds": metrics["train_seconds"],
-            "seconds_per_epoch": metrics["seconds_per_epoch"],
-        }
-        rows.append(row)
+    options = GridOptions(progress=False, jobs=args.jobs)
+    results = settings_grid(fixed, grid).run(args.runs or args.out.with_suffix(""), options)
+    rows = [report_row(row, grid) for row in results if row["status"] == "ok"]
+    for row in rows:
         print(json.dumps(row), flush=True)
     best = max(rows, key=lambda row: row["valid_mrr"])
     print("best on validation:", json.dumps(best))

@@ -9,17 +9,18 @@ import dans
 from dans.cli import main
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments import grids
-from dans.experiments.compare import RESULT_COLUMNS, compare, paired_p_value, render_table
+from dans.experiments.compare import compare, comparison_grid, paired_p_value, render_table
 from dans.experiments.grids import GridOptions, read_results, render_csv
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = {"encoder": "lookup", "dim": 8, "epochs": 1, "device": "cpu", "eval_every": 1}
+COLUMNS = comparison_grid(dans.TrainConfig(), ["uniform"], ["distmult"], 1).columns
 
 
 def _row(sampler, decoder, seed, mrr, hits1, ndcg, status="ok"):
-    row = dict.fromkeys(RESULT_COLUMNS, "")
+    row = dict.fromkeys(COLUMNS, "")
     row.update(sampler=sampler, decoder=decoder, seed=str(seed), status=status, dataset="toy")
     if status == "ok":
         row.update({"mrr": str(mrr), "hits@1": str(hits1), "ndcg@5": str(ndcg)})
@@ -83,9 +84,14 @@ def test_tiny_p_values_are_printed_as_a_bound():
     assert render_table(rows).splitlines()[6].endswith("| <.001 |")
 
 
+def test_the_results_columns_name_the_cell_then_the_outcome():
+    assert COLUMNS[:4] == ("dataset", "sampler", "decoder", "seed")
+    assert COLUMNS[4:6] == ("status", "mrr")
+
+
 def test_csv_round_trip(tmp_path):
     path = tmp_path / "results.csv"
-    path.write_text(render_csv(_known_rows(), RESULT_COLUMNS))
+    path.write_text(render_csv(_known_rows(), COLUMNS))
     assert read_results(path) == _known_rows()
 
 

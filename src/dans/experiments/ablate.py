@@ -10,11 +10,10 @@ from typing import Any
 from dans.config import TrainConfig
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    OUTCOME_COLUMNS,
     TABLE_FILE,
+    Grid,
     GridOptions,
     GridRun,
-    run_grid,
     seed_range,
 )
 from dans.experiments.plots import bar_chart
@@ -29,7 +28,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "G_ER": {"dans_pathways": "both", "dans_film": False},
     "DANS": {"dans_pathways": "both", "dans_film": True},
 }
-RESULT_COLUMNS = ("dataset", "variant", "seed", *OUTCOME_COLUMNS)
 # The config keys each variant sets.
 ABLATION_KEYS = ("sampler", "seed", "dans_pathways", "dans_film")
 
@@ -53,13 +51,7 @@ def ablate(
         for variant, changes in ABLATIONS.items()
         for seed in seed_range(seeds)
     ]
-    return run_grid(
-        runs,
-        out,
-        RESULT_COLUMNS,
-        lambda rows: _summarize(rows, out),
-        options,
-    )
+    return Grid(runs, ("variant",), _summarize).run(out, options)
 
 
 def _summarize(rows: list[dict[str, str]], out: Path) -> None:

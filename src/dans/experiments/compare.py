@@ -14,11 +14,10 @@ from scipy import stats
 from dans.config import TrainConfig
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    OUTCOME_COLUMNS,
     TABLE_FILE,
+    Grid,
     GridOptions,
     GridRun,
-    run_grid,
     seed_range,
 )
 from dans.experiments.tables import (
@@ -33,7 +32,6 @@ from dans.experiments.tables import (
 )
 from dans.rundir import write_atomic
 
-RESULT_COLUMNS = ("dataset", "sampler", "decoder", "seed", *OUTCOME_COLUMNS)
 BASELINE = "uniform"
 # The config keys the grid sets for each run.
 GRID_KEYS = ("sampler", "decoder", "seed")
@@ -63,6 +61,22 @@ def grid(samplers: Sequence[str], decoders: Sequence[str], seeds: int) -> list[C
     ]
 
 
+def comparison_grid(
+    config: TrainConfig, samplers: Sequence[str], decoders: Sequence[str], seeds: int
+) -> Grid:
+    """Every cell as a run of ``config``, summarised as ``table.md``."""
+    runs = [
+        GridRun(
+            cell.name,
+            f"{cell.sampler} + {cell.decoder}, seed {cell.seed}",
+            dataclasses.replace(config, sampler=cell.sampler, decoder=cell.decoder, seed=cell.seed),
+            {"sampler": cell.sampler, "decoder": cell.decoder},
+        )
+        for cell in grid(samplers, decoders, seeds)
+    ]
+    return Grid(runs, ("sampler", "decoder"), _write_table)
+
+
 def compare(
     config: TrainConfig,
     samplers: Sequence[str],
@@ -77,22 +91,11 @@ def compare(
 
     Results are rewritten after every run, so an interrupted grid keeps what it did.
     """
-    runs = [
-        GridRun(
-            cell.name,
-            f"{cell.sampler} + {cell.decoder}, seed {cell.seed}",
-            dataclasses.replace(config, sampler=cell.sampler, decoder=cell.decoder, seed=cell.seed),
-            {"sampler": cell.sampler, "decoder": cell.decoder},
-        )
-        for cell in grid(samplers, decoders, seeds)
-    ]
-    return run_grid(
-        runs,
-        out,
-        RESULT_COLUMNS,
-        lambda rows: write_atomic(out / TABLE_FILE, render_table(rows).encode()),
-        options,
-    )
+    return comparison_grid(config, samplers, decoders, seeds).run(out, options)
+
+
+def _write_table(rows: list[dict[str, str]], out: Path) -> None:
+    write_atomic(out / TABLE_FILE, render_table(rows).encode())
 
 
 def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:

@@ -72,41 +72,51 @@ class GridRun:
     key: dict[str, str]
 
 
-def run_grid(
-    runs: Sequence[GridRun],
-    out: Path,
-    columns: Sequence[str],
-    summarize: Callable[[list[dict[str, str]]], None],
-    options: GridOptions,
-) -> list[dict[str, str]]:
-    """Train every run not finished before, as ``options`` say; returns the result rows.
+@dataclass(frozen=True)
+class Grid:
+    """A resumable grid: its runs, the results.csv columns that tell them apart (each run's
+    :attr:`GridRun.key`, before ``seed``), and what it writes from the result rows besides
+    results.csv (a table, a chart), given the rows and the grid's folder."""
 
-    After each run, and once at the end, ``out/results.csv`` is rewritten (``columns``: see
-    :func:`write_results`) and ``summarize`` is given its rows to write the grid's table and
-    chart, so both stay current when the grid is interrupted. Every configuration is checked
-    before anything is written or trained.
-    """
-    if options.jobs < 1:
-        raise DansError(f"--jobs must be at least 1, got {options.jobs}")
-    for run in runs:
-        run.config.validate()
-        check_names(run.config)
-    make_folder(out)
-    pending = []
-    for number, run in enumerate(runs, 1):
-        if finished(run_directory(out, run), run.config):
-            options.report(f"{_prefix(number, runs)}: done before")
-        else:
-            pending.append(number)
-    with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
-        for number, summary in _train(runs, pending, out, options):
-            with tqdm.external_write_mode():
-                options.report(f"{_prefix(number, runs)}: {summary}")
-            summarize(write_results(out, runs, columns))
-            bar.update()
-    rows = write_results(out, runs, columns)
-    summarize(rows)
-    return rows
+    runs: Sequence[GridRun]
+    key_columns: tuple[str, ...]
+    summarize: Callable[[list[dict[str, str]], Path], None]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of results.csv."""
+        return ("dataset", *self.key_columns, "seed", *OUTCOME_COLUMNS)
+
+    def run(self, out: Path, options: GridOptions = DEFAULT_OPTIONS) -> list[dict[str, str]]:
+        """Train every run not finished before into ``out/runs/<name>``, as ``options`` say;
+        returns the result rows.
+
+        After each run, and once at the end, ``out/results.csv`` is rewritten and the grid's
+        summary is written from its rows, so both stay current when the grid is interrupted.
+        Every configuration is checked before anything is written or trained.
+        """
+        runs = self.runs
+        if options.jobs < 1:
+            raise DansError(f"--jobs must be at least 1, got {options.jobs}")
+        for run in runs:
+            run.config.validate()
+            check_names(run.config)
+        make_folder(out)
+        pending = []
+        for number, run in enumerate(runs, 1):
+            if finished(run_directory(out, run), run.config):
+                options.report(f"{_prefix(number, runs)}: done before")
+            else:
+                pending.append(number)
+        with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
+            for number, summary in _train(runs, pending, out, options):
+                with tqdm.external_write_mode():
+                    options.report(f"{_prefix(number, runs)}: {summary}")
+                self.summarize(write_results(out, runs, self.columns), out)
+                bar.update()
+        rows = write_results(out, runs, self.columns)
+        self.summarize(rows, out)
+        return rows
 
 
 def seed_range(seeds: int) -> range:

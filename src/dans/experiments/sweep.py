@@ -12,11 +12,10 @@ from dans.config import TrainConfig
 from dans.errors import DansError
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    OUTCOME_COLUMNS,
     TABLE_FILE,
+    Grid,
     GridOptions,
     GridRun,
-    run_grid,
     seed_range,
 )
 from dans.experiments.plots import line_chart
@@ -26,7 +25,6 @@ from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
 
 CHART_FILE = "sweep.png"
-RESULT_COLUMNS = ("dataset", "param", "value", "seed", *OUTCOME_COLUMNS)
 # The paper's names for the two settings it sweeps.
 SWEEP_ALIASES = {"n_negatives": "negatives", "lambda": "dans_film_lambda"}
 _NUMERIC = {"int": int, "float": float}
@@ -100,13 +98,9 @@ def sweep(
         for value in sweep_values(key, values)
         for seed in seed_range(seeds)
     ]
-    return run_grid(
-        runs,
-        out,
-        RESULT_COLUMNS,
-        lambda rows: _summarize(rows, out, key, config.sampler),
-        options,
-    )
+    return Grid(
+        runs, ("param", "value"), lambda rows, folder: _summarize(rows, folder, key, config.sampler)
+    ).run(out, options)
 
 
 def _summarize(rows: list[dict[str, str]], out: Path, key: str, sampler: str) -> None:
