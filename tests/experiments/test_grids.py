@@ -1,0 +1,61 @@
+"""The grid runner on its own: columns, summaries after every run, skipped finished runs."""
+
+import dataclasses
+
+import pytest
+
+import dans
+from dans.errors import DansError
+from dans.experiments.grids import (
+    OUTCOME_COLUMNS,
+    Grid,
+    GridOptions,
+    GridRun,
+    read_results,
+    seed_range,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, eval_every=1, device="cpu")
+
+
+def _grid(summaries, lrs=(0.01, 0.003)):
+    runs = [
+        GridRun(f"lr{lr}", f"lr {lr}", dataclasses.replace(FAST, lr=lr), {"lr": repr(lr)})
+        for lr in lrs
+    ]
+    return Grid(runs, ("lr",), lambda rows, out: summaries.append([row["lr"] for row in rows]))
+
+
+def test_columns_name_the_run_then_the_seed_then_the_outcome():
+    assert _grid([]).columns == ("dataset", "lr", "seed", *OUTCOME_COLUMNS)
+
+
+def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls):
+    summaries, said = [], []
+    options = GridOptions(progress=False, report=said.append)
+    rows = _grid(summaries).run(tmp_path, options)
+    # Once after each run, with the rows finished so far, and once at the end.
+    assert summaries == [["0.01"], ["0.01", "0.003"], ["0.01", "0.003"]]
+    assert [row["lr"] for row in rows] == ["0.01", "0.003"]
+    assert read_results(tmp_path / "results.csv") == rows
+    assert all(row["status"] == "ok" and row["dataset"] == "umls" for row in rows)
+    summaries.clear()
+    said.clear()
+    assert _grid(summaries).run(tmp_path, options) == rows
+    assert said == ["[1/2] lr 0.01: done before", "[2/2] lr 0.003: done before"]
+    assert summaries == [["0.01", "0.003"]]
+
+
+def test_a_bad_setting_stops_the_grid_before_anything_is_written(tmp_path):
+    runs = [GridRun("bad", "bad", dataclasses.replace(FAST, lr=-1.0), {"lr": "-1.0"})]
+    with pytest.raises(dans.DansError, match="--lr"):
+        Grid(runs, ("lr",), lambda rows, out: None).run(tmp_path / "grid")
+    assert not (tmp_path / "grid").exists()
+
+
+def test_seeds_start_at_one():
+    assert list(seed_range(3)) == [1, 2, 3]
+    with pytest.raises(DansError, match="--seeds must be at least 1"):
+        seed_range(0)
