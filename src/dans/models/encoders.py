@@ -69,7 +69,7 @@ class RGCNEncoder(Encoder):
         bases: int = 4,
         blocks: int = 0,
         dropout: float = 0.2,
-        edge_dropout: float = 0.0,
+        edge_dropout: float = 0.4,
     ) -> None:
         super().__init__()
         if layers < 1:

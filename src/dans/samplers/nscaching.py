@@ -53,7 +53,7 @@ class NSCachingSampler(NegativeSampler):
         candidates: int = 50,
         refresh: str = "importance",
         temperature: float = 1.0,
-        seed: int = 0,
+        seed: int = 1,
     ) -> None:
         """``train_triples``: shape (N, 3), the triples whose queries get a cache."""
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
