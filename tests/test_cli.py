@@ -336,7 +336,7 @@ def test_load_run(trained):
     scores = run.model.score_hrt(run.kg.test[:5])
     assert scores.shape == (5,)
     assert torch.isfinite(scores).all()
-    assert run.metrics == json.loads((out / "metrics.json").read_text())
+    assert run.metrics.to_dict() == json.loads((out / "metrics.json").read_text())
 
 
 def test_overwrite_replaces_the_run(tmp_path):

@@ -67,7 +67,7 @@ def observe(name: str, out: Path) -> dict[str, object]:
     assert run.metrics is not None
     checkpoint = RunDirectory(out).load_checkpoint()
     return {
-        "metrics": {key: _no_timings(run.metrics[key]) for key in KEPT},
+        "metrics": {key: _no_timings(run.metrics.to_dict()[key]) for key in KEPT},
         "config_toml": (out / "config.toml").read_text(),
         "checkpoint_keys": {
             part: sorted(checkpoint[part]) for part in ("model", "sampler") if checkpoint[part]

@@ -138,7 +138,7 @@ def test_every_sampler_resumes_to_the_uninterrupted_numbers(
     assert RunDirectory(out).load_state()["epoch"] == 2
     assert len(log_rows(out)) == 2
     run = dans.resume(out, progress=False)
-    assert run.metrics["epochs"] == 4
+    assert run.metrics.epochs == 4
     assert_same_run(out, uninterrupted(sampler))
 
 
@@ -205,7 +205,7 @@ def test_the_last_epoch_is_always_saved_so_a_kill_in_testing_trains_no_more(
 def test_an_early_stopped_run_resumes_stopped(tmp_path, monkeypatch):
     config = small("self-adv", epochs=30, patience=1)
     whole = dans.train(config, out=tmp_path / "whole", progress=False)
-    assert whole.metrics["epochs"] < 30, "the run must stop early for this test to mean anything"
+    assert whole.metrics.epochs < 30, "the run must stop early for this test to mean anything"
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
         patch.setattr(
@@ -256,7 +256,7 @@ def test_resuming_a_finished_run_reports_it_without_training(tmp_path, monkeypat
     before = {p.name: p.read_bytes() for p in finished.iterdir()}
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("trained again"))
     run = dans.resume(finished, progress=False)
-    assert run.metrics == json.loads((finished / "metrics.json").read_text())
+    assert run.metrics.to_dict() == json.loads((finished / "metrics.json").read_text())
     assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
 
 

@@ -37,9 +37,9 @@ def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, na
     small = dans.recipe(name, data_dir=str(bundled_umls()), epochs=1, device="cpu", sampler=sampler)
     assert small.batch_size >= len(dans.load_dataset("umls").train)
     run = dans.train(small, out=tmp_path / "run", progress=False)
-    assert run.metrics["epochs"] == 1
-    assert run.metrics["skipped_steps"]["base"] == 0
-    assert 0 < run.metrics["test"]["mrr"] <= 1
+    assert run.metrics.epochs == 1
+    assert run.metrics.skipped_steps["base"] == 0
+    assert 0 < run.metrics.test.mrr <= 1
     used = TrainConfig.from_toml(tmp_path / "run" / "config.toml")
     assert used == small
 

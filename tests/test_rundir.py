@@ -1,4 +1,5 @@
-"""Atomic writes: a failed write names its file and leaves the old one whole."""
+"""Atomic writes: a failed write names its file and leaves the old one whole; the metrics file
+reads back as it was written."""
 
 import errno
 import os
@@ -7,6 +8,7 @@ import subprocess
 
 import pytest
 
+import dans
 from dans.cli import main
 from dans.errors import DansError
 from dans.rundir import RunDirectory, write_atomic, write_output
@@ -110,3 +112,14 @@ def test_a_really_full_disk_stops_training_cleanly_keeping_every_file(tiny_disk,
     assert run.read_config().dim == 100
     assert run.load_checkpoint()["epoch"] == 1
     assert (out / "log.csv").read_text().count("\n") == 2  # header and epoch 1
+
+
+def test_metrics_of_another_layout_are_one_line_naming_the_file(tmp_path):
+    (tmp_path / "metrics.json").write_text('{"mrr": 0.5}\n')
+    with pytest.raises(DansError, match=r"metrics.json: not the metrics of a dans run"):
+        RunDirectory(tmp_path).read_metrics()
+
+
+def test_metrics_round_trip_through_their_file(tmp_path):
+    run = dans.train(dans.TrainConfig(epochs=1, dim=8, device="cpu"), out=tmp_path / "run")
+    assert RunDirectory(tmp_path / "run").read_metrics() == run.metrics

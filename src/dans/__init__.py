@@ -17,7 +17,7 @@ from dans.evaluation import Evaluation, RankMetrics, evaluate
 from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
 from dans.recipes import recipe
-from dans.rundir import Run
+from dans.rundir import Run, RunMetrics
 from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler, StepContext
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "Negatives",
     "RankMetrics",
     "Run",
+    "RunMetrics",
     "StepContext",
     "TrainConfig",
     "evaluate",

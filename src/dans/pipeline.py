@@ -14,7 +14,7 @@ from dans.data.graph import KnowledgeGraph
 from dans.distributed import world
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
-from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory
+from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory, RunMetrics
 from dans.sealed import first_line
 from dans.training.trainer import Best, Trainer
 
@@ -148,24 +148,24 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
         )
         raise TrainingDiverged(f"{exc}; {kept}") from None
     test = evaluate(model, kg, "test", ties=config.ties, memory_mb=config.eval_memory_mb)
-    metrics = {
-        "dataset": kg.name,
-        "encoder": config.encoder,
-        "decoder": config.decoder,
-        "sampler": config.sampler,
-        "seed": config.seed,
-        "epochs": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "valid": result.best_valid.to_dict(),
-        "test": test.to_dict(),
-        "train_seconds": result.train_seconds,
-        "eval_seconds": result.eval_seconds + test.seconds,
-        "seconds_per_epoch": result.train_seconds / max(1, result.epochs_run),
-        "skipped_steps": result.skipped_steps,
-        "device": str(trainer.device),
-        "num_entities": kg.num_entities,
-        "num_relations": kg.num_relations,
-    }
+    metrics = RunMetrics(
+        dataset=kg.name,
+        encoder=config.encoder,
+        decoder=config.decoder,
+        sampler=config.sampler,
+        seed=config.seed,
+        epochs=result.epochs_run,
+        best_epoch=result.best_epoch,
+        valid=result.best_valid,
+        test=test,
+        train_seconds=result.train_seconds,
+        eval_seconds=result.eval_seconds + test.seconds,
+        seconds_per_epoch=result.train_seconds / max(1, result.epochs_run),
+        skipped_steps=result.skipped_steps,
+        device=str(trainer.device),
+        num_entities=kg.num_entities,
+        num_relations=kg.num_relations,
+    )
     if run_dir is not None:
         run_dir.write_metrics(metrics)
         run_dir.remove_state()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import DansError
+from dans.evaluation.metrics import Evaluation
 from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
@@ -134,8 +136,9 @@ class RunDirectory:
         writer.writerows(self._log_rows)
         write_atomic(self.path / LOG_FILE, text.getvalue().encode())
 
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
-        write_atomic(self.path / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
+    def write_metrics(self, metrics: RunMetrics) -> None:
+        text = json.dumps(metrics.to_dict(), indent=2) + "\n"
+        write_atomic(self.path / METRICS_FILE, text.encode())
 
     def save_checkpoint(
         self,
@@ -186,14 +189,16 @@ class RunDirectory:
             raise DansError(f"{self.path}: no such run directory")
         return TrainConfig.from_toml(path)
 
-    def read_metrics(self) -> dict[str, Any] | None:
+    def read_metrics(self) -> RunMetrics | None:
         path = self.path / METRICS_FILE
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            return RunMetrics.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DansError(f"{path}: not valid JSON ({exc})") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DansError(f"{path}: not the metrics of a dans run ({exc!r})") from None
 
 
 def _remove(path: Path) -> None:
@@ -201,6 +206,44 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:
         raise DansError(f"{path}: cannot remove ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """What a finished run reports, as ``metrics.json`` holds it: what was trained, how long it
+    took, the best validation, and the test of the model from that epoch."""
+
+    dataset: str
+    encoder: str
+    decoder: str
+    sampler: str
+    seed: int
+    epochs: int
+    best_epoch: int
+    valid: Evaluation
+    test: Evaluation
+    train_seconds: float
+    eval_seconds: float
+    seconds_per_epoch: float
+    skipped_steps: dict[str, int]
+    device: str
+    num_entities: int
+    num_relations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``metrics.json``, keys in field order."""
+        values = {spec.name: getattr(self, spec.name) for spec in dataclasses.fields(self)}
+        return {**values, "valid": self.valid.to_dict(), "test": self.test.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunMetrics:
+        """The inverse of :meth:`to_dict`; raises ``KeyError`` or ``TypeError`` on another
+        layout."""
+        names = [spec.name for spec in dataclasses.fields(cls)]
+        fields = {name: values[name] for name in names}
+        fields["valid"] = Evaluation.from_dict(values["valid"])
+        fields["test"] = Evaluation.from_dict(values["test"])
+        return cls(**fields)
 
 
 @dataclass
@@ -212,4 +255,4 @@ class Run:
     config: TrainConfig
     sampler: NegativeSampler
     path: Path | None = None
-    metrics: dict[str, Any] | None = None
+    metrics: RunMetrics | None = None

@@ -73,4 +73,4 @@ def test_the_trainer_sets_and_logs_each_epochs_rate(tmp_path, monkeypatch):
     logged = (tmp_path / "run" / "log.csv").read_text().splitlines()
     column = logged[0].split(",").index("lr")
     assert [float(row.split(",")[column]) for row in logged[1:]] == pytest.approx(rates)
-    assert run.metrics["epochs"] == 4
+    assert run.metrics.epochs == 4

@@ -261,23 +261,23 @@ def test_umls_training_beats_random_by_far(umls):
     # untrained model scores ~0.07 and a random ranking ~0.04.
     config = dans.TrainConfig(epochs=10, eval_every=5, lr=0.01, device="cpu", seed=1)
     run = dans.train(config, progress=False)
-    test = run.metrics["test"]
+    test = run.metrics.test.to_dict()
     assert test["mrr"] > 0.3
     assert test["hits@10"] > 0.5
     assert test["hits@1"] <= test["hits@3"] <= test["hits@10"]
     assert 1 / test["mr"] <= test["mrr"]  # Jensen: mean of 1/r >= 1/mean of r
-    assert run.metrics["epochs"] == 10
-    assert run.metrics["best_epoch"] in (5, 10)
+    assert run.metrics.epochs == 10
+    assert run.metrics.best_epoch in (5, 10)
     # The returned model holds the best weights: evaluating it again gives the same numbers.
     again = dans.evaluate(run.model, run.kg, "valid")
-    assert again.mrr == pytest.approx(run.metrics["valid"]["mrr"], abs=1e-12)
+    assert again.mrr == pytest.approx(run.metrics.valid.mrr, abs=1e-12)
     assert dans.evaluate(run.model, run.kg, "test").mrr == pytest.approx(test["mrr"], abs=1e-12)
 
 
 def test_same_seed_same_metrics_and_different_seed_different_metrics():
-    first = dans.train(_small(seed=3), progress=False).metrics
-    second = dans.train(_small(seed=3), progress=False).metrics
-    other = dans.train(_small(seed=4), progress=False).metrics
+    first = dans.train(_small(seed=3), progress=False).metrics.to_dict()
+    second = dans.train(_small(seed=3), progress=False).metrics.to_dict()
+    other = dans.train(_small(seed=4), progress=False).metrics.to_dict()
     assert _without_timings(first) == _without_timings(second)
     assert first["test"]["mrr"] != other["test"]["mrr"]
     assert first["valid"]["mrr"] != other["valid"]["mrr"]
@@ -286,17 +286,17 @@ def test_same_seed_same_metrics_and_different_seed_different_metrics():
 def test_zero_epochs_evaluates_the_untrained_model(umls):
     config = _small(seed=5, epochs=0)
     run = dans.train(config, progress=False)
-    assert run.metrics["epochs"] == 0
-    assert run.metrics["best_epoch"] == 0
+    assert run.metrics.epochs == 0
+    assert run.metrics.best_epoch == 0
     # The same initialisation, rebuilt by hand, scores the same.
     torch.manual_seed(5)
     untrained = build_model(config, umls)
     expected = dans.evaluate(untrained, umls, "test")
-    assert run.metrics["test"]["mrr"] == pytest.approx(expected.mrr, abs=1e-12)
-    assert run.metrics["valid"]["mrr"] == pytest.approx(
+    assert run.metrics.test.mrr == pytest.approx(expected.mrr, abs=1e-12)
+    assert run.metrics.valid.mrr == pytest.approx(
         dans.evaluate(untrained, umls, "valid").mrr, abs=1e-12
     )
-    assert run.metrics["test"]["mrr"] < 0.2
+    assert run.metrics.test.mrr < 0.2
 
 
 def test_pretrain_epochs_are_logged_first(tmp_path):
@@ -306,10 +306,10 @@ def test_pretrain_epochs_are_logged_first(tmp_path):
         rows = list(csv.DictReader(file))
     assert [row["phase"] for row in rows] == ["pretrain", "pretrain", "train"]
     assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
-    assert run.metrics["epochs"] == 3
+    assert run.metrics.epochs == 3
     valid = [float(row["valid_mrr"]) for row in rows]
-    assert run.metrics["valid"]["mrr"] == pytest.approx(max(valid))
-    assert run.metrics["best_epoch"] == 1 + valid.index(max(valid))
+    assert run.metrics.valid.mrr == pytest.approx(max(valid))
+    assert run.metrics.best_epoch == 1 + valid.index(max(valid))
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_dans_run_records_skipped_steps(tmp_path, monkeypatch):
         encoder="lookup", dim=8, sampler="dans", epochs=1, batch_size=2000, device="cpu"
     )
     run = dans.train(config, out=tmp_path / "run", progress=False)
-    assert run.metrics["skipped_steps"] == {"base": 0, "generator": 1, "discriminator": 0}
+    assert run.metrics.skipped_steps == {"base": 0, "generator": 1, "discriminator": 0}
     with open(tmp_path / "run" / "log.csv") as file:
         row = next(csv.DictReader(file))
     assert row["skipped_generator_steps"] == "1"
@@ -411,4 +411,4 @@ def test_a_short_dans_run_ranks_far_above_random(umls):
     # Random ranking of 135 entities gives an MRR near 0.04.
     config = dans.TrainConfig(sampler="dans", epochs=8, eval_every=8, device="cpu")
     run = dans.train(config, progress=False)
-    assert run.metrics["test"]["mrr"] > 0.4
+    assert run.metrics.test.mrr > 0.4

@@ -11,6 +11,7 @@ from dans.evaluation.metrics import METRIC_NAMES
 from dans.experiments.diversity import DIVERSITY_COLUMNS
 from dans.experiments.grids import RESULTS_FILE, TABLE_FILE
 from dans.recipes import describe, recipe, recipe_names
+from dans.rundir import RunMetrics
 
 
 def metrics_table(metrics: dict[str, Any], title: str) -> str:
@@ -23,13 +24,13 @@ def metrics_table(metrics: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def training_summary(metrics: dict[str, Any], config: Any) -> str:
+def training_summary(metrics: RunMetrics) -> str:
     """One line: what was trained, how long it took and where validation peaked."""
     return (
-        f"{metrics['dataset']}: {config.encoder} + {config.decoder}, sampler {config.sampler}, "
-        f"seed {config.seed}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s "
-        f"({metrics['seconds_per_epoch']:.3f} s/epoch), best valid MRR "
-        f"{metrics['valid']['mrr']:.4f} at epoch {metrics['best_epoch']}"
+        f"{metrics.dataset}: {metrics.encoder} + {metrics.decoder}, sampler {metrics.sampler}, "
+        f"seed {metrics.seed}; {metrics.epochs} epochs in {metrics.train_seconds:.1f} s "
+        f"({metrics.seconds_per_epoch:.3f} s/epoch), best valid MRR "
+        f"{metrics.valid.mrr:.4f} at epoch {metrics.best_epoch}"
     )
 
 

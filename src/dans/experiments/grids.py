@@ -271,5 +271,5 @@ def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_ev
         run.model, run.sampler, run.kg, config.seed, DIVERSITY_POSITIVES, config.batch_size
     )
     write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
-    metrics = run.metrics or {}
-    return f"test MRR {metrics['test']['mrr']:.4f} ({metrics['train_seconds']:.0f} s of training)"
+    assert run.metrics is not None  # train and resume return finished runs
+    return f"test MRR {run.metrics.test.mrr:.4f} ({run.metrics.train_seconds:.0f} s of training)"
