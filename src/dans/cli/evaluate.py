@@ -30,14 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     finished = load_run(args.run, device=args.device)
-    metrics = evaluate(
+    result = evaluate(
         finished.model, finished.kg, split=args.split, ties=args.ties, memory_mb=args.memory_mb
-    ).to_dict()
+    )
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
         title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
-        print(metrics_table(metrics, title))
+        print(metrics_table(result, title))
 
 
 COMMAND = Command("evaluate", "evaluate a finished run", add_arguments, run)

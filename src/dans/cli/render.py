@@ -3,24 +3,23 @@ handlers that compute them."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from dans.data.datasets import DATASETS, locate
-from dans.evaluation.metrics import METRIC_NAMES
+from dans.evaluation.metrics import METRIC_NAMES, Evaluation
 from dans.experiments.diversity import DIVERSITY_COLUMNS
 from dans.experiments.grids import RESULTS_FILE, TABLE_FILE
 from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
 
 
-def metrics_table(metrics: dict[str, Any], title: str) -> str:
-    """Every metric over both sides, then the head and the tail queries, of a metrics dict in
-    the form of ``metrics.json``."""
-    keys = METRIC_NAMES
-    lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in keys)]
-    for label, values in (("both", metrics), ("head", metrics["head"]), ("tail", metrics["tail"])):
-        lines.append(f"{label:8}" + "".join(f"{values[key]:>10.4f}" for key in keys))
+def metrics_table(result: Evaluation, title: str) -> str:
+    """Every metric over both sides, then over the head and the tail queries."""
+    lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in METRIC_NAMES)]
+    for label, metrics in (("both", result.both), ("head", result.head), ("tail", result.tail)):
+        lines.append(f"{label:8}" + "".join(f"{value:>10.4f}" for value in astuple(metrics)))
     return "\n".join(lines)
 
 

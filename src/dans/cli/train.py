@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     config, metrics = finished.config, finished.metrics
     assert metrics is not None  # train and resume return finished runs
     print(training_summary(metrics))
-    print(metrics_table(metrics.test.to_dict(), f"test ({config.ties} ranks, filtered):"))
+    print(metrics_table(metrics.test, f"test ({config.ties} ranks, filtered):"))
     if finished.path is not None:
         print(f"run written to {finished.path}")
 
