@@ -35,7 +35,7 @@ def spread(
         entities, relations = model()
         chosen = torch.randperm(len(run.kg.train), generator=generator)[:positives]
         step = StepContext(run.kg.train[chosen], entities, relations, model.decoder, generator)
-        conditioning, _ = sampler.conditions(step)
+        conditioning = sampler.conditions(step)
         # Every fake replaces its positive's tail: all of a positive's fakes share one row.
         tails = torch.zeros(positives, fakes, dtype=torch.bool)
         made_by = sampler.generate(conditioning, dict.fromkeys(conditioning, tails), generator)

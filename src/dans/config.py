@@ -176,8 +176,9 @@ class TrainConfig:
     )
     dans_fake_per_side: bool = option(
         False,
-        "DANS: one fake per positive, side and pathway, shared by the generated negatives that "
-        "replace that side (off: a fake per negative, the paper's sampling)",
+        "DANS: one fake per distinct conditioning vector and pathway (G_E: the kept entity; "
+        "G_R: it, the relation and the side), shared by the generated negatives conditioned on "
+        "it (off: a fake per negative, the paper's sampling)",
     )
     dans_output_range: str = option(
         "unit",

@@ -207,7 +207,8 @@ def test_film_penalty_by_hand():
 def test_generator_and_discriminator_steps_touch_only_their_own_parameters(umls):
     _, model, sampler = _build(umls)
     positives = umls.train[:64]
-    conditioning, reals = sampler.conditions(_step(model, positives).detached())
+    step = _step(model, positives).detached()
+    conditioning, reals = sampler.conditions(step), sampler.replaced(step)
     generator = torch.Generator().manual_seed(0)
 
     parts = {"model": model, "generator": sampler.pathways, "discriminator": sampler.discriminator}
@@ -284,7 +285,7 @@ def test_snap_mode_gives_nearest_allowed_real_entities(umls, train_set):
     generator = torch.Generator().manual_seed(4)
     with torch.no_grad():
         step = StepContext(positives, entities, relations, model.decoder, generator)
-        conditioning, _ = sampler.conditions(step)
+        conditioning = sampler.conditions(step)
         sides = sampler.draw_sides(len(positives), generator)
         vectors = torch.cat(list(sampler.generate(conditioning, sides, generator).values()), 1)
     assert torch.equal(torch.cat(list(sides.values()), 1), negatives.head_replaced[:, generated])
@@ -303,6 +304,24 @@ def test_snap_mode_gives_nearest_allowed_real_entities(umls, train_set):
             moved += allowed[0] != distances.argmin().item()
     # Not vacuous: some vectors' nearest entity overall forms a train triple (4 of these 80).
     assert moved > 0
+
+
+def test_uniform_share_is_the_uniform_samplers_pick_with_its_filter_weights(umls, monkeypatch):
+    _, model, sampler = _build(umls, negatives=4, filter_negatives=True)
+    sides = torch.tensor([[True, False], [False, False]])
+    ids = torch.tensor([[5, 7], [9, 11]])
+    kept = torch.tensor([[True, False], [True, True]])
+    monkeypatch.setattr(sampler.uniform, "pick", lambda step: (sides, ids, kept))
+    negatives, entities, _ = _sample(model, sampler, umls.train[:2])
+    assert_close(negatives.embeddings[:, 2:], entities[ids])
+    assert torch.equal(negatives.head_replaced[:, 2:], sides)
+    # By hand: the kept uniform weights average 1 on their own, (2, 0) and (1, 1); with the
+    # generated pair's ones each row sums to 4 over 4 negatives already.
+    assert_close(negatives.weights, torch.tensor([[1.0, 1.0, 2.0, 0.0], [1.0, 1.0, 1.0, 1.0]]))
+    # The generated columns are fakes, not entities, and carry no gradient back.
+    assert not torch.isin(negatives.embeddings[:, :2], entities).all()
+    negatives.embeddings.sum().backward()
+    assert all(p.grad is None for p in sampler.pathways.parameters())
 
 
 def test_snap_weights_average_one_when_a_slot_has_no_allowed_entity():
@@ -333,7 +352,8 @@ def test_ablation_switches(umls, pathways, film):
     expected = ["entity", "relation"] if pathways == "both" else [pathways]
     assert list(sampler.pathways) == expected
     assert all((p.film is not None) == film for p in sampler.pathways.values())
-    conditioning, reals = sampler.conditions(_step(model, umls.train[:64]).detached())
+    step = _step(model, umls.train[:64]).detached()
+    conditioning, reals = sampler.conditions(step), sampler.replaced(step)
     fakes, generator_logs = sampler.generator_step(conditioning, torch.Generator().manual_seed(0))
     assert ("film_alpha_deviation" in generator_logs) == film
     assert ("film_beta" in generator_logs) == film
@@ -404,21 +424,27 @@ def test_gan_positives_trains_the_gan_on_a_random_sample_of_the_batch(umls):
     assert _same(whole, everything)
 
 
-def test_one_fake_per_side_is_shared_by_that_sides_negatives(umls):
+def test_shared_fakes_are_one_per_conditioning_vector(umls):
     positives = umls.train[:64]
     _, model, shared = _build(umls, dans_fake_per_side=True)
     negatives, _, _ = _sample(model, shared, positives)
-    for cols in _columns(shared).values():
+    for name, cols in _columns(shared).items():
         fakes, heads = negatives.embeddings[:, cols], negatives.head_replaced[:, cols]
-        for side in (True, False):
-            # Every fake on this side of a positive equals its first one on that side.
-            first = fakes[torch.arange(64), (heads == side).int().argmax(1)]
-            same_side = (heads == side)[..., None]
-            assert torch.equal(torch.where(same_side, fakes, 0), first[:, None] * same_side)
+        # By hand: a negative replacing the head is conditioned on the tail, and the reverse;
+        # G_E on that anchor alone, G_R on the anchor, the relation and the side.
+        by_key: dict[tuple[int, ...], set[tuple[float, ...]]] = {}
+        for b, (h, r, t) in enumerate(positives.tolist()):
+            for k, head in enumerate(heads[b].tolist()):
+                anchor = t if head else h
+                key = (anchor,) if name == "entity" else (anchor, r, head)
+                by_key.setdefault(key, set()).add(tuple(fakes[b, k].tolist()))
+        assert all(len(drawn) == 1 for drawn in by_key.values()), name
+        assert len({fake for drawn in by_key.values() for fake in drawn}) == len(by_key), name
+        assert len(by_key) < heads.numel(), "the check above needs shared keys"
     # Asked directly, as the hardest-negatives query does, it draws every fake on its own.
     entities, relations = model()
     step = StepContext(positives, entities, relations, model.decoder, torch.Generator())
-    conditioning, _ = shared.conditions(step)
+    conditioning = shared.conditions(step)
     tails = {name: torch.zeros(64, 3, dtype=torch.bool) for name in shared.pathways}
     for fakes in shared.generate(conditioning, tails, torch.Generator()).values():
         assert not torch.equal(fakes[:, 0], fakes[:, 1])

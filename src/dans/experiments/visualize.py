@@ -54,7 +54,7 @@ def negative_tails(
     positives = positives.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     step = StepContext(positives, entities, relations, run.model.decoder, generator)
-    conditioning, _ = sampler.conditions(step)
+    conditioning = sampler.conditions(step)
     tail_side = {
         name: torch.zeros(len(positives), 1, dtype=torch.bool, device=device)
         for name in sampler.pathways

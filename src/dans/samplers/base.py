@@ -72,9 +72,9 @@ class Negatives:
         ids = None
         if self.ids is not None and other.ids is not None:
             ids = torch.cat([self.ids, other.ids], 1)
-        weights = None
-        if self.weights is not None or other.weights is not None:
-            weights = average_one(torch.cat([_weights_or_ones(self), _weights_or_ones(other)], 1))
+        weights = join_weights(
+            (self.weights, self.head_replaced), (other.weights, other.head_replaced)
+        )
         groups = dict(self.groups)
         for name, cols in other.groups.items():
             groups[name] = slice(cols.start + width, cols.stop + width)
@@ -93,16 +93,21 @@ class Negatives:
         return corrupt(positives, self.head_replaced, self.ids)
 
 
-def _weights_or_ones(negatives: Negatives) -> Tensor:
-    if negatives.weights is not None:
-        return negatives.weights
-    return negatives.embeddings.new_ones(negatives.embeddings.shape[:2])
-
-
 def average_one(weights: Tensor) -> Tensor:
     """Scale each row of ``weights`` (B, K) to average 1; rows of zeros stay zero."""
     total = weights.sum(1, keepdim=True)
     return torch.where(total > 0, weights * weights.shape[1] / total.clamp_min(1e-12), weights)
+
+
+def join_weights(*parts: tuple[Tensor | None, BoolTensor]) -> Tensor | None:
+    """Loss weights of parts of rows of negatives laid side by side: each part's weights, shape
+    (B, K_i), or None for ones in the shape of its ``head_replaced``; renormalised to average 1
+    over the whole row, shape (B, sum K_i). None when every part is None."""
+    if all(weights is None for weights, _ in parts):
+        return None
+    return average_one(
+        torch.cat([torch.ones(like.shape) if w is None else w for w, like in parts], 1)
+    )
 
 
 def corrupt(positives: LongTensor, head_replaced: BoolTensor, ids: LongTensor) -> LongTensor:
@@ -182,6 +187,19 @@ class NegativeSampler(nn.Module):
 
     def sample(self, step: StepContext) -> Negatives:
         """Negatives for the step's positives, shape (B, K, d)."""
+        head_replaced, ids, keep = self.pick(step)
+        negatives = Negatives(gather_rows(step.entities, ids), head_replaced, ids)
+        weights = self.weigh(step, negatives)
+        if keep is not None:
+            # Renormalised so each positive's kept negatives still average weight 1.
+            weights = average_one(keep.float() if weights is None else weights * keep)
+        negatives.weights = weights
+        return negatives
+
+    def pick(self, step: StepContext) -> tuple[BoolTensor, LongTensor, BoolTensor | None]:
+        """The negatives :meth:`sample` makes, as ids: whether each replaces the head, shape
+        (B, K); the replacing entities, shape (B, K); and, when filtering, which of them form no
+        known-true triple, shape (B, K) (None when not filtering)."""
         generator = step.generator
         shape = (len(step.positives), self.num_negatives)
         head_replaced = torch.rand(shape, generator=generator, device=generator.device) < 0.5
@@ -189,14 +207,7 @@ class NegativeSampler(nn.Module):
         keep = None
         if self.filter_negatives:
             ids, keep = self._redraw_known_true(step, head_replaced, ids)
-        entities = step.entities
-        negatives = Negatives(gather_rows(entities, ids), head_replaced.to(entities.device), ids)
-        weights = self.weigh(step, negatives)
-        if keep is not None:
-            # Renormalised so each positive's kept negatives still average weight 1.
-            weights = average_one(keep.float() if weights is None else weights * keep)
-        negatives.weights = weights
-        return negatives
+        return head_replaced.to(step.entities.device), ids, keep
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """Entity ids for the replaced slots (``head_replaced``: shape (B, K)), shape (B, K)."""

@@ -56,7 +56,7 @@ def hardest_negatives(
     entities, relations = model()
     positive = torch.tensor([[anchor, relation, anchor]], device=device)
     step = StepContext(positive, entities, relations, model.decoder, generator)
-    conditioning, _ = sampler.conditions(step)
+    conditioning = sampler.conditions(step)
     sides = {
         name: torch.full((1, samples), replace_head, device=device) for name in sampler.pathways
     }

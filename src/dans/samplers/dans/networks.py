@@ -68,13 +68,14 @@ class Pathway(nn.Module):
     def forward(
         self,
         conditions: Tensor,
-        index: LongTensor,
+        index: LongTensor | None,
         sigma: float,
         generator: torch.Generator,
         modulation: Tensor | None = None,
         output_scale: Tensor | float = 1.0,
     ) -> Tensor:
-        """Fakes for conditioning rows ``conditions[index]``: shapes (N_c, d), (N,) -> (N, d).
+        """Fakes for conditioning rows ``conditions[index]``: shapes (N_c, d), (N,) -> (N, d);
+        with ``index`` None, one fake per conditioning row, (N_c, d).
 
         ``modulation`` is :meth:`modulation` of ``conditions``, computed once per conditioning
         row and shared by the fakes drawn from it; it is computed here when not given. The
@@ -82,13 +83,15 @@ class Pathway(nn.Module):
         """
         if modulation is None:
             modulation = self.modulation(conditions)
-        means = conditions.index_select(0, index)
+        means = conditions if index is None else conditions.index_select(0, index)
         noise = torch.randn(
             means.shape, generator=generator, device=generator.device, dtype=means.dtype
         )
         x = means + sigma * noise
         factors: tuple[Tensor, ...] = ()
-        if modulation is not None:
+        if modulation is not None and index is None:
+            factors = modulation.unbind(0)
+        elif modulation is not None:
             # A row gather of (U, 2M * d), then unbind: slicing and gathering along the middle
             # axis instead would cost a zero-filled full-size buffer per factor in backward.
             rows = modulation.permute(1, 0, 2).reshape(len(conditions), -1)

@@ -21,7 +21,13 @@ from dans.errors import ConfigError
 from dans.models.gather import gather_rows
 from dans.optim import adam, guarded_step
 from dans.options import require_choice
-from dans.samplers.base import Negatives, NegativeSampler, StepContext, average_one
+from dans.samplers.base import (
+    Negatives,
+    NegativeSampler,
+    StepContext,
+    average_one,
+    join_weights,
+)
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
 from dans.samplers.simple import UniformSampler
 from dans.samplers.snap import nearest_allowed
@@ -58,10 +64,11 @@ class DANSSampler(NegativeSampler):
     does; "entities" scales it to the largest coordinate of the current entity embeddings.
     ``gan_positives``: the generator and discriminator steps of a mini-batch train on this many
     of its positives, drawn at random, so that their cost stops growing with the batch; 0 trains
-    them on every positive, as the paper does. ``fake_per_side``: each positive's generated
-    negatives that replace the same side share one fake per pathway, so a batch runs the
-    generator on two rows per positive (the rows its steps train on) instead of one per
-    negative; with the paper's small input noise the fakes of one side are near-copies anyway.
+    them on every positive, as the paper does. ``fake_per_side``: the generated negatives
+    conditioned on the same vector share one fake per pathway (all those of a positive's side,
+    and for ``G_E`` those of every side kept by the same entity), so a batch runs each pathway
+    once per distinct conditioning vector, at most two per positive, instead of once per
+    negative; with the paper's small input noise the fakes of one vector are near-copies anyway.
     It applies to the training negatives only: :meth:`generate` draws every fake on its own
     unless asked, as the hardest-negatives query and the plots need.
     """
@@ -131,14 +138,12 @@ class DANSSampler(NegativeSampler):
         self.discriminator_optimizer = adam(self.discriminator.parameters(), discriminator_lr)
         self.skipped_steps.update(generator=0, discriminator=0)
 
-    def conditions(self, step: StepContext) -> tuple[dict[str, Conditioning], Tensor]:
-        """Each pathway's conditioning for the step's positives, and the real entities it stands
-        against.
+    def conditions(self, step: StepContext) -> dict[str, Conditioning]:
+        """Each pathway's conditioning for the step's positives, ``{pathway: Conditioning}``.
 
         Row ``2b`` replaces positive ``b``'s tail, conditioned on ``e_h`` and ``r``; row ``2b + 1``
         replaces its head, conditioned on ``e_t`` and the inverse of ``r``. ``G_E`` is
         conditioned on the anchor, ``G_R`` on ``anchor * relation`` in the decoder's algebra.
-        Returns ``{pathway: Conditioning}`` and the replaced real entities, shape (2B, d).
         """
         positives, entities, relations = step.positives, step.entities, step.relations
         anchor_ids = positives[:, [0, 2]].flatten()
@@ -163,8 +168,13 @@ class DANSSampler(NegativeSampler):
                 rel = torch.where(head_side[first, None].bool(), step.decoder.inverse(rel), rel)
                 vectors = step.decoder.compose(vectors, rel)
             conditioning[name] = Conditioning(vectors, rows, scale)
-        reals = gather_rows(entities, positives[:, [2, 0]].flatten())
-        return conditioning, reals
+        return conditioning
+
+    @staticmethod
+    def replaced(step: StepContext) -> Tensor:
+        """The real entities the conditioning rows stand against: row ``2b`` positive ``b``'s
+        tail, row ``2b + 1`` its head, shape (2B, d)."""
+        return gather_rows(step.entities, step.positives[:, [2, 0]].flatten())
 
     def draw_sides(self, batch: int, generator: torch.Generator) -> dict[str, BoolTensor]:
         """Whether each fake replaces the head, ``{pathway: shape (B, n_pathway)}``."""
@@ -181,20 +191,35 @@ class DANSSampler(NegativeSampler):
         per_side: bool = False,
     ) -> dict[str, Tensor]:
         """Fake entity embeddings, ``{pathway: shape (B, n_pathway, d)}``, for the sides drawn:
-        each its own draw, or with ``per_side`` one draw per positive and side, shared."""
-        shared = self.fakes_per_row(conditioning, generator) if per_side else {}
-        fakes = {}
+        each its own draw, or with ``per_side`` one draw per distinct conditioning vector,
+        shared by every negative conditioned on it."""
+        return {
+            name: gather_rows(table, rows)
+            for name, (table, rows) in self.fake_tables(
+                conditioning, sides, generator, per_side
+            ).items()
+        }
+
+    def fake_tables(
+        self,
+        conditioning: dict[str, Conditioning],
+        sides: dict[str, BoolTensor],
+        generator: torch.Generator,
+        per_side: bool = False,
+    ) -> dict[str, tuple[Tensor, LongTensor]]:
+        """:meth:`generate`'s fakes before they are laid out per negative: for each pathway a
+        table of fakes, shape (T, d), and each negative's row in it, shape (B, n_pathway)."""
+        tables = {}
         for name, c in conditioning.items():
-            batch, count = sides[name].shape
-            rows = torch.arange(batch, device=sides[name].device)[:, None] * 2
-            # The (positive, side) row of each negative, shape (B * n_pathway,).
-            slots = (rows + sides[name].long()).flatten()
+            rows = torch.arange(len(sides[name]), device=sides[name].device)[:, None] * 2
+            # The conditioning vector of each negative's (positive, side) row, (B, n_pathway).
+            vectors = c.rows[rows + sides[name].long()]
             if per_side:
-                fake = shared[name].index_select(0, slots)
+                tables[name] = (self._run(name, c, None, generator), vectors)
             else:
-                fake = self._run(name, c, c.rows[slots], generator)
-            fakes[name] = fake.view(batch, count, -1)
-        return fakes
+                made = self._run(name, c, vectors.flatten(), generator)
+                tables[name] = (made, torch.arange(len(made), device=made.device).view_as(vectors))
+        return tables
 
     def fakes_per_row(
         self,
@@ -212,11 +237,12 @@ class DANSSampler(NegativeSampler):
         self,
         name: str,
         conditioning: Conditioning,
-        index: LongTensor,
+        index: LongTensor | None,
         generator: torch.Generator,
         modulation: Tensor | None = None,
     ) -> Tensor:
-        """Pathway ``name`` on conditioning vectors ``conditioning.vectors[index]``: (N, d)."""
+        """Pathway ``name`` on conditioning vectors ``conditioning.vectors[index]``, shape (N, d),
+        or on each of them once when ``index`` is None."""
         return self.pathways[name](
             conditioning.vectors,
             index,
@@ -297,7 +323,7 @@ class DANSSampler(NegativeSampler):
         if 0 < self.gan_positives < len(positives):
             chosen = torch.randperm(len(positives), generator=generator, device=generator.device)
             step = dataclasses.replace(step, positives=positives[chosen[: self.gan_positives]])
-        conditioning, reals = self.conditions(step)
+        conditioning = self.conditions(step)
         logs: dict[str, float] = {}
         fakes = None
         for _ in range(self.generator_steps):
@@ -307,32 +333,54 @@ class DANSSampler(NegativeSampler):
             with torch.no_grad():
                 fakes = self.fakes_per_row(conditioning, generator)
         for _ in range(self.discriminator_steps):
-            logs.update(self.discriminator_step(reals, fakes))
+            logs.update(self.discriminator_step(self.replaced(step), fakes))
         return logs
 
     def sample(self, step: StepContext) -> Negatives:
         """Generated negatives (``G_E``'s, then ``G_R``'s), then uniform ones: shape (B, N_s, d).
 
         Generated vectors are fixed inputs to the base model's step: no gradient flows back
-        through them into the generator or into the embeddings they were conditioned on.
+        through them into the generator or into the embeddings they were conditioned on. All
+        the negatives are gathered at once from one source, the entities followed by the fakes,
+        rather than laid out per pathway and joined: the (B, N_s, d) tensor is the step's
+        largest after the encoder's, and is built once.
         """
         positives, entities, generator = step.positives, step.entities, step.generator
-        batch = len(positives)
         with torch.no_grad():
-            conditioning, _ = self.conditions(step.detached())
-            sides = self.draw_sides(batch, generator)
-            fakes = self.generate(conditioning, sides, generator, self.fake_per_side)
-        vectors = torch.cat(list(fakes.values()), 1)
+            conditioning = self.conditions(step.detached())
+            sides = self.draw_sides(len(positives), generator)
+            tables = self.fake_tables(conditioning, sides, generator, self.fake_per_side)
         head_replaced = torch.cat(list(sides.values()), 1)
-        ids = weights = None
+        weights = None
         if self.mode == "snap":
-            ids, allowed = self.snap(positives, head_replaced, vectors, entities)
-            vectors = gather_rows(entities, ids)
+            vectors = torch.cat([gather_rows(*table) for table in tables.values()], 1)
+            rows, allowed = self.snap(positives, head_replaced, vectors, entities)
             weights = None if allowed.all() else average_one(allowed.float())
-        negatives = Negatives(vectors, head_replaced, ids, weights, groups=self._groups())
+            source = entities
+        else:
+            # The uniform negatives' rows are entity ids, so the entities lead the source when
+            # there are any; the fakes follow, pathway by pathway.
+            reals = [entities] if self.uniform is not None else []
+            source = torch.cat([*reals, *(table for table, _ in tables.values())])
+            parts, start = [], sum(map(len, reals))
+            for table, index in tables.values():
+                parts.append(index + start)
+                start += len(table)
+            rows = torch.cat(parts, 1)
         if self.uniform is not None:
-            negatives = negatives.concat(self.uniform.sample(step))
-        return negatives
+            uniform_sides, ids, kept = self.uniform.pick(step)
+            # Weighted as the uniform sampler weighs them, then renormalised over the whole row.
+            kept_weights = None if kept is None else average_one(kept.float())
+            weights = join_weights((weights, head_replaced), (kept_weights, uniform_sides))
+            head_replaced = torch.cat([head_replaced, uniform_sides], 1)
+            rows = torch.cat([rows, ids], 1)
+        return Negatives(
+            gather_rows(source, rows),
+            head_replaced,
+            rows if self.mode == "snap" else None,
+            weights,
+            self._groups(),
+        )
 
     def snap(
         self, positives: LongTensor, head_replaced: BoolTensor, vectors: Tensor, entities: Tensor
