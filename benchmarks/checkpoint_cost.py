@@ -40,7 +40,7 @@ def measure(config: dans.TrainConfig, repeats: int) -> dict[str, float | int | s
         size = (run_dir.path / STATE_FILE).stat().st_size
     return {
         "dataset": kg.name,
-        "sampler": config.sampler,
+        "sampler": config.training.sampler,
         "entities": kg.num_entities,
         "state_mb": round(size / 2**20, 2),
         "save_seconds_median": round(sorted(seconds)[len(seconds) // 2], 4),

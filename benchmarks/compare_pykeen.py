@@ -129,27 +129,27 @@ def dans_config(args: argparse.Namespace) -> dans.TrainConfig:
 def pykeen_model_kwargs(config: dans.TrainConfig) -> dict[str, Any]:
     """RGCN constructor arguments matching ``config`` as closely as PyKEEN allows."""
     return {
-        "embedding_dim": config.dim,
-        "num_layers": config.layers,
+        "embedding_dim": config.model.dim,
+        "num_layers": config.model.layers,
         "interaction": "DistMult",
         "decomposition": "bases",
-        "decomposition_kwargs": {"num_bases": config.bases},
+        "decomposition_kwargs": {"num_bases": config.model.bases},
         # PyKEEN's default is no activation at all; dans applies ReLU between layers.
         "activation": "relu",
         # Per-relation inverse in-degree is PyKEEN's nearest to dans's per-pair mean.
         "edge_weighting": "inverse_in_degree",
-        "edge_dropout": config.edge_dropout,
-        "self_loop_dropout": config.dropout,
+        "edge_dropout": config.model.edge_dropout,
+        "self_loop_dropout": config.model.dropout,
         "loss": "BCEWithLogits",
-        "random_seed": config.seed,
+        "random_seed": config.runtime.seed,
     }
 
 
 def pykeen_train_kwargs(config: dans.TrainConfig) -> dict[str, Any]:
     """``train`` arguments; gradient clipping comes as a callback, see :func:`gradient_clipping`."""
     return {
-        "num_epochs": config.epochs,
-        "batch_size": config.batch_size,
+        "num_epochs": config.training.epochs,
+        "batch_size": config.training.batch_size,
         # dans trains on the last, smaller batch too.
         "drop_last": False,
         "use_tqdm": False,
@@ -202,22 +202,24 @@ def run_pykeen(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
         model=model,
         triples_factory=training,
         optimizer="Adam",
-        optimizer_kwargs={"lr": config.lr},
+        optimizer_kwargs={"lr": config.training.lr},
         negative_sampler="basic",
-        negative_sampler_kwargs={"num_negs_per_pos": config.negatives},
+        negative_sampler_kwargs={"num_negs_per_pos": config.training.negatives},
         # Its batch-size probing would run extra training steps inside the timed train() call.
         automatic_memory_optimization=False,
     )
-    callbacks = [gradient_clipping(config.grad_clip)] if config.grad_clip > 0 else []
+    callbacks = (
+        [gradient_clipping(config.training.grad_clip)] if config.training.grad_clip > 0 else []
+    )
     start = time.perf_counter()
     losses = loop.train(triples_factory=training, callbacks=callbacks, **train_kwargs)
     seconds = time.perf_counter() - start
     return {
         "model_kwargs": model_kwargs,
         "train_kwargs": train_kwargs,
-        "gradient_clipping_max_norm": config.grad_clip or None,
+        "gradient_clipping_max_norm": config.training.grad_clip or None,
         "train_seconds": seconds,
-        "seconds_per_epoch": seconds / config.epochs,
+        "seconds_per_epoch": seconds / config.training.epochs,
         "final_loss": losses[-1],
         "test": pykeen_test(model, kg),
     }
@@ -246,21 +248,21 @@ def pykeen_test(model: RGCN, kg: KnowledgeGraph) -> dict[str, float]:
 def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     """Train and test dans on ``kg``; the epochs are timed through ``train_epoch`` so no
     validation runs inside the timed loop."""
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg)
-    sampler = build_sampler(config.sampler, config, kg)
-    device = torch.device(config.device)
+    sampler = build_sampler(config.training.sampler, config, kg)
+    device = torch.device(config.runtime.device)
     trainer = Trainer(model, kg, config, sampler, sampler, device, progress=False)
     start = time.perf_counter()
     row: dict[str, float] = {}
-    for _ in range(config.epochs):
+    for _ in range(config.training.epochs):
         row = trainer.train_epoch(sampler)
     seconds = time.perf_counter() - start
     result = dans.evaluate(trainer.model, kg, "test", ties="realistic").to_dict()
     return {
         "config": config.to_dict(),
         "train_seconds": seconds,
-        "seconds_per_epoch": seconds / config.epochs,
+        "seconds_per_epoch": seconds / config.training.epochs,
         "final_loss": row.get("loss"),
         "skipped_steps": trainer.skipped_steps,
         "test": metrics_row(result["mrr"], {k: result[f"hits@{k}"] for k in HITS_AT}),

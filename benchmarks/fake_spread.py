@@ -62,7 +62,9 @@ def main() -> None:
     torch.set_num_threads(1)
     run = dans.load_run(args.run)
     if not isinstance(run.sampler, DANSSampler):
-        parser.error(f"{args.run} was trained with --sampler {run.config.sampler}, not dans")
+        parser.error(
+            f"{args.run} was trained with --sampler {run.config.training.sampler}, not dans"
+        )
     result = spread(run, run.sampler, args.positives, args.fakes, args.seed)
     for name, values in result.items():
         print(

@@ -11,7 +11,6 @@ without its suffix): a rerun skips the finished ones and resumes a killed one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -19,14 +18,15 @@ from typing import Any
 
 import dans
 from dans.experiments.grids import Grid, GridOptions, GridRun
+from dans.options import value_type
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
-    fields = {spec.name: spec.type for spec in dataclasses.fields(dans.TrainConfig)}
+    fields = {key: value_type(spec) for key, spec in dans.TrainConfig.specs().items()}
     grid = {}
     for item in items:
         key, values = item.split("=", 1)
-        kind = {"int": int, "float": float, "str": str, "bool": _boolean}[str(fields[key])]
+        kind = _boolean if fields[key] is bool else fields[key]
         grid[key] = [kind(value) for value in values.split(",")]
     return grid
 

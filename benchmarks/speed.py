@@ -16,7 +16,6 @@ warm-up, all in this one process; the memory figures come from a fresh process p
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import subprocess
@@ -56,11 +55,11 @@ def trainer_for(device: torch.device, **settings: object) -> Trainer:
 
 
 def trainer_of(config: dans.TrainConfig) -> Trainer:
-    device = torch.device(config.device)
+    device = torch.device(config.runtime.device)
     kg = load_graph(config)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg).to(device)
-    sampler = build_sampler(config.sampler, config, kg).to(device)
+    sampler = build_sampler(config.training.sampler, config, kg).to(device)
     return Trainer(model, kg, config, sampler, sampler, device, progress=False)
 
 
@@ -138,7 +137,7 @@ def recipes(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
         row = {}
         for sampler in ("uniform", "dans"):
             recipe = dans.recipe(name, sampler=sampler, device=str(device))
-            trainer = trainer_of(dataclasses.replace(recipe, data_dir=data_dir(recipe.dataset)))
+            trainer = trainer_of(recipe.replace(data_dir=data_dir(recipe.data.dataset)))
             row[f"{sampler}_epoch_seconds"] = median_seconds(
                 lambda t=trainer: t.train_epoch(t.sampler), repeats, device
             )

@@ -1,7 +1,5 @@
 """Configuration to objects: each component gets its own settings, by name."""
 
-import dataclasses
-
 import pytest
 
 import dans
@@ -52,7 +50,7 @@ def test_a_sampler_gets_its_own_prefixed_settings_bare(umls):
 
 
 def test_samplers_know_train_only(umls):
-    sampler = build_sampler("uniform", dataclasses.replace(dans.TrainConfig(), dim=8), umls)
+    sampler = build_sampler("uniform", dans.TrainConfig(dim=8), umls)
     assert sampler.known_triples is umls.train_known_triples
 
 
@@ -60,6 +58,6 @@ def test_samplers_know_train_only(umls):
     "key, name", [("encoder", "mlp"), ("decoder", "hole"), ("sampler", "greedy")]
 )
 def test_unknown_names_fail_before_any_data_is_read(key, name):
-    config = dataclasses.replace(dans.TrainConfig(), **{key: name})
+    config = dans.TrainConfig(**{key: name})
     with pytest.raises(ConfigError, match=f"unknown {key} '{name}'"):
         check_names(config)

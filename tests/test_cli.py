@@ -330,7 +330,7 @@ def test_evaluate_table(trained, capsys):
 def test_load_run(trained):
     out, _ = trained
     run = dans.load_run(out)
-    assert run.config.dim == 16
+    assert run.config.model.dim == 16
     assert run.kg.name == "umls" and run.kg.num_entities == 135
     assert run.path == out
     scores = run.model.score_hrt(run.kg.test[:5])
@@ -387,9 +387,14 @@ def test_config_file_sets_values_and_flags_override(tmp_path):
     )
     assert code == 0
     used = TrainConfig.from_toml(out / "config.toml")
-    assert (used.encoder, used.decoder, used.lr, used.epochs) == ("lookup", "complex", 0.01, 1)
-    assert (used.dim, used.seed) == (16, 3)
-    assert used.data_dir == str(folder)
+    assert (used["encoder"], used["decoder"], used["lr"], used["epochs"]) == (
+        "lookup",
+        "complex",
+        0.01,
+        1,
+    )
+    assert (used.model.dim, used.runtime.seed) == (16, 3)
+    assert used.data.data_dir == str(folder)
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["encoder"], metrics["decoder"], metrics["seed"]) == ("lookup", "complex", 3)
     assert metrics["num_entities"] == 4

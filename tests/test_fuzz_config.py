@@ -6,7 +6,6 @@ own limits), random bytes, documents with bytes spliced in, and bytes that are n
 """
 
 import contextlib
-import dataclasses
 import io
 import math
 import re
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from dans.cli import main
 from dans.config import TrainConfig
 from dans.errors import ConfigError
-from dans.options import flag_name
+from dans.options import flag_name, value_type
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # database=None: no .hypothesis folder in the checkout. The examples are few: CPU time is shared.
@@ -31,11 +30,8 @@ FUZZ = settings(
 )
 SLOW = settings(FUZZ, max_examples=25)
 
-SPECS = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
-TYPES = {
-    name: {"int": int, "float": float, "str": str, "bool": bool}[spec.type]
-    for name, spec in SPECS.items()
-}
+SPECS = TrainConfig.specs()
+TYPES = {name: value_type(spec) for name, spec in SPECS.items()}
 # The flags every CLI run below passes; a config value for them is overridden, never checked.
 CLI_FLAGS = {"data_dir", "epochs", "encoder", "dim", "device"}
 
@@ -232,10 +228,10 @@ def test_any_config_file_is_read_as_written_or_refused_on_one_line_naming_it(
         return
     assert settings_read is not None and not wrong, "accepted a file it should refuse"
     for key, value in settings_read.items():
-        assert same(getattr(config, key), float(value) if TYPES[key] is float else value), key
+        assert same(config[key], float(value) if TYPES[key] is float else value), key
     defaults = TrainConfig()
     for key in TYPES.keys() - settings_read.keys():
-        assert getattr(config, key) == getattr(defaults, key)
+        assert config[key] == defaults[key]
 
 
 def test_non_utf8_config_names_the_line(tmp_path):

@@ -20,7 +20,7 @@ LARGE_GRAPHS = {"wn18rr", "nell-995", "fb15k-237"}
 def test_a_recipe_ships_for_each_large_graph():
     assert set(recipe_names()) >= LARGE_GRAPHS
     for name in recipe_names():
-        assert dans.recipe(name).dataset == name
+        assert dans.recipe(name).data.dataset == name
         assert describe(name), f"{name}: no description line"
 
 
@@ -32,10 +32,10 @@ def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, na
     assert settings.keys() == file_keys
     config = dans.recipe(name).validate()
     for key, value in settings.items():
-        assert getattr(config, key) == value
+        assert config[key] == value
     # The recipe as it is, on UMLS, for one epoch: one step, since no recipe's batch is smaller.
     small = dans.recipe(name, data_dir=str(bundled_umls()), epochs=1, device="cpu", sampler=sampler)
-    assert small.batch_size >= len(dans.load_dataset("umls").train)
+    assert small.training.batch_size >= len(dans.load_dataset("umls").train)
     run = dans.train(small, out=tmp_path / "run", progress=False)
     assert run.metrics.epochs == 1
     assert run.metrics.skipped_steps["base"] == 0
@@ -45,7 +45,7 @@ def test_each_recipe_validates_and_trains_one_step_on_a_small_graph(tmp_path, na
 
 
 def test_overrides_are_checked_as_config_keys():
-    assert dans.recipe("wn18rr", lr=0.5).lr == 0.5
+    assert dans.recipe("wn18rr", lr=0.5).training.lr == 0.5
     with pytest.raises(ConfigError, match="unknown key 'learning_rate'"):
         dans.recipe("wn18rr", learning_rate=0.5)
     with pytest.raises(ConfigError, match="must be float"):
@@ -69,10 +69,10 @@ def test_flags_over_config_file_over_recipe(tmp_path, capsys):
     assert main([str(arg) for arg in argv]) == 0
     used = TrainConfig.from_toml(out / "config.toml")
     recipe = dans.recipe("wn18rr")
-    assert (used.lr, used.dim, used.epochs) == (0.5, 16, 1)
+    assert (used["lr"], used["dim"], used["epochs"]) == (0.5, 16, 1)
     untouched = set(recipe_settings("wn18rr")) - {"lr", "dim", "epochs"}
     assert untouched, "the recipe sets nothing the test leaves alone"
-    assert all(getattr(used, key) == getattr(recipe, key) for key in untouched)
+    assert all(used[key] == recipe[key] for key in untouched)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
 
 
@@ -83,5 +83,5 @@ def test_datasets_lists_the_recipes(capsys):
     assert recipes[0].split()[:2] == ["recipe", "dataset"]
     rows = {line.split()[0]: line.split() for line in recipes[1:]}
     assert set(rows) == set(recipe_names())
-    assert all(rows[name][1] == dans.recipe(name).dataset for name in rows)
+    assert all(rows[name][1] == dans.recipe(name).data.dataset for name in rows)
     assert set(DATASETS) >= {row[1] for row in rows.values()}

@@ -109,7 +109,7 @@ def test_a_really_full_disk_stops_training_cleanly_keeping_every_file(tiny_disk,
     assert err.startswith(f"dans train: error: {out}/") and "No space left on device" in err
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     run = RunDirectory(out)
-    assert run.read_config().dim == 100
+    assert run.read_config().model.dim == 100
     assert run.load_checkpoint()["epoch"] == 1
     assert (out / "log.csv").read_text().count("\n") == 2  # header and epoch 1
 

@@ -14,35 +14,20 @@ from dans.samplers.base import SAMPLERS, NegativeSampler
 
 
 def load_graph(config: TrainConfig) -> KnowledgeGraph:
-    if config.data_dir:
-        return load_dataset(data_dir=config.data_dir)
-    return load_dataset(config.dataset)
+    if config.data.data_dir:
+        return load_dataset(data_dir=config.data.data_dir)
+    return load_dataset(config.data.dataset)
 
 
-def _available(
-    config: TrainConfig, kg: KnowledgeGraph, component: str = "", **extra: Any
-) -> dict[str, Any]:
-    """Every value a component's constructor may ask for, by argument name.
-
-    Config keys that belong to one sampler are prefixed by its name (``dans_mode`` for
-    ``dans``); that sampler's constructor takes them bare (``mode``), and no other sees them
-    bare, so two samplers may use the same argument name.
-    """
-    values = config.to_dict()
-    prefix = component.replace("-", "_") + "_"
-    bare = {
-        key.removeprefix(prefix): value
-        for key, value in values.items()
-        if component and key.startswith(prefix)
-    }
-    clashes = bare.keys() & values.keys()
-    assert not clashes, f"prefixed config keys shadow others: {clashes}"
+def _available(config: TrainConfig, kg: KnowledgeGraph, **extra: Any) -> dict[str, Any]:
+    """Every value a component's constructor may ask for, by argument name: the sections'
+    settings, the graph's sizes and tensors, and ``extra``."""
+    sections = (config.data, config.model, config.training, config.evaluation, config.runtime)
     return {
-        **values,
-        **bare,
+        **{key: value for section in sections for key, value in section.values().items()},
         "num_entities": kg.num_entities,
         "num_relations": kg.num_relations,
-        "num_negatives": config.negatives,
+        "num_negatives": config.training.negatives,
         "train_triples": kg.train,
         **extra,
     }
@@ -51,7 +36,8 @@ def _available(
 def build_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
     available = _available(config, kg)
     return KGModel(
-        ENCODERS.build(config.encoder, available), DECODERS.build(config.decoder, available)
+        ENCODERS.build(config.model.encoder, available),
+        DECODERS.build(config.model.decoder, available),
     )
 
 
@@ -59,7 +45,7 @@ def build_sampler(name: str, config: TrainConfig, kg: KnowledgeGraph) -> Negativ
     available = _available(
         config,
         kg,
-        name,
+        options=config.sampler_options(name),
         # Training may only know train: valid and test triples must not steer the negatives.
         known_triples=kg.train_known_triples,
         entity_counts=kg.train_entity_counts,
@@ -69,6 +55,6 @@ def build_sampler(name: str, config: TrainConfig, kg: KnowledgeGraph) -> Negativ
 
 def check_names(config: TrainConfig) -> None:
     """Fail early, before any data is read, on an unknown encoder, decoder or sampler."""
-    ENCODERS.get(config.encoder)
-    DECODERS.get(config.decoder)
-    SAMPLERS.get(config.sampler)
+    ENCODERS.get(config.model.encoder)
+    DECODERS.get(config.model.decoder)
+    SAMPLERS.get(config.training.sampler)

@@ -1,4 +1,5 @@
-"""The training configuration: one flat set of keys shared by CLI flags and ``--config`` files."""
+"""The training configuration: sections of settings and each sampler's options, read and written
+as one flat set of keys shared by CLI flags and ``--config`` files."""
 
 from __future__ import annotations
 
@@ -8,33 +9,36 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from dans.errors import ConfigError
-from dans.options import check_range, option, show
-from dans.samplers.dans.sampler import DANS_MODES, DANS_OUTPUT_RANGES, DANS_PATHWAYS
-from dans.samplers.nscaching import NSCACHING_REFRESH
-from dans.samplers.sans import SANS_MAX_PAIRS, SANS_MODES
+from dans.options import OptionError, Options, option, show, value_type
+from dans.samplers import SAMPLERS
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 LR_DECAYS = ("none", "cosine", "linear")
 
 
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. Every key is also a ``dans train`` flag.
+@dataclass(frozen=True)
+class DataSettings(Options):
+    """Which knowledge graph to train on."""
 
-    Defaults follow the paper (d = 100, batch 1000, 20 negatives, Adam with lr 1e-3, a 2-layer RGCN
-    with 4 bases and dropout 0.2) except where README.md says a measurement here chose otherwise.
-    """
+    title: ClassVar[str] = "data"
 
     dataset: str = option("umls", "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995")
     data_dir: str = option("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
+
+
+@dataclass(frozen=True)
+class ModelSettings(Options):
+    """The encoder and decoder: their kinds and shapes."""
+
+    title: ClassVar[str] = "model"
+
     encoder: str = option("rgcn", "entity encoder: rgcn or lookup")
     decoder: str = option("distmult", "decoder: distmult, complex, rotate or transe")
-    sampler: str = option("uniform", "negative sampler: uniform, popularity, self-adv or dans")
     dim: int = option(100, "embedding dimension d", minimum=1)
     layers: int = option(2, "RGCN layers", minimum=1)
     bases: int = option(4, "RGCN basis matrices", minimum=1)
@@ -52,9 +56,17 @@ class TrainConfig:
         below=1.0,
     )
     margin: float = option(6.0, "logit offset of the distance decoders (rotate, transe)")
+
+
+@dataclass(frozen=True)
+class TrainingSettings(Options):
+    """How the model trains: the sampler and its negatives, the schedule, the optimiser."""
+
+    title: ClassVar[str] = "training"
+
+    sampler: str = option("uniform", "negative sampler: uniform, popularity, self-adv or dans")
     negatives: int = option(20, "negatives per positive (N_s)", minimum=1)
     filter_negatives: bool = option(False, "drop negatives that are known-true triples")
-    adversarial_temperature: float = option(1.0, "self-adv: softmax temperature alpha", above=0.0)
     epochs: int = option(
         300, "training epochs after pretraining (0: evaluate untrained)", minimum=0
     )
@@ -82,137 +94,153 @@ class TrainConfig:
     )
     l2: float = option(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
     grad_clip: float = option(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(Options):
+    """How and how often the model is ranked on validation."""
+
+    title: ClassVar[str] = "evaluation"
+
     eval_every: int = option(10, "validate every N epochs", minimum=1)
     patience: int = option(5, "stop after N validations without a better MRR (0: never)", minimum=0)
-    seed: int = option(1, "random seed")
-    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     ties: str = option("realistic", "tie policy for ranks", choices=TIE_POLICIES)
     eval_memory_mb: float = option(
         16.0, "MB of scores (queries x entities) held at once while ranking", above=0.0
     )
-    mcns_alpha: float = option(
-        0.25,
-        "MCNS: negatives drawn in proportion to exp(alpha * score); 0 is uniform, 1 the "
-        "model's own distribution",
-        minimum=0.0,
-    )
-    mcns_uniform_share: float = option(
-        0.5,
-        "MCNS: chance that a chain step proposes a uniform entity rather than a neighbour",
-        above=0.0,
-        maximum=1.0,
-    )
-    mcns_burn_in: int = option(
-        10, "MCNS: Metropolis-Hastings steps before a chain's states are used", minimum=0
-    )
-    kbgan_candidates: int = option(
-        20, "KBGAN: uniform candidates the generator picks each negative from", minimum=1
-    )
-    kbgan_generator_dim: int = option(
-        50, "KBGAN: embedding size of the generator's own DistMult model", minimum=1
-    )
-    kbgan_generator_lr: float = option(1e-3, "KBGAN: generator Adam learning rate", above=0.0)
-    kbgan_temperature: float = option(
-        1.0, "KBGAN: softmax temperature on the generator's logits", above=0.0
-    )
-    kbgan_baseline_momentum: float = option(
-        0.9,
-        "KBGAN: momentum of the REINFORCE reward baseline's moving average",
-        minimum=0.0,
-        below=1.0,
-    )
-    nscaching_cache_size: int = option(
-        50, "NSCaching: entities cached per (h, r) and per (r, t) of train (N1)", minimum=1
-    )
-    nscaching_candidates: int = option(
-        50, "NSCaching: random entities offered to each cache at a refresh (N2)", minimum=1
-    )
-    nscaching_refresh: str = option(
-        "importance",
-        "NSCaching: keep N1 of cache + candidates by importance sampling on softmax(score / T) "
-        "(importance) or the N1 highest-scored (top)",
-        choices=NSCACHING_REFRESH,
-    )
-    nscaching_temperature: float = option(
-        1.0, "NSCaching: softmax temperature T of the importance refresh", above=0.0
-    )
-    sans_mode: str = option(
-        "khop",
-        "SANS: draw from each entity's k-hop neighbourhood (khop) or random-walk endpoints (rw)",
-        choices=SANS_MODES,
-    )
-    sans_hops: int = option(2, "SANS: neighbourhood radius k, or walk length", minimum=1)
-    sans_max_pairs: int = option(
-        SANS_MAX_PAIRS, "SANS: largest k-hop index (entity, neighbour pairs) built", minimum=1
-    )
-    dans_pathways: str = option(
-        "both", "DANS: generator pathways G_E, G_R or both", choices=DANS_PATHWAYS
-    )
-    dans_film: bool = option(True, "DANS: FiLM adaptation of the generator")
-    dans_mode: str = option(
-        "continuous",
-        "DANS: use generated vectors (continuous) or their nearest real entities (snap)",
-        choices=DANS_MODES,
-    )
-    dans_generated_share: float = option(
-        0.5,
-        "DANS: share of the negatives made by the generator (rounded up, split evenly between "
-        "the pathways); the rest are uniform",
-        above=0.0,
-        maximum=1.0,
-    )
-    dans_generator_layers: int = option(2, "DANS: hidden layers M of each pathway", minimum=1)
-    dans_noise_sigma: float = option(0.01, "DANS: std of the generator's input noise", minimum=0.0)
-    dans_film_lambda: float = option(1e-4, "DANS: FiLM regulariser weight lambda", minimum=0.0)
-    dans_generator_lr: float = option(1e-3, "DANS: generator learning rate", above=0.0)
-    dans_discriminator_lr: float = option(1e-4, "DANS: discriminator learning rate", above=0.0)
-    dans_generator_steps: int = option(5, "DANS: generator steps per mini-batch", minimum=0)
-    dans_discriminator_steps: int = option(1, "DANS: discriminator steps per mini-batch", minimum=0)
-    dans_gan_positives: int = option(
-        0,
-        "DANS: positives of each mini-batch, drawn at random, that the generator and "
-        "discriminator steps train on (0: all of them, the paper's schedule)",
-        minimum=0,
-    )
-    dans_fake_per_side: bool = option(
-        False,
-        "DANS: one fake per distinct conditioning vector and pathway (G_E: the kept entity; "
-        "G_R: it, the relation and the side), shared by the generated negatives conditioned on "
-        "it (off: a fake per negative, the paper's sampling)",
-    )
-    dans_output_range: str = option(
-        "unit",
-        "DANS: generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the "
-        "largest entity coordinate (entities)",
-        choices=DANS_OUTPUT_RANGES,
-    )
+
+
+@dataclass(frozen=True)
+class RuntimeSettings(Options):
+    """Where a run happens, and with which seed."""
+
+    title: ClassVar[str] = "runtime"
+
+    seed: int = option(1, "random seed")
+    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+
+
+SECTIONS: dict[str, type[Options]] = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "training": TrainingSettings,
+    "evaluation": EvaluationSettings,
+    "runtime": RuntimeSettings,
+}
+
+
+class TrainConfig:
+    """Everything that defines a training run: five sections, and the options of every sampler.
+
+    Built from flat keys, as flags and settings files spell them (``TrainConfig(dim=200,
+    dans_mode="snap")``), and read by section (``config.model.dim``,
+    ``config.sampler_options("dans").mode``). Each value is checked against its declared range
+    when the config is made; :meth:`validate` adds the checks that span settings. Defaults follow
+    the paper (d = 100, batch 1000, 20 negatives, a 2-layer RGCN with 4 bases and dropout 0.2)
+    except where README.md says a measurement here chose otherwise.
+
+    A sampler's options come from its class (:attr:`NegativeSampler.options_type`), so one that
+    a user registers gets its keys here, in settings files and on the command line.
+    """
+
+    data: DataSettings
+    model: ModelSettings
+    training: TrainingSettings
+    evaluation: EvaluationSettings
+    runtime: RuntimeSettings
+
+    def __init__(self, **values: Any) -> None:
+        groups = self.groups()
+        owner = {key: name for name, group in groups.items() for key in group.specs()}
+        unknown = [key for key in values if key not in owner]
+        if unknown:
+            raise TypeError(f"unknown setting {unknown[0]!r}")
+        built = {
+            name: group(
+                **{spec.name: values[key] for key, spec in group.specs().items() if key in values}
+            )
+            for name, group in groups.items()
+        }
+        for name in SECTIONS:
+            setattr(self, name, built[name])
+        self._samplers = {name: built[name] for name in groups if name not in SECTIONS}
+
+    @staticmethod
+    def groups() -> dict[str, type[Options]]:
+        """Every group of settings by name: the sections, then each registered sampler that has
+        options, by name."""
+        samplers = {
+            name: options
+            for name in SAMPLERS.names()
+            if (options := SAMPLERS.get(name).options_type) is not None
+        }
+        return {**SECTIONS, **samplers}
+
+    @classmethod
+    def specs(cls) -> dict[str, dataclasses.Field]:
+        """Every config key and the field that declares it, in the order of :meth:`to_dict`."""
+        return {key: spec for group in cls.groups().values() for key, spec in group.specs().items()}
+
+    def sampler_options(self, name: str) -> Options | None:
+        """Sampler ``name``'s options, or None for a sampler without any."""
+        options = self._samplers.get(name)
+        if options is None and (options_type := SAMPLERS.get(name).options_type) is not None:
+            # Registered after this config was made: its defaults.
+            options = options_type()
+        return options
+
+    def __getitem__(self, key: str) -> Any:
+        """The value of a flat key, as a flag or a settings file spells it."""
+        return self.to_dict()[key]
+
+    def replace(self, **values: Any) -> TrainConfig:
+        """A copy with the given keys changed."""
+        return TrainConfig(**{**self.to_dict(), **values})
 
     def validate(self) -> TrainConfig:
-        """Check ranges and combinations; raises :class:`ConfigError` naming the flag."""
-        for spec in dataclasses.fields(self):
-            check_range(spec, getattr(self, spec.name))
-        if self.subgraph_edges and self.encoder != "rgcn":
+        """The checks that span settings; raises :class:`ConfigError` naming the flags."""
+        if self.training.subgraph_edges and self.model.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
-        resolve_device(self.device)
+        resolve_device(self.runtime.device)
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every key and its value, flat, sections first."""
+        return {key: value for group in self._groups() for key, value in group.values().items()}
 
     def to_toml(self) -> str:
         lines = ["# dans training configuration (every key is also a `dans train` flag)"]
-        for key, value in self.to_dict().items():
-            lines.append(f"{key} = {_toml_value(value)}")
+        for name, group in zip(self.groups(), self._groups(), strict=True):
+            lines.append(f"# {group.title or 'sampler ' + name}")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in group.values().items()]
         return "\n".join(lines) + "\n"
+
+    def _groups(self) -> list[Options]:
+        return [getattr(self, name) for name in SECTIONS] + [
+            self.sampler_options(name) for name in self.groups() if name not in SECTIONS
+        ]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrainConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        changed = {
+            key: value
+            for key, value in self.to_dict().items()
+            if value != self.specs()[key].default
+        }
+        return f"TrainConfig({', '.join(f'{key}={value!r}' for key, value in changed.items())})"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str) -> TrainConfig:
-        """Build from a mapping, refusing unknown keys and values of the wrong type."""
-        types = {spec.name: spec.type for spec in dataclasses.fields(cls)}
+        """Build from a mapping, refusing unknown keys, values of the wrong type and values out
+        of range, each named after ``source``."""
+        types = {key: value_type(spec) for key, spec in cls.specs().items()}
+        values = dict(values)
         for key, value in values.items():
             if key not in types:
                 raise ConfigError(f"{source}: unknown key {key!r}")
-            expected = {"int": int, "float": float, "str": str, "bool": bool}[str(types[key])]
+            expected = types[key]
             ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 try:
@@ -250,16 +278,14 @@ class TrainConfig:
             raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        config = cls.from_dict({**(defaults or {}), **values}, str(path))
-        specs = {spec.name: spec for spec in dataclasses.fields(cls)}
-        for key in values:
-            try:
-                check_range(specs[key], getattr(config, key))
-            except ConfigError as exc:
-                line = _line_of(text, key)
-                where = f"{path}:{line}" if line else str(path)
-                raise ConfigError(f"{where}: {exc}") from None
-        return config
+        try:
+            return cls.from_dict({**(defaults or {}), **values}, str(path))
+        except OptionError as exc:
+            if exc.key not in values:
+                raise
+            line = _line_of(text, exc.key)
+            where = f"{path}:{line}" if line else str(path)
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _line_of(text: str, key: str) -> int | None:

@@ -1,12 +1,12 @@
-"""Declaring a setting once (default, help, range, choices) and checking a value against it, with
-errors that name the flag."""
+"""Declaring a setting once (default, help, range, choices), grouping settings, and checking a
+value against its declaration, with errors that name the flag."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from dans.errors import ConfigError
 
@@ -20,9 +20,58 @@ def option(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
-def check_range(spec: dataclasses.Field, value: Any) -> None:
-    """Raise :class:`ConfigError` naming the flag when ``value`` is outside ``spec``'s range."""
-    flag = flag_name(spec.name)
+class OptionError(ConfigError):
+    """A value outside its setting's range; ``key`` is the setting's config key, so that a
+    settings file can add the line that set it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Options:
+    """A group of settings: each field an :func:`option`, checked when the group is made.
+
+    A setting's config key and flag are ``prefix`` + its field name: a sampler's options carry
+    its name (``dans_`` + ``mode`` is ``dans_mode``, flag ``--dans-mode``), so the field names
+    stay short inside the component and unique in a settings file.
+    """
+
+    prefix: ClassVar[str] = ""
+    # The heading of the group in --help and in a written config.toml.
+    title: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            try:
+                check_range(spec, getattr(self, spec.name), self.prefix + spec.name)
+            except ConfigError as exc:
+                raise OptionError(self.prefix + spec.name, str(exc)) from None
+
+    @classmethod
+    def specs(cls) -> dict[str, dataclasses.Field]:
+        """Config key -> the field behind it, in declaration order."""
+        return {cls.prefix + spec.name: spec for spec in dataclasses.fields(cls)}
+
+    def values(self) -> dict[str, Any]:
+        """Config key -> this group's value."""
+        return {key: getattr(self, spec.name) for key, spec in self.specs().items()}
+
+
+_VALUE_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def value_type(spec: dataclasses.Field) -> type:
+    """The type of a setting's values: int, float, str or bool, whether the field's annotation
+    is the type or its name (as under ``from __future__ import annotations``)."""
+    return _VALUE_TYPES[spec.type] if isinstance(spec.type, str) else spec.type
+
+
+def check_range(spec: dataclasses.Field, value: Any, key: str | None = None) -> None:
+    """Raise :class:`ConfigError` naming the flag (of ``key``, else of the field's name) when
+    ``value`` is outside ``spec``'s range."""
+    flag = flag_name(key or spec.name)
     meta = spec.metadata
     if isinstance(value, int) and not -INT64_LIMIT <= value < INT64_LIMIT:
         raise ConfigError(f"{flag} is out of range (a signed 64-bit integer), got {show(value)}")

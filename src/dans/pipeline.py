@@ -81,7 +81,7 @@ def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
     check_names(config)
     if checkpoint_every < 0:
         raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
-    device = resolve_device(config.device)
+    device = resolve_device(config.runtime.device)
     return distributed.start(device) if distributed.launched_by_torchrun() else device
 
 
@@ -95,9 +95,9 @@ def build_trainer(
 ) -> Trainer:
     """The model, the samplers and their trainer on ``device``, wired to write into ``run_dir``
     if given (nothing is written before :meth:`Trainer.fit`)."""
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg).to(device)
-    sampler = build_sampler(config.sampler, config, kg).to(device)
+    sampler = build_sampler(config.training.sampler, config, kg).to(device)
     pretrain_sampler = build_sampler("uniform", config, kg).to(device)
 
     def save_best(best: Best) -> None:
@@ -147,13 +147,15 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
             else "no checkpoint had been written yet"
         )
         raise TrainingDiverged(f"{exc}; {kept}") from None
-    test = evaluate(model, kg, "test", ties=config.ties, memory_mb=config.eval_memory_mb)
+    test = evaluate(
+        model, kg, "test", ties=config.evaluation.ties, memory_mb=config.evaluation.eval_memory_mb
+    )
     metrics = RunMetrics(
         dataset=kg.name,
-        encoder=config.encoder,
-        decoder=config.decoder,
-        sampler=config.sampler,
-        seed=config.seed,
+        encoder=config.model.encoder,
+        decoder=config.model.decoder,
+        sampler=config.training.sampler,
+        seed=config.runtime.seed,
         epochs=result.epochs_run,
         best_epoch=result.best_epoch,
         valid=result.best_valid,
@@ -186,7 +188,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     checkpoint = run_dir.load_checkpoint()
     kg = load_graph(config)
     model = build_model(config, kg)
-    sampler = build_sampler(config.sampler, config, kg)
+    sampler = build_sampler(config.training.sampler, config, kg)
     try:
         model.load_state_dict(checkpoint["model"])
         if checkpoint.get("sampler"):

@@ -23,8 +23,8 @@ def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     ]
     for variant, changes in ABLATIONS.items():
         stored = dans.TrainConfig.from_toml(out / "runs" / f"{variant}-seed1" / "config.toml")
-        assert stored.sampler == "dans"
-        assert (stored.dans_pathways, stored.dans_film) == (
+        assert stored["sampler"] == "dans"
+        assert (stored["dans_pathways"], stored["dans_film"]) == (
             changes["dans_pathways"],
             changes["dans_film"],
         )

@@ -183,7 +183,7 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch)
     real_train = grids.train
 
     def diverging(config, **kwargs):
-        if config.seed == 2:
+        if config.runtime.seed == 2:
             kwargs["out"].mkdir(parents=True)
             (kwargs["out"] / "config.toml").write_text(config.to_toml())
             raise TrainingDiverged("training diverged: 20 steps in a row")
@@ -250,7 +250,7 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
     real = Trainer.train_epoch
 
     def train_epoch(self, sampler):
-        if self.config.seed == 2 and self.epoch == 2:
+        if self.config.runtime.seed == 2 and self.epoch == 2:
             raise Killed
         return real(self, sampler)
 

@@ -1,7 +1,5 @@
 """The grid runner on its own: columns, summaries after every run, skipped finished runs."""
 
-import dataclasses
-
 import pytest
 
 import dans
@@ -21,10 +19,7 @@ FAST = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, eval_every=1, device=
 
 
 def _grid(summaries, lrs=(0.01, 0.003)):
-    runs = [
-        GridRun(f"lr{lr}", f"lr {lr}", dataclasses.replace(FAST, lr=lr), {"lr": repr(lr)})
-        for lr in lrs
-    ]
+    runs = [GridRun(f"lr{lr}", f"lr {lr}", FAST.replace(lr=lr), {"lr": repr(lr)}) for lr in lrs]
     return Grid(runs, ("lr",), lambda rows, out: summaries.append([row["lr"] for row in rows]))
 
 
@@ -49,8 +44,10 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
 
 
 def test_a_bad_setting_stops_the_grid_before_anything_is_written(tmp_path):
-    runs = [GridRun("bad", "bad", dataclasses.replace(FAST, lr=-1.0), {"lr": "-1.0"})]
-    with pytest.raises(dans.DansError, match="--lr"):
+    # Each value is in range; together they are not (only the RGCN passes messages).
+    bad = FAST.replace(subgraph_edges=100)
+    runs = [GridRun("bad", "bad", bad, {"lr": repr(bad.training.lr)})]
+    with pytest.raises(dans.DansError, match="--subgraph-edges needs --encoder rgcn"):
         Grid(runs, ("lr",), lambda rows, out: None).run(tmp_path / "grid")
     assert not (tmp_path / "grid").exists()
 

@@ -72,7 +72,7 @@ def test_sweep_trains_each_value_and_seed(tmp_path, umls, png_size):
     for row in rows:
         run = out / "runs" / f"negatives={row['value']}-seed{row['seed']}"
         stored = dans.TrainConfig.from_toml(run / "config.toml")
-        assert (stored.negatives, stored.seed) == (int(row["value"]), int(row["seed"]))
+        assert (stored["negatives"], stored["seed"]) == (int(row["value"]), int(row["seed"]))
     assert read_results(out / "results.csv") == rows
     table = (out / "table.md").read_text()
     assert "| 4 | 2 |" in table and "| 2 | 2 |" in table
@@ -89,7 +89,7 @@ def test_cli_sweep_defaults_to_dans(tmp_path, capsys, umls):
     stored = dans.TrainConfig.from_toml(
         out / "runs" / "dans_film_lambda=1e-06-seed1" / "config.toml"
     )
-    assert stored.sampler == "dans" and stored.dans_film_lambda == 1e-6
+    assert stored["sampler"] == "dans" and stored["dans_film_lambda"] == 1e-6
 
 
 def test_cli_sweep_bad_value_is_one_line(tmp_path, capsys):

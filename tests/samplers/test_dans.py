@@ -11,7 +11,7 @@ from dans.builders import build_model, build_sampler
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models import DECODERS
-from dans.samplers import DANSSampler, StepContext
+from dans.samplers import DANSOptions, DANSSampler, StepContext
 from dans.samplers.dans.networks import Pathway, film_penalty
 from dans.training import Trainer
 
@@ -331,7 +331,7 @@ def test_snap_weights_average_one_when_a_slot_has_no_allowed_entity():
     known = KnownTriples(torch.tensor([[0, 0, t] for t in range(4)]), 4, 1)
     decoder = DECODERS.get("distmult")(1, 4)
     torch.manual_seed(0)
-    sampler = DANSSampler(4, 4, 4, known, mode="snap", generated_share=1.0)
+    sampler = DANSSampler(4, 4, 4, known, options=DANSOptions(mode="snap", generated_share=1.0))
     positives = torch.tensor([[0, 0, 1]] * 3)
     generator = torch.Generator().manual_seed(0)
     step = StepContext(positives, torch.randn(4, 4), decoder.relations(), decoder, generator)
@@ -516,14 +516,20 @@ def test_output_range(umls):
 def test_invalid_settings_are_refused(umls, key, value):
     flag = "--dans-" + key.replace("_", "-")
     with pytest.raises(ConfigError, match=flag):
-        DANSSampler(umls.num_entities, K, DIM, umls.train_known_triples, **{key: value})
+        DANSSampler(
+            umls.num_entities,
+            K,
+            DIM,
+            umls.train_known_triples,
+            options=DANSOptions(**{key: value}),
+        )
     with pytest.raises(ConfigError, match=flag):
         _config(**{f"dans_{key}": value})
 
 
 def test_snap_needs_known_triples():
     with pytest.raises(ConfigError, match="known-true"):
-        DANSSampler(10, K, DIM, mode="snap")
+        DANSSampler(10, K, DIM, options=DANSOptions(mode="snap"))
 
 
 # --------------------------------------------------------------------------------------------

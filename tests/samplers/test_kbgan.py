@@ -10,20 +10,26 @@ from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
 from dans.samplers.base import SAMPLERS, StepContext, corrupt
-from dans.samplers.kbgan import KBGANSampler, _gumbel_argmax, _pick
+from dans.samplers.kbgan import KBGANOptions, KBGANSampler, _gumbel_argmax, _pick
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 DIM, K = 8, 10
 
 
-def _build(umls, decoder="distmult", seed=0, **overrides):
+def _build(umls, decoder="distmult", seed=0, known=True, filter_negatives=False, **options):
     """A sampler on UMLS, base-model embeddings (E, DIM) that it only reads, and the base
     model's decoder."""
     torch.manual_seed(seed)
     dec = DECODERS.get(decoder)(umls.num_relations, DIM)
-    values = {"known_triples": umls.train_known_triples, **overrides}
-    sampler = KBGANSampler(umls.num_entities, umls.num_relations, K, **values)
+    sampler = KBGANSampler(
+        umls.num_entities,
+        umls.num_relations,
+        K,
+        umls.train_known_triples if known else None,
+        filter_negatives,
+        KBGANOptions(**options),
+    )
     entities = torch.randn(umls.num_entities, DIM, requires_grad=True)
     return sampler, entities, dec
 
@@ -50,9 +56,7 @@ def test_registered_and_built_by_name(umls):
         "known_triples": umls.train_known_triples,
         "filter_negatives": False,
         "dim": DIM,
-        "candidates": 7,
-        "generator_dim": 12,
-        "temperature": 2.0,
+        "options": KBGANOptions(candidates=7, generator_dim=12, temperature=2.0),
     }
     sampler = SAMPLERS.build("kbgan", available)
     assert sampler.candidates == 7 and sampler.temperature == 2.0
@@ -69,7 +73,7 @@ def test_registered_and_built_by_name(umls):
         ({"generator_lr": 0.0}, "generator-lr"),
         ({"temperature": 0.0}, "temperature"),
         ({"baseline_momentum": 1.0}, "momentum"),
-        ({"known_triples": None, "filter_negatives": True}, "known-true"),
+        ({"known": False, "filter_negatives": True}, "known-true"),
     ],
 )
 def test_refuses_bad_settings(umls, overrides, match):
@@ -165,7 +169,7 @@ def _toy(seed=0, **overrides):
     entities[:7] += 1.0
     entities[7] = 3.0
     values = {"candidates": 5, "generator_dim": 6, "generator_lr": 0.05, **overrides}
-    sampler = KBGANSampler(10, 1, 4, **values)
+    sampler = KBGANSampler(10, 1, 4, options=KBGANOptions(**values))
     positives = torch.tensor([[0, 0, 1], [2, 0, 3], [4, 0, 5], [1, 0, 6]]).repeat(8, 1)
     generator = torch.Generator().manual_seed(0)
     step = StepContext(positives, entities, decoder.relations().detach(), decoder, generator)

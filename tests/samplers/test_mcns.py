@@ -9,14 +9,14 @@ from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.samplers import StepContext
-from dans.samplers.mcns import MCNSSampler, neighbour_lists
+from dans.samplers.mcns import MCNSOptions, MCNSSampler, neighbour_lists
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 DIM, K = 16, 10
 
 
-def _umls_sampler(umls, seed=0, **kwargs):
+def _umls_sampler(umls, seed=0, filter_negatives=False, **options):
     config = dans.TrainConfig(encoder="lookup", dim=DIM, negatives=K, device="cpu").validate()
     torch.manual_seed(seed)
     model = build_model(config, umls)
@@ -25,7 +25,8 @@ def _umls_sampler(umls, seed=0, **kwargs):
         num_negatives=K,
         train_triples=umls.train,
         known_triples=umls.train_known_triples,
-        **kwargs,
+        filter_negatives=filter_negatives,
+        options=MCNSOptions(**options),
     )
     return model, sampler
 
@@ -138,11 +139,11 @@ def test_filtering_drops_every_known_true_negative(umls, train_set):
 def test_bad_arguments_are_refused():
     triples = torch.tensor([[0, 0, 1]])
     with pytest.raises(ConfigError, match="alpha"):
-        MCNSSampler(3, 2, triples, alpha=-0.5)
+        MCNSSampler(3, 2, triples, options=MCNSOptions(alpha=-0.5))
     with pytest.raises(ConfigError, match="uniform-share"):
-        MCNSSampler(3, 2, triples, uniform_share=0.0)
+        MCNSSampler(3, 2, triples, options=MCNSOptions(uniform_share=0.0))
     with pytest.raises(ConfigError, match="burn-in"):
-        MCNSSampler(3, 2, triples, burn_in=-1)
+        MCNSSampler(3, 2, triples, options=MCNSOptions(burn_in=-1))
     with pytest.raises(ConfigError, match="known-true"):
         MCNSSampler(3, 2, triples, filter_negatives=True)
 
@@ -172,7 +173,7 @@ def _dense_proposal(share, triples=STAR, e=STAR_ENTITIES):
 
 @pytest.mark.parametrize("share", [0.5, 0.2])
 def test_proposal_frequencies_and_density(share):
-    sampler = MCNSSampler(STAR_ENTITIES, 2, STAR, uniform_share=share)
+    sampler = MCNSSampler(STAR_ENTITIES, 2, STAR, options=MCNSOptions(uniform_share=share))
     expected = _dense_proposal(share)
     assert torch.allclose(expected.sum(1), torch.ones(STAR_ENTITIES, dtype=torch.float64))
     x = torch.arange(STAR_ENTITIES).repeat_interleave(STAR_ENTITIES)
@@ -230,7 +231,7 @@ def test_draws_follow_the_target(triples):
     entity: both sides, with isolated entities and (in the star) very unequal degrees."""
     decoder, entities = _controlled_decoder()
     alpha = 0.75
-    sampler = MCNSSampler(STAR_ENTITIES, 10, triples, alpha=alpha, burn_in=10)
+    sampler = MCNSSampler(STAR_ENTITIES, 10, triples, options=MCNSOptions(alpha=alpha, burn_in=10))
     # Each positive its own chains: anchors 1 (a leaf) for the tail side, 6 (isolated) for the head
     # side; the keys repeat, so every call restarts all chains from one remembered state per side.
     positives = torch.tensor([[1, 0, 6]]).repeat(2000, 1)
@@ -246,7 +247,9 @@ def test_without_the_proposal_correction_draws_are_biased(monkeypatch):
     """The check above can tell: dropping q(x|y) / q(y|x) pulls the chains to the hub."""
     decoder, entities = _controlled_decoder()
     alpha = 0.1  # a nearly flat target, so the degree bias shows
-    sampler = MCNSSampler(STAR_ENTITIES, 10, STAR, alpha=alpha, uniform_share=0.2)
+    sampler = MCNSSampler(
+        STAR_ENTITIES, 10, STAR, options=MCNSOptions(alpha=alpha, uniform_share=0.2)
+    )
     positives = torch.tensor([[1, 0, 6]]).repeat(2000, 1)
     target = _target(decoder, entities, alpha, 1, False)
     tails, _ = _draw_star(sampler, decoder, entities, positives, calls=3)

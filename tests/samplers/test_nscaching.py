@@ -8,7 +8,7 @@ from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.samplers.base import SAMPLERS, StepContext
-from dans.samplers.nscaching import NSCachingSampler
+from dans.samplers.nscaching import NSCachingOptions, NSCachingSampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,14 +42,14 @@ def _step(positives, entities, decoder, generator):
     return StepContext(positives, entities, decoder.relations().detach(), decoder, generator)
 
 
-def _tiny(values, relation=1.0, **kwargs):
+def _tiny(values, relation=1.0, **options):
     """10 entities with 1-d DistMult embeddings ``values`` and one relation of weight
     ``relation``: the score of (a, r, c) is ``values[a] * relation * values[c]``."""
     train = torch.tensor([[0, 0, 1], [0, 0, 2], [3, 0, 1], [4, 0, 5]])
     decoder = DECODERS.get("distmult")(1, 1)
     with torch.no_grad():
         decoder.relation_embeddings.fill_(relation)
-    sampler = NSCachingSampler(10, 1, K, train, **kwargs)
+    sampler = NSCachingSampler(10, 1, K, train, options=NSCachingOptions(**options))
     entities = torch.tensor(values, dtype=torch.float32)[:, None]
     return sampler, entities, decoder
 
@@ -62,8 +62,7 @@ def test_registered_and_built_by_name(umls):
         "num_negatives": K,
         "train_triples": umls.train,
         "known_triples": umls.train_known_triples,
-        "refresh": "top",
-        "cache_size": 7,
+        "options": NSCachingOptions(refresh="top", cache_size=7),
         "seed": 3,
     }
     sampler = SAMPLERS.build("nscaching", available)
@@ -195,7 +194,9 @@ def test_candidate_scores_match_the_decoder_on_both_sides():
     torch.manual_seed(0)
     for name in ["distmult", "complex", "rotate", "transe"]:
         decoder = DECODERS.get(name)(3, 8)
-        sampler = NSCachingSampler(6, 3, 2, torch.tensor([[0, 1, 2]]), cache_size=2)
+        sampler = NSCachingSampler(
+            6, 3, 2, torch.tensor([[0, 1, 2]]), options=NSCachingOptions(cache_size=2)
+        )
         entities = torch.randn(6, 8)
         relations = decoder.relations().detach()
         keys = torch.tensor([0 * 3 + 1, 2 * 3 + 1, 5 * 3 + 2])
@@ -282,12 +283,12 @@ def test_filtering_drops_known_true_negatives(umls, train_set):
 def test_bad_arguments_are_refused():
     train = torch.tensor([[0, 0, 1]])
     with pytest.raises(ConfigError, match="refresh"):
-        NSCachingSampler(4, 1, 3, train, refresh="greedy")
+        NSCachingSampler(4, 1, 3, train, options=NSCachingOptions(refresh="greedy"))
     with pytest.raises(ConfigError, match="cache-size"):
-        NSCachingSampler(4, 1, 3, train, cache_size=0)
+        NSCachingSampler(4, 1, 3, train, options=NSCachingOptions(cache_size=0))
     with pytest.raises(ConfigError, match="candidates"):
-        NSCachingSampler(4, 1, 3, train, candidates=0)
+        NSCachingSampler(4, 1, 3, train, options=NSCachingOptions(candidates=0))
     with pytest.raises(ConfigError, match="temperature"):
-        NSCachingSampler(4, 1, 3, train, temperature=0.0)
+        NSCachingSampler(4, 1, 3, train, options=NSCachingOptions(temperature=0.0))
     with pytest.raises(ConfigError, match="training triples"):
         NSCachingSampler(4, 1, 3, train[:0])

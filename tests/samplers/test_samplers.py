@@ -9,7 +9,13 @@ from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
-from dans.samplers import PopularitySampler, SelfAdversarialSampler, StepContext, UniformSampler
+from dans.samplers import (
+    PopularitySampler,
+    SelfAdversarialOptions,
+    SelfAdversarialSampler,
+    StepContext,
+    UniformSampler,
+)
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -259,7 +265,7 @@ def test_self_adversarial_weights_by_hand(umls):
 
 def test_self_adversarial_refuses_a_bad_temperature():
     with pytest.raises(ConfigError, match="temperature"):
-        SelfAdversarialSampler(4, 3, adversarial_temperature=0.0)
+        SelfAdversarialSampler(4, 3, options=SelfAdversarialOptions(temperature=0.0))
 
 
 def test_concat_offsets_groups_and_renormalises_weights():

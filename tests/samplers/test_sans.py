@@ -9,7 +9,7 @@ import torch
 from dans.errors import ConfigError
 from dans.samplers import sans
 from dans.samplers.base import SAMPLERS, StepContext
-from dans.samplers.sans import SANSSampler
+from dans.samplers.sans import SANSOptions, SANSSampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,8 +55,22 @@ def _bfs(train, num_entities, hops):
     return within
 
 
-def _sampler(train=SMALL_TRAIN, num_entities=SMALL_E, k=5, **kwargs):
-    return SANSSampler(num_entities=num_entities, num_negatives=k, train_triples=train, **kwargs)
+def _sampler(
+    train=SMALL_TRAIN,
+    num_entities=SMALL_E,
+    k=5,
+    known_triples=None,
+    filter_negatives=False,
+    **options,
+):
+    return SANSSampler(
+        num_entities=num_entities,
+        num_negatives=k,
+        train_triples=train,
+        known_triples=known_triples,
+        filter_negatives=filter_negatives,
+        options=SANSOptions(**options),
+    )
 
 
 def _step(positives, entities=None, seed=0):
@@ -282,8 +296,7 @@ def test_registered_and_built_by_name(umls):
         "num_entities": umls.num_entities,
         "num_negatives": 4,
         "train_triples": umls.train,
-        "mode": "rw",
-        "hops": 3,
+        "options": SANSOptions(mode="rw", hops=3),
     }
     sampler = SAMPLERS.build("sans", available)
     assert (sampler.mode, sampler.hops, sampler.num_negatives) == ("rw", 3, 4)

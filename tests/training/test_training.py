@@ -101,13 +101,13 @@ def _trainer(umls, sampler="uniform", **overrides):
     }
     values.update(overrides)
     config = dans.TrainConfig(**values).validate()
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.runtime.seed)
     model = build_model(config, umls)
     return Trainer(
         model,
         umls,
         config,
-        build_sampler(config.sampler, config, umls),
+        build_sampler(config.training.sampler, config, umls),
         build_sampler("uniform", config, umls),
         torch.device("cpu"),
         progress=False,

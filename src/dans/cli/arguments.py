@@ -4,7 +4,6 @@ configuration from flags, and finding the pieces of a finished run."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 from dans.config import TrainConfig
 from dans.errors import DansError
 from dans.experiments.grids import GridOptions
-from dans.options import flag_name
+from dans.options import flag_name, value_type
 from dans.pipeline import CHECKPOINT_EVERY, load_run
 from dans.recipes import recipe_names, recipe_settings
 from dans.rundir import Run
@@ -34,23 +33,27 @@ class Command:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] = ()) -> None:
-    """One flag per :class:`TrainConfig` key; unset flags stay None so a --config file shows."""
-    for spec in dataclasses.fields(TrainConfig):
-        if spec.name in leave_out:
-            continue
-        flag = flag_name(spec.name)
-        help_text = f"{spec.metadata['help']} (default: {spec.default})"
-        if spec.type == "bool":
-            parser.add_argument(
-                flag,
-                dest=spec.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=help_text,
-            )
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(spec.type)]
-            parser.add_argument(flag, dest=spec.name, type=kind, default=None, help=help_text)
+    """One flag per :class:`TrainConfig` key, under its section's or its sampler's heading (a
+    sampler registered by then included); unset flags stay None so a --config file shows."""
+    for name, options in TrainConfig.groups().items():
+        group = parser.add_argument_group(options.title or f"sampler {name}")
+        for key, spec in options.specs().items():
+            if key in leave_out:
+                continue
+            help_text = f"{spec.metadata['help']} (default: {spec.default})"
+            kind = value_type(spec)
+            if kind is bool:
+                group.add_argument(
+                    flag_name(key),
+                    dest=key,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
+                )
+            else:
+                group.add_argument(
+                    flag_name(key), dest=key, type=kind, default=None, help=help_text
+                )
 
 
 def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -> None:
@@ -136,11 +139,11 @@ def config_from_args(
         TrainConfig.from_toml(args.config, defaults) if args.config else TrainConfig(**defaults)
     )
     overrides = {
-        spec.name: getattr(args, spec.name)
-        for spec in dataclasses.fields(TrainConfig)
-        if getattr(args, spec.name, None) is not None
+        key: getattr(args, key)
+        for key in TrainConfig.specs()
+        if getattr(args, key, None) is not None
     }
-    return dataclasses.replace(config, **overrides)
+    return config.replace(**overrides)
 
 
 def grid_options(args: argparse.Namespace) -> GridOptions:
@@ -155,7 +158,7 @@ def dans_run(path: Path, device: str, command: str) -> tuple[Run, DANSSampler]:
     run = load_run(path, device=device)
     if not isinstance(run.sampler, DANSSampler):
         raise DansError(
-            f"{path}: trained with sampler {run.config.sampler!r}; "
+            f"{path}: trained with sampler {run.config.training.sampler!r}; "
             f"`dans {command}` needs a run trained with --sampler dans"
         )
     return run, run.sampler

@@ -28,16 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     finished = load_run(args.run, device=args.device)
-    seed = finished.config.seed if args.seed is None else args.seed
+    seed = finished.config.runtime.seed if args.seed is None else args.seed
     found = measure_diversity(
         finished.model,
         finished.sampler,
         finished.kg,
         seed,
         args.max_positives,
-        finished.config.batch_size,
+        finished.config.training.batch_size,
     )
-    found = {"run": str(args.run), "sampler": finished.config.sampler, "seed": seed, **found}
+    found = {
+        "run": str(args.run),
+        "sampler": finished.config.training.sampler,
+        "seed": seed,
+        **found,
+    }
     write_output(args.out, (json.dumps(found, indent=2) + "\n").encode())
     print(diversity_lines(found))
     print(f"written to {args.out}")

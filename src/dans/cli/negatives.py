@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
         replace_head,
         k=args.k,
         samples=args.samples,
-        seed=finished.config.seed,
+        seed=finished.config.runtime.seed,
     )
     rows = [
         {"entity": kg.entity_names[i], "score": score, "distance": distance, "pathways": made_by}

@@ -73,5 +73,7 @@ def datasets_table() -> str:
             f"{info.valid:>8,}{info.test:>8,}  {where}"
         )
     lines += ["", f"{'recipe':12}{'dataset':12}  use with `dans train --recipe NAME`"]
-    lines += [f"{name:12}{recipe(name).dataset:12}  {describe(name)}" for name in recipe_names()]
+    lines += [
+        f"{name:12}{recipe(name).data.dataset:12}  {describe(name)}" for name in recipe_names()
+    ]
     return "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from dans import distributed
@@ -43,7 +42,7 @@ def refuse_settings_beside_resume(
     ignored, or make the finished run differ from an uninterrupted one."""
     if args.resume is None:
         return
-    settings = [spec.name for spec in dataclasses.fields(TrainConfig)]
+    settings = list(TrainConfig.specs())
     settings += ["recipe", "config", "out"]
     given = [flag_name(name) for name in settings if getattr(args, name) is not None]
     given += ["--overwrite"] if args.overwrite else []
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
     config, metrics = finished.config, finished.metrics
     assert metrics is not None  # train and resume return finished runs
     print(training_summary(metrics))
-    print(metrics_table(metrics.test, f"test ({config.ties} ranks, filtered):"))
+    print(metrics_table(metrics.test, f"test ({config.evaluation.ties} ranks, filtered):"))
     if finished.path is not None:
         print(f"run written to {finished.path}")
 

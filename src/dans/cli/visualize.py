@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     finished, sampler = dans_run(args.run, args.device, "visualize")
     kg = finished.kg
     relation = lookup(kg.relation_to_id, args.relation, "relation", kg.name)
-    seed = finished.config.seed if args.seed is None else args.seed
+    seed = finished.config.runtime.seed if args.seed is None else args.seed
     points = negative_tails(finished, sampler, relation, args.max_positives, seed)
     coordinates = project(torch.stack([point.vector for point in points]), seed)
     title = (

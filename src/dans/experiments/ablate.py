@@ -3,7 +3,6 @@ and both pathways without FiLM, over seeds."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def ablate(
         GridRun(
             f"{variant}-seed{seed}",
             f"{variant}, seed {seed}",
-            dataclasses.replace(config, sampler="dans", seed=seed, **changes),
+            config.replace(sampler="dans", seed=seed, **changes),
             {"variant": variant},
         )
         for variant, changes in ABLATIONS.items()

@@ -3,7 +3,6 @@ as the paper's Tables 2 and 3 with a paired test of each sampler against uniform
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +68,7 @@ def comparison_grid(
         GridRun(
             cell.name,
             f"{cell.sampler} + {cell.decoder}, seed {cell.seed}",
-            dataclasses.replace(config, sampler=cell.sampler, decoder=cell.decoder, seed=cell.seed),
+            config.replace(sampler=cell.sampler, decoder=cell.decoder, seed=cell.seed),
             {"sampler": cell.sampler, "decoder": cell.decoder},
         )
         for cell in grid(samplers, decoders, seeds)

@@ -188,7 +188,7 @@ def write_results(
     for run in runs:
         result = outcome(run_directory(out, run))
         if result is not None:
-            row = {**run.key, "seed": str(run.config.seed), **result}
+            row = {**run.key, "seed": str(run.config.runtime.seed), **result}
             rows.append({column: row.get(column, "") for column in columns})
     write_atomic(out / RESULTS_FILE, render_csv(rows, columns).encode())
     return rows
@@ -268,7 +268,12 @@ def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_ev
         write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
         return f"diverged ({exc})"
     diversity = measure_diversity(
-        run.model, run.sampler, run.kg, config.seed, DIVERSITY_POSITIVES, config.batch_size
+        run.model,
+        run.sampler,
+        run.kg,
+        config.runtime.seed,
+        DIVERSITY_POSITIVES,
+        config.training.batch_size,
     )
     write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
     assert run.metrics is not None  # train and resume return finished runs

@@ -3,7 +3,6 @@ sensitivity study (Fig. 2(b) for N_s, Fig. 2(c) for the FiLM regulariser lambda)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,14 +19,14 @@ from dans.experiments.grids import (
 )
 from dans.experiments.plots import line_chart
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
-from dans.options import flag_name
+from dans.options import flag_name, value_type
 from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
 
 CHART_FILE = "sweep.png"
 # The paper's names for the two settings it sweeps.
 SWEEP_ALIASES = {"n_negatives": "negatives", "lambda": "dans_film_lambda"}
-_NUMERIC = {"int": int, "float": float}
+_NUMERIC = (int, float)
 
 
 def sweep_key(name: str) -> str:
@@ -35,7 +34,7 @@ def sweep_key(name: str) -> str:
     :data:`SWEEP_ALIASES`) names; refuses settings that are not numeric."""
     key = name.removeprefix("--").replace("-", "_")
     key = SWEEP_ALIASES.get(key, key)
-    types = {spec.name: str(spec.type) for spec in dataclasses.fields(TrainConfig)}
+    types = {key: value_type(spec) for key, spec in TrainConfig.specs().items()}
     numeric = sorted(k for k, kind in types.items() if kind in _NUMERIC and k != "seed")
     if key not in numeric:
         raise DansError(
@@ -47,7 +46,7 @@ def sweep_key(name: str) -> str:
 
 def sweep_values(key: str, texts: Sequence[str]) -> list[int | float]:
     """``texts`` read as the type of ``key``, each once."""
-    kind = _NUMERIC[str({s.name: s.type for s in dataclasses.fields(TrainConfig)}[key])]
+    kind = value_type(TrainConfig.specs()[key])
     values: list[int | float] = []
     for text in texts:
         try:
@@ -83,23 +82,25 @@ def sweep(
     ``sweep.png`` and returns the result rows."""
     key = sweep_key(param)
     owner = next((n for n in SAMPLERS.names() if key.startswith(n.replace("-", "_") + "_")), None)
-    if owner is not None and owner != config.sampler:
+    if owner is not None and owner != config.training.sampler:
         raise DansError(
             f"--param {key} is a setting of the {owner} sampler, but the runs use "
-            f"--sampler {config.sampler}: every value would train the same model"
+            f"--sampler {config.training.sampler}: every value would train the same model"
         )
     runs = [
         GridRun(
             f"{key}={value_label(value)}-seed{seed}",
             f"{flag_name(key)} {value_label(value)}, seed {seed}",
-            dataclasses.replace(config, seed=seed, **{key: value}),
+            config.replace(seed=seed, **{key: value}),
             {"param": key, "value": value_label(value)},
         )
         for value in sweep_values(key, values)
         for seed in seed_range(seeds)
     ]
     return Grid(
-        runs, ("param", "value"), lambda rows, folder: _summarize(rows, folder, key, config.sampler)
+        runs,
+        ("param", "value"),
+        lambda rows, folder: _summarize(rows, folder, key, config.training.sampler),
     ).run(out, options)
 
 

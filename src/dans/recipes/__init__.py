@@ -38,7 +38,8 @@ def recipe_settings(name: str) -> dict[str, Any]:
     """The keys recipe ``name`` sets, checked as a ``--config`` file is; no others."""
     path = recipe_path(name)
     config = TrainConfig.from_toml(path)
-    return {key: getattr(config, key) for key in tomllib.loads(path.read_text(encoding="utf-8"))}
+    values = config.to_dict()
+    return {key: values[key] for key in tomllib.loads(path.read_text(encoding="utf-8"))}
 
 
 def recipe(name: str, **overrides: Any) -> TrainConfig:

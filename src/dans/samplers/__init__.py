@@ -1,23 +1,35 @@
-"""Negative samplers behind one interface, resolved by name from :data:`SAMPLERS`."""
+"""Negative samplers behind one interface, resolved by name from :data:`SAMPLERS`; each with
+its own options class where it has settings."""
 
 from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler, StepContext
-from dans.samplers.dans import DANSSampler
-from dans.samplers.kbgan import KBGANSampler
-from dans.samplers.mcns import MCNSSampler
-from dans.samplers.nscaching import NSCachingSampler
-from dans.samplers.sans import SANSSampler
-from dans.samplers.simple import PopularitySampler, SelfAdversarialSampler, UniformSampler
+from dans.samplers.dans import DANSOptions, DANSSampler
+from dans.samplers.kbgan import KBGANOptions, KBGANSampler
+from dans.samplers.mcns import MCNSOptions, MCNSSampler
+from dans.samplers.nscaching import NSCachingOptions, NSCachingSampler
+from dans.samplers.sans import SANSOptions, SANSSampler
+from dans.samplers.simple import (
+    PopularitySampler,
+    SelfAdversarialOptions,
+    SelfAdversarialSampler,
+    UniformSampler,
+)
 
 __all__ = [
     "SAMPLERS",
+    "DANSOptions",
     "DANSSampler",
+    "KBGANOptions",
     "KBGANSampler",
+    "MCNSOptions",
     "MCNSSampler",
+    "NSCachingOptions",
     "NSCachingSampler",
     "NegativeSampler",
     "Negatives",
     "PopularitySampler",
+    "SANSOptions",
     "SANSSampler",
+    "SelfAdversarialOptions",
     "SelfAdversarialSampler",
     "StepContext",
     "UniformSampler",

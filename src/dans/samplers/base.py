@@ -13,6 +13,7 @@ from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
+from dans.options import Options
 from dans.registry import Registry
 
 SAMPLERS: Registry[NegativeSampler] = Registry("sampler")
@@ -132,6 +133,8 @@ class NegativeSampler(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # The sampler's own settings, declared once: its config keys, flags, defaults and ranges.
+    options_type: ClassVar[type[Options] | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

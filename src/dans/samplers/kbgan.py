@@ -16,21 +16,44 @@ picks from the same 20 entities, repeats included.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
-from dans.errors import ConfigError
 from dans.models.gather import gather_rows
 from dans.models.model import score_corrupted
 from dans.optim import adam, guarded_step
+from dans.options import Options, option
 from dans.samplers.base import NegativeSampler, StepContext, corrupt
 
 # The authors' DistMult initialisation (distmult.py): N(0, 1) entries divided by
 # (dim / sigma^2)^(1/6), so a three-way product summed over dim has std sigma at the start and the
 # generator's first softmax over candidates is close to uniform.
 _INIT_SIGMA = 0.2
+
+
+@dataclass(frozen=True)
+class KBGANOptions(Options):
+    prefix: ClassVar[str] = "kbgan_"
+
+    candidates: int = option(
+        20, "uniform candidates the generator picks each negative from", minimum=1
+    )
+    generator_dim: int = option(
+        50, "embedding size of the generator's own DistMult model", minimum=1
+    )
+    generator_lr: float = option(1e-3, "generator Adam learning rate", above=0.0)
+    temperature: float = option(1.0, "softmax temperature on the generator's logits", above=0.0)
+    baseline_momentum: float = option(
+        0.9,
+        "momentum of the REINFORCE reward baseline's moving average",
+        minimum=0.0,
+        below=1.0,
+    )
 
 
 class KBGANSampler(NegativeSampler):
@@ -50,6 +73,7 @@ class KBGANSampler(NegativeSampler):
     """
 
     name = "kbgan"
+    options_type = KBGANOptions
 
     def __init__(
         self,
@@ -58,28 +82,13 @@ class KBGANSampler(NegativeSampler):
         num_negatives: int,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
-        candidates: int = 20,
-        generator_dim: int = 50,
-        generator_lr: float = 1e-3,
-        temperature: float = 1.0,
-        baseline_momentum: float = 0.9,
+        options: KBGANOptions = KBGANOptions(),
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        if candidates < 1:
-            raise ConfigError(f"--kbgan-candidates must be at least 1, got {candidates}")
-        if generator_dim < 1:
-            raise ConfigError(f"--kbgan-generator-dim must be at least 1, got {generator_dim}")
-        if generator_lr <= 0:
-            raise ConfigError(f"--kbgan-generator-lr must be positive, got {generator_lr}")
-        if temperature <= 0:
-            raise ConfigError(f"--kbgan-temperature must be positive, got {temperature}")
-        if not 0.0 <= baseline_momentum < 1.0:
-            raise ConfigError(
-                f"--kbgan-baseline-momentum must be in [0, 1), got {baseline_momentum}"
-            )
-        self.candidates = candidates
-        self.temperature = temperature
-        self.baseline_momentum = baseline_momentum
+        self.candidates = options.candidates
+        self.temperature = options.temperature
+        self.baseline_momentum = options.baseline_momentum
+        generator_dim = options.generator_dim
         self.entity_embeddings = nn.Embedding(num_entities, generator_dim)
         self.relation_embeddings = nn.Embedding(num_relations, generator_dim)
         std = (_INIT_SIGMA**2 / generator_dim) ** (1 / 6)
@@ -90,7 +99,7 @@ class KBGANSampler(NegativeSampler):
         self.register_buffer("baseline", torch.zeros(()))
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self.generator_optimizer = adam(
-            [self.entity_embeddings.weight, self.relation_embeddings.weight], generator_lr
+            [self.entity_embeddings.weight, self.relation_embeddings.weight], options.generator_lr
         )
         self.skipped_steps.update(generator=0)
 

@@ -31,20 +31,43 @@ and each positive gets one negative.
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
-from dans.errors import ConfigError
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
+from dans.options import Options, option
 from dans.samplers.base import NegativeSampler, StepContext
 
 # Rows of the ``states`` buffer: chains replacing the tail (anchored at the head) and the head
 # (anchored at the tail), matching ``head_replaced`` False and True.
 TAIL, HEAD = 0, 1
+
+
+@dataclass(frozen=True)
+class MCNSOptions(Options):
+    prefix: ClassVar[str] = "mcns_"
+
+    alpha: float = option(
+        0.25,
+        "negatives drawn in proportion to exp(alpha * score); 0 is uniform, 1 the model's own "
+        "distribution",
+        minimum=0.0,
+    )
+    # Without uniform moves a chain cannot leave a connected component.
+    uniform_share: float = option(
+        0.5,
+        "chance that a chain step proposes a uniform entity rather than a neighbour",
+        above=0.0,
+        maximum=1.0,
+    )
+    burn_in: int = option(
+        10, "Metropolis-Hastings steps before a chain's states are used", minimum=0
+    )
 
 
 class MCNSSampler(NegativeSampler):
@@ -56,6 +79,7 @@ class MCNSSampler(NegativeSampler):
     """
 
     name = "mcns"
+    options_type = MCNSOptions
 
     def __init__(
         self,
@@ -64,22 +88,13 @@ class MCNSSampler(NegativeSampler):
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
-        alpha: float = 0.25,
-        uniform_share: float = 0.5,
-        burn_in: int = 10,
+        options: MCNSOptions = MCNSOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the neighbour graph."""
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        if not (math.isfinite(alpha) and alpha >= 0):
-            raise ConfigError(f"--mcns-alpha must be a finite number >= 0, got {alpha}")
-        if not 0 < uniform_share <= 1:
-            # Without uniform moves the chain cannot leave a connected component.
-            raise ConfigError(f"--mcns-uniform-share must be in (0, 1], got {uniform_share}")
-        if burn_in < 0:
-            raise ConfigError(f"--mcns-burn-in must be at least 0, got {burn_in}")
-        self.alpha = alpha
-        self.uniform_share = uniform_share
-        self.burn_in = burn_in
+        self.alpha = options.alpha
+        self.uniform_share = options.uniform_share
+        self.burn_in = options.burn_in
         offsets, neighbours = neighbour_lists(train_triples, num_entities)
         # Rebuilt from train rather than checkpointed; buffers so that .to(device) moves them.
         self.register_buffer("offsets", offsets, persistent=False)

@@ -15,19 +15,41 @@ hold densely (3.4M keys for FB15k-237), and positives are train triples.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.gather import gather_rows
-from dans.options import require_choice
+from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 NSCACHING_REFRESH = ("importance", "top")
 # Elements of the (queries, candidates, dim) block scored at once during a refresh: bounds the
 # memory of gathering N1 + N2 candidate embeddings for every query of a large batch.
 _SCORE_BUDGET = 1 << 24
+
+
+@dataclass(frozen=True)
+class NSCachingOptions(Options):
+    prefix: ClassVar[str] = "nscaching_"
+
+    cache_size: int = option(
+        50, "entities cached per (h, r) and per (r, t) of train (N1)", minimum=1
+    )
+    candidates: int = option(
+        50, "random entities offered to each cache at a refresh (N2)", minimum=1
+    )
+    refresh: str = option(
+        "importance",
+        "keep N1 of cache + candidates by importance sampling on softmax(score / T) "
+        "(importance) or the N1 highest-scored (top)",
+        choices=NSCACHING_REFRESH,
+    )
+    temperature: float = option(1.0, "softmax temperature T of the importance refresh", above=0.0)
 
 
 class NSCachingSampler(NegativeSampler):
@@ -40,6 +62,7 @@ class NSCachingSampler(NegativeSampler):
     """
 
     name = "nscaching"
+    options_type = NSCachingOptions
 
     def __init__(
         self,
@@ -49,28 +72,18 @@ class NSCachingSampler(NegativeSampler):
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
-        cache_size: int = 50,
-        candidates: int = 50,
-        refresh: str = "importance",
-        temperature: float = 1.0,
         seed: int = 1,
+        options: NSCachingOptions = NSCachingOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), the triples whose queries get a cache."""
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        require_choice("--nscaching-refresh", refresh, NSCACHING_REFRESH)
-        if cache_size < 1:
-            raise ConfigError(f"--nscaching-cache-size must be at least 1, got {cache_size}")
-        if candidates < 1:
-            raise ConfigError(f"--nscaching-candidates must be at least 1, got {candidates}")
-        if temperature <= 0:
-            raise ConfigError(f"--nscaching-temperature must be positive, got {temperature}")
         if len(train_triples) == 0:
             raise ConfigError("NSCaching needs training triples to key its caches")
         self.num_relations = num_relations
-        self.cache_size = cache_size
-        self.candidates = candidates
-        self.refresh_mode = refresh
-        self.temperature = temperature
+        self.cache_size = options.cache_size
+        self.candidates = options.candidates
+        self.refresh_mode = options.refresh
+        self.temperature = options.temperature
         heads, rels, tails = train_triples.cpu().long().unbind(1)
         # Sorted distinct query keys, encoded like KnownTriples (anchor * R + relation): a
         # query's cache row is its key's position, found by binary search. Rebuilt from train on
@@ -79,9 +92,9 @@ class NSCachingSampler(NegativeSampler):
         self.register_buffer("head_keys", torch.unique(tails * num_relations + rels), False)
         # Uniformly random initial caches, as in the authors' code.
         init = torch.Generator().manual_seed(seed)
-        shape = (len(self.tail_keys), cache_size)
+        shape = (len(self.tail_keys), self.cache_size)
         self.register_buffer("tail_cache", torch.randint(num_entities, shape, generator=init))
-        shape = (len(self.head_keys), cache_size)
+        shape = (len(self.head_keys), self.cache_size)
         self.register_buffer("head_cache", torch.randint(num_entities, shape, generator=init))
 
     def rows(self, positives: LongTensor, head_side: bool) -> tuple[LongTensor, BoolTensor]:

@@ -38,13 +38,15 @@ negatives, as the authors' rw does for entities without neighbours.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.options import require_choice
+from dans.options import Options, option
 from dans.samplers.base import NegativeSampler, StepContext
 
 SANS_MODES = ("khop", "rw")
@@ -61,6 +63,21 @@ _ESTIMATE_ANCHORS = 64
 _DENSE_FILL = 64
 
 
+@dataclass(frozen=True)
+class SANSOptions(Options):
+    prefix: ClassVar[str] = "sans_"
+
+    mode: str = option(
+        "khop",
+        "draw from each entity's k-hop neighbourhood (khop) or random-walk endpoints (rw)",
+        choices=SANS_MODES,
+    )
+    hops: int = option(2, "neighbourhood radius k, or walk length", minimum=1)
+    max_pairs: int = option(
+        SANS_MAX_PAIRS, "largest k-hop index (entity, neighbour pairs) built", minimum=1
+    )
+
+
 class SANSSampler(NegativeSampler):
     """Negatives from the kept entity's k-hop neighbourhood; see the module docstring.
 
@@ -70,6 +87,7 @@ class SANSSampler(NegativeSampler):
     """
 
     name = "sans"
+    options_type = SANSOptions
 
     def __init__(
         self,
@@ -78,22 +96,17 @@ class SANSSampler(NegativeSampler):
         train_triples: LongTensor,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
-        mode: str = "khop",
-        hops: int = 2,
-        max_pairs: int = SANS_MAX_PAIRS,
+        options: SANSOptions = SANSOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the undirected graph."""
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        require_choice("--sans-mode", mode, SANS_MODES)
-        if hops < 1:
-            raise ConfigError(f"--sans-hops must be at least 1, got {hops}")
-        if max_pairs < 1:
-            raise ConfigError(f"--sans-max-pairs must be at least 1, got {max_pairs}")
-        self.mode = mode
-        self.hops = hops
+        self.mode = options.mode
+        self.hops = options.hops
         offsets, neighbours = adjacency(train_triples.cpu(), num_entities)
-        if mode == "khop":
-            offsets, neighbours = khop_neighbourhoods(offsets, neighbours, hops, max_pairs)
+        if self.mode == "khop":
+            offsets, neighbours = khop_neighbourhoods(
+                offsets, neighbours, self.hops, options.max_pairs
+            )
         # A trailing sentinel keeps the row lookup of an entity without entries (whose offset
         # may be the length of the list) in bounds; its draws are replaced by uniform ones.
         targets = torch.cat([neighbours.int(), neighbours.new_zeros(1, dtype=torch.int)])

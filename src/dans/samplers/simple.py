@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
-from dans.errors import ConfigError
 from dans.models.model import score_corrupted
+from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 
@@ -50,6 +53,13 @@ class PopularitySampler(NegativeSampler):
         )
 
 
+@dataclass(frozen=True)
+class SelfAdversarialOptions(Options):
+    prefix: ClassVar[str] = "adversarial_"
+
+    temperature: float = option(1.0, "softmax temperature alpha of the weights", above=0.0)
+
+
 class SelfAdversarialSampler(UniformSampler):
     """Uniform negatives weighted by ``softmax(temperature * score)`` (Sun et al., 2019).
 
@@ -58,21 +68,18 @@ class SelfAdversarialSampler(UniformSampler):
     """
 
     name = "self-adv"
+    options_type = SelfAdversarialOptions
 
     def __init__(
         self,
         num_entities: int,
         num_negatives: int,
-        adversarial_temperature: float = 1.0,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
+        options: SelfAdversarialOptions = SelfAdversarialOptions(),
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        if adversarial_temperature <= 0:
-            raise ConfigError(
-                f"--adversarial-temperature must be positive, got {adversarial_temperature}"
-            )
-        self.temperature = adversarial_temperature
+        self.temperature = options.temperature
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
         with torch.no_grad():

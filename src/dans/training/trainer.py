@@ -64,11 +64,11 @@ class Trainer:
     """Trains a model with a sampler: pretraining with ``pretrain_sampler``, then ``sampler``.
 
     Each epoch sets the learning rate of :func:`~dans.training.schedule.lr_factor` (warm-up,
-    then decay), pretraining epochs included. Validation runs every ``config.eval_every`` epochs
-    and after the last one; the model and the sampler with the best valid MRR are restored at
-    the end. Callbacks receive each epoch's log row, each new best, and every
-    ``checkpoint_every`` epochs (and after the last) the state that :meth:`load_state_dict`
-    continues from, so the caller decides what gets written where.
+    then decay), pretraining epochs included. Validation runs every
+    ``config.evaluation.eval_every`` epochs and after the last one; the model and the sampler
+    with the best valid MRR are restored at the end. Callbacks receive each epoch's log row,
+    each new best, and every ``checkpoint_every`` epochs (and after the last) the state that
+    :meth:`load_state_dict` continues from, so the caller decides what gets written where.
 
     In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
     every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
@@ -102,14 +102,14 @@ class Trainer:
         self.on_checkpoint = on_checkpoint
         self.checkpoint_every = checkpoint_every
         self.progress = progress
-        self.optimizer = adam(model.parameters(), config.lr)
+        self.optimizer = adam(model.parameters(), config.training.lr)
         self.world = world()
-        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.generator = torch.Generator(device=device).manual_seed(config.runtime.seed)
         self.order_generator = self.generator
         self.network: nn.Module = model
         if self.world.size > 1:
-            self.order_generator = torch.Generator(device=device).manual_seed(config.seed)
-            own_seed = config.seed + _RANK_SEED_STRIDE * (self.world.rank + 1)
+            self.order_generator = torch.Generator(device=device).manual_seed(config.runtime.seed)
+            own_seed = config.runtime.seed + _RANK_SEED_STRIDE * (self.world.rank + 1)
             self.generator.manual_seed(own_seed)
             # Dropout and edge dropout draw from torch's global generator, seeded alike in every
             # process to build the same model: from here on each process draws its own masks.
@@ -123,7 +123,7 @@ class Trainer:
         self.train_triples = kg.train.to(device)
         # Where training stands: all of it is in state_dict(), so a killed run can continue.
         self.epoch = 0
-        self.stopper = EarlyStopping(config.patience)
+        self.stopper = EarlyStopping(config.evaluation.patience)
         self.best: Best | None = None
         self.history: list[dict] = []
         self.train_seconds = 0.0
@@ -154,9 +154,11 @@ class Trainer:
             decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
         )
         loss = bce_loss(positive_scores, negative_scores, negatives.weights)
-        loss = loss + self.config.l2 * (entities.pow(2).mean() + decoder.penalty(relations))
+        loss = loss + self.config.training.l2 * (
+            entities.pow(2).mean() + decoder.penalty(relations)
+        )
         # DistributedDataParallel has averaged the model's gradients already.
-        if guarded_step(self.optimizer, loss, self.config.grad_clip, average=False):
+        if guarded_step(self.optimizer, loss, self.config.training.grad_clip, average=False):
             self.consecutive_skips = 0
         else:
             self.skipped_steps += 1
@@ -215,13 +217,13 @@ class Trainer:
         """
         shuffled = self.train_triples[order]
         size = self.world.size
-        edges = math.ceil(self.config.subgraph_edges / size)
+        edges = math.ceil(self.config.training.subgraph_edges / size)
         if not edges:
-            for batch in shuffled.split(math.ceil(self.config.batch_size / size)):
+            for batch in shuffled.split(math.ceil(self.config.training.batch_size / size)):
                 yield batch, None
             return
         for block in shuffled.split(edges):
-            kept = round(self.config.subgraph_split * len(block))
+            kept = round(self.config.training.subgraph_split * len(block))
             chosen = torch.randperm(len(block), generator=self.generator, device=self.device)
             yield block, block[chosen[:kept]]
 
@@ -230,8 +232,8 @@ class Trainer:
             self.model,
             self.kg,
             "valid",
-            ties=self.config.ties,
-            memory_mb=self.config.eval_memory_mb,
+            ties=self.config.evaluation.ties,
+            memory_mb=self.config.evaluation.eval_memory_mb,
         )
         self.eval_seconds += result.seconds
         return result
@@ -239,7 +241,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train from where the trainer stands (epoch 0, or a loaded state) to the end."""
         config = self.config
-        total_epochs = config.pretrain_epochs + config.epochs
+        total_epochs = config.training.pretrain_epochs + config.training.epochs
         bar = tqdm(
             total=total_epochs,
             initial=self.epoch,
@@ -250,9 +252,9 @@ class Trainer:
         while self.epoch < total_epochs and not self.stopper.should_stop:
             self.epoch += 1
             epoch = self.epoch
-            pretraining = epoch <= config.pretrain_epochs
-            lr = config.lr * lr_factor(
-                epoch, total_epochs, config.lr_warmup_epochs, config.lr_decay
+            pretraining = epoch <= config.training.pretrain_epochs
+            lr = config.training.lr * lr_factor(
+                epoch, total_epochs, config.training.lr_warmup_epochs, config.training.lr_decay
             )
             set_lr(self.optimizer, lr)
             start = time.perf_counter()
@@ -267,7 +269,7 @@ class Trainer:
                 "lr": lr,
                 **row,
             }
-            if epoch % config.eval_every == 0 or epoch == total_epochs:
+            if epoch % config.evaluation.eval_every == 0 or epoch == total_epochs:
                 valid = self.validate()
                 row.update(
                     {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.gather import gather_rows
 from dans.optim import adam, guarded_step
-from dans.options import require_choice
+from dans.options import Options, option
 from dans.samplers.base import (
     Negatives,
     NegativeSampler,
@@ -35,6 +36,53 @@ from dans.samplers.snap import nearest_allowed
 DANS_PATHWAYS = ("entity", "relation", "both")
 DANS_MODES = ("continuous", "snap")
 DANS_OUTPUT_RANGES = ("unit", "entities")
+
+
+@dataclass(frozen=True)
+class DANSOptions(Options):
+    """The sampler's settings; every default is the paper's (see :class:`DANSSampler`)."""
+
+    prefix: ClassVar[str] = "dans_"
+
+    pathways: str = option("both", "generator pathways G_E, G_R or both", choices=DANS_PATHWAYS)
+    film: bool = option(True, "FiLM adaptation of the generator")
+    mode: str = option(
+        "continuous",
+        "use generated vectors (continuous) or their nearest real entities (snap)",
+        choices=DANS_MODES,
+    )
+    generated_share: float = option(
+        0.5,
+        "share of the negatives made by the generator (rounded up, split evenly between the "
+        "pathways); the rest are uniform",
+        above=0.0,
+        maximum=1.0,
+    )
+    generator_layers: int = option(2, "hidden layers M of each pathway", minimum=1)
+    noise_sigma: float = option(0.01, "std of the generator's input noise", minimum=0.0)
+    film_lambda: float = option(1e-4, "FiLM regulariser weight lambda", minimum=0.0)
+    generator_lr: float = option(1e-3, "generator learning rate", above=0.0)
+    discriminator_lr: float = option(1e-4, "discriminator learning rate", above=0.0)
+    generator_steps: int = option(5, "generator steps per mini-batch", minimum=0)
+    discriminator_steps: int = option(1, "discriminator steps per mini-batch", minimum=0)
+    gan_positives: int = option(
+        0,
+        "positives of each mini-batch, drawn at random, that the generator and discriminator "
+        "steps train on (0: all of them, the paper's schedule)",
+        minimum=0,
+    )
+    fake_per_side: bool = option(
+        False,
+        "one fake per distinct conditioning vector and pathway (G_E: the kept entity; G_R: it, "
+        "the relation and the side), shared by the generated negatives conditioned on it (off: "
+        "a fake per negative, the paper's sampling)",
+    )
+    output_range: str = option(
+        "unit",
+        "generator output tanh in [-1, 1] (unit, the authors' code) or scaled to the largest "
+        "entity coordinate (entities)",
+        choices=DANS_OUTPUT_RANGES,
+    )
 
 
 @dataclass
@@ -53,7 +101,8 @@ class Conditioning:
 
 
 class DANSSampler(NegativeSampler):
-    """The paper's sampler. See the module docstring; every argument has the paper's default.
+    """The paper's sampler. See the module docstring; its ``options`` (:class:`DANSOptions`)
+    default to the paper's settings.
 
     ``pathways``: which of ``G_E`` ("entity"), ``G_R`` ("relation") or both make the generated
     share; ``film``: FiLM adaptation on or off; ``mode``: "continuous" uses the generated vectors
@@ -74,6 +123,7 @@ class DANSSampler(NegativeSampler):
     """
 
     name = "dans"
+    options_type = DANSOptions
 
     def __init__(
         self,
@@ -82,51 +132,29 @@ class DANSSampler(NegativeSampler):
         dim: int,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
-        pathways: str = "both",
-        film: bool = True,
-        mode: str = "continuous",
-        generated_share: float = 0.5,
-        generator_layers: int = 2,
-        noise_sigma: float = 0.01,
-        film_lambda: float = 1e-4,
-        generator_lr: float = 1e-3,
-        discriminator_lr: float = 1e-4,
-        generator_steps: int = 5,
-        discriminator_steps: int = 1,
-        output_range: str = "unit",
-        gan_positives: int = 0,
-        fake_per_side: bool = False,
+        options: DANSOptions = DANSOptions(),
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        require_choice("--dans-pathways", pathways, DANS_PATHWAYS)
-        require_choice("--dans-mode", mode, DANS_MODES)
-        require_choice("--dans-output-range", output_range, DANS_OUTPUT_RANGES)
-        if mode == "snap" and known_triples is None:
+        if options.mode == "snap" and known_triples is None:
             raise ConfigError("--dans-mode snap needs the known-true triples")
-        if not 0.0 < generated_share <= 1.0:
-            raise ConfigError(f"--dans-generated-share must be in (0, 1], got {generated_share}")
-        if generator_layers < 1:
-            raise ConfigError(f"--dans-generator-layers must be at least 1, got {generator_layers}")
-        if gan_positives < 0:
-            raise ConfigError(f"--dans-gan-positives must be at least 0, got {gan_positives}")
-        generated = math.ceil(generated_share * num_negatives)
+        generated = math.ceil(options.generated_share * num_negatives)
         # Fakes per pathway, laid out G_E's first; a pathway with none is not built.
-        if pathways == "both":
+        if options.pathways == "both":
             counts = {"entity": generated - generated // 2, "relation": generated // 2}
         else:
-            counts = {pathways: generated}
+            counts = {options.pathways: generated}
         self.counts = {name: count for name, count in counts.items() if count}
         self.num_uniform = num_negatives - generated
-        self.mode = mode
-        self.output_range = output_range
-        self.noise_sigma = noise_sigma
-        self.film_lambda = film_lambda
-        self.generator_steps = generator_steps
-        self.discriminator_steps = discriminator_steps
-        self.gan_positives = gan_positives
-        self.fake_per_side = fake_per_side
+        self.mode = options.mode
+        self.output_range = options.output_range
+        self.noise_sigma = options.noise_sigma
+        self.film_lambda = options.film_lambda
+        self.generator_steps = options.generator_steps
+        self.discriminator_steps = options.discriminator_steps
+        self.gan_positives = options.gan_positives
+        self.fake_per_side = options.fake_per_side
         self.pathways = nn.ModuleDict(
-            {name: Pathway(dim, generator_layers, film) for name in self.counts}
+            {name: Pathway(dim, options.generator_layers, options.film) for name in self.counts}
         )
         self.discriminator = Discriminator(dim)
         self.uniform = (
@@ -134,8 +162,10 @@ class DANSSampler(NegativeSampler):
             if self.num_uniform
             else None
         )
-        self.generator_optimizer = adam(self.pathways.parameters(), generator_lr)
-        self.discriminator_optimizer = adam(self.discriminator.parameters(), discriminator_lr)
+        self.generator_optimizer = adam(self.pathways.parameters(), options.generator_lr)
+        self.discriminator_optimizer = adam(
+            self.discriminator.parameters(), options.discriminator_lr
+        )
         self.skipped_steps.update(generator=0, discriminator=0)
 
     def conditions(self, step: StepContext) -> dict[str, Conditioning]:

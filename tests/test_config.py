@@ -1,0 +1,132 @@
+"""The configuration: sections, each sampler's options, settings files old and new, and a sampler
+registered from outside the package."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+
+from dans.builders import build_sampler
+from dans.cli import main
+from dans.config import TrainConfig
+from dans.errors import ConfigError
+from dans.options import Options, option
+from dans.samplers import SAMPLERS, UniformSampler
+from dans.samplers.dans import DANSOptions
+
+# A config.toml as the flat layout wrote it: no headings, the self-adversarial temperature
+# amid the training keys, DANS's keys last.
+FLAT_LAYOUT = """# dans training configuration (every key is also a `dans train` flag)
+dataset = "umls"
+encoder = "lookup"
+sampler = "dans"
+dim = 16
+negatives = 6
+filter_negatives = false
+adversarial_temperature = 2.0
+epochs = 2
+seed = 3
+device = "cpu"
+ties = "realistic"
+mcns_alpha = 0.5
+dans_mode = "snap"
+dans_gan_positives = 300
+"""
+
+
+def test_a_config_reads_by_section_by_sampler_and_by_key():
+    config = TrainConfig(dim=8, lr=0.01, seed=3, ties="optimistic", dans_mode="snap")
+    assert (config.model.dim, config.training.lr, config.runtime.seed) == (8, 0.01, 3)
+    assert config.evaluation.ties == "optimistic" and config.data.dataset == "umls"
+    assert config.sampler_options("dans") == DANSOptions(mode="snap")
+    assert config.sampler_options("uniform") is None
+    assert config["dans_mode"] == "snap" and config["dim"] == 8
+    assert config.replace(dim=4).model.dim == 4 and config.model.dim == 8
+    with pytest.raises(TypeError, match="dans_modes"):
+        TrainConfig(dans_modes="snap")
+
+
+def test_a_flat_config_file_loads_and_a_written_one_reads_back(tmp_path):
+    old = tmp_path / "old.toml"
+    old.write_text(FLAT_LAYOUT)
+    config = TrainConfig.from_toml(old)
+    assert config == TrainConfig(
+        encoder="lookup",
+        sampler="dans",
+        dim=16,
+        negatives=6,
+        adversarial_temperature=2.0,
+        epochs=2,
+        seed=3,
+        device="cpu",
+        mcns_alpha=0.5,
+        dans_mode="snap",
+        dans_gan_positives=300,
+    )
+    written = tmp_path / "config.toml"
+    written.write_text(config.to_toml())
+    assert TrainConfig.from_toml(written) == config
+    lines = config.to_toml().splitlines()
+    for heading in ("data", "model", "training", "evaluation", "runtime", "sampler dans"):
+        assert f"# {heading}" in lines
+    # Each key sits under its own heading.
+    assert lines.index("# model") < lines.index("dim = 16") < lines.index("# training")
+    assert lines.index("# sampler self-adv") < lines.index("adversarial_temperature = 2.0")
+
+
+def test_a_value_out_of_range_names_its_flag_or_its_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--dans-generated-share must be greater than 0\.0"):
+        TrainConfig(dans_generated_share=0.0)
+    # The sections check their own values too.
+    with pytest.raises(ConfigError, match=r"^--negatives must be at least 1"):
+        TrainConfig(negatives=0)
+    path = tmp_path / "bad.toml"
+    path.write_text('sampler = "dans"\n\ndans_generated_share = 0.0\n')
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.from_toml(path)
+    assert str(error.value) == (
+        f"{path}:3: --dans-generated-share must be greater than 0.0, got 0.0"
+    )
+
+
+@pytest.fixture
+def half_sampler(monkeypatch):
+    """A sampler defined outside the package, with one option; unregistered afterwards."""
+    monkeypatch.setattr(SAMPLERS, "_classes", dict(SAMPLERS._classes))
+
+    @dataclass(frozen=True)
+    class HalfOptions(Options):
+        prefix: ClassVar[str] = "half_"
+
+        share: float = option(0.5, "chance that a negative replaces the head", above=0, maximum=1)
+
+    class HalfSampler(UniformSampler):
+        name = "half"
+        options_type = HalfOptions
+
+        def __init__(self, num_entities, num_negatives, options=HalfOptions()):
+            super().__init__(num_entities, num_negatives)
+            self.share = options.share
+
+    return HalfSampler
+
+
+def test_a_sampler_registered_outside_gets_keys_files_and_flags(
+    half_sampler, tmp_path, umls, capsys
+):
+    config = TrainConfig(sampler="half", half_share=0.25)
+    assert build_sampler("half", config, umls).share == 0.25
+    assert "# sampler half\nhalf_share = 0.25\n" in config.to_toml()
+
+    path = tmp_path / "half.toml"
+    path.write_text('sampler = "half"\nhalf_share = 2.0\n')
+    with pytest.raises(ConfigError, match=rf"^{path}:2: --half-share must be at most 1"):
+        TrainConfig.from_toml(path)
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--half-share" in capsys.readouterr().out
+    out = tmp_path / "run"
+    argv = ["train", "--sampler", "half", "--half-share", "0.25", "--epochs", "0"]
+    assert main([*argv, "--dim", "8", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
+    assert TrainConfig.from_toml(out / "config.toml")["half_share"] == 0.25
