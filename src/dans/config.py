@@ -224,17 +224,17 @@ class TrainConfig:
         return isinstance(other, TrainConfig) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
+        specs = self.specs()
         changed = {
-            key: value
-            for key, value in self.to_dict().items()
-            if value != self.specs()[key].default
+            key: value for key, value in self.to_dict().items() if value != specs[key].default
         }
         return f"TrainConfig({', '.join(f'{key}={value!r}' for key, value in changed.items())})"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str) -> TrainConfig:
-        """Build from a mapping, refusing unknown keys, values of the wrong type and values out
-        of range, each named after ``source``."""
+        """Build from a mapping, refusing unknown keys and values of the wrong type, named after
+        ``source``; a value out of range raises :class:`~dans.options.OptionError` naming its
+        flag."""
         types = {key: value_type(spec) for key, spec in cls.specs().items()}
         values = dict(values)
         for key, value in values.items():
