@@ -9,7 +9,9 @@ conditions on ``e_t`` and the decoder's inverse of ``r``, so one generator serve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,6 +65,19 @@ class DANSOptions(Options):
     film_lambda: float = option(1e-4, "FiLM regulariser weight lambda", minimum=0.0)
     generator_lr: float = option(1e-3, "generator learning rate", above=0.0)
     discriminator_lr: float = option(1e-4, "discriminator learning rate", above=0.0)
+    gan_beta1: float = option(
+        0.9,
+        "Adam's first-moment decay for the generator and the discriminator (the authors' code: "
+        "0.5)",
+        minimum=0.0,
+        below=1.0,
+    )
+    score_weight: float = option(
+        0.0,
+        "weight of a generator loss term, -log sigmoid(score), that rewards fakes the current "
+        "base model scores high (0: off, the paper's objective)",
+        minimum=0.0,
+    )
     generator_steps: int = option(5, "generator steps per mini-batch", minimum=0)
     discriminator_steps: int = option(1, "discriminator steps per mini-batch", minimum=0)
     gan_positives: int = option(
@@ -162,9 +177,12 @@ class DANSSampler(NegativeSampler):
             if self.num_uniform
             else None
         )
-        self.generator_optimizer = adam(self.pathways.parameters(), options.generator_lr)
+        self.score_weight = options.score_weight
+        self.generator_optimizer = adam(
+            self.pathways.parameters(), options.generator_lr, options.gan_beta1
+        )
         self.discriminator_optimizer = adam(
-            self.discriminator.parameters(), options.discriminator_lr
+            self.discriminator.parameters(), options.discriminator_lr, options.gan_beta1
         )
         self.skipped_steps.update(generator=0, discriminator=0)
 
@@ -175,10 +193,8 @@ class DANSSampler(NegativeSampler):
         replaces its head, conditioned on ``e_t`` and the inverse of ``r``. ``G_E`` is
         conditioned on the anchor, ``G_R`` on ``anchor * relation`` in the decoder's algebra.
         """
-        positives, entities, relations = step.positives, step.entities, step.relations
-        anchor_ids = positives[:, [0, 2]].flatten()
-        relation_ids = positives[:, 1].repeat_interleave(2)
-        head_side = torch.arange(len(anchor_ids), device=anchor_ids.device) % 2
+        entities, relations = step.entities, step.relations
+        anchor_ids, relation_ids, head_side = _rows(step.positives)
         keys = {
             "entity": anchor_ids,
             "relation": (anchor_ids * len(relations) + relation_ids) * 2 + head_side,
@@ -199,6 +215,17 @@ class DANSSampler(NegativeSampler):
                 vectors = step.decoder.compose(vectors, rel)
             conditioning[name] = Conditioning(vectors, rows, scale)
         return conditioning
+
+    @staticmethod
+    def queries(step: StepContext) -> tuple[Tensor, Tensor]:
+        """Each conditioning row's query, as the base model scores it: the kept entity, shape
+        (2B, d), and the relation, inverted on a head row, shape (2B, d_r)."""
+        anchor_ids, relation_ids, head_side = _rows(step.positives)
+        relations = gather_rows(step.relations, relation_ids)
+        inverted = torch.where(
+            head_side[:, None].bool(), step.decoder.inverse(relations), relations
+        )
+        return gather_rows(step.entities, anchor_ids), inverted
 
     @staticmethod
     def replaced(step: StepContext) -> Tensor:
@@ -283,7 +310,10 @@ class DANSSampler(NegativeSampler):
         )
 
     def generator_step(
-        self, conditioning: dict[str, Conditioning], generator: torch.Generator
+        self,
+        conditioning: dict[str, Conditioning],
+        generator: torch.Generator,
+        scorer: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, float]]:
         """One update of the generator on Eq. 13, discriminator and base model frozen.
 
@@ -292,8 +322,11 @@ class DANSSampler(NegativeSampler):
         ``-log(1 - D_adv(fake))`` as Eq. 13 writes it: the same fixed point, without the
         vanishing gradient of the saturating form while the discriminator wins (Goodfellow et al.,
         2014). The FiLM penalty is averaged over distinct conditioning vectors, Eq. 13's sum over
-        ``h``, so ``lambda`` does not depend on the batch size. Returns the fakes (detached),
-        shape (2B, d) per pathway, and values to log.
+        ``h``, so ``lambda`` does not depend on the batch size. With ``scorer`` (fakes (2B, d)
+        -> the base model's logits (2B,)), the loss adds ``score_weight * -log sigmoid(logit)``,
+        which the paper's objective lacks: it pulls the fakes towards what the base model still
+        scores as true. Returns the fakes (detached), shape (2B, d) per pathway, and values to
+        log.
         """
         modulations = {
             name: pathway.modulation(conditioning[name].vectors)
@@ -306,11 +339,16 @@ class DANSSampler(NegativeSampler):
             films = [m for m in modulations.values() if m is not None]
             penalty = sum(film_penalty(m) for m in films) if films else torch.zeros(())
             loss = adversarial + self.film_lambda * penalty
+            if scorer is not None:
+                logits = torch.cat([scorer(fake) for fake in fakes.values()])
+                loss = loss + self.score_weight * F.softplus(-logits).mean()
             taken = guarded_step(self.generator_optimizer, loss)
         finally:
             self.discriminator.requires_grad_(True)
         self.skipped_steps["generator"] += not taken
         logs = {"generator_loss": loss.item()}
+        if scorer is not None:
+            logs["generator_fake_score"] = logits.mean().item()
         if films:
             logs["film_alpha_deviation"] = (
                 torch.stack([m[0::2].abs().mean() for m in films]).mean().item()
@@ -354,10 +392,16 @@ class DANSSampler(NegativeSampler):
             chosen = torch.randperm(len(positives), generator=generator, device=generator.device)
             step = dataclasses.replace(step, positives=positives[chosen[: self.gan_positives]])
         conditioning = self.conditions(step)
+        # The base model's logit of a row's fake, as a function of the fake alone.
+        scorer = (
+            functools.partial(step.decoder.score, *self.queries(step))
+            if self.score_weight
+            else None
+        )
         logs: dict[str, float] = {}
         fakes = None
         for _ in range(self.generator_steps):
-            fakes, generator_logs = self.generator_step(conditioning, generator)
+            fakes, generator_logs = self.generator_step(conditioning, generator, scorer)
             logs.update(generator_logs)
         if self.discriminator_steps and fakes is None:
             with torch.no_grad():
@@ -446,3 +490,12 @@ def _bce(logits: Tensor, label: bool) -> Tensor:
     """Mean binary cross-entropy of logits against one label (Eqs. 11-12)."""
     target = torch.ones_like(logits) if label else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def _rows(positives: LongTensor) -> tuple[LongTensor, LongTensor, LongTensor]:
+    """The (positive, side) rows of a batch, shape (2B,) each: the kept entity, the relation,
+    and 1 where the head is replaced (row ``2b + 1``), 0 where the tail is (row ``2b``)."""
+    anchor_ids = positives[:, [0, 2]].flatten()
+    relation_ids = positives[:, 1].repeat_interleave(2)
+    head_side = torch.arange(len(anchor_ids), device=anchor_ids.device) % 2
+    return anchor_ids, relation_ids, head_side
