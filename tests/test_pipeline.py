@@ -142,14 +142,18 @@ def test_every_sampler_resumes_to_the_uninterrupted_numbers(
     assert_same_run(out, uninterrupted(sampler))
 
 
-def test_a_run_killed_in_pretraining_resumes_into_the_sampler(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("restore_best", [False, True])
+def test_a_run_killed_in_pretraining_resumes_into_the_sampler(
+    tmp_path, monkeypatch, uninterrupted, restore_best
+):
+    settings = dict(pretrain_epochs=2, pretrain_restore_best=restore_best)
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
         kill_during_epoch(patch, 2)
         with pytest.raises(Killed):
-            dans.train(small("dans", pretrain_epochs=2), out=out, progress=False)
+            dans.train(small("dans", **settings), out=out, progress=False)
     dans.resume(out, progress=False)
-    assert_same_run(out, uninterrupted("dans", pretrain_epochs=2))
+    assert_same_run(out, uninterrupted("dans", **settings))
 
 
 def test_a_run_with_a_schedule_and_a_gan_sample_resumes_to_the_uninterrupted_numbers(

@@ -71,6 +71,11 @@ class TrainingSettings(Options):
         300, "training epochs after pretraining (0: evaluate untrained)", minimum=0
     )
     pretrain_epochs: int = option(0, "epochs with uniform negatives before the sampler", minimum=0)
+    pretrain_restore_best: bool = option(
+        False,
+        "start the sampler from pretraining's best validation checkpoint rather than its last "
+        "epoch (the paper's protocol); pretraining then also validates at its last epoch",
+    )
     batch_size: int = option(1000, "positive triples per mini-batch", minimum=1)
     subgraph_edges: int = option(
         0,

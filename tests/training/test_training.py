@@ -171,6 +171,46 @@ def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_the_sampler_starts_from_pretrainings_best_weights_when_asked(umls, monkeypatch, restore):
+    trainer = _trainer(
+        umls,
+        sampler="self-adv",
+        pretrain_epochs=2,
+        epochs=1,
+        patience=0,
+        pretrain_restore_best=restore,
+    )
+    # Validated after every epoch: pretraining's best is epoch 1, and epoch 2 is worse.
+    scripted = iter([0.5, 0.2, 0.1])
+    monkeypatch.setattr(trainer, "validate", lambda: _validation(next(scripted)))
+    key = "encoder.embeddings.weight"
+    seen = {}
+    trainer.on_improvement = lambda best: seen.setdefault("best", best.model[key].clone())
+    trainer.on_epoch = lambda row: seen.setdefault(
+        row["epoch"], trainer.model.state_dict()[key].clone()
+    )
+    update = trainer.sampler.update
+
+    def first_update(step):
+        seen.setdefault("sampler start", trainer.model.state_dict()[key].clone())
+        return update(step)
+
+    monkeypatch.setattr(trainer.sampler, "update", first_update)
+    trainer.fit()
+    assert not torch.equal(seen["best"], seen[2]), "the two starts must differ for the check"
+    assert torch.equal(seen["sampler start"], seen["best"] if restore else seen[2])
+
+
+def test_restoring_pretrainings_best_validates_its_last_epoch(umls):
+    for restore, validated in ((True, [3, 5]), (False, [5])):
+        trainer = _trainer(
+            umls, pretrain_epochs=3, epochs=2, eval_every=10, pretrain_restore_best=restore
+        )
+        history = trainer.fit().history
+        assert [row["epoch"] for row in history if "valid_mrr" in row] == validated
+
+
 def test_validation_runs_every_n_epochs_and_after_the_last(umls, monkeypatch):
     trainer = _trainer(umls, epochs=5, eval_every=2, patience=0)
     calls = iter(range(100))

@@ -253,6 +253,12 @@ class Trainer:
             self.epoch += 1
             epoch = self.epoch
             pretraining = epoch <= config.training.pretrain_epochs
+            if self._starts_from_pretrained_best(epoch):
+                assert self.best is not None
+                # Only the weights: the optimiser's moments and the random streams go on, and
+                # patience counts afresh for the sampler.
+                self.model.load_state_dict(self.best.model)
+                self.stopper.checks_without_improvement = 0
             lr = config.training.lr * lr_factor(
                 epoch, total_epochs, config.training.lr_warmup_epochs, config.training.lr_decay
             )
@@ -269,7 +275,14 @@ class Trainer:
                 "lr": lr,
                 **row,
             }
-            if epoch % config.evaluation.eval_every == 0 or epoch == total_epochs:
+            if (
+                epoch % config.evaluation.eval_every == 0
+                or epoch == total_epochs
+                or (
+                    config.training.pretrain_restore_best
+                    and epoch == config.training.pretrain_epochs
+                )
+            ):
                 valid = self.validate()
                 row.update(
                     {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}
@@ -309,6 +322,16 @@ class Trainer:
             eval_seconds=self.eval_seconds,
             history=self.history,
             skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
+        )
+
+    def _starts_from_pretrained_best(self, epoch: int) -> bool:
+        """Whether ``epoch`` is the sampler's first and starts from pretraining's best weights."""
+        pretrain_epochs = self.config.training.pretrain_epochs
+        return (
+            self.config.training.pretrain_restore_best
+            and pretrain_epochs > 0
+            and epoch == pretrain_epochs + 1
+            and self.best is not None
         )
 
     def _record_best(self, epoch: int, valid: Evaluation) -> None:
