@@ -486,6 +486,31 @@ def test_gan_beta1_is_the_first_moment_decay_of_both_gan_optimisers(umls):
             assert optimizer.param_groups[0]["betas"] == (beta1, 0.999)
 
 
+def test_adversarial_temperature_weighs_each_negative_by_its_softmax_score(umls):
+    positives = umls.train[:32]
+    _, model, plain = _build(umls)
+    assert _sample(model, plain, positives)[0].weights is None
+    _, model, weighted = _build(umls, dans_adversarial_temperature=50.0)
+    negatives, entities, relations = _sample(model, weighted, positives)
+    # By hand, negative by negative: the decoder's logit of the corrupted triple.
+    decoder = model.decoder
+    scores = torch.empty(negatives.head_replaced.shape)
+    for b, (h, r, t) in enumerate(positives.tolist()):
+        for k, head in enumerate(negatives.head_replaced[b].tolist()):
+            anchor, rel = (
+                (entities[t], decoder.inverse(relations[r][None])[0])
+                if head
+                else (
+                    entities[h],
+                    relations[r],
+                )
+            )
+            scores[b, k] = decoder.score(anchor, rel, negatives.embeddings[b, k])
+    expected = torch.softmax(50.0 * scores, dim=1) * scores.shape[1]
+    assert_close(negatives.weights, expected, rtol=1e-4, atol=1e-5)
+    assert expected.std() > 0.1  # far from equal weights, so the check means something
+
+
 def test_the_queries_are_the_rows_kept_entity_and_relation(umls):
     _, model, sampler = _build(umls)
     positives = umls.train[:3]

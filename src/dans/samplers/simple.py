@@ -82,13 +82,19 @@ class SelfAdversarialSampler(UniformSampler):
         self.temperature = options.temperature
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
-        with torch.no_grad():
-            scores = score_corrupted(
-                step.decoder,
-                step.entities,
-                step.relations,
-                step.positives,
-                negatives.head_replaced,
-                negatives.embeddings,
-            )
-            return torch.softmax(self.temperature * scores, dim=1) * scores.shape[1]
+        return adversarial_weights(step, negatives, self.temperature)
+
+
+def adversarial_weights(step: StepContext, negatives: Negatives, temperature: float) -> Tensor:
+    """``softmax(temperature * score)`` over each positive's negatives, scaled to average 1:
+    shape (B, K), detached."""
+    with torch.no_grad():
+        scores = score_corrupted(
+            step.decoder,
+            step.entities,
+            step.relations,
+            step.positives,
+            negatives.head_replaced,
+            negatives.embeddings,
+        )
+        return torch.softmax(temperature * scores, dim=1) * scores.shape[1]

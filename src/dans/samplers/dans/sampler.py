@@ -32,7 +32,7 @@ from dans.samplers.base import (
     join_weights,
 )
 from dans.samplers.dans.networks import Discriminator, Pathway, film_penalty
-from dans.samplers.simple import UniformSampler
+from dans.samplers.simple import UniformSampler, adversarial_weights
 from dans.samplers.snap import nearest_allowed
 
 DANS_PATHWAYS = ("entity", "relation", "both")
@@ -76,6 +76,12 @@ class DANSOptions(Options):
         0.0,
         "weight of a generator loss term, -log sigmoid(score), that rewards fakes the current "
         "base model scores high (0: off, the paper's objective)",
+        minimum=0.0,
+    )
+    adversarial_temperature: float = option(
+        0.0,
+        "weight each negative in the loss by softmax(T * score) over its positive's negatives, "
+        "as self-adv does (0: off, the paper's equal weights)",
         minimum=0.0,
     )
     generator_steps: int = option(5, "generator steps per mini-batch", minimum=0)
@@ -178,6 +184,7 @@ class DANSSampler(NegativeSampler):
             else None
         )
         self.score_weight = options.score_weight
+        self.adversarial_temperature = options.adversarial_temperature
         self.generator_optimizer = adam(
             self.pathways.parameters(), options.generator_lr, options.gan_beta1
         )
@@ -448,13 +455,17 @@ class DANSSampler(NegativeSampler):
             weights = join_weights((weights, head_replaced), (kept_weights, uniform_sides))
             head_replaced = torch.cat([head_replaced, uniform_sides], 1)
             rows = torch.cat([rows, ids], 1)
-        return Negatives(
+        negatives = Negatives(
             gather_rows(source, rows),
             head_replaced,
             rows if self.mode == "snap" else None,
             weights,
             self._groups(),
         )
+        if self.adversarial_temperature:
+            hardness = adversarial_weights(step, negatives, self.adversarial_temperature)
+            negatives.weights = average_one(hardness if weights is None else hardness * weights)
+        return negatives
 
     def snap(
         self, positives: LongTensor, head_replaced: BoolTensor, vectors: Tensor, entities: Tensor
