@@ -9,8 +9,15 @@ import dans
 from dans.cli import main
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments import grids
-from dans.experiments.compare import compare, comparison_grid, paired_p_value, render_table
+from dans.experiments.compare import (
+    compare,
+    comparison_grid,
+    holm,
+    paired_p_value,
+    render_table,
+)
 from dans.experiments.grids import GridOptions, read_results, render_csv
+from dans.experiments.tables import three
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,7 +54,7 @@ def _known_rows():
 def test_table_layout_bold_underline_and_spread():
     lines = render_table(_known_rows()).splitlines()
     assert "Test metrics on toy" in lines[0]
-    assert lines[2] == "| sampler | seeds | MRR | H@1 | NDCG@5 | p |"
+    assert lines[2] == "| sampler | seeds | MRR | H@1 | NDCG@5 | p (uniform) |"
     assert lines[4].startswith("| **DistMult** |")
     uniform, self_adv, dans_row = (line.split(" | ") for line in lines[5:8])
     # Means: MRR uniform .600, self-adv .605, dans .620 (std .100, .100, .110).
@@ -73,6 +80,35 @@ def test_paired_p_value_matches_the_closed_form_for_two_degrees_of_freedom():
     assert math.isnan(paired_p_value([0.6, 0.7], [0.5, 0.6]))
     assert math.isnan(paired_p_value([0.6], [0.5]))
     assert table.splitlines()[6].endswith("| – |")  # self-adv: always exactly .005 above
+
+
+def test_holm_by_hand():
+    # Three tests and one without: .01 x 3 = .03; .03 x 2 = .06; .04 x 1 = .04, raised to .06.
+    adjusted = holm([0.01, 0.04, 0.03, math.nan])
+    assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(adjusted[3])
+    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_every_sampler_is_tested_against_nscaching_too_and_corrected_across_the_table():
+    rows = _known_rows()[:-1]
+    nscaching = (0.52, 0.61, 0.75)
+    rows += [_row("nscaching", "distmult", s, m, 0, 0) for s, m in enumerate(nscaching, 1)]
+    lines = render_table(rows).splitlines()
+    assert lines[2].endswith("| p (uniform) | p (nscaching) |")
+    raw = {
+        ("self-adv", "uniform"): math.nan,
+        ("dans", "uniform"): paired_p_value([0.51, 0.62, 0.73], [0.50, 0.60, 0.70]),
+        ("nscaching", "uniform"): paired_p_value(nscaching, [0.50, 0.60, 0.70]),
+        ("uniform", "nscaching"): paired_p_value([0.50, 0.60, 0.70], nscaching),
+        ("self-adv", "nscaching"): paired_p_value([0.505, 0.605, 0.705], nscaching),
+        ("dans", "nscaching"): paired_p_value([0.51, 0.62, 0.73], nscaching),
+    }
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True))
+    dans_row = next(line for line in lines if line.startswith("| dans |")).split(" | ")
+    assert dans_row[-2] == three(adjusted["dans", "uniform"])
+    assert dans_row[-1].rstrip(" |") == three(adjusted["dans", "nscaching"])
+    assert adjusted["dans", "uniform"] > raw["dans", "uniform"]  # the correction did something
 
 
 def test_tiny_p_values_are_printed_as_a_bound():

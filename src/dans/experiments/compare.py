@@ -1,5 +1,6 @@
 """``dans compare``: a grid of samplers x decoders x seeds on one dataset, resumable, summarised
-as the paper's Tables 2 and 3 with a paired test of each sampler against uniform."""
+as the paper's Tables 2 and 3 with paired tests of each sampler against uniform and NSCaching,
+Holm-corrected across the table."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from dans.experiments.tables import (
 )
 from dans.rundir import write_atomic
 
-BASELINE = "uniform"
+# The samplers every other one is tested against, where the table has them.
+BASELINES = ("uniform", "nscaching")
 # The config keys the grid sets for each run.
 GRID_KEYS = ("sampler", "decoder", "seed")
 DECODER_TITLES = {"distmult": "DistMult", "complex": "ComplEx", "rotate": "RotatE"}
@@ -106,36 +108,66 @@ def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:
     return float(stats.ttest_rel(values, baseline).pvalue)
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment for testing the p-values together: the i-th smallest of m
+    becomes the largest of ``min(1, (m - j + 1) p_(j))`` over j <= i. A NaN (no test) stays NaN
+    and does not count in m."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
 def render_table(rows: Sequence[dict[str, str]]) -> str:
     """The paper's layout: a block of samplers per decoder; MRR, H@1 and NDCG@5 as mean ± std
     over seeds, the best of each column in bold and the runner-up underlined; a paired t-test of
-    each sampler's MRR against uniform over the seeds both ran."""
+    each sampler's MRR against each baseline present (uniform, NSCaching) over the seeds both
+    ran, Holm-corrected across every test in the table."""
+    decoders = list(dict.fromkeys(row["decoder"] for row in rows))
+    blocks = {d: by_seed([row for row in rows if row["decoder"] == d], "sampler") for d in decoders}
+    baselines = [b for b in BASELINES if any(b in groups for groups in blocks.values())]
+    tests = [
+        (decoder, sampler, baseline)
+        for decoder, groups in blocks.items()
+        for sampler in groups
+        for baseline in baselines
+    ]
+    raw = [
+        _p_value(blocks[d][s], blocks[d].get(b, {})) if s != b else math.nan for d, s, b in tests
+    ]
+    adjusted = dict(zip(tests, holm(raw), strict=True))
     lines = [
         f"Test metrics on {dataset_of(rows)}, mean ± std over seeds ({RANKS_NOTE}). "
-        f"p: two-sided paired t-test of MRR against {BASELINE} over seeds.",
+        f"p: two-sided paired t-test of MRR against {' and against '.join(baselines)} over "
+        "seeds, Holm-corrected across the table (–: no test).",
         "",
-        *header("sampler", ["p"]),
+        *header("sampler", [f"p ({baseline})" for baseline in baselines]),
     ]
-    for decoder in dict.fromkeys(row["decoder"] for row in rows):
+    for decoder, groups in blocks.items():
         block = [row for row in rows if row["decoder"] == decoder]
-        groups = by_seed(block, "sampler")
         cells = metric_cells(groups)
         title = DECODER_TITLES.get(decoder, decoder)
-        lines.append(f"| **{title}** |" + " |" * (len(TABLE_METRICS) + 2))
+        lines.append(f"| **{title}** |" + " |" * (len(TABLE_METRICS) + 1 + len(baselines)))
         for sampler, runs in groups.items():
             seeds = seeds_cell(block, runs, {"sampler": sampler})
-            p = _p(sampler, runs, groups.get(BASELINE, {}))
-            lines.append(f"| {sampler} | {seeds} | " + " | ".join(cells[sampler]) + f" | {p} |")
+            ps = [_p_text(sampler, b, adjusted[decoder, sampler, b]) for b in baselines]
+            lines.append(f"| {sampler} | {seeds} | " + " | ".join([*cells[sampler], *ps]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _p(sampler: str, runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> str:
-    if sampler == BASELINE or not baseline:
-        return ""
+def _p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
     seeds = sorted(runs.keys() & baseline.keys())
-    p = paired_p_value(
+    return paired_p_value(
         [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
     )
+
+
+def _p_text(sampler: str, baseline: str, p: float) -> str:
+    if sampler == baseline:
+        return ""
     if math.isnan(p):
         return "–"
     return "<.001" if p < 0.001 else three(p)
