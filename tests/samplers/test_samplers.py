@@ -16,6 +16,7 @@ from dans.samplers import (
     StepContext,
     UniformSampler,
 )
+from dans.samplers.base import join_weights
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -289,6 +290,12 @@ def test_concat_offsets_groups_and_renormalises_weights():
     # Row 0: weights (0, 2, 1, 1) sum to 4 over 4 negatives, already averaging 1.
     # Row 1: (1, 1, 1, 1) stays.
     torch.testing.assert_close(both.weights, torch.tensor([[0.0, 2.0, 1.0, 1.0], [1.0] * 4]))
+
+
+def test_joined_weights_stay_on_the_negatives_device():
+    sides = torch.zeros(2, 3, dtype=torch.bool, device="meta")
+    joined = join_weights((None, sides), (torch.ones(2, 1, device="meta"), sides[:, :1]))
+    assert joined.device.type == "meta" and joined.shape == (2, 4)
 
 
 def test_concat_without_weights_keeps_none():

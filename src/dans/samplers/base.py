@@ -107,7 +107,10 @@ def join_weights(*parts: tuple[Tensor | None, BoolTensor]) -> Tensor | None:
     if all(weights is None for weights, _ in parts):
         return None
     return average_one(
-        torch.cat([torch.ones(like.shape) if w is None else w for w, like in parts], 1)
+        torch.cat(
+            [torch.ones(like.shape, device=like.device) if w is None else w for w, like in parts],
+            1,
+        )
     )
 
 
