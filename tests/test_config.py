@@ -12,6 +12,7 @@ from dans.config import TrainConfig
 from dans.errors import ConfigError
 from dans.options import Options, option
 from dans.samplers import SAMPLERS, UniformSampler
+from dans.samplers.base import sampler_names, sampler_variants
 from dans.samplers.dans import DANSOptions
 
 # A config.toml as the flat layout wrote it: no headings, the self-adversarial temperature
@@ -103,6 +104,7 @@ def half_sampler(monkeypatch):
     class HalfSampler(UniformSampler):
         name = "half"
         options_type = HalfOptions
+        variants: ClassVar[dict] = {"quarter": {"share": 0.25}}
 
         def __init__(self, num_entities, num_negatives, options=HalfOptions()):
             super().__init__(num_entities, num_negatives)
@@ -130,3 +132,31 @@ def test_a_sampler_registered_outside_gets_keys_files_and_flags(
     argv = ["train", "--sampler", "half", "--half-share", "0.25", "--epochs", "0"]
     assert main([*argv, "--dim", "8", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
     assert TrainConfig.from_toml(out / "config.toml")["half_share"] == 0.25
+
+
+def test_a_variant_name_stands_for_its_sampler_with_the_variants_options(
+    half_sampler, tmp_path, umls
+):
+    assert sampler_variants()["quarter"] == {"sampler": "half", "half_share": 0.25}
+    assert {"half", "quarter", "dans", "dans-paper"} <= set(sampler_names())
+    config = TrainConfig(sampler="quarter", half_share=0.75)
+    assert (config["sampler"], config["half_share"]) == ("half", 0.25)
+    assert TrainConfig(sampler="half").replace(sampler="quarter")["half_share"] == 0.25
+
+    class Third(half_sampler):
+        name = "third"
+
+    assert sampler_variants()["quarter"]["sampler"] == "half"
+    out = tmp_path / "run"
+    argv = ["train", "--sampler", "quarter", "--epochs", "0", "--dim", "8", "--quiet"]
+    assert main([*argv, "--device", "cpu", "--out", str(out)]) == 0
+    stored = TrainConfig.from_toml(out / "config.toml")
+    assert (stored["sampler"], stored["half_share"]) == ("half", 0.25)
+
+
+def test_a_variant_cannot_take_a_samplers_name(half_sampler):
+    with pytest.raises(ValueError, match="sampler variant 'uniform' is a sampler's name"):
+
+        class Clash(UniformSampler):
+            name = "clash"
+            variants: ClassVar[dict] = {"uniform": {}}

@@ -16,6 +16,7 @@ import torch
 from dans.errors import ConfigError
 from dans.options import OptionError, Options, option, show, value_type
 from dans.samplers import SAMPLERS
+from dans.samplers.base import sampler_names, sampler_variants
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 LR_DECAYS = ("none", "cosine", "linear")
@@ -64,7 +65,11 @@ class TrainingSettings(Options):
 
     title: ClassVar[str] = "training"
 
-    sampler: str = option("uniform", "negative sampler: uniform, popularity, self-adv or dans")
+    sampler: str = option(
+        "uniform",
+        f"negative sampler: {', '.join(sampler_names())}; a variant's name (dans-paper) stands "
+        "for its sampler with the variant's options, over any others given",
+    )
     negatives: int = option(20, "negatives per positive (N_s)", minimum=1)
     filter_negatives: bool = option(False, "drop negatives that are known-true triples")
     epochs: int = option(
@@ -145,7 +150,9 @@ class TrainConfig:
     except where README.md says a measurement here chose otherwise.
 
     A sampler's options come from its class (:attr:`NegativeSampler.options_type`), so one that
-    a user registers gets its keys here, in settings files and on the command line.
+    a user registers gets its keys here, in settings files and on the command line. A sampler
+    variant's name (``sampler="dans-paper"``) becomes its sampler's, with the options the
+    variant fixes over any given (:attr:`NegativeSampler.variants`).
     """
 
     data: DataSettings
@@ -155,6 +162,10 @@ class TrainConfig:
     runtime: RuntimeSettings
 
     def __init__(self, **values: Any) -> None:
+        # A variant's name becomes its sampler's, and the options the variant fixes win.
+        sampler = values.get("sampler")
+        if isinstance(sampler, str):
+            values = {**values, **sampler_variants().get(sampler, {})}
         groups = self.groups()
         owner = {key: name for name, group in groups.items() for key in group.specs()}
         unknown = [key for key in values if key not in owner]
@@ -172,13 +183,14 @@ class TrainConfig:
 
     @staticmethod
     def groups() -> dict[str, type[Options]]:
-        """Every group of settings by name: the sections, then each registered sampler that has
-        options, by name."""
-        samplers = {
-            name: options
-            for name in SAMPLERS.names()
-            if (options := SAMPLERS.get(name).options_type) is not None
-        }
+        """Every group of settings by name: the sections, then each registered sampler's options
+        under the sampler's name; a sampler that keeps another's options class (a subclass)
+        shares that sampler's group rather than repeating its keys."""
+        samplers: dict[str, type[Options]] = {}
+        for name in SAMPLERS.names():
+            options = SAMPLERS.get(name).options_type
+            if options is not None and options not in samplers.values():
+                samplers[name] = options
         return {**SECTIONS, **samplers}
 
     @classmethod
@@ -188,11 +200,12 @@ class TrainConfig:
 
     def sampler_options(self, name: str) -> Options | None:
         """Sampler ``name``'s options, or None for a sampler without any."""
-        options = self._samplers.get(name)
-        if options is None and (options_type := SAMPLERS.get(name).options_type) is not None:
-            # Registered after this config was made: its defaults.
-            options = options_type()
-        return options
+        options_type = SAMPLERS.get(name).options_type
+        if options_type is None:
+            return None
+        found = [options for options in self._samplers.values() if type(options) is options_type]
+        # None found: the sampler was registered after this config was made, so its defaults.
+        return found[0] if found else options_type()
 
     def __getitem__(self, key: str) -> Any:
         """The value of a flat key, as a flag or a settings file spells it."""

@@ -4,6 +4,7 @@ import pytest
 
 import dans
 from dans.cli import main
+from dans.errors import ConfigError
 from dans.experiments.ablate import ABLATIONS, ablate
 from dans.experiments.grids import GridOptions, read_results
 
@@ -14,7 +15,8 @@ FAST = {"encoder": "lookup", "dim": 8, "epochs": 1, "device": "cpu", "eval_every
 
 def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     out = tmp_path / "ablation"
-    rows = ablate(dans.TrainConfig(**FAST), 1, out, GridOptions(False, lambda _: None))
+    config = dans.TrainConfig(**FAST, sampler="dans")
+    rows = ablate(config, 1, out, GridOptions(False, lambda _: None))
     assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [
         ("G_E", "1", "ok"),
         ("G_R", "1", "ok"),
@@ -33,7 +35,7 @@ def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     assert all(f"| {variant} | 1 |" in table for variant in ABLATIONS)
     assert png_size(out / "ablation.png")[0] >= 800
     said = []
-    ablate(dans.TrainConfig(**FAST), 1, out, GridOptions(False, said.append))
+    ablate(config, 1, out, GridOptions(False, said.append))
     assert len(said) == 4 and all(line.endswith("done before") for line in said)
 
 
@@ -45,7 +47,23 @@ def test_cli_ablate(tmp_path, capsys, umls):
     assert "| G_ER | 1 |" in printed and f"chart: {out / 'ablation.png'}" in printed
 
 
-def test_cli_ablate_sets_the_sampler_itself(tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["ablate", "--out", str(tmp_path), "--sampler", "uniform"])
-    assert info.value.code == 2
+def test_ablate_runs_on_the_papers_dans_and_refuses_another_sampler(tmp_path, umls):
+    out = tmp_path / "ablation"
+    config = dans.TrainConfig(**FAST, sampler="dans-paper")
+    ablate(config, 1, out, GridOptions(False, lambda _: None))
+    stored = dans.TrainConfig.from_toml(out / "runs" / "G_E-seed1" / "config.toml")
+    assert stored.sampler_options("dans") == dans.TrainConfig(
+        sampler="dans-paper", dans_pathways="entity", dans_film=False
+    ).sampler_options("dans")
+    with pytest.raises(ConfigError, match="--sampler uniform"):
+        ablate(dans.TrainConfig(**FAST), 1, tmp_path / "other", GridOptions(False, print))
+
+
+def test_cli_ablate_takes_either_dans(tmp_path, capsys, umls):
+    out = tmp_path / "ablation"
+    argv = ["ablate", "--seeds", "1", "--out", str(out), "--quiet", "--encoder", "lookup"]
+    assert main([*argv, "--dim", "8", "--epochs", "1", "--sampler", "dans-paper"]) == 0
+    stored = dans.TrainConfig.from_toml(out / "runs" / "DANS-seed1" / "config.toml")
+    assert stored["dans_generator_steps"] == 5
+    assert main(["ablate", "--out", str(tmp_path / "u"), "--sampler", "uniform"]) == 2
+    assert "dans ablate varies DANS's generator" in capsys.readouterr().err

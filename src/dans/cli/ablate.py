@@ -14,13 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    rows = ablate(config_from_args(args), args.seeds, args.out, grid_options(args))
+    config = config_from_args(args, defaults={"sampler": "dans"})
+    rows = ablate(config, args.seeds, args.out, grid_options(args))
     print(grid_summary(args.out, len(rows), CHART_FILE))
 
 
 COMMAND = Command(
     "ablate",
-    "DANS against G_E only, G_R only and both without FiLM (Fig. 2(a))",
+    "DANS (--sampler dans or dans-paper) against G_E only, G_R only and both without FiLM "
+    "(Fig. 2(a))",
     add_arguments,
     run,
 )

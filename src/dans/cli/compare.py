@@ -8,7 +8,8 @@ from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_o
 from dans.cli.render import grid_summary
 from dans.experiments.compare import GRID_KEYS, compare
 
-# The samplers and decoders of the paper's Tables 2 and 3, in its order.
+# The samplers and decoders of the paper's Tables 2 and 3, in its order; DANS as the paper has
+# it, then as recommended here.
 COMPARED_SAMPLERS = (
     "uniform",
     "popularity",
@@ -17,6 +18,7 @@ COMPARED_SAMPLERS = (
     "nscaching",
     "kbgan",
     "sans",
+    "dans-paper",
     "dans",
 )
 COMPARED_DECODERS = ("distmult", "complex", "rotate")
@@ -27,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--samplers",
         type=names,
         default=list(COMPARED_SAMPLERS),
-        help=f"comma-separated (default: {','.join(COMPARED_SAMPLERS)})",
+        help="comma-separated samplers or sampler variants "
+        f"(default: {','.join(COMPARED_SAMPLERS)})",
     )
     parser.add_argument(
         "--decoders",

@@ -1,5 +1,5 @@
 """``dans ablate``: the paper's ablation (Fig. 2(a)): DANS against its generator pathways alone
-and both pathways without FiLM, over seeds."""
+and both pathways without FiLM, over seeds, for either DANS (``dans`` or ``dans-paper``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dans.config import TrainConfig
+from dans.errors import ConfigError
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     TABLE_FILE,
@@ -18,6 +19,7 @@ from dans.experiments.grids import (
 from dans.experiments.plots import bar_chart
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.rundir import write_atomic
+from dans.samplers import SAMPLERS, DANSSampler
 
 CHART_FILE = "ablation.png"
 # The paper's variants: its three ablations do without FiLM.
@@ -28,7 +30,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "DANS": {"dans_pathways": "both", "dans_film": True},
 }
 # The config keys each variant sets.
-ABLATION_KEYS = ("sampler", "seed", "dans_pathways", "dans_film")
+ABLATION_KEYS = ("seed", "dans_pathways", "dans_film")
 
 
 def ablate(
@@ -37,14 +39,18 @@ def ablate(
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
-    """Train each variant of :data:`ABLATIONS` with DANS for seeds 1..``seeds`` into
-    ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
-    ``ablation.png`` and returns the result rows."""
+    """Train each variant of :data:`ABLATIONS` with ``config``'s DANS for seeds 1..``seeds``
+    into ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md``
+    and ``ablation.png`` and returns the result rows."""
+    if not issubclass(SAMPLERS.get(config.training.sampler), DANSSampler):
+        raise ConfigError(
+            f"dans ablate varies DANS's generator; got --sampler {config.training.sampler}"
+        )
     runs = [
         GridRun(
             f"{variant}-seed{seed}",
             f"{variant}, seed {seed}",
-            config.replace(sampler="dans", seed=seed, **changes),
+            config.replace(seed=seed, **changes),
             {"variant": variant},
         )
         for variant, changes in ABLATIONS.items()

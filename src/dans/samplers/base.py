@@ -94,6 +94,23 @@ class Negatives:
         return corrupt(positives, self.head_replaced, self.ids)
 
 
+def sampler_variants() -> dict[str, dict[str, Any]]:
+    """Every registered sampler variant by name, as the config keys it stands for: its base
+    sampler's name under ``sampler``, then the options it fixes under their keys."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in SAMPLERS.names():
+        cls = SAMPLERS.get(name)
+        prefix = cls.options_type.prefix if cls.options_type is not None else ""
+        for variant, options in cls.__dict__.get("variants", {}).items():
+            found[variant] = {"sampler": name, **{prefix + key: v for key, v in options.items()}}
+    return found
+
+
+def sampler_names() -> list[str]:
+    """Every name a sampler setting takes: the registered samplers and their variants, sorted."""
+    return sorted([*SAMPLERS.names(), *sampler_variants()])
+
+
 def average_one(weights: Tensor) -> Tensor:
     """Scale each row of ``weights`` (B, K) to average 1; rows of zeros stay zero."""
     total = weights.sum(1, keepdim=True)
@@ -138,10 +155,17 @@ class NegativeSampler(nn.Module):
     name: ClassVar[str] = ""
     # The sampler's own settings, declared once: its config keys, flags, defaults and ranges.
     options_type: ClassVar[type[Options] | None] = None
+    # Named variants, {variant name: {option field: value}}: a variant's name stands for this
+    # sampler with those options fixed, wherever a sampler's name is taken (see
+    # :func:`sampler_variants`). Only the class that declares them owns them.
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         SAMPLERS.register(cls)
+        taken = set(cls.__dict__.get("variants", {})) & set(SAMPLERS.names())
+        if taken:
+            raise ValueError(f"sampler variant {sorted(taken)[0]!r} is a sampler's name")
 
     def __init__(
         self,

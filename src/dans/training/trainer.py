@@ -66,9 +66,12 @@ class Trainer:
     Each epoch sets the learning rate of :func:`~dans.training.schedule.lr_factor` (warm-up,
     then decay), pretraining epochs included. Validation runs every
     ``config.evaluation.eval_every`` epochs and after the last one; the model and the sampler
-    with the best valid MRR are restored at the end. Callbacks receive each epoch's log row,
-    each new best, and every ``checkpoint_every`` epochs (and after the last) the state that
-    :meth:`load_state_dict` continues from, so the caller decides what gets written where.
+    with the best valid MRR are restored at the end. Early stopping that falls in pretraining ends
+    pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
+    afresh, so the epoch numbers skip the pretraining epochs not run. Callbacks receive each
+    epoch's log row, each new best, and every ``checkpoint_every`` epochs (and after the last)
+    the state that :meth:`load_state_dict` continues from, so the caller decides what gets
+    written where.
 
     In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
     every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
@@ -298,6 +301,12 @@ class Trainer:
                 valid_mrr=f"{self.stopper.best:.3f}" if self.best is not None else "-",
             )
             bar.update()
+            if pretraining and self.stopper.should_stop:
+                # Patience ran out in pretraining: pretraining ends here and the sampler's
+                # phase starts next, from pretraining's best weights when asked.
+                bar.update(config.training.pretrain_epochs - epoch)
+                self.epoch = config.training.pretrain_epochs
+                self.stopper.checks_without_improvement = 0
             last = epoch == total_epochs or self.stopper.should_stop
             due = self.checkpoint_every and (epoch % self.checkpoint_every == 0 or last)
             # Every process takes part in gathering the state; the caller writes it.
