@@ -8,6 +8,7 @@ The Python API in one place::
     run = dans.resume("runs/u1")              # finish a killed run from its last saved state
     run = dans.load_run("runs/u1")            # run.model, run.kg, run.config, run.sampler
     result = dans.evaluate(run.model, run.kg, split="test")  # result.mrr, result.to_dict()
+    best = dans.predict(run, [dans.Query("brain", "location_of", "?")], k=5)  # best[0].entities
 """
 
 from dans.config import TrainConfig
@@ -16,6 +17,7 @@ from dans.errors import DansError
 from dans.evaluation import Evaluation, RankMetrics, evaluate
 from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
+from dans.prediction import Prediction, Query, predict
 from dans.recipes import recipe
 from dans.rundir import Run, RunMetrics
 from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler, StepContext
@@ -33,6 +35,8 @@ __all__ = [
     "KnowledgeGraph",
     "NegativeSampler",
     "Negatives",
+    "Prediction",
+    "Query",
     "RankMetrics",
     "Run",
     "RunMetrics",
@@ -41,6 +45,7 @@ __all__ = [
     "evaluate",
     "load_dataset",
     "load_run",
+    "predict",
     "recipe",
     "resume",
     "train",

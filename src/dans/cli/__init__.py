@@ -15,6 +15,7 @@ from dans.cli import (
     diversity,
     evaluate,
     negatives,
+    predict,
     sweep,
     train,
     visualize,
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     for module in (
         train,
         evaluate,
+        predict,
         negatives,
         compare,
         ablate,

@@ -163,10 +163,3 @@ def dans_run(path: Path, device: str, command: str) -> tuple[Run, DANSSampler]:
             f"`dans {command}` needs a run trained with --sampler dans"
         )
     return run, run.sampler
-
-
-def lookup(vocabulary: dict[str, int], name: str, kind: str, dataset: str) -> int:
-    try:
-        return vocabulary[name]
-    except KeyError:
-        raise DansError(f"unknown {kind} {name!r}: it does not occur in {dataset}") from None

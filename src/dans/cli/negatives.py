@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, dans_run, lookup, positive_int
+from dans.cli.arguments import Command, add_device_flag, dans_run, positive_int
 from dans.cli.render import negatives_table
 from dans.samplers.dans.hardest import hardest_negatives
 
@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> None:
     kg = finished.kg
     replace_head = args.tail is not None
     anchor_name = args.tail if replace_head else args.head
-    anchor = lookup(kg.entity_to_id, anchor_name, "entity", kg.name)
-    relation = lookup(kg.relation_to_id, args.relation, "relation", kg.name)
+    anchor = kg.entity_id(anchor_name)
+    relation = kg.relation_id(args.relation)
     found = hardest_negatives(
         finished.model,
         sampler,

@@ -11,6 +11,7 @@ from dans.data.datasets import DATASETS, locate
 from dans.evaluation.metrics import METRIC_NAMES, Evaluation
 from dans.experiments.diversity import DIVERSITY_COLUMNS
 from dans.experiments.grids import RESULTS_FILE, TABLE_FILE
+from dans.prediction import Prediction
 from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
 
@@ -43,6 +44,27 @@ def negatives_table(rows: list[dict[str, Any]]) -> str:
             f"{row['pathways']}"
         )
     return "\n".join(lines)
+
+
+def predictions_table(prediction: Prediction) -> str:
+    """A query, then its entities ranked with their logits."""
+    width = max([len("entity"), *(len(name) for name in prediction.entities)])
+    lines = [str(prediction.query), f"{'rank':>4}  {'entity':{width}}  {'score':>9}"]
+    for rank, name, score in prediction.ranked():
+        lines.append(f"{rank:>4}  {name:{width}}  {score:>9.4f}")
+    return "\n".join(lines)
+
+
+def predictions_tsv(found: list[Prediction]) -> str:
+    """One line per (query, answer): the query's head, relation and tail, rank, entity, logit."""
+    lines = ["head\trelation\ttail\trank\tentity\tscore"]
+    for prediction in found:
+        query = prediction.query
+        for rank, name, score in prediction.ranked():
+            lines.append(
+                f"{query.head}\t{query.relation}\t{query.tail}\t{rank}\t{name}\t{score:.6g}"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def grid_summary(out: Path, runs: int, chart: str = "") -> str:

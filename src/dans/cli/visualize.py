@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from dans.cli.arguments import Command, add_device_flag, dans_run, lookup, positive_int
+from dans.cli.arguments import Command, add_device_flag, dans_run, positive_int
 from dans.experiments.visualize import (
     CHART_FILE,
     POINTS_FILE,
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     finished, sampler = dans_run(args.run, args.device, "visualize")
     kg = finished.kg
-    relation = lookup(kg.relation_to_id, args.relation, "relation", kg.name)
+    relation = kg.relation_id(args.relation)
     seed = finished.config.runtime.seed if args.seed is None else args.seed
     points = negative_tails(finished, sampler, relation, args.max_positives, seed)
     coordinates = project(torch.stack([point.vector for point in points]), seed)

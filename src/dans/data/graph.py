@@ -13,6 +13,7 @@ import torch
 from torch import LongTensor, Tensor
 
 from dans.data.triples import read_triples
+from dans.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
@@ -103,6 +104,14 @@ class KnowledgeGraph:
     def num_relations(self) -> int:
         return len(self.relation_names)
 
+    def entity_id(self, name: str) -> int:
+        """The id of entity ``name``; raises :class:`DataError` when the graph has none."""
+        return _lookup(self.entity_to_id, name, "entity", self.name)
+
+    def relation_id(self, name: str) -> int:
+        """The id of relation ``name``; raises :class:`DataError` when the graph has none."""
+        return _lookup(self.relation_to_id, name, "relation", self.name)
+
     def split(self, name: str) -> LongTensor:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
@@ -154,6 +163,13 @@ class KnowledgeGraph:
             name=name or folder.name,
             source=str(folder),
         )
+
+
+def _lookup(vocabulary: dict[str, int], name: str, kind: str, graph: str) -> int:
+    try:
+        return vocabulary[name]
+    except KeyError:
+        raise DataError(f"unknown {kind} {name!r}: it does not occur in {graph}") from None
 
 
 def _warn_unseen(path: Path, split: str, triples: LongTensor, train: LongTensor) -> None:

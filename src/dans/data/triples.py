@@ -8,7 +8,13 @@ from dans.errors import DataError
 
 
 def read_triples(path: Path) -> list[tuple[str, str, str]]:
-    """Read one split file into (head, relation, tail) name triples, in file order.
+    """Read one split file into (head, relation, tail) name triples, in file order (see
+    :func:`read_numbered_triples`)."""
+    return [triple for _, triple in read_numbered_triples(path)]
+
+
+def read_numbered_triples(path: Path) -> list[tuple[int, tuple[str, str, str]]]:
+    """Read a triples file into (line number, (head, relation, tail)) pairs, in file order.
 
     Tolerates CRLF line endings, a UTF-8 byte-order mark, trailing whitespace and blank lines.
     Raises :class:`DataError` naming the file and line for anything else: a missing or empty
@@ -30,7 +36,7 @@ def read_triples(path: Path) -> list[tuple[str, str, str]]:
         data = exc.object
         line = data.count(b"\n", 0, exc.start) + 1
         raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x})") from None
-    triples: list[tuple[str, str, str]] = []
+    triples: list[tuple[int, tuple[str, str, str]]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip()
         if not line:
@@ -45,7 +51,7 @@ def read_triples(path: Path) -> list[tuple[str, str, str]]:
                 f"{path}:{number}: expected 3 tab-separated fields (head, relation, tail), "
                 f"found {_describe(fields)}"
             )
-        triples.append((fields[0], fields[1], fields[2]))
+        triples.append((number, (fields[0], fields[1], fields[2])))
     if not triples:
         raise DataError(f"{path}: no triples (the file is empty)")
     return triples
