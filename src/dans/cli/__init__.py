@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from dans import __version__
 from dans.cli import (
     ablate,
     compare,
     datasets,
     diversity,
     evaluate,
+    export,
+    names,
     negatives,
     predict,
     sweep,
@@ -24,19 +28,24 @@ from dans.cli.arguments import Command
 from dans.errors import DansError
 
 EXIT_USAGE = 2
+# 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe.
+EXIT_BROKEN_PIPE = 141
 COMMANDS: dict[str, Command] = {
-    module.COMMAND.name: module.COMMAND
-    for module in (
-        train,
-        evaluate,
-        predict,
-        negatives,
-        compare,
-        ablate,
-        sweep,
-        diversity,
-        visualize,
-        datasets,
+    command.name: command
+    for command in (
+        train.COMMAND,
+        evaluate.COMMAND,
+        predict.COMMAND,
+        export.COMMAND,
+        names.ENTITIES,
+        names.RELATIONS,
+        negatives.COMMAND,
+        compare.COMMAND,
+        ablate.COMMAND,
+        sweep.COMMAND,
+        diversity.COMMAND,
+        visualize.COMMAND,
+        datasets.COMMAND,
     )
 }
 
@@ -56,6 +65,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``dans`` parser, and each command's own parser by name."""
     parser = _Parser(prog="dans", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"dans {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     by_name = {}
     for name, command in COMMANDS.items():
@@ -90,4 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dans {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (head, less) closed the pipe: stop quietly, as a Unix tool does, and keep
+        # Python from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return 0

@@ -1,0 +1,44 @@
+"""`dans entities` and `dans relations`: the names of a run's or a dataset's graph, by id."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dans.builders import load_graph
+from dans.cli.arguments import Command
+from dans.data.datasets import load_dataset
+from dans.data.graph import KnowledgeGraph
+from dans.rundir import RunDirectory
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("run", nargs="?", type=Path, help="run directory written by `dans train`")
+    source.add_argument("--dataset", help="a named dataset instead of a run")
+    source.add_argument("--data-dir", type=Path, help="a folder of split files instead of a run")
+
+
+def _graph(args: argparse.Namespace) -> KnowledgeGraph:
+    if args.run is not None:
+        return load_graph(RunDirectory(args.run).read_config())
+    return load_dataset(args.dataset, args.data_dir)
+
+
+def _list_entities(args: argparse.Namespace) -> None:
+    print("\n".join(f"{i}\t{name}" for i, name in enumerate(_graph(args).entity_names)))
+
+
+def _list_relations(args: argparse.Namespace) -> None:
+    print("\n".join(f"{i}\t{name}" for i, name in enumerate(_graph(args).relation_names)))
+
+
+ENTITIES = Command(
+    "entities", "list a run's or a dataset's entities: id, then name", add_arguments, _list_entities
+)
+RELATIONS = Command(
+    "relations",
+    "list a run's or a dataset's relations: id, then name",
+    add_arguments,
+    _list_relations,
+)
