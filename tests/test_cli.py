@@ -237,8 +237,11 @@ def test_train_writes_the_run_directory(trained):
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint.pt",
         "config.toml",
+        "entities.tsv",
         "log.csv",
         "metrics.json",
+        "provenance.json",
+        "relations.tsv",
     ]
     assert "umls" in stdout
     assert f"run written to {out}" in stdout

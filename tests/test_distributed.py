@@ -146,7 +146,10 @@ def test_every_process_ends_with_the_same_model_and_sampler(tmp_path, sampler):
 # ------------------------------------------------------------------------- torchrun, for real
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-ARGS = ["--sampler", "dans", "--epochs", "6", "--eval-every", "2", "--device", "cpu", "--quiet"]
+# The paper's DANS. With the authors' schedule six epochs end while the MRR still climbs fast
+# (.27 with one process, .30 with two, when measured), too early for the comparison below.
+ARGS = ["--sampler", "dans-paper", "--epochs", "6", "--eval-every", "2", "--device", "cpu"]
+ARGS += ["--quiet"]
 
 
 def _env():
@@ -191,8 +194,11 @@ def test_two_processes_reach_the_mrr_of_one_within_003(tmp_path, two_processes):
     assert sorted(p.name for p in out.iterdir()) == [
         "checkpoint.pt",
         "config.toml",
+        "entities.tsv",
         "log.csv",
         "metrics.json",
+        "provenance.json",
+        "relations.tsv",
     ]
 
 

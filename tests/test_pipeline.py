@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import hashlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 import dans
+import dans.data.datasets
 from dans import rundir
 from dans.cli import main
 from dans.rundir import RunDirectory
@@ -250,7 +252,12 @@ def test_a_run_killed_before_its_first_state_starts_again(tmp_path, monkeypatch,
         kill_during_epoch(patch, 1)
         with pytest.raises(Killed):
             dans.train(small("mcns"), out=out, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.toml",
+        "entities.tsv",
+        "provenance.json",
+        "relations.tsv",
+    ]
     dans.resume(out, progress=False)
     assert_same_run(out, uninterrupted("mcns"))
 
@@ -383,3 +390,64 @@ def test_sigkill_twice_then_resume_gives_the_uninterrupted_metrics(tmp_path):
         assert process.returncode == 0, stderr.decode()
     assert "test (realistic ranks, filtered)" in stdout.decode()
     assert_same_run(out, tmp_path / "whole")
+
+
+# --------------------------------------------------------------------------------------------
+# Runs travel: they record their data and environment, load from any folder, and refuse data
+# that changed since.
+# --------------------------------------------------------------------------------------------
+UMLS_FILES = dans.data.datasets.resolve("umls")
+
+
+@pytest.fixture
+def relative_run(tmp_path, monkeypatch):
+    """A run trained from ``tmp_path`` on a copy of UMLS named by the relative path ``graph``."""
+    (tmp_path / "graph").mkdir()
+    for split in ("train", "valid", "test"):
+        (tmp_path / "graph" / f"{split}.txt").write_bytes(
+            (UMLS_FILES / f"{split}.txt").read_bytes()
+        )
+    monkeypatch.chdir(tmp_path)
+    dans.train(small(data_dir="graph", epochs=1), out="run", progress=False)
+    return tmp_path
+
+
+def test_a_run_records_its_data_its_id_maps_and_its_environment(relative_run):
+    record = json.loads((relative_run / "run" / "provenance.json").read_text())
+    graph = relative_run / "graph"
+    assert record["data"]["source"] == str(graph.resolve())
+    for split in ("train", "valid", "test"):
+        expected = hashlib.sha256((graph / f"{split}.txt").read_bytes()).hexdigest()
+        assert record["data"]["sha256"][split] == expected
+    assert record["environment"]["torch"] == torch.__version__
+    assert record["environment"]["dans"] == dans.__version__
+    assert record["environment"]["threads"] == 1
+    assert record["environment"]["device"] == "cpu"
+    kg = dans.load_dataset(data_dir=graph)
+    lines = (relative_run / "run" / "entities.tsv").read_text().splitlines()
+    assert lines == [f"{i}\t{name}" for i, name in enumerate(kg.entity_names)]
+
+
+def test_a_run_with_a_relative_data_path_loads_from_another_folder(relative_run, monkeypatch):
+    elsewhere = relative_run / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = dans.load_run(relative_run / "run")
+    assert run.kg.num_entities == 135
+    # On another machine the recorded folder is gone: the configuration's path is used.
+    record_path = relative_run / "run" / "provenance.json"
+    record = json.loads(record_path.read_text())
+    record["data"]["source"] = str(relative_run / "gone")
+    record_path.write_text(json.dumps(record))
+    monkeypatch.chdir(relative_run)
+    assert dans.load_run("run").kg.num_entities == 135
+
+
+def test_data_that_changed_since_training_is_refused_in_one_line(relative_run, capsys):
+    test_file = relative_run / "graph" / "test.txt"
+    test_file.write_text("".join(test_file.read_text().splitlines(keepends=True)[:-1]))
+    assert main(["evaluate", "run"]) == 2
+    assert capsys.readouterr().err == (
+        f"dans evaluate: error: {test_file.resolve()}: differs from the file run was trained on "
+        "(its SHA-256 changed)\n"
+    )

@@ -21,8 +21,7 @@ from dans.prediction import Prediction, Query, predict
 from dans.recipes import recipe
 from dans.rundir import Run, RunMetrics
 from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler, StepContext
-
-__version__ = "0.1.0"
+from dans.version import __version__
 
 __all__ = [
     "DECODERS",
@@ -42,6 +41,7 @@ __all__ = [
     "RunMetrics",
     "StepContext",
     "TrainConfig",
+    "__version__",
     "evaluate",
     "load_dataset",
     "load_run",

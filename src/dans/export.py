@@ -12,14 +12,12 @@ import torch
 from torch import Tensor
 
 from dans.errors import DansError
-from dans.rundir import make_folder, write_atomic
+from dans.rundir import ENTITIES_FILE, RELATIONS_FILE, id_map, make_folder, write_atomic
 
 if TYPE_CHECKING:
     from dans.rundir import Run
 
 EXPORT_FORMATS = ("npy", "tsv", "safetensors")
-ENTITIES_FILE = "entities.tsv"
-RELATIONS_FILE = "relations.tsv"
 
 
 def embeddings(run: Run) -> dict[str, Tensor]:
@@ -47,8 +45,8 @@ def export_run(run: Run, out: Path, fmt: str) -> list[Path]:
         raise DansError(f"unknown export format {fmt!r}; choose one of: {choices}")
     make_folder(out)
     files = {
-        ENTITIES_FILE: _id_map(run.kg.entity_names),
-        RELATIONS_FILE: _id_map(run.kg.relation_names),
+        ENTITIES_FILE: id_map(run.kg.entity_names),
+        RELATIONS_FILE: id_map(run.kg.relation_names),
     }
     tables = embeddings(run)
     weights = {key: value.cpu().contiguous() for key, value in run.model.state_dict().items()}
@@ -64,10 +62,6 @@ def export_run(run: Run, out: Path, fmt: str) -> list[Path]:
     for name, data in files.items():
         write_atomic(out / name, data)
     return [out / name for name in files]
-
-
-def _id_map(names: list[str]) -> bytes:
-    return "".join(f"{i}\t{name}\n" for i, name in enumerate(names)).encode()
 
 
 def _npy(table: Tensor) -> bytes:

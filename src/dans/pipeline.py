@@ -10,9 +10,10 @@ import torch
 from dans import distributed
 from dans.builders import build_model, build_sampler, check_names, load_graph
 from dans.config import TrainConfig, resolve_device
+from dans.data.datasets import load_dataset
 from dans.data.graph import KnowledgeGraph
 from dans.distributed import world
-from dans.errors import DansError, TrainingDiverged
+from dans.errors import DansError, DataError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
 from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory, RunMetrics
 from dans.sealed import first_line
@@ -44,8 +45,7 @@ def train(
     kg = load_graph(config)
     trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every)
     if run_dir is not None:
-        run_dir.create(overwrite)
-        run_dir.write_config(config)
+        _start(run_dir, config, kg, device, overwrite)
     return _finish(trainer, run_dir)
 
 
@@ -64,14 +64,46 @@ def resume(
         return load_run(path)
     state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
     writer = run_dir if world().main else None
-    trainer = build_trainer(config, load_graph(config), device, writer, progress, checkpoint_every)
+    kg = run_graph(run_dir, config)
+    trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every)
     if state is None:
         if writer is not None:
-            writer.create(overwrite=True)
-            writer.write_config(config)
+            _start(writer, config, kg, device, overwrite=True)
     else:
         _restore(trainer, state, run_dir.path / STATE_FILE, writer)
     return _finish(trainer, writer)
+
+
+def _start(
+    run_dir: RunDirectory,
+    config: TrainConfig,
+    kg: KnowledgeGraph,
+    device: torch.device,
+    overwrite: bool,
+) -> None:
+    """Create the run directory with the configuration and what the run trains on and with."""
+    run_dir.create(overwrite)
+    run_dir.write_config(config)
+    run_dir.write_provenance(kg, str(device))
+
+
+def run_graph(run_dir: RunDirectory, config: TrainConfig) -> KnowledgeGraph:
+    """The graph a run trained on: read from the folder it recorded, whatever the working
+    folder, or as its configuration names it where that folder is gone (another machine).
+    Refused in one line when a split's SHA-256 differs from the recorded one."""
+    recorded = run_dir.read_provenance()
+    if recorded is None:  # a run from before runs recorded their data
+        return load_graph(config)
+    data = recorded["data"]
+    source = Path(data["source"])
+    kg = load_dataset(data["dataset"], source) if source.is_dir() else load_graph(config)
+    for split, checksum in data["sha256"].items():
+        if kg.checksums.get(split) != checksum:
+            raise DataError(
+                f"{Path(kg.source) / f'{split}.txt'}: differs from the file {run_dir.path} was "
+                "trained on (its SHA-256 changed)"
+            )
+    return kg
 
 
 def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
@@ -186,7 +218,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
     checkpoint = run_dir.load_checkpoint()
-    kg = load_graph(config)
+    kg = run_graph(run_dir, config)
     model = build_model(config, kg)
     sampler = build_sampler(config.training.sampler, config, kg)
     try:

@@ -7,11 +7,14 @@ import dataclasses
 import io
 import json
 import os
+import platform
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
@@ -20,6 +23,7 @@ from dans.evaluation.metrics import Evaluation
 from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
+from dans.version import __version__
 
 # The kinds of sealed file a run directory holds: the best model, and the state to resume from.
 CHECKPOINT_KIND, STATE_KIND = "dans-checkpoint", "dans-training-state"
@@ -30,6 +34,9 @@ CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, STATE_FILE, METRICS_FILE = (
     "resume.pt",
     "metrics.json",
 )
+# What a run was trained on and with: the data's folder and checksums, the versions, threads and
+# device; and the id maps of its graph (id, then name, one per line).
+PROVENANCE_FILE, ENTITIES_FILE, RELATIONS_FILE = "provenance.json", "entities.tsv", "relations.tsv"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -111,6 +118,40 @@ class RunDirectory:
 
     def write_config(self, config: TrainConfig) -> None:
         write_atomic(self.path / CONFIG_FILE, config.to_toml().encode())
+
+    def write_provenance(self, kg: KnowledgeGraph, device: str) -> None:
+        """Record the graph (its resolved folder, the SHA-256 of each split and its id maps) and
+        the environment (Python, torch and dans versions, torch threads, device)."""
+        record = {
+            "data": {
+                "dataset": kg.name,
+                "source": kg.source,
+                "sha256": kg.checksums,
+                "entities": kg.num_entities,
+                "relations": kg.num_relations,
+            },
+            "environment": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "dans": __version__,
+                "threads": torch.get_num_threads(),
+                "device": device,
+                "platform": platform.platform(),
+            },
+        }
+        write_atomic(self.path / PROVENANCE_FILE, (json.dumps(record, indent=2) + "\n").encode())
+        write_atomic(self.path / ENTITIES_FILE, id_map(kg.entity_names))
+        write_atomic(self.path / RELATIONS_FILE, id_map(kg.relation_names))
+
+    def read_provenance(self) -> dict[str, Any] | None:
+        """:meth:`write_provenance`'s record, or None for a run written before runs had one."""
+        path = self.path / PROVENANCE_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DansError(f"{path}: not valid JSON ({exc})") from None
 
     def append_log(self, row: dict[str, Any]) -> None:
         """Add an epoch's row to ``log.csv``; columns are the union of all rows' keys."""
@@ -199,6 +240,11 @@ class RunDirectory:
             raise DansError(f"{path}: not valid JSON ({exc})") from None
         except (KeyError, TypeError, AttributeError) as exc:
             raise DansError(f"{path}: not the metrics of a dans run ({exc!r})") from None
+
+
+def id_map(names: list[str]) -> bytes:
+    """Names by id as text: the id, a tab and the name, one per line."""
+    return "".join(f"{i}\t{name}\n" for i, name in enumerate(names)).encode()
 
 
 def _remove(path: Path) -> None:

@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dans import __version__
 from dans.cli import (
     ablate,
     compare,
@@ -26,6 +25,7 @@ from dans.cli import (
 )
 from dans.cli.arguments import Command
 from dans.errors import DansError
+from dans.version import __version__
 
 EXIT_USAGE = 2
 # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dans.builders import load_graph
 from dans.cli.arguments import Command
 from dans.data.datasets import load_dataset
 from dans.data.graph import KnowledgeGraph
+from dans.pipeline import run_graph
 from dans.rundir import RunDirectory
 
 
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _graph(args: argparse.Namespace) -> KnowledgeGraph:
     if args.run is not None:
-        return load_graph(RunDirectory(args.run).read_config())
+        run_dir = RunDirectory(args.run)
+        return run_graph(run_dir, run_dir.read_config())
     return load_dataset(args.dataset, args.data_dir)
 
 

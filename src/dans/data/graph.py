@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import warnings
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class KnowledgeGraph:
     test: LongTensor
     name: str = "custom"
     source: str = ""
+    # SHA-256 of each split file's bytes, by split, for graphs read from files.
+    checksums: dict[str, str] = field(default_factory=dict)
     entity_to_id: dict[str, int] = field(init=False, repr=False)
     relation_to_id: dict[str, int] = field(init=False, repr=False)
 
@@ -161,7 +164,11 @@ class KnowledgeGraph:
             valid=tensors[1],
             test=tensors[2],
             name=name or folder.name,
-            source=str(folder),
+            source=str(folder.resolve()),
+            checksums={
+                split: hashlib.sha256((folder / f"{split}.txt").read_bytes()).hexdigest()
+                for split in SPLITS
+            },
         )
 
 
