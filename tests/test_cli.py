@@ -548,3 +548,15 @@ def test_evaluate_refuses_a_checkpoint_of_another_config(trained, tmp_path, caps
     (copy / "config.toml").write_text(config.replace("dim = 16", "dim = 20"))
     message = f"{copy / 'checkpoint.pt'}: does not fit its config.toml"
     assert_one_line_error(capsys, ["evaluate", copy], message)
+
+
+def test_the_command_line_loads_no_chart_or_statistics_library_until_a_command_needs_it():
+    # They cost more start-up than torch itself: `dans --help` and `dans datasets` skip them.
+    check = (
+        "import sys, dans.cli; "
+        "print(sorted(m for m in ('matplotlib', 'scipy', 'sklearn') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

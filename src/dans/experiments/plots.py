@@ -5,13 +5,23 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-
-# Figures are built without pyplot: no global figure state and no display backend.
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from dans.rundir import write_output
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 SIZE_INCHES, DPI = (10.0, 6.0), 100  # 1000 x 600 px
+
+
+def _figure(size: tuple[float, float] = SIZE_INCHES) -> Figure:
+    """A figure built without pyplot: no global figure state and no display backend.
+    matplotlib is imported here, not with the module, since it costs about 0.6 s of start-up
+    that the commands without charts should not pay."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=DPI)
 
 
 def bar_chart(
@@ -24,7 +34,7 @@ def bar_chart(
     path: Path,
 ) -> None:
     """One bar per label with a ±spread error bar, each labelled with its mean."""
-    figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
+    figure = _figure()
     axes = figure.subplots()
     bars = axes.bar(
         labels, means, yerr=spreads, capsize=6, color="#4C72B0", label="mean ± std over seeds"
@@ -50,7 +60,7 @@ def line_chart(
     log_x: bool,
 ) -> None:
     """Means against ``xs`` joined by a line, with ±spread error bars."""
-    figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
+    figure = _figure()
     axes = figure.subplots()
     axes.errorbar(xs, means, yerr=spreads, marker="o", capsize=5, label="mean ± std over seeds")
     if log_x:
@@ -66,7 +76,7 @@ def scatter_chart(
     points: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, path: Path
 ) -> None:
     """One colour per named group of 2-D points."""
-    figure = Figure(figsize=(10.0, 8.0), dpi=DPI)
+    figure = _figure((10.0, 8.0))
     axes = figure.subplots()
     for name, (xs, ys) in points.items():
         axes.scatter(xs, ys, s=14, alpha=0.7, label=f"{name} ({len(xs)})")

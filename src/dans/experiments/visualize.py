@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sklearn.manifold import TSNE
 
 from dans.experiments.plots import scatter_chart
 from dans.rundir import Run, write_output
@@ -85,6 +84,9 @@ def negative_tails(
 def project(vectors: torch.Tensor, seed: int) -> torch.Tensor:
     """t-SNE of ``vectors`` (N, d) to shape (N, 2), seeded."""
     perplexity = max(1.0, min(30.0, (len(vectors) - 1) / 3))
+    # scikit-learn loads here rather than with the module: only this command needs it.
+    from sklearn.manifold import TSNE
+
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return torch.from_numpy(tsne.fit_transform(vectors.detach().double().cpu().numpy()))
 
