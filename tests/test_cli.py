@@ -46,7 +46,10 @@ def run_main(argv):
 
 
 def assert_one_line_error(capsys, argv, *needles):
-    code = main([str(arg) for arg in argv])
+    try:
+        code = main([str(arg) for arg in argv])
+    except SystemExit as usage_error:  # refused by the parser, before the command ran
+        code = usage_error.code
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.splitlines()
@@ -519,7 +522,13 @@ def test_warnings_are_one_line_each(tmp_path, capsys):
         f"dans train: warning: {folder / 'test.txt'}: 1 of 1 test triples name entities or "
         "relations that train never does (0 entities, 1 relations); they are kept and ranked "
         "like the others",
+        # Once the data is read and training begins.
+        "dans train: no --out, so nothing will be saved",
     ]
+    assert (
+        main([*argv, "--dim", "4", "--device", "cpu", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    )
+    assert "nothing will be saved" not in capsys.readouterr().err
 
 
 def test_an_error_naming_a_path_with_a_line_break_stays_on_one_line(tmp_path, capsys):
@@ -560,3 +569,26 @@ def test_the_command_line_loads_no_chart_or_statistics_library_until_a_command_n
         [sys.executable, "-c", check], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_every_device_flag_defaults_to_auto_and_registered_names_are_the_choices():
+    from dans.cli import build_parser
+
+    _, parsers = build_parser()
+    devices = {
+        name: action.default
+        for name, parser in parsers.items()
+        for action in parser._actions
+        if "--device" in action.option_strings
+    }
+    # A settings flag stays None when unset, so the configuration's default applies.
+    effective = {default or dans.TrainConfig().runtime.device for default in devices.values()}
+    assert len(devices) >= 8 and effective == {"auto"}
+    choices = {
+        action.dest: action.choices
+        for action in parsers["train"]._actions
+        if action.dest in ("sampler", "decoder", "encoder", "ties")
+    }
+    assert choices["sampler"] == sorted([*dans.SAMPLERS.names(), "dans-paper"])
+    assert choices["decoder"] == dans.DECODERS.names()
+    assert choices["ties"] == ("realistic", "optimistic", "pessimistic")

@@ -16,7 +16,7 @@ import torch
 from dans.errors import ConfigError
 from dans.options import OptionError, Options, option, show, value_type
 from dans.samplers import SAMPLERS
-from dans.samplers.base import sampler_names, sampler_variants
+from dans.samplers.base import sampler_variants
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 LR_DECAYS = ("none", "cosine", "linear")
@@ -38,8 +38,8 @@ class ModelSettings(Options):
 
     title: ClassVar[str] = "model"
 
-    encoder: str = option("rgcn", "entity encoder: rgcn or lookup")
-    decoder: str = option("distmult", "decoder: distmult, complex, rotate or transe")
+    encoder: str = option("rgcn", "entity encoder")
+    decoder: str = option("distmult", "decoder: scores a triple from its embeddings")
     dim: int = option(100, "embedding dimension d", minimum=1)
     layers: int = option(2, "RGCN layers", minimum=1)
     bases: int = option(4, "RGCN basis matrices", minimum=1)
@@ -67,8 +67,8 @@ class TrainingSettings(Options):
 
     sampler: str = option(
         "uniform",
-        f"negative sampler: {', '.join(sampler_names())}; a variant's name (dans-paper) stands "
-        "for its sampler with the variant's options, over any others given",
+        "negative sampler; a variant's name (dans-paper) stands for its sampler with the "
+        "variant's options, over any others given",
     )
     negatives: int = option(20, "negatives per positive (N_s)", minimum=1)
     filter_negatives: bool = option(False, "drop negatives that are known-true triples")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,13 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    on_start: Callable[[], None] | None = None,
 ) -> Run:
     """Train, validate, test; write the run directory ``out`` when given.
 
     Everything that can be checked before training (values, names, data files, the output path)
-    is checked before anything is written, so bad input never leaves a half-written directory.
+    is checked before anything is written, so bad input never leaves a half-written directory;
+    ``on_start`` is called then, as training begins.
     Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
     is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
     ``torchrun``, every process trains and only rank 0 writes.
@@ -46,6 +49,8 @@ def train(
     trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every)
     if run_dir is not None:
         _start(run_dir, config, kg, device, overwrite)
+    if on_start is not None:
+        on_start()
     return _finish(trainer, run_dir)
 
 

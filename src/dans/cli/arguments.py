@@ -13,10 +13,12 @@ from typing import Any
 from dans.config import TrainConfig
 from dans.errors import DansError
 from dans.experiments.grids import GridOptions
+from dans.models import DECODERS, ENCODERS
 from dans.options import flag_name, value_type
 from dans.pipeline import CHECKPOINT_EVERY, load_run
 from dans.recipes import recipe_names, recipe_settings
 from dans.rundir import Run
+from dans.samplers.base import sampler_names
 from dans.samplers.dans import DANSSampler
 
 
@@ -32,6 +34,15 @@ class Command:
     check: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None
 
 
+# Settings that name a registered component: their flags take the names registered when the
+# parser is built, a user's own components included.
+REGISTERED: dict[str, Callable[[], list[str]]] = {
+    "encoder": ENCODERS.names,
+    "decoder": DECODERS.names,
+    "sampler": sampler_names,
+}
+
+
 def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] = ()) -> None:
     """One flag per :class:`TrainConfig` key, under its section's or its sampler's heading (a
     sampler registered by then included); unset flags stay None so a --config file shows."""
@@ -43,6 +54,7 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] =
         for key, spec in specs.items():
             help_text = f"{spec.metadata['help']} (default: {spec.default})"
             kind = value_type(spec)
+            choices = REGISTERED[key]() if key in REGISTERED else spec.metadata.get("choices")
             if kind is bool:
                 group.add_argument(
                     flag_name(key),
@@ -53,7 +65,12 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] =
                 )
             else:
                 group.add_argument(
-                    flag_name(key), dest=key, type=kind, default=None, help=help_text
+                    flag_name(key),
+                    dest=key,
+                    type=kind,
+                    choices=choices,
+                    default=None,
+                    help=help_text,
                 )
 
 
@@ -97,7 +114,11 @@ def add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a GPU when there is one), cpu, cuda or cuda:N (default: auto)",
+    )
 
 
 def positive_int(text: str) -> int:

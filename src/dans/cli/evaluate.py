@@ -16,8 +16,16 @@ from dans.pipeline import load_run
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run directory written by `dans train`")
-    parser.add_argument("--split", choices=("valid", "test"), default="test")
-    parser.add_argument("--ties", choices=TIE_POLICIES, default="realistic")
+    parser.add_argument(
+        "--split", choices=("valid", "test"), default="test", help="split (default: test)"
+    )
+    parser.add_argument(
+        "--ties",
+        choices=TIE_POLICIES,
+        default="realistic",
+        help="rank of a true entity tied with others: realistic (the mean of the tied "
+        "positions), optimistic (the best) or pessimistic (the worst) (default: realistic)",
+    )
     add_device_flag(parser)
     parser.add_argument(
         "--memory-mb",

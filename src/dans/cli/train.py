@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dans import distributed
@@ -52,6 +53,10 @@ def refuse_settings_beside_resume(
         )
 
 
+def _say_nothing_is_saved() -> None:
+    print("dans train: no --out, so nothing will be saved", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> None:
     try:
         if args.resume is not None:
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> None:
                 overwrite=args.overwrite,
                 progress=not args.quiet,
                 checkpoint_every=args.checkpoint_every,
+                on_start=_say_nothing_is_saved if args.out is None else None,
             )
         reports = distributed.world().main  # under torchrun, rank 0 reports for the group
     finally:
