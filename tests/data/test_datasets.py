@@ -10,6 +10,7 @@ import tarfile
 
 import pytest
 
+from dans.cli import main
 from dans.data import datasets
 from dans.data.datasets import DATASETS, DatasetInfo, fetch, load_dataset, locate, resolve
 from dans.errors import DataError
@@ -209,3 +210,19 @@ def test_data_dir_wins_over_the_name(tmp_path):
     assert kg.num_entities == 4
     assert kg.source == str(tmp_path / "mine")
     assert load_dataset(data_dir=tmp_path / "mine").name == "mine"
+
+
+def test_cli_download_fetches_once_and_prints_the_folder(isolated, monkeypatch, capsys):
+    archive = make_archive(
+        isolated / "wn.tar.gz", {f"WN18RR/{s}.txt": d for s, d in SPLIT_TEXT.items()}
+    )
+    info = dataclasses.replace(DATASETS["wn18rr"], url=archive.as_uri(), sha256=checksums())
+    monkeypatch.setitem(DATASETS, "wn18rr", info)
+    folder = isolated / "xdg" / "dans" / "datasets" / "wn18rr"
+    assert main(["datasets", "--download", "wn18rr"]) == 0
+    assert capsys.readouterr().out == f"{folder}\n"
+    archive.unlink()  # already here: the second call needs no download
+    assert main(["datasets", "--download", "wn18rr"]) == 0
+    assert capsys.readouterr().out == f"{folder}\n"
+    assert main(["datasets", "--download", "nell-995"]) == 2
+    assert "has no public download" in capsys.readouterr().err
