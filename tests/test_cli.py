@@ -302,6 +302,22 @@ def test_evaluate_json_matches_metrics(trained, capsys):
     assert printed["queries"] == stored["queries"] == 2 * 661
 
 
+def test_evaluate_by_relation_splits_the_queries_of_the_whole(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--by", "relation", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    whole = json.loads((out / "metrics.json").read_text())["test"]
+    assert sum(result["queries"] for result in found.values()) == whole["queries"]
+    # The whole's MRR is the query-weighted mean of the relations'.
+    pooled = sum(result["mrr"] * result["queries"] for result in found.values())
+    assert pooled / whole["queries"] == pytest.approx(whole["mrr"], abs=1e-9)
+    assert main(["evaluate", str(out), "--by", "relation"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:3] == ["relation", "queries", "mrr"]
+    assert len(lines) == 2 + len(found)
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "lots"])
 def test_evaluate_refuses_bad_memory_bound(trained, capsys, value):
     out, _ = trained

@@ -7,7 +7,7 @@ import torch
 
 import dans
 from dans.data.graph import KnowledgeGraph
-from dans.evaluation import Evaluation, RankMetrics, rank_triples, ranking
+from dans.evaluation import Evaluation, RankMetrics, evaluate_by_relation, rank_triples, ranking
 from dans.evaluation.metrics import METRIC_NAMES
 from dans.models import DECODERS, Decoder, KGModel, LookupEncoder
 
@@ -218,6 +218,16 @@ def test_evaluate_realistic_by_hand(hand_graph, hand_model):
     assert result["ndcg@5"] == pytest.approx(ndcg)
     assert result["head"]["mr"] == pytest.approx(3.5)
     assert result["tail"]["mr"] == pytest.approx(1.25)
+
+
+def test_evaluate_by_relation_by_hand(hand_graph, hand_model):
+    # One test triple per relation: r0's realistic ranks are head 4 and tail 1.5, r1's 3 and 1.
+    found = evaluate_by_relation(hand_model, hand_graph)
+    assert list(found) == ["r0", "r1"]
+    assert found["r0"].mrr == pytest.approx((1 / 4 + 1 / 1.5) / 2)
+    assert found["r1"].mrr == pytest.approx((1 / 3 + 1) / 2)
+    assert (found["r0"].head.mr, found["r0"].tail.mr) == (4.0, 1.5)
+    assert found["r1"].queries == 2
 
 
 def test_evaluate_overall_is_mean_over_union_of_random_ranks():

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from dans.cli.arguments import Command, add_device_flag, positive_float
-from dans.cli.render import metrics_table
+from dans.cli.render import metrics_table, relations_table
 from dans.config import TIE_POLICIES
-from dans.evaluation.metrics import evaluate
+from dans.evaluation.metrics import evaluate, evaluate_by_relation
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
 from dans.pipeline import load_run
 
@@ -33,18 +33,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MEMORY_MB,
         help=f"MB of scores held at once while ranking (default: {DEFAULT_MEMORY_MB})",
     )
+    parser.add_argument(
+        "--by",
+        choices=("relation",),
+        help="the metrics of each relation's triples, one row per relation",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> None:
     finished = load_run(args.run, device=args.device)
-    result = evaluate(
-        finished.model, finished.kg, split=args.split, ties=args.ties, memory_mb=args.memory_mb
-    )
+    settings = {"split": args.split, "ties": args.ties, "memory_mb": args.memory_mb}
+    title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
+    if args.by == "relation":
+        found = evaluate_by_relation(finished.model, finished.kg, **settings)
+        if args.json:
+            print(json.dumps({name: e.to_dict() for name, e in found.items()}, indent=2))
+        else:
+            print(relations_table(found, title))
+        return
+    result = evaluate(finished.model, finished.kg, **settings)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
         print(metrics_table(result, title))
 
 

@@ -24,6 +24,19 @@ def metrics_table(result: Evaluation, title: str) -> str:
     return "\n".join(lines)
 
 
+def relations_table(found: dict[str, Evaluation], title: str) -> str:
+    """One row per relation: its queries (two per triple), then every metric over both sides."""
+    width = max([len("relation"), *(len(name) for name in found)])
+    lines = [
+        title,
+        f"{'relation':{width}}{'queries':>9}" + "".join(f"{key:>10}" for key in METRIC_NAMES),
+    ]
+    for name, result in found.items():
+        values = "".join(f"{value:>10.4f}" for value in astuple(result.both))
+        lines.append(f"{name:{width}}{result.queries:>9}" + values)
+    return "\n".join(lines)
+
+
 def training_summary(metrics: RunMetrics) -> str:
     """One line: what was trained, how long it took and where validation peaked."""
     return (

@@ -1,6 +1,13 @@
 """Filtered, tie-aware link-prediction evaluation."""
 
-from dans.evaluation.metrics import Evaluation, RankMetrics, evaluate
+from dans.evaluation.metrics import Evaluation, RankMetrics, evaluate, evaluate_by_relation
 from dans.evaluation.ranking import Ranks, rank_triples
 
-__all__ = ["Evaluation", "RankMetrics", "Ranks", "evaluate", "rank_triples"]
+__all__ = [
+    "Evaluation",
+    "RankMetrics",
+    "Ranks",
+    "evaluate",
+    "evaluate_by_relation",
+    "rank_triples",
+]
