@@ -4,6 +4,7 @@ import pytest
 
 import dans
 from dans.errors import DansError
+from dans.experiments import grids
 from dans.experiments.grids import (
     OUTCOME_COLUMNS,
     Grid,
@@ -34,12 +35,20 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
     # Once after each run, with the rows finished so far, and once at the end.
     assert summaries == [["0.01"], ["0.01", "0.003"], ["0.01", "0.003"]]
     assert [row["lr"] for row in rows] == ["0.01", "0.003"]
+    # How many runs, then each run as it ends with the time left at the pace so far.
+    assert said[0] == "2 of 2 runs to train, 1 at a time"
+    assert said[1].startswith("[1/2] lr 0.01: test MRR ") and said[1].endswith(" min left")
+    assert said[2].startswith("[2/2] lr 0.003: test MRR ") and "left" not in said[2]
     assert read_results(tmp_path / "results.csv") == rows
     assert all(row["status"] == "ok" and row["dataset"] == "umls" for row in rows)
     summaries.clear()
     said.clear()
     assert _grid(summaries).run(tmp_path, options) == rows
-    assert said == ["[1/2] lr 0.01: done before", "[2/2] lr 0.003: done before"]
+    assert said == [
+        "[1/2] lr 0.01: done before",
+        "[2/2] lr 0.003: done before",
+        "0 of 2 runs to train, 1 at a time (2 done before)",
+    ]
     assert summaries == [["0.01", "0.003"]]
 
 
@@ -56,3 +65,10 @@ def test_seeds_start_at_one():
     assert list(seed_range(3)) == [1, 2, 3]
     with pytest.raises(DansError, match="--seeds must be at least 1"):
         seed_range(0)
+
+
+def test_the_time_left_is_the_pace_so_far_times_the_runs_left():
+    # 600 s for 2 runs: 300 s a run, so 3 more take 900 s.
+    assert grids._time_left(600.0, 2, 3) == "; about 15 min left"
+    assert grids._time_left(61.0, 1, 1) == "; about 2 min left"  # rounded up
+    assert grids._time_left(600.0, 2, 0) == ""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -108,10 +110,16 @@ class Grid:
                 options.report(f"{_prefix(number, runs)}: done before")
             else:
                 pending.append(number)
+        options.report(
+            f"{len(pending)} of {len(runs)} runs to train, {options.jobs} at a time"
+            + (f" ({len(runs) - len(pending)} done before)" if len(pending) < len(runs) else "")
+        )
+        start = time.monotonic()
         with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
-            for number, summary in _train(runs, pending, out, options):
+            for done, (number, summary) in enumerate(_train(runs, pending, out, options), 1):
+                left = _time_left(time.monotonic() - start, done, len(pending) - done)
                 with tqdm.external_write_mode():
-                    options.report(f"{_prefix(number, runs)}: {summary}")
+                    options.report(f"{_prefix(number, runs)}: {summary}{left}")
                 self.summarize(write_results(out, runs, self.columns), out)
                 bar.update()
         rows = write_results(out, runs, self.columns)
@@ -124,6 +132,14 @@ def seed_range(seeds: int) -> range:
     if seeds < 1:
         raise DansError(f"--seeds must be at least 1, got {seeds}")
     return range(1, seeds + 1)
+
+
+def _time_left(elapsed: float, done: int, remaining: int) -> str:
+    """``; about N min left`` at the pace so far (the grid's wall time per finished run), or
+    nothing when no run is left."""
+    if not remaining:
+        return ""
+    return f"; about {math.ceil(elapsed / done * remaining / 60)} min left"
 
 
 def _prefix(number: int, runs: Sequence[GridRun]) -> str:
