@@ -224,6 +224,14 @@ class RunDirectory:
         resume, and the state holds the model twice over."""
         _remove(self.path / STATE_FILE)
 
+    def read_log(self) -> list[dict[str, str]]:
+        """``log.csv``'s rows, one per epoch; a missing value is an empty string."""
+        path = self.path / LOG_FILE
+        if not path.exists():
+            raise DansError(f"{path}: no such file (is {self.path} a run directory?)")
+        with path.open(newline="") as file:
+            return list(csv.DictReader(file))
+
     def read_config(self) -> TrainConfig:
         path = self.path / CONFIG_FILE
         if not self.path.is_dir():

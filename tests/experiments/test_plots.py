@@ -1,6 +1,8 @@
 """The charts: PNG files at least 800 px wide, written whole."""
 
-from dans.experiments.plots import bar_chart, line_chart, scatter_chart
+import dans
+from dans.cli import main
+from dans.experiments.plots import _curve, bar_chart, line_chart, scatter_chart, training_curves
 
 
 def test_bar_chart(tmp_path, png_size):
@@ -21,3 +23,46 @@ def test_scatter_chart_and_no_temporary_left(tmp_path, png_size):
     scatter_chart({"positive": ([0.0, 1.0], [1.0, 0.0]), "uniform": ([2.0], [2.0])}, "t", path)
     assert png_size(path)[0] >= 800
     assert [p.name for p in tmp_path.iterdir()] == ["points.png"]
+
+
+def _row(epoch, loss, valid="", generated="", uniform=""):
+    return {
+        "epoch": str(epoch),
+        "loss": str(loss),
+        "valid_mrr": str(valid),
+        "score_generated": str(generated),
+        "score_uniform": str(uniform),
+    }
+
+
+DANS_LOG = [_row(1, 0.7, "", -1.0, -2.5), _row(2, 0.5, 0.4, -1.0, -1.5)]
+UNIFORM_LOG = [_row(1, 0.6), _row(2, 0.4, 0.45)]
+
+
+def test_curves_take_the_epochs_that_have_a_value_and_compute_the_gap():
+    assert _curve(DANS_LOG, "loss") == ([1, 2], [0.7, 0.5])
+    assert _curve(DANS_LOG, "valid_mrr") == ([2], [0.4])
+    assert _curve(DANS_LOG, "score_gap") == ([1, 2], [1.5, 0.5])
+    assert _curve(UNIFORM_LOG, "score_gap") == ([], [])
+
+
+def test_training_curves_have_a_gap_panel_only_with_a_gan(tmp_path, png_size):
+    training_curves({"dans": DANS_LOG, "uniform": UNIFORM_LOG}, "t", tmp_path / "both.png")
+    training_curves({"uniform": UNIFORM_LOG}, "t", tmp_path / "uniform.png")
+    width, three_panels = png_size(tmp_path / "both.png")
+    assert width >= 1000
+    assert three_panels == 960 and png_size(tmp_path / "uniform.png")[1] == 640
+
+
+def test_cli_plot_overlays_runs(tmp_path, png_size, capsys):
+    runs = []
+    for sampler in ("uniform", "dans"):
+        out = tmp_path / sampler
+        config = dans.TrainConfig(sampler=sampler, encoder="lookup", dim=8, epochs=2, device="cpu")
+        dans.train(config, out=out, progress=False)
+        runs.append(str(out))
+    chart = tmp_path / "curves.png"
+    assert main(["plot", *runs, "--out", str(chart)]) == 0
+    assert capsys.readouterr().out == f"chart: {chart}\n"
+    assert png_size(chart)[1] == 960
+    assert main(["plot", str(tmp_path / "nothing"), "--out", str(chart)]) == 2

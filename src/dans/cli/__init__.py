@@ -18,6 +18,7 @@ from dans.cli import (
     export,
     names,
     negatives,
+    plot,
     predict,
     sweep,
     train,
@@ -45,6 +46,7 @@ COMMANDS: dict[str, Command] = {
         sweep.COMMAND,
         diversity.COMMAND,
         visualize.COMMAND,
+        plot.COMMAND,
         datasets.COMMAND,
     )
 }

@@ -85,6 +85,52 @@ def scatter_chart(
     _save(figure, path)
 
 
+# The panels of training_curves: a log.csv column, or the generated-minus-uniform score gap.
+CURVES = (
+    ("loss", "training loss"),
+    ("valid_mrr", "validation MRR (filtered)"),
+    ("score_gap", "generated - uniform negatives' mean logit"),
+)
+
+
+def training_curves(logs: dict[str, list[dict[str, str]]], title: str, path: Path) -> None:
+    """One panel per :data:`CURVES` entry against the epoch, a line per run (``logs``: each
+    run's log.csv rows by label). The gap panel appears when a run logs the scores of its
+    generated and its uniform negatives (DANS)."""
+    series = {key: {label: _curve(rows, key) for label, rows in logs.items()} for key, _ in CURVES}
+    panels = [(key, name) for key, name in CURVES if any(xs for xs, _ in series[key].values())]
+    figure = _figure((10.0, 3.2 * len(panels)))
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (key, name) in zip(axes, panels, strict=True):
+        for label, (xs, ys) in series[key].items():
+            if xs:
+                ax.plot(xs, ys, marker="o" if key == "valid_mrr" else None, ms=3, label=label)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title)
+    axes[0].legend(loc="best")
+    axes[-1].set_xlabel("epoch")
+    _save(figure, path)
+
+
+def _curve(rows: list[dict[str, str]], key: str) -> tuple[list[int], list[float]]:
+    """The epochs that have ``key`` and its values there; ``score_gap`` is computed."""
+    xs, ys = [], []
+    for row in rows:
+        if key == "score_gap":
+            value = (
+                float(row["score_generated"]) - float(row["score_uniform"])
+                if row.get("score_generated") and row.get("score_uniform")
+                else None
+            )
+        else:
+            value = float(row[key]) if row.get(key) else None
+        if value is not None:
+            xs.append(int(row["epoch"]))
+            ys.append(value)
+    return xs, ys
+
+
 def _save(figure: Figure, path: Path) -> None:
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -1,0 +1,32 @@
+"""`dans plot RUN [RUN ...]`: training curves of one or more runs, overlaid, as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dans.cli.arguments import Command
+from dans.experiments.plots import training_curves
+from dans.rundir import RunDirectory
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="run directories written by `dans train`"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+
+
+def run(args: argparse.Namespace) -> None:
+    logs = {str(path): RunDirectory(path).read_log() for path in args.runs}
+    names = ", ".join(path.name for path in args.runs)
+    training_curves(logs, f"Training curves: {names}", args.out)
+    print(f"chart: {args.out}")
+
+
+COMMAND = Command(
+    "plot",
+    "loss, validation MRR and (DANS) the generated-vs-uniform score gap per epoch, as a PNG",
+    add_arguments,
+    run,
+)
