@@ -17,7 +17,7 @@ from dans.experiments.compare import (
     render_table,
 )
 from dans.experiments.grids import GridOptions, read_results, render_csv
-from dans.experiments.tables import three
+from dans.experiments.tables import latex_table, three
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -253,6 +253,9 @@ def test_cli_compare(tmp_path, capsys, umls):
     assert "| uniform | 1 |" in printed and "| popularity | 1 |" in printed
     assert "2 runs in" in printed
     assert len(read_results(out / "results.csv")) == 2
+    assert (out / "table.tex").read_text() == latex_table((out / "table.md").read_text())
+    assert main([*argv, "--format", "latex"]) == 0
+    assert "\\begin{tabular}{lrrrrr}" in capsys.readouterr().out
 
 
 def test_cli_compare_has_no_single_sampler_flag(tmp_path, capsys):

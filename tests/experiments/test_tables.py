@@ -1,6 +1,6 @@
 """Grid tables: mean ± std per group, best bold, runner-up underlined, diverged runs counted."""
 
-from dans.experiments.tables import by_seed, metric_series, summary_table, three
+from dans.experiments.tables import by_seed, latex_table, metric_series, summary_table, three
 
 
 def _row(variant, seed, mrr, status="ok"):
@@ -41,3 +41,27 @@ def test_metric_series_skips_groups_without_finished_runs():
 def test_three():
     assert three(0.7246) == ".725" and three(0.7244) == ".724"
     assert three(0.0) == ".000" and three(1.5) == "1.500"
+
+
+def test_latex_table_by_hand():
+    markdown = (
+        "Test metrics on umls (filtered, realistic ranks).\n"
+        "\n"
+        "| sampler | seeds | MRR | p |\n"
+        "|---|---|---|---|\n"
+        "| **DistMult** | | | |\n"
+        "| self_adv | 5 | **.744 ± .010** | <.001 |\n"
+        "| dans | 5 (+1 diverged) | <u>.727 ± .014</u> | – |\n"
+    )
+    assert latex_table(markdown) == (
+        "% Test metrics on umls (filtered, realistic ranks).\n"
+        "\\begin{tabular}{lrrr}\n"
+        "\\toprule\n"
+        "sampler & seeds & MRR & p \\\\\n"
+        "\\midrule\n"
+        "\\textbf{DistMult} &  &  &  \\\\\n"
+        "self\\_adv & 5 & \\textbf{.744 $\\pm$ .010} & $<$.001 \\\\\n"
+        "dans & 5 (+1 diverged) & \\underline{.727 $\\pm$ .014} & -- \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     config = config_from_args(args, defaults={"sampler": "dans"})
     rows = ablate(config, args.seeds, args.out, grid_options(args))
-    print(grid_summary(args.out, len(rows), CHART_FILE))
+    print(grid_summary(args.out, len(rows), CHART_FILE, args.format))
 
 
 COMMAND = Command(

@@ -82,6 +82,13 @@ def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) ->
     add_settings_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
+        "--format",
+        choices=("markdown", "latex"),
+        default="markdown",
+        help="the table printed at the end; both are written, as table.md and table.tex "
+        "(default: markdown)",
+    )
+    parser.add_argument(
         "--jobs",
         type=positive_int,
         default=1,

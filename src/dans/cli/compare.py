@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> None:
         args.out,
         grid_options(args),
     )
-    print(grid_summary(args.out, len(rows)))
+    print(grid_summary(args.out, len(rows), table_format=args.format))
 
 
 COMMAND = Command(

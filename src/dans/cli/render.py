@@ -10,7 +10,7 @@ from typing import Any
 from dans.data.datasets import DATASETS, locate
 from dans.evaluation.metrics import METRIC_NAMES, Evaluation
 from dans.experiments.diversity import DIVERSITY_COLUMNS
-from dans.experiments.grids import RESULTS_FILE, TABLE_FILE
+from dans.experiments.grids import LATEX_TABLE_FILE, RESULTS_FILE, TABLE_FILE
 from dans.prediction import Prediction
 from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
@@ -80,12 +80,14 @@ def predictions_tsv(found: list[Prediction]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grid_summary(out: Path, runs: int, chart: str = "") -> str:
-    """A grid's table as written, how many runs it holds, and its chart when there is one."""
+def grid_summary(out: Path, runs: int, chart: str = "", table_format: str = "markdown") -> str:
+    """A grid's table as written (markdown or LaTeX), how many runs it holds, and its chart when
+    there is one."""
     lines = [f"{runs} runs in {out / RESULTS_FILE}"]
     if chart and (out / chart).exists():
         lines.append(f"chart: {out / chart}")
-    return (out / TABLE_FILE).read_text() + "\n".join(lines)
+    table = LATEX_TABLE_FILE if table_format == "latex" else TABLE_FILE
+    return (out / table).read_text() + "\n".join(lines)
 
 
 def diversity_lines(found: dict[str, Any]) -> str:

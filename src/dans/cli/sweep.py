@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
         args.out,
         grid_options(args),
     )
-    print(grid_summary(args.out, len(rows), CHART_FILE))
+    print(grid_summary(args.out, len(rows), CHART_FILE, args.format))
 
 
 COMMAND = Command(

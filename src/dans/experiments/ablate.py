@@ -10,15 +10,14 @@ from dans.config import TrainConfig
 from dans.errors import ConfigError
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    TABLE_FILE,
     Grid,
     GridOptions,
     GridRun,
     seed_range,
+    write_table,
 )
 from dans.experiments.plots import bar_chart
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
-from dans.rundir import write_atomic
 from dans.samplers import SAMPLERS, DANSSampler
 
 CHART_FILE = "ablation.png"
@@ -63,7 +62,7 @@ def _summarize(rows: list[dict[str, str]], out: Path) -> None:
     """The ablation's table and bar chart."""
     dataset = dataset_of(rows)
     title = f"DANS ablation on {dataset}: test metrics, mean ± std over seeds"
-    write_atomic(out / TABLE_FILE, summary_table(rows, "variant", title).encode())
+    write_table(out, summary_table(rows, "variant", title))
     series = metric_series(by_seed(rows, "variant"), "mrr")
     if series:
         labels, means, spreads = zip(*series, strict=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 from dans.config import TrainConfig
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    TABLE_FILE,
     Grid,
     GridOptions,
     GridRun,
     seed_range,
+    write_table,
 )
 from dans.experiments.tables import (
     RANKS_NOTE,
@@ -28,7 +28,6 @@ from dans.experiments.tables import (
     seeds_cell,
     three,
 )
-from dans.rundir import write_atomic
 
 # The samplers every other one is tested against, where the table has them.
 BASELINES = ("uniform", "nscaching")
@@ -94,7 +93,7 @@ def compare(
 
 
 def _write_table(rows: list[dict[str, str]], out: Path) -> None:
-    write_atomic(out / TABLE_FILE, render_table(rows).encode())
+    write_table(out, render_table(rows))
 
 
 def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:

@@ -32,10 +32,12 @@ from dans.experiments.diversity import (
     DIVERSITY_POSITIVES,
     measure_diversity,
 )
+from dans.experiments.tables import latex_table
 from dans.pipeline import CHECKPOINT_EVERY, resume, train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, make_folder, write_atomic
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
+LATEX_TABLE_FILE = "table.tex"
 # What results.csv says of every run after the columns that name it in its grid.
 OUTCOME_COLUMNS = (
     "status",
@@ -125,6 +127,12 @@ class Grid:
         rows = write_results(out, runs, self.columns)
         self.summarize(rows, out)
         return rows
+
+
+def write_table(out: Path, markdown: str) -> None:
+    """A grid's summary table as ``table.md`` and, the same, as LaTeX in ``table.tex``."""
+    write_atomic(out / TABLE_FILE, markdown.encode())
+    write_atomic(out / LATEX_TABLE_FILE, latex_table(markdown).encode())
 
 
 def seed_range(seeds: int) -> range:

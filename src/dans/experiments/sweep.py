@@ -11,16 +11,15 @@ from dans.config import TrainConfig
 from dans.errors import DansError
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
-    TABLE_FILE,
     Grid,
     GridOptions,
     GridRun,
     seed_range,
+    write_table,
 )
 from dans.experiments.plots import line_chart
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.options import flag_name, value_type
-from dans.rundir import write_atomic
 from dans.samplers.base import SAMPLERS
 
 CHART_FILE = "sweep.png"
@@ -110,7 +109,7 @@ def _summarize(rows: list[dict[str, str]], out: Path, key: str, sampler: str) ->
     title = (
         f"{flag_name(key)} swept with {sampler} on {dataset}: test metrics, mean ± std over seeds"
     )
-    write_atomic(out / TABLE_FILE, summary_table(rows, "value", title).encode())
+    write_table(out, summary_table(rows, "value", title))
     series = sorted(
         (float(label), mean, spread)
         for label, mean, spread in metric_series(by_seed(rows, "value"), "mrr")

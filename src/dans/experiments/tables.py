@@ -1,8 +1,9 @@
 """Markdown tables of grid results: each metric as mean ± std over seeds, the best of each column
-in bold and the runner-up underlined, as the paper prints them."""
+in bold and the runner-up underlined, as the paper prints them; and the same tables as LaTeX."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 
@@ -96,3 +97,47 @@ def metric_series(groups: dict[str, dict[int, Row]], key: str) -> list[tuple[str
         for label, runs in groups.items()
         if runs
     ]
+
+
+# Markdown (and plain text) inside a cell, and its LaTeX, applied in this order.
+_LATEX = (
+    (re.compile(r"([&%#_$])"), r"\\\1"),
+    (re.compile(r"\*\*(.*?)\*\*"), r"\\textbf{\1}"),
+    (re.compile(r"<u>(.*?)</u>"), r"\\underline{\1}"),
+    (re.compile(r"<(?=\.)"), r"$<$"),
+    (re.compile(r" ± "), r" $\\pm$ "),
+    (re.compile(r"–"), r"--"),
+)
+
+
+def latex_table(markdown: str) -> str:
+    """A table of this module's markdown as a booktabs ``tabular``: the text above the table
+    becomes a comment, the header row is set off by rules, and bold, underline, ± and < become
+    LaTeX. Needs ``\\usepackage{booktabs}``."""
+    lines = markdown.strip().splitlines()
+    rows = [line for line in lines if line.startswith("|") and not line.startswith("|---")]
+    notes = [line for line in lines if line and not line.startswith("|")]
+    cells = [[_latex_cell(cell.strip()) for cell in row.strip("|").split("|")] for row in rows]
+    width = len(cells[0])
+    body = [" & ".join(row) + r" \\" for row in cells[1:]]
+    return (
+        "\n".join(
+            [
+                *(f"% {note}" for note in notes),
+                rf"\begin{{tabular}}{{l{'r' * (width - 1)}}}",
+                r"\toprule",
+                " & ".join(cells[0]) + r" \\",
+                r"\midrule",
+                *body,
+                r"\bottomrule",
+                r"\end{tabular}",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _latex_cell(text: str) -> str:
+    for pattern, replacement in _LATEX:
+        text = pattern.sub(replacement, text)
+    return text
