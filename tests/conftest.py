@@ -19,6 +19,24 @@ def train_set(umls):
     return {tuple(t) for t in umls.train.tolist()}
 
 
+@pytest.fixture(scope="session")
+def complex_run_dir(tmp_path_factory):
+    """A short RGCN + ComplEx run on UMLS (d 8, 2 epochs) written to a run directory, for the
+    commands that use a trained model; ComplEx, so that real and imaginary halves show."""
+    out = tmp_path_factory.mktemp("complex") / "run"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    config = dans.TrainConfig(encoder="rgcn", decoder="complex", dim=8, epochs=2, device="cpu")
+    dans.train(config, out=out, progress=False)
+    torch.set_num_threads(before)
+    return out
+
+
+@pytest.fixture(scope="session")
+def complex_run(complex_run_dir):
+    return dans.load_run(complex_run_dir)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Two intra-op threads on a busy 2-core machine make small steps many times slower."""

@@ -1,4 +1,4 @@
-"""Exporting a run: embeddings in each format read back exactly, id maps, weights that plain
+"""Exporting a complex_run: embeddings in each format read back exactly, id maps, weights that plain
 torch.load and safetensors read, and the name listings."""
 
 import numpy as np
@@ -14,30 +14,17 @@ from dans.export import embeddings, export_run
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "run"
-    config = dans.TrainConfig(encoder="rgcn", decoder="complex", dim=8, epochs=1, device="cpu")
-    dans.train(config, out=out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def run(run_dir):
-    return dans.load_run(run_dir)
-
-
-def test_the_embeddings_are_what_the_decoder_scores(run):
-    tables = embeddings(run)
-    triples = run.kg.test[:16]
+def test_the_embeddings_are_what_the_decoder_scores(complex_run):
+    tables = embeddings(complex_run)
+    triples = complex_run.kg.test[:16]
     h, r, t = triples.unbind(1)
-    scores = run.model.decoder.score(
+    scores = complex_run.model.decoder.score(
         tables["entities"][h], tables["relations"][r], tables["entities"][t]
     )
     with torch.no_grad():
-        torch.testing.assert_close(scores, run.model.score_hrt(triples))
+        torch.testing.assert_close(scores, complex_run.model.score_hrt(triples))
     # ComplEx with d = 8: four real coordinates, then four imaginary ones.
-    assert tables["entities"].shape == (run.kg.num_entities, 8)
+    assert tables["entities"].shape == (complex_run.kg.num_entities, 8)
 
 
 def _id_map(path):
@@ -45,9 +32,11 @@ def _id_map(path):
 
 
 @pytest.mark.parametrize("fmt", ["npy", "tsv"])
-def test_npy_and_tsv_read_back_exactly_with_the_id_maps_and_plain_weights(run, tmp_path, fmt):
+def test_npy_and_tsv_read_back_exactly_with_the_id_maps_and_plain_weights(
+    complex_run, tmp_path, fmt
+):
     out = tmp_path / fmt
-    written = export_run(run, out, fmt)
+    written = export_run(complex_run, out, fmt)
     assert sorted(path.name for path in written) == sorted(
         [
             "entities.tsv",
@@ -58,43 +47,46 @@ def test_npy_and_tsv_read_back_exactly_with_the_id_maps_and_plain_weights(run, t
         ]
     )
     assert _id_map(out / "entities.tsv") == [
-        [str(i), name] for i, name in enumerate(run.kg.entity_names)
+        [str(i), name] for i, name in enumerate(complex_run.kg.entity_names)
     ]
     assert _id_map(out / "relations.tsv")[-1] == [
-        str(run.kg.num_relations - 1),
-        run.kg.relation_names[-1],
+        str(complex_run.kg.num_relations - 1),
+        complex_run.kg.relation_names[-1],
     ]
-    tables = embeddings(run)
+    tables = embeddings(complex_run)
     for name, stem in (("entities", "entity"), ("relations", "relation")):
         path = out / f"{stem}_embeddings.{fmt}"
         read = np.load(path) if fmt == "npy" else np.loadtxt(path, delimiter="\t", dtype=np.float32)
         np.testing.assert_array_equal(read, tables[name].numpy())
     weights = torch.load(out / "model.pt", weights_only=True)
-    fresh = build_model(run.config, run.kg)
+    fresh = build_model(complex_run.config, complex_run.kg)
     fresh.load_state_dict(weights)
     fresh.eval()
     with torch.no_grad():
-        assert torch.equal(fresh.score_hrt(run.kg.test[:8]), run.model.score_hrt(run.kg.test[:8]))
+        assert torch.equal(
+            fresh.score_hrt(complex_run.kg.test[:8]),
+            complex_run.model.score_hrt(complex_run.kg.test[:8]),
+        )
 
 
-def test_safetensors_holds_the_embeddings_and_the_weights(run, tmp_path):
-    export_run(run, tmp_path, "safetensors")
+def test_safetensors_holds_the_embeddings_and_the_weights(complex_run, tmp_path):
+    export_run(complex_run, tmp_path, "safetensors")
     stored = load_file(tmp_path / "embeddings.safetensors")
-    for name, table in embeddings(run).items():
+    for name, table in embeddings(complex_run).items():
         assert torch.equal(stored[name], table)
     weights = load_file(tmp_path / "model.safetensors")
-    assert weights.keys() == run.model.state_dict().keys()
+    assert weights.keys() == complex_run.model.state_dict().keys()
 
 
-def test_cli_export_and_the_name_listings(run, run_dir, tmp_path, capsys):
+def test_cli_export_and_the_name_listings(complex_run, complex_run_dir, tmp_path, capsys):
     out = tmp_path / "exported"
-    assert main(["export", str(run_dir), "--format", "tsv", "--out", str(out)]) == 0
+    assert main(["export", str(complex_run_dir), "--format", "tsv", "--out", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == str(out / "entities.tsv")
     assert (out / "entity_embeddings.tsv").is_file()
 
-    assert main(["entities", str(run_dir)]) == 0
+    assert main(["entities", str(complex_run_dir)]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed == [f"{i}\t{name}" for i, name in enumerate(run.kg.entity_names)]
+    assert listed == [f"{i}\t{name}" for i, name in enumerate(complex_run.kg.entity_names)]
     assert main(["relations", "--dataset", "umls"]) == 0
     assert capsys.readouterr().out.splitlines()[:2] == ["0\tadjacent_to", "1\taffects"]
 

@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 
-import dans
 from dans.cli import main
 from dans.errors import DataError
 from dans.prediction import Query, predict, read_queries
@@ -14,22 +13,9 @@ from dans.prediction import Query, predict, read_queries
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("predict") / "run"
-    config = dans.TrainConfig(encoder="rgcn", decoder="complex", dim=16, epochs=2, device="cpu")
-    dans.train(config, out=out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def run(run_dir):
-    return dans.load_run(run_dir)
-
-
-def _brute_force(run, query, exclude_train=False):
+def _brute_force(complex_run, query, exclude_train=False):
     """Every entity placed in the query and scored one triple at a time, best first."""
-    kg = run.kg
+    kg = complex_run.kg
     candidates = range(kg.num_entities)
     if query.asks_head:
         triples = [
@@ -43,7 +29,7 @@ def _brute_force(run, query, exclude_train=False):
     if exclude_train:
         triples = triples[~kg.train_known_triples.contains(triples)]
     with torch.no_grad():
-        scores = run.model.score_hrt(triples)
+        scores = complex_run.model.score_hrt(triples)
     order = torch.argsort(scores, descending=True, stable=True)
     answer = triples[order, 0 if query.asks_head else 2]
     return [kg.entity_names[e] for e in answer.tolist()], scores[order].tolist()
@@ -57,32 +43,37 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("exclude_train", [False, True])
-def test_predictions_are_the_brute_force_ranking(run, exclude_train):
-    found = predict(run, QUERIES, k=7, exclude_train=exclude_train)
+def test_predictions_are_the_brute_force_ranking(complex_run, exclude_train):
+    found = predict(complex_run, QUERIES, k=7, exclude_train=exclude_train)
     assert [p.query for p in found] == QUERIES
     for prediction in found:
-        names, scores = _brute_force(run, prediction.query, exclude_train)
+        names, scores = _brute_force(complex_run, prediction.query, exclude_train)
         assert prediction.entities == names[:7]
         assert prediction.scores == pytest.approx(scores[:7], abs=1e-5)
 
 
-def test_excluding_train_leaves_out_exactly_the_known_answers(run):
+def test_excluding_train_leaves_out_exactly_the_known_answers(complex_run):
     query = QUERIES[0]
-    every = predict(run, [query], k=run.kg.num_entities)[0]
-    new = predict(run, [query], k=run.kg.num_entities, exclude_train=True)[0]
-    head, relation = run.kg.entity_id(query.head), run.kg.relation_id(query.relation)
+    every = predict(complex_run, [query], k=complex_run.kg.num_entities)[0]
+    new = predict(complex_run, [query], k=complex_run.kg.num_entities, exclude_train=True)[0]
+    head, relation = (
+        complex_run.kg.entity_id(query.head),
+        complex_run.kg.relation_id(query.relation),
+    )
     known = {
-        run.kg.entity_names[t] for h, r, t in run.kg.train.tolist() if (h, r) == (head, relation)
+        complex_run.kg.entity_names[t]
+        for h, r, t in complex_run.kg.train.tolist()
+        if (h, r) == (head, relation)
     }
     assert known, "the query must have train answers for the check"
     assert new.entities == [name for name in every.entities if name not in known]
 
 
-def test_a_bad_query_is_refused_with_its_source(run, tmp_path):
+def test_a_bad_query_is_refused_with_its_source(complex_run, tmp_path):
     with pytest.raises(DataError, match="unknown entity 'nowhere'"):
-        predict(run, [Query("nowhere", "location_of", "?")])
+        predict(complex_run, [Query("nowhere", "location_of", "?")])
     with pytest.raises(DataError, match=r"^q.tsv:2: query \(\?, location_of, \?\) must have"):
-        predict(run, [QUERIES[0], Query("?", "location_of", "?", "q.tsv:2")])
+        predict(complex_run, [QUERIES[0], Query("?", "location_of", "?", "q.tsv:2")])
 
 
 def test_a_file_of_queries_keeps_its_line_numbers(tmp_path):
@@ -94,17 +85,17 @@ def test_a_file_of_queries_keeps_its_line_numbers(tmp_path):
     ]
 
 
-def test_cli_predict_one_query_and_a_file(run, run_dir, tmp_path, capsys):
-    argv = ["predict", str(run_dir), "--head", "cell", "--relation", "part_of", "--k", "3"]
+def test_cli_predict_one_query_and_a_file(complex_run, complex_run_dir, tmp_path, capsys):
+    argv = ["predict", str(complex_run_dir), "--head", "cell", "--relation", "part_of", "--k", "3"]
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
-    expected = predict(run, [Query("cell", "part_of", "?")], k=3)[0]
+    expected = predict(complex_run, [Query("cell", "part_of", "?")], k=3)[0]
     assert printed[0] == "(cell, part_of, ?)"
     assert [line.split()[1] for line in printed[2:]] == expected.entities
 
     path = tmp_path / "queries.tsv"
     path.write_text("cell\tpart_of\t?\n?\tlocation_of\tdisease_or_syndrome\n")
-    argv = ["predict", str(run_dir), "--queries", str(path), "--k", "2", "--format", "tsv"]
+    argv = ["predict", str(complex_run_dir), "--queries", str(path), "--k", "2", "--format", "tsv"]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "head\trelation\ttail\trank\tentity\tscore"
@@ -120,15 +111,15 @@ def test_cli_predict_one_query_and_a_file(run, run_dir, tmp_path, capsys):
     assert len(rows[1]["entities"]) == 2
 
 
-def test_cli_predict_errors_are_one_line(run_dir, tmp_path, capsys):
+def test_cli_predict_errors_are_one_line(complex_run_dir, tmp_path, capsys):
     path = tmp_path / "queries.tsv"
     path.write_text("cell\tpart_of\t?\ncell\tnot_a_relation\t?\n")
-    assert main(["predict", str(run_dir), "--queries", str(path)]) == 2
+    assert main(["predict", str(complex_run_dir), "--queries", str(path)]) == 2
     assert capsys.readouterr().err == (
         f"dans predict: error: {path}:2: unknown relation 'not_a_relation': it does not occur "
         "in umls\n"
     )
     with pytest.raises(SystemExit) as info:
-        main(["predict", str(run_dir), "--head", "cell"])
+        main(["predict", str(complex_run_dir), "--head", "cell"])
     assert info.value.code == 2
     assert "give --relation with --head or --tail" in capsys.readouterr().err
