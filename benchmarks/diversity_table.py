@@ -1,0 +1,53 @@
+"""The diversity measures of a `dans compare` grid's runs (each run's `dans diversity` figures,
+which results.csv carries), as mean ± std over seeds per sampler, for one decoder.
+
+    python benchmarks/diversity_table.py GRID/results.csv --decoder distmult \
+        --out benchmarks/results/compare_dans/diversity_distmult.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+from dans.experiments.diversity import DIVERSITY_COLUMNS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results.csv of a dans compare grid")
+    parser.add_argument("--decoder", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args()
+    with args.results.open(newline="") as file:
+        rows = [
+            row
+            for row in csv.DictReader(file)
+            if row["decoder"] == args.decoder and row["status"] == "ok"
+        ]
+    samplers = list(dict.fromkeys(row["sampler"] for row in rows))
+    found: dict[str, dict[str, list[float]]] = {}
+    for sampler in samplers:
+        runs = [row for row in rows if row["sampler"] == sampler]
+        found[sampler] = {
+            key: [float(row[key]) for row in runs] for key in ("mrr", *DIVERSITY_COLUMNS)
+        }
+    print("| sampler | seeds | test MRR | " + " | ".join(DIVERSITY_COLUMNS) + " |")
+    print("|---" * (3 + len(DIVERSITY_COLUMNS)) + "|")
+    for sampler, values in found.items():
+        cells = [_mean_std(values[key]) for key in ("mrr", *DIVERSITY_COLUMNS)]
+        print(f"| {sampler} | {len(values['mrr'])} | " + " | ".join(cells) + " |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"decoder": args.decoder, "runs": found}, indent=2) + "\n")
+
+
+def _mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+
+
+if __name__ == "__main__":
+    main()
