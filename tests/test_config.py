@@ -138,7 +138,7 @@ def test_a_variant_name_stands_for_its_sampler_with_the_variants_options(
     half_sampler, tmp_path, umls
 ):
     assert sampler_variants()["quarter"] == {"sampler": "half", "half_share": 0.25}
-    assert {"half", "quarter", "dans", "dans-paper"} <= set(sampler_names())
+    assert {"half", "quarter", "dans", "dans-authors"} <= set(sampler_names())
     config = TrainConfig(sampler="quarter", half_share=0.75)
     assert (config["sampler"], config["half_share"]) == ("half", 0.25)
     assert TrainConfig(sampler="half").replace(sampler="quarter")["half_share"] == 0.25

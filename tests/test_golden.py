@@ -27,7 +27,7 @@ RUNS: dict[str, dict[str, object]] = {
     },
     "sans": {"sampler": "sans"},
     "dans": {"sampler": "dans"},
-    "dans-paper": {"sampler": "dans-paper"},
+    "dans-authors": {"sampler": "dans-authors"},
     "dans-snap": {"sampler": "dans", "dans_mode": "snap"},
     "dans-shared-fakes": {"sampler": "dans", "dans_gan_positives": 300, "dans_fake_per_side": True},
     "uniform-complex": {"sampler": "uniform", "decoder": "complex"},

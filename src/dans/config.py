@@ -67,7 +67,7 @@ class TrainingSettings(Options):
 
     sampler: str = option(
         "uniform",
-        "negative sampler; a variant's name (dans-paper) stands for its sampler with the "
+        "negative sampler; a variant's name (dans-authors) stands for its sampler with the "
         "variant's options, over any others given",
     )
     negatives: int = option(20, "negatives per positive (N_s)", minimum=1)
@@ -151,7 +151,7 @@ class TrainConfig:
 
     A sampler's options come from its class (:attr:`NegativeSampler.options_type`), so one that
     a user registers gets its keys here, in settings files and on the command line. A sampler
-    variant's name (``sampler="dans-paper"``) becomes its sampler's, with the options the
+    variant's name (``sampler="dans-authors"``) becomes its sampler's, with the options the
     variant fixes over any given (:attr:`NegativeSampler.variants`).
     """
 

@@ -47,13 +47,13 @@ def test_cli_ablate(tmp_path, capsys, umls):
     assert "| G_ER | 1 |" in printed and f"chart: {out / 'ablation.png'}" in printed
 
 
-def test_ablate_runs_on_the_papers_dans_and_refuses_another_sampler(tmp_path, umls):
+def test_ablate_runs_on_the_authors_dans_and_refuses_another_sampler(tmp_path, umls):
     out = tmp_path / "ablation"
-    config = dans.TrainConfig(**FAST, sampler="dans-paper")
+    config = dans.TrainConfig(**FAST, sampler="dans-authors")
     ablate(config, 1, out, GridOptions(False, lambda _: None))
     stored = dans.TrainConfig.from_toml(out / "runs" / "G_E-seed1" / "config.toml")
     assert stored.sampler_options("dans") == dans.TrainConfig(
-        sampler="dans-paper", dans_pathways="entity", dans_film=False
+        sampler="dans-authors", dans_pathways="entity", dans_film=False
     ).sampler_options("dans")
     with pytest.raises(ConfigError, match="--sampler uniform"):
         ablate(dans.TrainConfig(**FAST), 1, tmp_path / "other", GridOptions(False, print))
@@ -62,8 +62,8 @@ def test_ablate_runs_on_the_papers_dans_and_refuses_another_sampler(tmp_path, um
 def test_cli_ablate_takes_either_dans(tmp_path, capsys, umls):
     out = tmp_path / "ablation"
     argv = ["ablate", "--seeds", "1", "--out", str(out), "--quiet", "--encoder", "lookup"]
-    assert main([*argv, "--dim", "8", "--epochs", "1", "--sampler", "dans-paper"]) == 0
+    assert main([*argv, "--dim", "8", "--epochs", "1", "--sampler", "dans-authors"]) == 0
     stored = dans.TrainConfig.from_toml(out / "runs" / "DANS-seed1" / "config.toml")
-    assert stored["dans_generator_steps"] == 5
+    assert stored["dans_generator_steps"] == 1
     assert main(["ablate", "--out", str(tmp_path / "u"), "--sampler", "uniform"]) == 2
     assert "dans ablate varies DANS's generator" in capsys.readouterr().err

@@ -408,11 +408,11 @@ def nan_after(monkeypatch, first_bad_call, last_bad_call=math.inf):
 
 
 def test_nan_generator_steps_are_skipped_and_counted(umls, monkeypatch):
-    # Per batch the paper's 5 generator steps call each pathway once (calls 1-10 of the first
+    # Per batch the 5 generator steps call each pathway once (calls 1-10 of the first
     # batch); the discriminator reuses the last step's fakes. NaN in calls 1-4 spoils generator
     # steps 1 and 2 only.
     nan_after(monkeypatch, 1, 4)
-    trainer = _trainer(umls, sampler="dans-paper", epochs=2, eval_every=2)
+    trainer = _trainer(umls, sampler="dans", epochs=2, eval_every=2)
     result = trainer.fit()
     assert result.skipped_steps == {"base": 0, "generator": 2, "discriminator": 0}
     assert result.history[0]["skipped_generator_steps"] == 2
@@ -421,7 +421,7 @@ def test_nan_generator_steps_are_skipped_and_counted(umls, monkeypatch):
 
 
 def test_nan_negatives_skip_the_base_step_and_keep_the_weights_finite(umls, monkeypatch):
-    trainer = _trainer(umls, sampler="dans-paper", epochs=1)
+    trainer = _trainer(umls, sampler="dans", epochs=1)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     # The 11th and 12th calls of the first batch make its negatives (after 5 generator steps).
     nan_after(monkeypatch, 11, 12)
@@ -472,7 +472,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 def test_dans_run_records_skipped_steps(tmp_path, monkeypatch):
     nan_after(monkeypatch, 1, 2)
     config = dans.TrainConfig(
-        encoder="lookup", dim=8, sampler="dans-paper", epochs=1, batch_size=2000, device="cpu"
+        encoder="lookup", dim=8, sampler="dans", epochs=1, batch_size=2000, device="cpu"
     )
     run = dans.train(config, out=tmp_path / "run", progress=False)
     assert run.metrics.skipped_steps == {"base": 0, "generator": 1, "discriminator": 0}
@@ -487,4 +487,4 @@ def test_a_short_dans_run_ranks_far_above_random(umls):
     # Random ranking of 135 entities gives an MRR near 0.04.
     config = dans.TrainConfig(sampler="dans", epochs=8, eval_every=8, device="cpu")
     run = dans.train(config, progress=False)
-    assert run.metrics.test.mrr > 0.3
+    assert run.metrics.test.mrr > 0.4

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> None:
 
 COMMAND = Command(
     "ablate",
-    "DANS (--sampler dans or dans-paper) against G_E only, G_R only and both without FiLM "
+    "DANS (--sampler dans or dans-authors) against G_E only, G_R only and both without FiLM "
     "(Fig. 2(a))",
     add_arguments,
     run,

@@ -9,7 +9,7 @@ from dans.cli.render import grid_summary
 from dans.experiments.compare import GRID_KEYS, compare
 
 # The samplers and decoders of the paper's Tables 2 and 3, in its order; DANS as the paper has
-# it, then as recommended here.
+# it, then with the GAN schedule of the authors' code.
 COMPARED_SAMPLERS = (
     "uniform",
     "popularity",
@@ -18,8 +18,8 @@ COMPARED_SAMPLERS = (
     "nscaching",
     "kbgan",
     "sans",
-    "dans-paper",
     "dans",
+    "dans-authors",
 )
 COMPARED_DECODERS = ("distmult", "complex", "rotate")
 

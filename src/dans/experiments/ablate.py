@@ -1,5 +1,5 @@
 """``dans ablate``: the paper's ablation (Fig. 2(a)): DANS against its generator pathways alone
-and both pathways without FiLM, over seeds, for either DANS (``dans`` or ``dans-paper``)."""
+and both pathways without FiLM, over seeds, for either DANS (``dans`` or ``dans-authors``)."""
 
 from __future__ import annotations
 
