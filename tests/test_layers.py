@@ -11,13 +11,21 @@ import dans
 PACKAGE = Path(dans.__file__).parent
 # From the bottom up; a name stands for the module and everything under it.
 LAYERS = (
-    ("dans.errors", "dans.registry", "dans.sealed", "dans.distributed", "dans.options"),
+    (
+        "dans.errors",
+        "dans.registry",
+        "dans.sealed",
+        "dans.distributed",
+        "dans.options",
+        "dans.version",
+    ),
     ("dans.optim", "dans.data"),
     ("dans.models",),
     ("dans.evaluation", "dans.samplers"),
     ("dans.config", "dans.recipes"),
     ("dans.training",),
     ("dans.builders", "dans.rundir", "dans.pipeline"),
+    ("dans.prediction", "dans.export"),
     ("dans.experiments",),
     ("dans.cli", "dans.__main__"),
 )
