@@ -159,7 +159,7 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
         assert float(row["mrr"]) == metrics["test"]["mrr"]
         assert row["dataset"] == "umls"
     assert "**DistMult**" in (out / "table.md").read_text()
-    assert said[0] == "4 of 4 runs to train, 1 at a time"
+    assert said[0] == "4 of 4 runs to train, 1 at a time; the time left is estimated after each run"
     assert all("test MRR" in line for line in said[1:])
     # A second call redoes nothing; a run whose metrics are gone is redone alone.
     (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").unlink()
@@ -168,7 +168,8 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
         config, ["uniform", "self-adv"], ["distmult"], 2, out, GridOptions(False, said.append)
     )
     assert [line.endswith("done before") for line in said] == [True, True, True, False, False]
-    assert said[3] == "1 of 4 runs to train, 1 at a time (3 done before)"
+    assert said[3].startswith("1 of 4 runs to train, 1 at a time (3 done before; about ")
+    assert said[3].endswith(" min at their pace)")
     assert said[-1].startswith("[3/4] self-adv + distmult, seed 1: test MRR ")
     assert again == rows  # the same seed gives the same run
 
@@ -194,7 +195,7 @@ def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
     )
     timeless = [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in one]
     assert [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in two] == timeless
-    assert said[0] == "2 of 2 runs to train, 2 at a time"
+    assert said[0].startswith("2 of 2 runs to train, 2 at a time;")
     assert sorted(line.split(": test MRR ")[0] for line in said[1:]) == [
         "[1/2] uniform + distmult, seed 1",
         "[2/2] self-adv + distmult, seed 1",

@@ -36,7 +36,7 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
     assert summaries == [["0.01"], ["0.01", "0.003"], ["0.01", "0.003"]]
     assert [row["lr"] for row in rows] == ["0.01", "0.003"]
     # How many runs, then each run as it ends with the time left at the pace so far.
-    assert said[0] == "2 of 2 runs to train, 1 at a time"
+    assert said[0] == "2 of 2 runs to train, 1 at a time; the time left is estimated after each run"
     assert said[1].startswith("[1/2] lr 0.01: test MRR ") and said[1].endswith(" min left")
     assert said[2].startswith("[2/2] lr 0.003: test MRR ") and "left" not in said[2]
     assert read_results(tmp_path / "results.csv") == rows
@@ -72,3 +72,14 @@ def test_the_time_left_is_the_pace_so_far_times_the_runs_left():
     assert grids._time_left(600.0, 2, 3) == "; about 15 min left"
     assert grids._time_left(61.0, 1, 1) == "; about 2 min left"  # rounded up
     assert grids._time_left(600.0, 2, 0) == ""
+
+
+def test_the_plan_estimates_from_the_runs_done_before():
+    # Two runs took 120 s and 240 s: 180 s a run, so 4 more two at a time take 6 minutes.
+    assert grids._plan(6, 4, 2, [120.0, 240.0]) == (
+        "4 of 6 runs to train, 2 at a time (2 done before; about 6 min at their pace)"
+    )
+    assert grids._plan(3, 3, 1, []) == (
+        "3 of 3 runs to train, 1 at a time; the time left is estimated after each run"
+    )
+    assert grids._plan(2, 0, 1, [60.0, 60.0]) == "0 of 2 runs to train, 1 at a time (2 done before)"

@@ -106,16 +106,18 @@ class Grid:
             run.config.validate()
             check_names(run.config)
         make_folder(out)
-        pending = []
+        pending, seconds_before = [], []
         for number, run in enumerate(runs, 1):
             if finished(run_directory(out, run), run.config):
                 options.report(f"{_prefix(number, runs)}: done before")
+                result = outcome(run_directory(out, run)) or {}
+                if result.get("status") == "ok":
+                    seconds_before.append(
+                        float(result["train_seconds"]) + float(result["eval_seconds"])
+                    )
             else:
                 pending.append(number)
-        options.report(
-            f"{len(pending)} of {len(runs)} runs to train, {options.jobs} at a time"
-            + (f" ({len(runs) - len(pending)} done before)" if len(pending) < len(runs) else "")
-        )
+        options.report(_plan(len(runs), len(pending), options.jobs, seconds_before))
         start = time.monotonic()
         with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
             for done, (number, summary) in enumerate(_train(runs, pending, out, options), 1):
@@ -140,6 +142,19 @@ def seed_range(seeds: int) -> range:
     if seeds < 1:
         raise DansError(f"--seeds must be at least 1, got {seeds}")
     return range(1, seeds + 1)
+
+
+def _plan(total: int, pending: int, jobs: int, seconds_before: list[float]) -> str:
+    """What the grid will train, with an estimate of how long when runs finished before (their
+    mean time, ``jobs`` at a time), or word that one follows each run."""
+    plan = f"{pending} of {total} runs to train, {jobs} at a time"
+    if pending == total:
+        return plan + "; the time left is estimated after each run"
+    plan += f" ({total - pending} done before"
+    if pending and seconds_before:
+        pace = sum(seconds_before) / len(seconds_before)
+        plan += f"; about {math.ceil(pace * pending / jobs / 60)} min at their pace"
+    return plan + ")"
 
 
 def _time_left(elapsed: float, done: int, remaining: int) -> str:
