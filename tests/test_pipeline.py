@@ -451,3 +451,11 @@ def test_data_that_changed_since_training_is_refused_in_one_line(relative_run, c
         f"dans evaluate: error: {test_file.resolve()}: differs from the file run was trained on "
         "(its SHA-256 changed)\n"
     )
+
+
+def test_a_damaged_record_is_one_line(relative_run, capsys):
+    (relative_run / "run" / "provenance.json").write_text('{"data": {"source": "x"}}')
+    assert main(["evaluate", "run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dans evaluate: error: run/provenance.json: not the record of a dans run")
+    assert len(err.splitlines()) == 1

@@ -16,7 +16,14 @@ from dans.data.graph import KnowledgeGraph
 from dans.distributed import world
 from dans.errors import DansError, DataError, TrainingDiverged
 from dans.evaluation.metrics import evaluate
-from dans.rundir import CHECKPOINT_FILE, STATE_FILE, Run, RunDirectory, RunMetrics
+from dans.rundir import (
+    CHECKPOINT_FILE,
+    PROVENANCE_FILE,
+    STATE_FILE,
+    Run,
+    RunDirectory,
+    RunMetrics,
+)
 from dans.sealed import first_line
 from dans.training.trainer import Best, Trainer
 
@@ -99,10 +106,15 @@ def run_graph(run_dir: RunDirectory, config: TrainConfig) -> KnowledgeGraph:
     recorded = run_dir.read_provenance()
     if recorded is None:  # a run from before runs recorded their data
         return load_graph(config)
-    data = recorded["data"]
-    source = Path(data["source"])
-    kg = load_dataset(data["dataset"], source) if source.is_dir() else load_graph(config)
-    for split, checksum in data["sha256"].items():
+    try:
+        data = recorded["data"]
+        source, name, checksums = Path(data["source"]), data["dataset"], dict(data["sha256"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DansError(
+            f"{run_dir.path / PROVENANCE_FILE}: not the record of a dans run ({exc!r})"
+        ) from None
+    kg = load_dataset(name, source) if source.is_dir() else load_graph(config)
+    for split, checksum in checksums.items():
         if kg.checksums.get(split) != checksum:
             raise DataError(
                 f"{Path(kg.source) / f'{split}.txt'}: differs from the file {run_dir.path} was "
