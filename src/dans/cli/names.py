@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from dans.cli.arguments import Command
 from dans.data.datasets import load_dataset
 from dans.data.graph import KnowledgeGraph
 from dans.pipeline import run_graph
-from dans.rundir import RunDirectory
+from dans.rundir import RunDirectory, id_map
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,20 +27,26 @@ def _graph(args: argparse.Namespace) -> KnowledgeGraph:
     return load_dataset(args.dataset, args.data_dir)
 
 
-def _list_entities(args: argparse.Namespace) -> None:
-    print("\n".join(f"{i}\t{name}" for i, name in enumerate(_graph(args).entity_names)))
+def _listing(
+    names_of: Callable[[KnowledgeGraph], list[str]],
+) -> Callable[[argparse.Namespace], None]:
+    """A command that prints the names ``names_of`` picks from the graph, as ``id<TAB>name``."""
 
+    def run(args: argparse.Namespace) -> None:
+        print(id_map(names_of(_graph(args))).decode(), end="")
 
-def _list_relations(args: argparse.Namespace) -> None:
-    print("\n".join(f"{i}\t{name}" for i, name in enumerate(_graph(args).relation_names)))
+    return run
 
 
 ENTITIES = Command(
-    "entities", "list a run's or a dataset's entities: id, then name", add_arguments, _list_entities
+    "entities",
+    "list a run's or a dataset's entities: id, then name",
+    add_arguments,
+    _listing(lambda kg: kg.entity_names),
 )
 RELATIONS = Command(
     "relations",
     "list a run's or a dataset's relations: id, then name",
     add_arguments,
-    _list_relations,
+    _listing(lambda kg: kg.relation_names),
 )
