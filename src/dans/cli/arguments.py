@@ -12,6 +12,7 @@ from typing import Any
 
 from dans.config import TrainConfig
 from dans.errors import DansError
+from dans.experiments.claims import LEASE_SECONDS
 from dans.experiments.grids import GridOptions
 from dans.models import DECODERS, ENCODERS
 from dans.options import flag_name, value_type
@@ -95,6 +96,15 @@ def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) ->
         help="runs trained at once, each in its own process with an equal share of the threads; "
         "the grid's bar then counts finished runs only (default 1)",
     )
+    parser.add_argument(
+        "--lease",
+        type=positive_float,
+        default=LEASE_SECONDS,
+        metavar="SECONDS",
+        help="several processes, here or on machines sharing the folder, can work through one "
+        "grid: each claims a run before training it and renews the claim while it trains; a "
+        f"claim not renewed for this long is taken over (default: {LEASE_SECONDS:g})",
+    )
     add_checkpoint_flag(parser)
     add_config_flags(parser, leave_out=leave_out)
 
@@ -177,7 +187,10 @@ def config_from_args(
 
 def grid_options(args: argparse.Namespace) -> GridOptions:
     return GridOptions(
-        progress=not args.quiet, jobs=args.jobs, checkpoint_every=args.checkpoint_every
+        progress=not args.quiet,
+        jobs=args.jobs,
+        checkpoint_every=args.checkpoint_every,
+        lease_seconds=args.lease,
     )
 
 

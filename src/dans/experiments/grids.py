@@ -3,7 +3,8 @@
 Each run trains into its own directory ``out/runs/<name>``. A run whose directory holds its
 metrics and diversity (or a record that it diverged) is not redone; one that was killed resumes
 from its last saved state; one left by another configuration is refused rather than reused or
-replaced. Several runs can train at once, each in its own process.
+replaced. Several runs can train at once, each in its own process, and several grid processes
+can share one folder: each run is claimed before it trains (:mod:`dans.experiments.claims`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from dans.builders import check_names
 from dans.config import TrainConfig
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
+from dans.experiments.claims import LEASE_SECONDS, Claims, locked
 from dans.experiments.diversity import (
     DIVERSITY_COLUMNS,
     DIVERSITY_FILE,
@@ -54,12 +56,14 @@ OUTCOME_COLUMNS = (
 @dataclass(frozen=True)
 class GridOptions:
     """How a grid runs, none of which changes a result: progress bars, where each run's line
-    goes, runs trained at once, and epochs between each run's saved states."""
+    goes, runs trained at once, epochs between each run's saved states, and the lease of a
+    claim on a run (see :mod:`dans.experiments.claims`)."""
 
     progress: bool = True
     report: Callable[[str], None] = print
     jobs: int = 1
     checkpoint_every: int = CHECKPOINT_EVERY
+    lease_seconds: float = LEASE_SECONDS
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -106,6 +110,14 @@ class Grid:
             run.config.validate()
             check_names(run.config)
         make_folder(out)
+        claims = Claims(out, options.lease_seconds)
+        try:
+            return self._run_claimed(out, options, claims)
+        finally:
+            claims.close()
+
+    def _run_claimed(self, out: Path, options: GridOptions, claims: Claims) -> list[dict[str, str]]:
+        runs = self.runs
         pending, seconds_before = [], []
         for number, run in enumerate(runs, 1):
             if finished(run_directory(out, run), run.config):
@@ -120,14 +132,17 @@ class Grid:
         options.report(_plan(len(runs), len(pending), options.jobs, seconds_before))
         start = time.monotonic()
         with tqdm(total=len(pending), unit="run", desc="grid", disable=not options.progress) as bar:
-            for done, (number, summary) in enumerate(_train(runs, pending, out, options), 1):
+            trained = _train(runs, pending, out, options, claims)
+            for done, (number, summary) in enumerate(trained, 1):
                 left = _time_left(time.monotonic() - start, done, len(pending) - done)
                 with tqdm.external_write_mode():
                     options.report(f"{_prefix(number, runs)}: {summary}{left}")
-                self.summarize(write_results(out, runs, self.columns), out)
+                with locked(out):
+                    self.summarize(write_results(out, runs, self.columns), out)
                 bar.update()
-        rows = write_results(out, runs, self.columns)
-        self.summarize(rows, out)
+        with locked(out):
+            rows = write_results(out, runs, self.columns)
+            self.summarize(rows, out)
         return rows
 
 
@@ -251,14 +266,32 @@ def _train(
     numbers: Sequence[int],
     out: Path,
     options: GridOptions,
+    claims: Claims,
 ) -> Iterator[tuple[int, str]]:
-    """Train the runs numbered ``numbers`` (from 1), ``options.jobs`` at a time; yields each
-    number with its run's summary as it finishes."""
+    """Train the runs numbered ``numbers`` (from 1), ``options.jobs`` at a time, each once this
+    process holds its claim; yields each number once, with its run's summary as it finishes or
+    with word that another process finished it. A run another process holds is tried again
+    until it is finished or its holder's lease lapses and this process takes it over."""
     jobs, every = options.jobs, options.checkpoint_every
+    waiting, deferred = list(numbers), []
     if jobs == 1 or len(numbers) <= 1:
-        for number in numbers:
+        while waiting or deferred:
+            if not waiting:
+                time.sleep(claims.retry_seconds)
+                waiting, deferred = deferred, []
+            number = waiting.pop(0)
             run = runs[number - 1]
-            yield number, _train_one(run.config, run_directory(out, run), options.progress, every)
+            state = _claim(run, out, claims)
+            if state == HELD_ELSEWHERE:
+                deferred.append(number)
+            elif state == FINISHED_ELSEWHERE:
+                yield number, "finished by another process"
+            else:
+                try:
+                    run_dir = run_directory(out, run)
+                    yield number, _train_one(run.config, run_dir, options.progress, every)
+                finally:
+                    claims.release(run.name)
         return
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(numbers)),
@@ -266,24 +299,59 @@ def _train(
         initializer=torch.set_num_threads,
         initargs=(max(1, torch.get_num_threads() // jobs),),
     ) as pool:
-        futures = {
-            pool.submit(
-                _train_one,
-                runs[number - 1].config,
-                run_directory(out, runs[number - 1]),
-                False,
-                every,
-            ): number
-            for number in numbers
-        }
+        running: dict[Future[str], int] = {}
         try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            while waiting or deferred or running:
+                # Claim the next runs as slots free up, so that another process sharing the
+                # grid takes the ones this one has not reached.
+                while waiting and len(running) < jobs:
+                    number = waiting.pop(0)
+                    run = runs[number - 1]
+                    state = _claim(run, out, claims)
+                    if state == HELD_ELSEWHERE:
+                        deferred.append(number)
+                    elif state == FINISHED_ELSEWHERE:
+                        yield number, "finished by another process"
+                    else:
+                        future = pool.submit(
+                            _train_one, run.config, run_directory(out, run), False, every
+                        )
+                        running[future] = number
+                retry = claims.retry_seconds if deferred else None
+                if running:
+                    done, _ = wait(running, timeout=retry, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        number = running.pop(future)
+                        try:
+                            summary = future.result()
+                        finally:
+                            claims.release(runs[number - 1].name)
+                        yield number, summary
+                elif deferred:
+                    time.sleep(claims.retry_seconds)
+                if not waiting:
+                    waiting, deferred = deferred, []
         except BaseException:
             # A failed run stops the grid: runs not started are dropped, runs under way finish
             # and are kept for the next call.
             pool.shutdown(cancel_futures=True)
             raise
+
+
+# What claiming a run found: this process holds it now, another one does, or another one
+# finished it since the grid looked.
+HELD_HERE, HELD_ELSEWHERE, FINISHED_ELSEWHERE = "held here", "held elsewhere", "finished"
+
+
+def _claim(run: GridRun, out: Path, claims: Claims) -> str:
+    """Claim ``run`` for this process; one of :data:`HELD_HERE`, :data:`HELD_ELSEWHERE`,
+    :data:`FINISHED_ELSEWHERE`."""
+    if not claims.take(run.name):
+        return HELD_ELSEWHERE
+    if finished(run_directory(out, run), run.config):
+        claims.release(run.name)
+        return FINISHED_ELSEWHERE
+    return HELD_HERE
 
 
 def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_every: int) -> str:

@@ -1,0 +1,111 @@
+"""Claims on the runs of a grid, so that several processes (on one machine, or on several that
+share the folder) can work through one grid: each run is claimed before it trains, atomically,
+with a lease that a heartbeat renews and that lapses when its holder dies; and one lock
+serialises the rewrites of the grid's results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+# A claim not renewed for this long belongs to a holder that died; renewed every HEARTBEAT.
+LEASE_SECONDS = 300.0
+HEARTBEAT_SECONDS = 30.0
+CLAIMS_FOLDER, LOCK_FILE = "claims", ".lock"
+
+
+class Claims:
+    """The runs this process holds in the grid folder ``out``, as files
+    ``out/claims/<run>.claim`` naming the holder; renewed while held, by a daemon thread."""
+
+    def __init__(self, out: Path, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.folder = out / CLAIMS_FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.lease_seconds = lease_seconds
+        # How often a run another process holds is looked at again.
+        self.retry_seconds = min(HEARTBEAT_SECONDS, lease_seconds / 3)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._held: set[str] = set()
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._renew_until_stopped, daemon=True)
+        self._heartbeat.start()
+
+    def take(self, name: str) -> bool:
+        """Claim run ``name``: True when this process now holds it, False when another live
+        holder does. A claim whose lease lapsed is taken over."""
+        path = self._path(name)
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not self._lapsed(path):
+                return False
+            # Replace the dead holder's claim; of two processes doing so at once, the one whose
+            # name the file ends up holding wins.
+            staged = path.with_name(f".{name}.{secrets.token_hex(4)}.claim")
+            staged.write_text(self.holder)
+            os.replace(staged, path)
+            if path.read_text() != self.holder:
+                return False
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(self.holder)
+        with self._guard:
+            self._held.add(name)
+        return True
+
+    def release(self, name: str) -> None:
+        """Give up run ``name`` (trained, or left for another holder)."""
+        with self._guard:
+            self._held.discard(name)
+        with contextlib.suppress(FileNotFoundError):
+            if self._path(name).read_text() == self.holder:
+                self._path(name).unlink()
+
+    def close(self) -> None:
+        """Stop renewing and release every claim still held."""
+        self._stop.set()
+        self._heartbeat.join()
+        for name in list(self._held):
+            self.release(name)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name}.claim"
+
+    def _lapsed(self, path: Path) -> bool:
+        try:
+            return time.time() - path.stat().st_mtime > self.lease_seconds
+        except FileNotFoundError:  # released meanwhile: free, but let the next pass take it
+            return False
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(self.retry_seconds):
+            with self._guard:
+                held = list(self._held)
+            for name in held:
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(self._path(name))
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold the grid folder's lock: one process at a time rewrites its results and tables, so
+    each rewrite sees every run finished before it. Without ``fcntl`` (Windows) it holds
+    nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with (out / LOCK_FILE).open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)

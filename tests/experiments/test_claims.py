@@ -1,0 +1,125 @@
+"""Claims on a grid's runs: exclusive, renewed while held, taken over when their holder died;
+and two grid processes on one folder train every run exactly once."""
+
+import os
+import subprocess
+import sys
+import time
+
+from dans.experiments.claims import Claims
+from dans.experiments.grids import read_results
+
+
+def test_a_claim_is_held_by_one_process_until_released(tmp_path):
+    first, second = Claims(tmp_path), Claims(tmp_path)
+    try:
+        assert first.take("run-a")
+        assert not second.take("run-a")
+        assert second.take("run-b")
+        first.release("run-a")
+        assert second.take("run-a")
+        assert (tmp_path / "claims" / "run-a.claim").read_text() == second.holder
+    finally:
+        first.close()
+        second.close()
+    assert list((tmp_path / "claims").iterdir()) == []  # closing released the rest
+
+
+def test_a_lapsed_claim_is_taken_over_and_a_held_one_is_renewed(tmp_path):
+    # A holder that died: its claim file stays, and nothing renews it.
+    (tmp_path / "claims").mkdir()
+    dead = tmp_path / "claims" / "run-a.claim"
+    dead.write_text("elsewhere:1:dead")
+    long_ago = time.time() - 60
+    os.utime(dead, (long_ago, long_ago))
+    claims = Claims(tmp_path, lease_seconds=0.3)
+    try:
+        assert claims.take("run-a")
+        assert dead.read_text() == claims.holder
+        # Held claims are renewed every lease / 3, so this one never lapses while held.
+        os.utime(dead, (long_ago, long_ago))
+        time.sleep(0.5)
+        assert time.time() - dead.stat().st_mtime < 0.3
+        other = Claims(tmp_path, lease_seconds=0.3)
+        assert not other.take("run-a")
+        other.close()
+    finally:
+        claims.close()
+
+
+GRID = ["--samplers", "uniform,self-adv", "--decoders", "distmult", "--seeds", "2"]
+GRID += ["--encoder", "lookup", "--dim", "8", "--epochs", "2", "--device", "cpu", "--quiet"]
+# A short lease: a process waiting on the other's runs looks again every second.
+GRID += ["--lease", "3"]
+
+
+def _grid(out, *extra):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "dans", "compare", *GRID, *extra, "--out", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_two_grid_processes_on_one_folder_train_every_run_once(tmp_path):
+    shared = tmp_path / "shared"
+    processes = [_grid(shared), _grid(shared)]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0]
+    trained = [
+        line.split(": test MRR")[0]
+        for output in outputs
+        for line in output.splitlines()
+        if ": test MRR" in line
+    ]
+    assert sorted(trained) == sorted(set(trained)) and len(trained) == 4, outputs
+
+    alone = tmp_path / "alone"
+    assert _grid(alone).wait(timeout=600) == 0
+
+    def timeless(folder):
+        return [
+            {key: value for key, value in row.items() if not key.endswith("_seconds")}
+            for row in read_results(folder / "results.csv")
+        ]
+
+    assert timeless(shared) == timeless(alone)
+    assert (shared / "table.md").read_text() == (alone / "table.md").read_text()
+
+
+KILLED = ["--samplers", "uniform", "--decoders", "distmult", "--seeds", "2", "--dim", "8"]
+KILLED += ["--epochs", "30", "--eval-every", "5", "--device", "cpu", "--quiet", "--lease", "2"]
+
+
+def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never_stopped(
+    tmp_path,
+):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def grid(out):
+        command = [sys.executable, "-m", "dans", "compare", *KILLED, "--out", str(out)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+
+    shared = tmp_path / "shared"
+    first = grid(shared)
+    log = shared / "runs" / "uniform-distmult-seed1" / "log.csv"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) > 3):
+        assert time.monotonic() < deadline and first.poll() is None, "the run must be caught"
+        time.sleep(0.05)
+    first.kill()  # SIGKILL: no cleanup, the claim file stays
+    first.wait()
+    assert (shared / "claims" / "uniform-distmult-seed1.claim").exists()
+
+    second = grid(shared)
+    output = second.communicate(timeout=600)[0]
+    assert second.returncode == 0
+    # The second process trains seed 2 first, then takes seed 1 over once its lease lapsed.
+    trained = [line.split(":")[0] for line in output.splitlines() if ": test MRR" in line]
+    assert trained == ["[2/2] uniform + distmult, seed 2", "[1/2] uniform + distmult, seed 1"]
+
+    alone = tmp_path / "alone"
+    assert grid(alone).wait(timeout=600) == 0
+    shared_rows, alone_rows = (read_results(folder / "results.csv") for folder in (shared, alone))
+    for row, expected in zip(shared_rows, alone_rows, strict=True):
+        assert {k: v for k, v in row.items() if not k.endswith("_seconds")} == {
+            k: v for k, v in expected.items() if not k.endswith("_seconds")
+        }
