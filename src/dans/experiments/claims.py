@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dans.rundir import make_folder
+
 # A claim not renewed for this long belongs to a holder that died; renewed every HEARTBEAT.
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
@@ -26,7 +28,7 @@ class Claims:
 
     def __init__(self, out: Path, lease_seconds: float = LEASE_SECONDS) -> None:
         self.folder = out / CLAIMS_FOLDER
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         self.lease_seconds = lease_seconds
         # How often a run another process holds is looked at again.
         self.retry_seconds = min(HEARTBEAT_SECONDS, lease_seconds / 3)
