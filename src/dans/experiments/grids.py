@@ -101,7 +101,8 @@ class Grid:
 
         After each run, and once at the end, ``out/results.csv`` is rewritten and the grid's
         summary is written from its rows, so both stay current when the grid is interrupted.
-        Every configuration is checked before anything is written or trained.
+        Every configuration is checked before anything is written or trained. Other processes
+        may work on the same ``out``: a run one of them holds is left to it and waited for.
         """
         runs = self.runs
         if options.jobs < 1:
@@ -117,6 +118,7 @@ class Grid:
             claims.close()
 
     def _run_claimed(self, out: Path, options: GridOptions, claims: Claims) -> list[dict[str, str]]:
+        """:meth:`run` once this process can claim runs in ``out``."""
         runs = self.runs
         pending, seconds_before = [], []
         for number, run in enumerate(runs, 1):
