@@ -123,3 +123,15 @@ def test_cli_predict_errors_are_one_line(complex_run_dir, tmp_path, capsys):
         main(["predict", str(complex_run_dir), "--head", "cell"])
     assert info.value.code == 2
     assert "give --relation with --head or --tail" in capsys.readouterr().err
+
+
+def test_predictions_ignore_the_training_mode_of_the_model(complex_run):
+    # Edge dropout in training mode would make every call differ.
+    query = [QUERIES[0]]
+    expected = predict(complex_run, query, k=5)
+    complex_run.model.train()
+    try:
+        assert predict(complex_run, query, k=5) == predict(complex_run, query, k=5) == expected
+        assert complex_run.model.training  # left as it was found
+    finally:
+        complex_run.model.eval()

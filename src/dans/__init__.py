@@ -8,7 +8,7 @@ The Python API in one place::
     run = dans.resume("runs/u1")              # finish a killed run from its last saved state
     run = dans.load_run("runs/u1")            # run.model, run.kg, run.config, run.sampler
     result = dans.evaluate(run.model, run.kg, split="test")  # result.mrr, result.to_dict()
-    best = dans.predict(run, [dans.Query("brain", "location_of", "?")], k=5)  # best[0].entities
+    best = dans.predict(run, [dans.Query("cell", "part_of", "?")], k=5)  # best[0].entities
 """
 
 from dans.config import TrainConfig

@@ -25,9 +25,8 @@ def embeddings(run: Run) -> dict[str, Tensor]:
     decoder's relation representations, shape (R, d_r), on the CPU. For the complex-valued
     decoders (ComplEx, RotatE) the first half of an entity's row is its real part and the
     second its imaginary part."""
-    with torch.no_grad():
-        entities, relations = run.model()
-    return {"entities": entities.detach().cpu(), "relations": relations.detach().cpu()}
+    entities, relations = run.model.inference()
+    return {"entities": entities.cpu(), "relations": relations.cpu()}
 
 
 def export_run(run: Run, out: Path, fmt: str) -> list[Path]:

@@ -72,8 +72,8 @@ def top_k(
     of queries; entities that complete a triple of ``exclude`` are left out (their logit is
     -inf, so they come last when fewer than ``k`` remain).
     """
+    entities, relation_table = model.inference()
     with torch.no_grad():
-        entities, relation_table = model()
         device = entities.device
         rows = max(1, _BLOCK_ELEMENTS // len(entities))
         k = min(k, len(entities))
@@ -107,7 +107,7 @@ def predict(
     new facts are proposed. Raises :class:`~dans.errors.DataError` naming the query's source
     for an unknown name, or a query that asks for no entity or for both, before any scoring.
 
-    ``dans.predict(run, [Query("?", "location_of", "brain")], k=5)``
+    ``dans.predict(run, [Query("?", "location_of", "disease_or_syndrome")], k=5)``
     """
     kg = run.kg
     ids = [_ids(query, kg) for query in queries]

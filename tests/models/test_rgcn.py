@@ -325,3 +325,14 @@ def test_blocks_must_divide_the_widths():
     layer = RGCNLayer(6, 4, 2 * R, 0, 2)
     assert repr(layer) == "RGCNLayer(in_dim=6, out_dim=4, edge_types=8, blocks=2)"
     assert layer.relation_weights().shape == (2 * R, 2, 3, 2)
+
+
+def test_inference_is_the_eval_forward_in_any_mode_and_leaves_the_mode():
+    model = KGModel(_encoder(dropout=0.5, edge_dropout=0.5), DECODERS.get("distmult")(R, 6))
+    model.eval()
+    expected = model()
+    model.train()
+    entities, relations = model.inference()
+    assert model.training
+    assert torch.equal(entities, expected[0]) and torch.equal(relations, expected[1])
+    assert not entities.requires_grad and not relations.requires_grad

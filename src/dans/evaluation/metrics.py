@@ -137,27 +137,22 @@ def split_ranks(
     """Each triple of the split's relation id and the filtered ranks of its head and tail
     queries, all shape (N,) on the CPU, in the split's order (gathered from a process group's
     shards)."""
-    was_training = model.training
-    model.eval()
-    try:
-        entities, relations = model()
-        triples = kg.split(split)[shard(len(kg.split(split)))]
-        by_side = {
-            side: rank_triples(
-                triples,
-                entities,
-                relations,
-                model.decoder,
-                kg.known_triples,
-                predict_head=side == "head",
-                memory_elements=int(memory_mb * 2**20) // entities.element_size(),
-            )
-            .select(ties)
-            .cpu()
-            for side in ("head", "tail")
-        }
-    finally:
-        model.train(was_training)
+    entities, relations = model.inference()
+    triples = kg.split(split)[shard(len(kg.split(split)))]
+    by_side = {
+        side: rank_triples(
+            triples,
+            entities,
+            relations,
+            model.decoder,
+            kg.known_triples,
+            predict_head=side == "head",
+            memory_elements=int(memory_mb * 2**20) // entities.element_size(),
+        )
+        .select(ties)
+        .cpu()
+        for side in ("head", "tail")
+    }
     # Each process of a group ranked its own share of the queries: put them back together.
     parts = (triples[:, 1].cpu(), by_side["head"], by_side["tail"])
     relation_ids, head, tail = (torch.cat(gather_objects(part)) for part in parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.models.decoders import Decoder
@@ -24,6 +25,19 @@ class KGModel(nn.Module):
         pass instead of its own (see :class:`~dans.models.encoders.Encoder`).
         """
         return self.encoder(message_triples), self.decoder.relations()
+
+    def inference(self) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` as evaluation sees it, whatever the mode the model is in: without
+        dropout and without gradient; the mode is left as it was."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                entities, relations = self()
+        finally:
+            self.train(was_training)
+        # A decoder may hand back its relation parameters as they are: detached here.
+        return entities.detach(), relations.detach()
 
     def score_hrt(self, triples: LongTensor) -> Tensor:
         """Logits of triples: shape (B, 3) ids -> (B,)."""
