@@ -16,9 +16,10 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -275,33 +276,12 @@ def _train(
     with word that another process finished it. A run another process holds is tried again
     until it is finished or its holder's lease lapses and this process takes it over."""
     jobs, every = options.jobs, options.checkpoint_every
+    in_process = jobs == 1 or len(numbers) <= 1
+    # One job trains in this process, where each run can show its own progress bar.
+    progress = options.progress and in_process
     waiting, deferred = list(numbers), []
-    if jobs == 1 or len(numbers) <= 1:
-        while waiting or deferred:
-            if not waiting:
-                time.sleep(claims.retry_seconds)
-                waiting, deferred = deferred, []
-            number = waiting.pop(0)
-            run = runs[number - 1]
-            state = _claim(run, out, claims)
-            if state == HELD_ELSEWHERE:
-                deferred.append(number)
-            elif state == FINISHED_ELSEWHERE:
-                yield number, "finished by another process"
-            else:
-                try:
-                    run_dir = run_directory(out, run)
-                    yield number, _train_one(run.config, run_dir, options.progress, every)
-                finally:
-                    claims.release(run.name)
-        return
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(numbers)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(max(1, torch.get_num_threads() // jobs),),
-    ) as pool:
-        running: dict[Future[str], int] = {}
+    running: dict[Future[str], int] = {}
+    with _InProcess() if in_process else _pool(jobs, len(numbers)) as executor:
         try:
             while waiting or deferred or running:
                 # Claim the next runs as slots free up, so that another process sharing the
@@ -315,8 +295,8 @@ def _train(
                     elif state == FINISHED_ELSEWHERE:
                         yield number, "finished by another process"
                     else:
-                        future = pool.submit(
-                            _train_one, run.config, run_directory(out, run), False, every
+                        future = executor.submit(
+                            _train_one, run.config, run_directory(out, run), progress, every
                         )
                         running[future] = number
                 retry = claims.retry_seconds if deferred else None
@@ -336,8 +316,31 @@ def _train(
         except BaseException:
             # A failed run stops the grid: runs not started are dropped, runs under way finish
             # and are kept for the next call.
-            pool.shutdown(cancel_futures=True)
+            executor.shutdown(cancel_futures=True)
             raise
+
+
+def _pool(jobs: int, runs: int) -> ProcessPoolExecutor:
+    """Processes for ``jobs`` runs at once, each with an equal share of the threads."""
+    return ProcessPoolExecutor(
+        max_workers=min(jobs, runs),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(max(1, torch.get_num_threads() // jobs),),
+    )
+
+
+class _InProcess(Executor):
+    """An executor that runs each call at once, in this process, so that one job at a time
+    takes the same path through :func:`_train` as several."""
+
+    def submit(self, fn: Callable[..., str], /, *args: Any, **kwargs: Any) -> Future[str]:
+        future: Future[str] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # the caller sees it from future.result(), as from a pool
+            future.set_exception(exc)
+        return future
 
 
 # What claiming a run found: this process holds it now, another one does, or another one
