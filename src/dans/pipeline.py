@@ -113,7 +113,9 @@ def run_graph(run_dir: RunDirectory, config: TrainConfig) -> KnowledgeGraph:
         raise DansError(
             f"{run_dir.path / PROVENANCE_FILE}: not the record of a dans run ({exc!r})"
         ) from None
-    kg = load_dataset(name, source) if source.is_dir() else load_graph(config)
+    # An empty source would be the working folder: only a recorded folder that exists is read.
+    recorded_folder = data["source"] and source.is_dir()
+    kg = load_dataset(name, source) if recorded_folder else load_graph(config)
     for split, checksum in checksums.items():
         if kg.checksums.get(split) != checksum:
             raise DataError(
