@@ -1,5 +1,6 @@
 """Data-parallel training: the collectives against a world of one, and `torchrun` end to end."""
 
+import contextlib
 import functools
 import json
 import os
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -169,6 +171,21 @@ def _dans(*args, processes=1, wait=True):
     return stdout.decode()
 
 
+def _descendants(pid):
+    """The processes ``pid`` started, and theirs (Linux's /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [found for child in map(int, children) for found in (child, *_descendants(child))]
+
+
+def _kill_tree(pid):
+    """SIGKILL ``pid`` and every process under it, as a crash would. torchrun starts each
+    worker in a session of its own, so killing torchrun's process group alone would leave the
+    workers training on as orphans beside the resumed run."""
+    for process in (*_descendants(pid), pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)
+
+
 def _test_metrics(out):
     return json.loads((out / "metrics.json").read_text())["test"]
 
@@ -211,7 +228,7 @@ def test_two_processes_killed_and_resumed_end_as_if_never_stopped(tmp_path, two_
             pass
         time.sleep(0.1)
     assert killed.poll() is None, "the run ended before it could be killed"
-    os.killpg(killed.pid, signal.SIGKILL)
+    _kill_tree(killed.pid)
     killed.wait()
     _dans("--resume", out, processes=2)
     resumed, whole = _test_metrics(out), _test_metrics(two_processes[0])
