@@ -207,6 +207,19 @@ class TrainConfig:
         # None found: the sampler was registered after this config was made, so its defaults.
         return found[0] if found else options_type()
 
+    @classmethod
+    def owner(cls, key: str) -> str:
+        """The group that declares config key ``key``: a section's name or a sampler's."""
+        return next(name for name, group in cls.groups().items() if key in group.specs())
+
+    def uses(self, key: str) -> bool:
+        """Whether config key ``key`` can change this configuration's run: a section's setting,
+        or an option of its own sampler (not another sampler's)."""
+        if self.owner(key) in SECTIONS:
+            return True
+        options_type = SAMPLERS.get(self.training.sampler).options_type
+        return options_type is not None and key in options_type.specs()
+
     def __getitem__(self, key: str) -> Any:
         """The value of a flat key, as a flag or a settings file spells it."""
         return self.to_dict()[key]
@@ -276,44 +289,54 @@ class TrainConfig:
     @classmethod
     def from_toml(cls, path: Path, defaults: dict[str, Any] | None = None) -> TrainConfig:
         """The file's settings over ``defaults`` over the built-in defaults."""
-        try:
-            text = path.read_text(encoding="utf-8")
-            values = tomllib.loads(text)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: file not found") from None
-        except UnicodeDecodeError as exc:
-            # read_text decodes the whole file at once: exc.object is every byte of it.
-            line = exc.object.count(b"\n", 0, exc.start) + 1
-            raise ConfigError(
-                f"{path}:{line}: not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        except ValueError as exc:
-            # tomllib lets Python's own limits through: an integer of more than 4300 digits.
-            raise ConfigError(f"{path}: {exc}") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        text, values = read_toml(path)
         try:
             return cls.from_dict({**(defaults or {}), **values}, str(path))
         except OptionError as exc:
             if exc.key not in values:
                 raise
-            line = _line_of(text, exc.key)
-            where = f"{path}:{line}" if line else str(path)
-            raise ConfigError(f"{where}: {exc}") from None
+            raise ConfigError(f"{where_set(path, text, exc.key)}: {exc}") from None
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The line of a TOML document that sets the top-level ``key``, bare or quoted; None when it
-    is written with escapes."""
-    pattern = re.compile(rf"""\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*=""")
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file and what it holds; every way of failing is a one-line
+    :class:`ConfigError` naming the file (and the line, where one is to blame)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        # read_text decodes the whole file at once: exc.object is every byte of it.
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except ValueError as exc:
+        # tomllib lets Python's own limits through: an integer of more than 4300 digits.
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def where_set(path: Path, text: str, key: str, table: str | None = None) -> str:
+    """``path:line`` of the line of TOML document ``text`` that sets ``key`` (bare or quoted),
+    at the top level or in ``[table]``; ``path`` alone when no line is found (a key written
+    with escapes, or as a dotted key)."""
+    quoted = r"""\s*(?:{0}|"{0}"|'{0}')\s*"""
+    header = re.compile(r"\s*\[" + quoted.format(re.escape(table)) + r"\]") if table else None
+    setting = re.compile(quoted.format(re.escape(key)) + "=")
+    inside = table is None  # whether the lines read so far are in the table searched
     for number, line in enumerate(text.split("\n"), 1):
-        if pattern.match(line):
-            return number
-    return None
+        if line.lstrip().startswith("["):
+            inside = header is not None and header.match(line) is not None
+        elif inside and setting.match(line):
+            return f"{path}:{number}"
+    return str(path)
 
 
 def _toml_value(value: Any) -> str:

@@ -46,6 +46,12 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launch_rank() -> int:
+    """The rank ``torchrun`` gave this process (0 when it did not start it), known before the
+    process joins its group."""
+    return int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
+
+
 def start(device: torch.device) -> torch.device:
     """Join the process group ``torchrun`` set up: gloo on the CPU, NCCL on GPUs, where each
     process takes the GPU of its ``LOCAL_RANK``. Returns the device this process trains on."""

@@ -25,7 +25,7 @@ from dans.rundir import (
     RunMetrics,
 )
 from dans.sealed import first_line
-from dans.training.trainer import Best, Trainer
+from dans.training.trainer import Best, EpochCallback, Trainer
 
 # Epochs between saved training states, unless the caller sets another cadence.
 CHECKPOINT_EVERY = 1
@@ -38,12 +38,14 @@ def train(
     progress: bool = True,
     checkpoint_every: int = CHECKPOINT_EVERY,
     on_start: Callable[[], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> Run:
     """Train, validate, test; write the run directory ``out`` when given.
 
     Everything that can be checked before training (values, names, data files, the output path)
     is checked before anything is written, so bad input never leaves a half-written directory;
-    ``on_start`` is called then, as training begins.
+    ``on_start`` is called then, as training begins. ``on_epoch`` receives each epoch's log row
+    (in a process group, in every process), after the run directory has it.
     Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
     is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
     ``torchrun``, every process trains and only rank 0 writes.
@@ -53,7 +55,7 @@ def train(
     if run_dir is not None:
         run_dir.check_writable(overwrite)
     kg = load_graph(config)
-    trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every)
+    trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every, on_epoch)
     if run_dir is not None:
         _start(run_dir, config, kg, device, overwrite)
     if on_start is not None:
@@ -62,12 +64,16 @@ def train(
 
 
 def resume(
-    path: str | Path, progress: bool = True, checkpoint_every: int = CHECKPOINT_EVERY
+    path: str | Path,
+    progress: bool = True,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    on_epoch: EpochCallback | None = None,
 ) -> Run:
     """Finish the run in ``path`` with its own config.toml, from its last saved training state.
 
     The result is what the run would have given had it never stopped (on the CPU, exactly). A
     run killed before its first saved state starts again; a finished run is loaded as it is.
+    ``on_epoch`` receives the log row of each epoch trained from here, as in :func:`train`.
     """
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
@@ -77,7 +83,7 @@ def resume(
     state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
     writer = run_dir if world().main else None
     kg = run_graph(run_dir, config)
-    trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every)
+    trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every, on_epoch)
     if state is None:
         if writer is not None:
             _start(writer, config, kg, device, overwrite=True)
@@ -143,9 +149,11 @@ def build_trainer(
     run_dir: RunDirectory | None,
     progress: bool,
     checkpoint_every: int,
+    on_epoch: EpochCallback | None = None,
 ) -> Trainer:
     """The model, the samplers and their trainer on ``device``, wired to write into ``run_dir``
-    if given (nothing is written before :meth:`Trainer.fit`)."""
+    if given (nothing is written before :meth:`Trainer.fit`) and to hand each epoch's log row
+    to ``on_epoch`` after that."""
     torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg).to(device)
     sampler = build_sampler(config.training.sampler, config, kg).to(device)
@@ -155,6 +163,12 @@ def build_trainer(
         assert run_dir is not None
         run_dir.save_checkpoint(config, best.epoch, best.valid.mrr, best.model, best.sampler)
 
+    observers = [observer for observer in (run_dir and run_dir.append_log, on_epoch) if observer]
+
+    def observe(row: dict) -> None:
+        for observer in observers:
+            observer(row)
+
     return Trainer(
         model,
         kg,
@@ -162,7 +176,7 @@ def build_trainer(
         sampler,
         pretrain_sampler,
         device,
-        on_epoch=run_dir.append_log if run_dir else None,
+        on_epoch=observe if observers else None,
         on_improvement=save_best if run_dir else None,
         on_checkpoint=run_dir.save_state if run_dir else None,
         checkpoint_every=checkpoint_every,

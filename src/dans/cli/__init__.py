@@ -22,6 +22,7 @@ from dans.cli import (
     predict,
     sweep,
     train,
+    tune,
     visualize,
 )
 from dans.cli.arguments import Command
@@ -44,6 +45,7 @@ COMMANDS: dict[str, Command] = {
         compare.COMMAND,
         ablate.COMMAND,
         sweep.COMMAND,
+        tune.COMMAND,
         diversity.COMMAND,
         visualize.COMMAND,
         plot.COMMAND,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dans import distributed
 from dans.config import TrainConfig
 from dans.errors import DansError
 from dans.experiments.claims import LEASE_SECONDS
@@ -21,6 +22,7 @@ from dans.recipes import recipe_names, recipe_settings
 from dans.rundir import Run
 from dans.samplers.base import sampler_names
 from dans.samplers.dans import DANSSampler
+from dans.tracking import NO_TRACKERS, TRACKERS, TrackerSpec
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,53 @@ def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) ->
         help="runs trained at once, each in its own process with an equal share of the threads; "
         "the grid's bar then counts finished runs only (default 1)",
     )
+    add_lease_flag(
+        parser,
+        "several processes, here or on machines sharing the folder, can work through one grid: "
+        "each claims a run before training it and renews the claim while it trains; a claim not "
+        "renewed for this long is taken over",
+    )
+    add_checkpoint_flag(parser)
+    add_tracker_flags(parser)
+    add_config_flags(parser, leave_out=leave_out)
+
+
+def add_tracker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracker",
+        action="append",
+        choices=TRACKERS.names(),
+        help="log each run's settings, per-epoch metrics and final test metrics here too; "
+        "repeat for several. csv and tensorboard write into --out, and so does mlflow (a "
+        "SQLite store) unless --mlflow-uri names another",
+    )
+    parser.add_argument(
+        "--mlflow-uri",
+        metavar="URI",
+        help="MLflow tracking URI for --tracker mlflow (a server, or a database URL)",
+    )
+
+
+def tracker_spec(args: argparse.Namespace, folder: Path, grouped: bool) -> TrackerSpec:
+    """The trackers the flags ask for, writing under ``folder``: one run's own (``train``) or,
+    ``grouped``, the many runs of a grid or a search, in an MLflow experiment named after the
+    folder. Under ``torchrun`` only rank 0 logs."""
+    if not args.tracker or distributed.launch_rank() != 0:
+        return NO_TRACKERS
+    experiment = folder.resolve().name if grouped else "dans"
+    return TrackerSpec(
+        tuple(dict.fromkeys(args.tracker)), folder, experiment, args.mlflow_uri, grouped
+    )
+
+
+def add_lease_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument(
         "--lease",
         type=positive_float,
         default=LEASE_SECONDS,
         metavar="SECONDS",
-        help="several processes, here or on machines sharing the folder, can work through one "
-        "grid: each claims a run before training it and renews the claim while it trains; a "
-        f"claim not renewed for this long is taken over (default: {LEASE_SECONDS:g})",
+        help=f"{help_text} (default: {LEASE_SECONDS:g})",
     )
-    add_checkpoint_flag(parser)
-    add_config_flags(parser, leave_out=leave_out)
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +229,7 @@ def grid_options(args: argparse.Namespace) -> GridOptions:
         jobs=args.jobs,
         checkpoint_every=args.checkpoint_every,
         lease_seconds=args.lease,
+        trackers=tracker_spec(args, args.out, grouped=True),
     )
 
 

@@ -12,12 +12,16 @@ from dans.cli.arguments import (
     add_checkpoint_flag,
     add_config_flags,
     add_settings_flags,
+    add_tracker_flags,
     config_from_args,
+    tracker_spec,
 )
 from dans.cli.render import metrics_table, training_summary
 from dans.config import TrainConfig
 from dans.options import flag_name
 from dans.pipeline import resume, train
+from dans.rundir import RunDirectory
+from dans.tracking import NO_TRACKERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,14 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_checkpoint_flag(parser)
+    add_tracker_flags(parser)
     add_config_flags(parser)
 
 
-def refuse_settings_beside_resume(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> None:
-    """``--resume`` takes every setting from the run's config.toml: another one would be silently
-    ignored, or make the finished run differ from an uninterrupted one."""
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Trackers write beside the run, so they need one; ``--resume`` takes every setting from
+    the run's config.toml: another one would be silently ignored, or make the finished run
+    differ from an uninterrupted one."""
+    if args.tracker and args.out is None and args.resume is None:
+        parser.error("--tracker needs --out: the trackers write into the run directory")
     if args.resume is None:
         return
     settings = list(TrainConfig.specs())
@@ -58,20 +64,33 @@ def _say_nothing_is_saved() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    folder = args.resume or args.out
+    trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
     try:
         if args.resume is not None:
-            finished = resume(
-                args.resume, progress=not args.quiet, checkpoint_every=args.checkpoint_every
-            )
+            config = RunDirectory(args.resume).read_config()
         else:
-            finished = train(
-                config_from_args(args),
-                out=args.out,
-                overwrite=args.overwrite,
-                progress=not args.quiet,
-                checkpoint_every=args.checkpoint_every,
-                on_start=_say_nothing_is_saved if args.out is None else None,
-            )
+            config = config_from_args(args)
+        with trackers.open(folder.name if folder else "", config) as log:
+            if args.resume is not None:
+                finished = resume(
+                    args.resume,
+                    progress=not args.quiet,
+                    checkpoint_every=args.checkpoint_every,
+                    on_epoch=log.log_epoch,
+                )
+            else:
+                finished = train(
+                    config,
+                    out=args.out,
+                    overwrite=args.overwrite,
+                    progress=not args.quiet,
+                    checkpoint_every=args.checkpoint_every,
+                    on_start=_say_nothing_is_saved if args.out is None else None,
+                    on_epoch=log.log_epoch,
+                )
+            assert finished.metrics is not None  # train and resume return finished runs
+            log.log_final(finished.metrics)
         reports = distributed.world().main  # under torchrun, rank 0 reports for the group
     finally:
         distributed.stop()
@@ -90,5 +109,5 @@ COMMAND = Command(
     "train a model and report its metrics",
     add_arguments,
     run,
-    check=refuse_settings_beside_resume,
+    check=check,
 )

@@ -38,6 +38,7 @@ from dans.experiments.diversity import (
 from dans.experiments.tables import latex_table
 from dans.pipeline import CHECKPOINT_EVERY, resume, train
 from dans.rundir import CONFIG_FILE, METRICS_FILE, make_folder, write_atomic
+from dans.tracking import NO_TRACKERS, TrackerSpec
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
 LATEX_TABLE_FILE = "table.tex"
@@ -57,14 +58,15 @@ OUTCOME_COLUMNS = (
 @dataclass(frozen=True)
 class GridOptions:
     """How a grid runs, none of which changes a result: progress bars, where each run's line
-    goes, runs trained at once, epochs between each run's saved states, and the lease of a
-    claim on a run (see :mod:`dans.experiments.claims`)."""
+    goes, runs trained at once, epochs between each run's saved states, the lease of a claim on
+    a run (see :mod:`dans.experiments.claims`), and the trackers each run logs to."""
 
     progress: bool = True
     report: Callable[[str], None] = print
     jobs: int = 1
     checkpoint_every: int = CHECKPOINT_EVERY
     lease_seconds: float = LEASE_SECONDS
+    trackers: TrackerSpec = NO_TRACKERS
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -296,7 +298,12 @@ def _train(
                         yield number, "finished by another process"
                     else:
                         future = executor.submit(
-                            _train_one, run.config, run_directory(out, run), progress, every
+                            _train_one,
+                            run.config,
+                            run_directory(out, run),
+                            progress,
+                            every,
+                            options.trackers,
                         )
                         running[future] = number
                 retry = claims.retry_seconds if deferred else None
@@ -359,23 +366,39 @@ def _claim(run: GridRun, out: Path, claims: Claims) -> str:
     return HELD_HERE
 
 
-def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_every: int) -> str:
-    """Train one run into ``run_dir``, or resume it there (a divergence is recorded there), then
-    measure its sampler's negatives into ``diversity.json``; returns its summary.
+def _train_one(
+    config: TrainConfig,
+    run_dir: Path,
+    progress: bool,
+    checkpoint_every: int,
+    trackers: TrackerSpec,
+) -> str:
+    """Train one run into ``run_dir``, or resume it there (a divergence is recorded there),
+    logging it to ``trackers`` under its directory's name, then measure its sampler's negatives
+    into ``diversity.json``; returns its summary.
 
     :func:`finished` has checked that a config.toml already in ``run_dir`` is ``config``.
     """
     try:
-        if (run_dir / CONFIG_FILE).exists():
-            run = resume(run_dir, progress=progress, checkpoint_every=checkpoint_every)
-        else:
-            run = train(
-                config,
-                out=run_dir,
-                overwrite=True,
-                progress=progress,
-                checkpoint_every=checkpoint_every,
-            )
+        with trackers.open(run_dir.name, config) as log:
+            if (run_dir / CONFIG_FILE).exists():
+                run = resume(
+                    run_dir,
+                    progress=progress,
+                    checkpoint_every=checkpoint_every,
+                    on_epoch=log.log_epoch,
+                )
+            else:
+                run = train(
+                    config,
+                    out=run_dir,
+                    overwrite=True,
+                    progress=progress,
+                    checkpoint_every=checkpoint_every,
+                    on_epoch=log.log_epoch,
+                )
+            assert run.metrics is not None  # train and resume return finished runs
+            log.log_final(run.metrics)
     except TrainingDiverged as exc:
         write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
         return f"diverged ({exc})"
@@ -388,5 +411,4 @@ def _train_one(config: TrainConfig, run_dir: Path, progress: bool, checkpoint_ev
         config.training.batch_size,
     )
     write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
-    assert run.metrics is not None  # train and resume return finished runs
     return f"test MRR {run.metrics.test.mrr:.4f} ({run.metrics.train_seconds:.0f} s of training)"

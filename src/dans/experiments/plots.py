@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dans.rundir import write_output
+from dans.training.trainer import score_gap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,7 +47,7 @@ def bar_chart(
     axes.set_ylim(max(0.0, low - margin), high + margin)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.legend(loc="best")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def line_chart(
@@ -69,7 +70,7 @@ def line_chart(
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def scatter_chart(
@@ -82,7 +83,7 @@ def scatter_chart(
         axes.scatter(xs, ys, s=14, alpha=0.7, label=f"{name} ({len(xs)})")
     axes.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2")
     axes.legend(markerscale=2)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 # The panels of training_curves: a log.csv column, or the generated-minus-uniform score gap.
@@ -110,7 +111,7 @@ def training_curves(logs: dict[str, list[dict[str, str]]], title: str, path: Pat
     axes[0].set_title(title)
     axes[0].legend(loc="best")
     axes[-1].set_xlabel("epoch")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _curve(rows: list[dict[str, str]], key: str) -> tuple[list[int], list[float]]:
@@ -118,20 +119,19 @@ def _curve(rows: list[dict[str, str]], key: str) -> tuple[list[int], list[float]
     xs, ys = [], []
     for row in rows:
         if key == "score_gap":
-            value = (
-                float(row["score_generated"]) - float(row["score_uniform"])
-                if row.get("score_generated") and row.get("score_uniform")
-                else None
-            )
+            value = score_gap(row)
+        elif row.get(key):
+            value = float(row[key])
         else:
-            value = float(row[key]) if row.get(key) else None
+            value = None
         if value is not None:
             xs.append(int(row["epoch"]))
             ys.append(value)
     return xs, ys
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as a PNG at ``path``, atomically."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -20,7 +20,6 @@ from dans.experiments.grids import (
 from dans.experiments.plots import line_chart
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.options import flag_name, value_type
-from dans.samplers.base import SAMPLERS
 
 CHART_FILE = "sweep.png"
 # The paper's names for the two settings it sweeps.
@@ -80,10 +79,9 @@ def sweep(
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``sweep.png`` and returns the result rows."""
     key = sweep_key(param)
-    owner = next((n for n in SAMPLERS.names() if key.startswith(n.replace("-", "_") + "_")), None)
-    if owner is not None and owner != config.training.sampler:
+    if not config.uses(key):
         raise DansError(
-            f"--param {key} is a setting of the {owner} sampler, but the runs use "
+            f"--param {key} is a setting of the {config.owner(key)} sampler, but the runs use "
             f"--sampler {config.training.sampler}: every value would train the same model"
         )
     runs = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,15 @@ MAX_CONSECUTIVE_SKIPS = 20
 EpochCallback = Callable[[dict], None]
 ImprovementCallback = Callable[["Best"], None]
 CheckpointCallback = Callable[[dict[str, Any]], None]
+
+
+def score_gap(row: Mapping[str, Any]) -> float | None:
+    """The mean logit of an epoch's generated negatives minus that of its uniform ones, from
+    its log row (numbers, or log.csv's strings); None for a sampler without both groups."""
+    generated, uniform = row.get("score_generated"), row.get("score_uniform")
+    if generated in (None, "") or uniform in (None, ""):
+        return None
+    return float(generated) - float(uniform)
 
 
 @dataclass

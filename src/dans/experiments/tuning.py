@@ -1,0 +1,465 @@
+"""``dans tune``: a hyper-parameter search with Optuna (TPE, pruning on the validation MRR) over
+any training setting, in a study that a database keeps, so that a killed search continues and
+several processes or machines share one.
+
+Each trial trains into ``out/trials/<number>``. The study counts its trials in total: asked for
+N, a rerun trains only those missing. A trial whose process died holds no heartbeat; once its
+lease lapses the next process to look fails it and asks again for its parameters. Only the
+validation MRR is optimised; the best configuration is written as ``out/config.toml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dans.config import SECTIONS, TrainConfig, read_toml, where_set
+from dans.errors import ConfigError, DansError, TrainingDiverged
+from dans.experiments.claims import LEASE_SECONDS, locked
+from dans.experiments.grids import render_csv
+from dans.experiments.plots import save_figure
+from dans.options import OptionError, flag_name, show, value_type
+from dans.pipeline import train
+from dans.rundir import CONFIG_FILE, make_folder, write_atomic
+from dans.tracking import NO_TRACKERS, TrackerSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+STUDY_FILE, TRIALS_FILE, BEST_FILE = "study.db", "trials.csv", "best.json"
+HISTORY_CHART, IMPORTANCE_CHART = "history.png", "importances.png"
+TRIALS_FOLDER = "trials"
+# What a table of the space file may say of its setting.
+SPACE_FIELDS = ("low", "high", "log", "step", "choices")
+# Settings a search may not vary: the data and where a run happens are not training settings,
+# and the tie policy changes how the validation MRR is measured, not the model.
+FIXED_SETTINGS = (*(key for key in SECTIONS["data"].specs()), "ties", "seed", "device")
+# Stale trials are failed, then tried again with the same parameters this many times at most.
+MAX_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One setting of the search space: a range (``low`` to ``high``, on a log scale or in
+    steps of ``step``) or a list of ``choices``."""
+
+    key: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        """The trial's value of this setting, asked of the study's sampler."""
+        if self.choices:
+            return trial.suggest_categorical(self.key, list(self.choices))
+        assert self.low is not None and self.high is not None
+        if value_type(TrainConfig.specs()[self.key]) is int:
+            low, high, step = int(self.low), int(self.high), int(self.step or 1)
+            return trial.suggest_int(self.key, low, high, step=step, log=self.log)
+        return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table of the space file that says this (its fields that are set)."""
+        fields = {"low": self.low, "high": self.high, "step": self.step}
+        table = {name: value for name, value in fields.items() if value is not None}
+        if self.log:
+            table["log"] = True
+        if self.choices:
+            table["choices"] = list(self.choices)
+        return table
+
+
+def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
+    """The search space in TOML file ``path``: one table per setting, named by its config key
+    or flag (``[lr]``, ``[edge-dropout]``), with ``low``, ``high`` and optionally ``log`` or
+    ``step``, or with ``choices``. Every bound and choice is checked against the setting's own
+    range, with ``base`` for the settings the space leaves alone; errors name the file and line.
+    """
+    text, tables = read_toml(path)
+    if not tables:
+        raise ConfigError(f"{path}: the space names no setting; add a table such as [lr]")
+    specs = TrainConfig.specs()
+    keys = [name.removeprefix("--").replace("-", "_") for name in tables]
+    varies_sampler = "sampler" in keys
+    dimensions = []
+    for name, key in zip(tables, keys, strict=True):
+        table = tables[name]
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{where_set(path, text, name)}: {name} must be a table, such as [{name}] with "
+                "low and high"
+            )
+        header = _table_line(path, text, name)
+        if key not in specs:
+            raise ConfigError(f"{header}: {name!r} is not a setting of `dans train`")
+        if key in FIXED_SETTINGS:
+            raise ConfigError(
+                f"{header}: {flag_name(key)} cannot be searched (a search varies how the model "
+                "trains, not the data, the seed, the device or how ranks are measured)"
+            )
+        if not varies_sampler and not base.uses(key):
+            raise ConfigError(
+                f"{header}: {key} is a setting of the {base.owner(key)} sampler, but the "
+                f"trials use --sampler {base.training.sampler}: it would change nothing"
+            )
+        dimension = _dimension(key, table, functools.partial(where_set, path, text, table=name))
+        _check_values(dimension, base, header)
+        dimensions.append(dimension)
+    return dimensions
+
+
+def _table_line(path: Path, text: str, name: str) -> str:
+    """``path:line`` of the header ``[name]``, or ``path`` alone."""
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip().strip("[]").strip().strip("\"'") == name and line.lstrip()[:1] == "[":
+            return f"{path}:{number}"
+    return str(path)
+
+
+def _dimension(key: str, table: dict[str, Any], where: Callable[[str], str]) -> Dimension:
+    """The dimension a space table declares; ``where(field)`` locates a field in the file."""
+    unknown = [field for field in table if field not in SPACE_FIELDS]
+    if unknown:
+        raise ConfigError(
+            f"{where(unknown[0])}: [{key}] has no field {unknown[0]!r}; use low and high "
+            "(with log or step), or choices"
+        )
+    kind = value_type(TrainConfig.specs()[key])
+    if "choices" in table:
+        choices = table["choices"]
+        others = [field for field in table if field != "choices"]
+        if others:
+            raise ConfigError(f"{where(others[0])}: [{key}] takes choices or a range, not both")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where('choices')}: choices must be a non-empty list")
+        if len(set(map(repr, choices))) < len(choices):
+            raise ConfigError(f"{where('choices')}: choices lists a value twice")
+        return Dimension(key, choices=tuple(_typed(kind, v, where("choices")) for v in choices))
+    if kind not in (int, float):
+        raise ConfigError(f"{where(next(iter(table), key))}: {key} takes choices, not a range")
+    missing = [field for field in ("low", "high") if field not in table]
+    if missing:
+        raise ConfigError(f"{where(next(iter(table), key))}: [{key}] needs {missing[0]}")
+    low, high = (_typed(kind, table[field], where(field)) for field in ("low", "high"))
+    log = table.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where('log')}: log must be true or false, got {show(log)}")
+    step = _typed(kind, table["step"], where("step")) if "step" in table else None
+    if not low < high:
+        raise ConfigError(f"{where('high')}: high must be greater than low ({low} >= {high})")
+    if log and low <= 0:
+        raise ConfigError(f"{where('low')}: a log scale needs low > 0, got {low}")
+    if step is not None and (log or step <= 0):
+        raise ConfigError(f"{where('step')}: step must be positive, and not with log = true")
+    return Dimension(key, low=low, high=high, log=log, step=step)
+
+
+def _typed(kind: type, value: Any, where: str) -> Any:
+    """``value`` as a value of a setting of type ``kind`` (an int stands for a float)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value}")
+    return value
+
+
+def _check_values(dimension: Dimension, base: TrainConfig, where: str) -> None:
+    """Refuse a bound or a choice outside its setting's own range."""
+    values = dimension.choices or (dimension.low, dimension.high)
+    for value in values:
+        try:
+            base.replace(**{dimension.key: value})
+        except OptionError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How a search runs, none of which changes a trial's result: the study's storage (an
+    Optuna database URL; None: SQLite in the output folder) and name, the lease of a trial's
+    heartbeat, progress lines, and the trackers each trial logs to."""
+
+    storage: str | None = None
+    study: str = "dans"
+    lease_seconds: float = LEASE_SECONDS
+    report: Callable[[str], None] = print
+    trackers: TrackerSpec = NO_TRACKERS
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The study after a search: its finished trials (complete and pruned), the best one's
+    number, validation MRR and configuration, and the search's wall clock in this process."""
+
+    finished: int
+    best_trial: int
+    best_valid_mrr: float
+    best_config: TrainConfig
+    seconds: float
+
+
+def tune(
+    base: TrainConfig,
+    space: Sequence[Dimension],
+    trials: int,
+    out: Path,
+    options: TuneOptions | None = None,
+) -> TuneResult:
+    """Search ``space`` around ``base`` until the study holds ``trials`` finished trials
+    (complete or pruned); returns the best.
+
+    Writes ``out/config.toml`` (the best configuration, for ``dans train --config``),
+    ``out/best.json``, ``out/trials.csv`` and Optuna's charts of the optimisation history and
+    of the parameters' importances. A study started with other base settings or another space
+    is refused, so that all its trials answer one question.
+    """
+    options = options or TuneOptions()
+    if trials < 1:
+        raise DansError(f"--trials must be at least 1, got {trials}")
+    base.validate()
+    optuna = _optuna()
+    make_folder(out / TRIALS_FOLDER)
+    start = time.monotonic()
+    with _quiet_optuna():
+        study = _study(optuna, base, space, out, options)
+        retry = min(options.lease_seconds / 3, 30.0)
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            states = [trial.state for trial in study.get_trials(deepcopy=False)]
+            finished = sum(state.is_finished() and state.name != "FAIL" for state in states)
+            running, waiting = states.count(_state("RUNNING")), states.count(_state("WAITING"))
+            if finished >= trials:
+                break
+            if finished + running >= trials and not waiting:
+                # The trials left are under way elsewhere: wait for them, or for their lease.
+                time.sleep(retry)
+                continue
+            study.sampler = optuna.samplers.TPESampler(
+                seed=base.runtime.seed + len(states), constant_liar=True
+            )
+            objective = _Objective(base, space, trials, out, options)
+            try:
+                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+            except _Surplus:
+                continue
+        result = _summarize(study, base, out, time.monotonic() - start)
+    return result
+
+
+class _Surplus(Exception):
+    """Raised by a trial asked for after another process took the study's last one."""
+
+
+class _Objective:
+    """One trial: train the suggested configuration into ``out/trials/<number>``, reporting each
+    validation MRR so the pruner can stop it; returns its best validation MRR."""
+
+    def __init__(
+        self,
+        base: TrainConfig,
+        space: Sequence[Dimension],
+        trials: int,
+        out: Path,
+        options: TuneOptions,
+    ) -> None:
+        self.base, self.space, self.trials = base, space, trials
+        self.out, self.options = out, options
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import optuna
+
+        if self._surplus(trial):
+            trial.set_user_attr("surplus", True)
+            raise _Surplus
+        values = {dimension.key: dimension.suggest(trial) for dimension in self.space}
+        config = self.base.replace(**values)
+        run_dir = self.out / TRIALS_FOLDER / f"{trial.number:04d}"
+        trial.set_user_attr("run", run_dir.name)
+        label = f"trial {trial.number}: " + ", ".join(
+            f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in values.items()
+        )
+
+        def prune(row: dict[str, Any]) -> None:
+            if "valid_mrr" in row:
+                trial.report(row["valid_mrr"], row["epoch"])
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {row['epoch']}")
+
+        start = time.monotonic()
+        try:
+            with self.options.trackers.open(run_dir.name, config, {"trial": trial.number}) as log:
+
+                def observe(row: dict[str, Any]) -> None:
+                    log.log_epoch(row)
+                    prune(row)
+
+                run = train(
+                    config,
+                    out=run_dir,
+                    overwrite=True,
+                    progress=False,
+                    checkpoint_every=0,
+                    on_epoch=observe,
+                )
+                assert run.metrics is not None  # train returns finished runs
+                log.log_final(run.metrics)
+        except optuna.TrialPruned as exc:
+            self.options.report(f"{label}: {exc} ({time.monotonic() - start:.0f} s)")
+            raise
+        except TrainingDiverged as exc:
+            # A setting that makes training diverge is an answer, not a failure of the search.
+            trial.set_user_attr("diverged", str(exc))
+            self.options.report(f"{label}: diverged, counted as pruned")
+            raise optuna.TrialPruned(f"diverged: {exc}") from None
+        mrr = run.metrics.valid.mrr
+        self.options.report(
+            f"{label}: valid MRR {mrr:.4f} at epoch {run.metrics.best_epoch} "
+            f"({time.monotonic() - start:.0f} s)"
+        )
+        return mrr
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether the trials numbered before ``trial`` that are finished or under way already
+        make up the study: another process took the last one as this one asked."""
+        counted = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+        before = trial.study.get_trials(deepcopy=False, states=tuple(map(_state, counted)))
+        return sum(other.number < trial.number for other in before) >= self.trials
+
+
+def _optuna() -> Any:
+    """Optuna, an optional extra: imported when a search starts."""
+    try:
+        import optuna
+    except ImportError:
+        raise DansError("dans tune needs Optuna: pip install 'dans-kge[tune]'") from None
+    return optuna
+
+
+def _state(name: str) -> Any:
+    import optuna
+
+    return optuna.trial.TrialState[name]
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's own lines (one per trial, experimental-feature warnings) off: the search reports
+    its trials itself."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _study(
+    optuna: Any, base: TrainConfig, space: Sequence[Dimension], out: Path, options: TuneOptions
+) -> optuna.Study:
+    """The study named ``options.study`` in its storage, created or loaded; a loaded one must
+    have been started with ``base`` and ``space``."""
+    url = options.storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
+    lease = max(2, math.ceil(options.lease_seconds))
+    try:
+        storage = optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=max(1, lease // 5),
+            grace_period=lease,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                MAX_RETRIES
+            ),
+        )
+        study = optuna.create_study(
+            storage=storage,
+            study_name=options.study,
+            direction="maximize",
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
+            load_if_exists=True,
+        )
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+        raise DansError(f"--storage {url}: cannot open the study ({exc})") from None
+    question = {
+        "config": base.to_dict(),
+        "space": {dimension.key: dimension.to_dict() for dimension in space},
+    }
+    asked = study.user_attrs.get("question")
+    if asked is None:
+        study.set_user_attr("question", question)
+    elif json.dumps(asked, sort_keys=True) != json.dumps(question, sort_keys=True):
+        changed = sorted(
+            key
+            for part in ("config", "space")
+            for key in {*asked[part], *question[part]}
+            if asked[part].get(key) != question[part].get(key)
+        )
+        raise DansError(
+            f"study {options.study!r} in {url} was started with other settings "
+            f"({', '.join(changed)}); use a new --out or --study"
+        )
+    return study
+
+
+def _summarize(study: optuna.Study, base: TrainConfig, out: Path, seconds: float) -> TuneResult:
+    """Write the best configuration, the table of trials and the charts; returns the result."""
+    trials = study.get_trials(deepcopy=False)
+    finished = [trial for trial in trials if trial.state.name in ("COMPLETE", "PRUNED")]
+    if not any(trial.state.name == "COMPLETE" for trial in trials):
+        raise DansError(f"{out}: no trial finished unpruned, so there is no best configuration")
+    best = study.best_trial
+    config = base.replace(**best.params)
+    keys = sorted({key for trial in trials for key in trial.params})
+    rows = [
+        {
+            "number": str(trial.number),
+            "state": trial.state.name.lower(),
+            "valid_mrr": "" if trial.value is None else repr(trial.value),
+            "last_epoch": str(trial.last_step or ""),
+            "seconds": f"{trial.duration.total_seconds():.1f}" if trial.duration else "",
+            **{key: repr(trial.params[key]) if key in trial.params else "" for key in keys},
+        }
+        for trial in trials
+    ]
+    columns = ("number", "state", "valid_mrr", "last_epoch", "seconds", *keys)
+    record = {
+        "trial": best.number,
+        "valid_mrr": best.value,
+        "params": best.params,
+        "run": str(out / TRIALS_FOLDER / best.user_attrs.get("run", "")),
+        "finished_trials": len(finished),
+    }
+    with locked(out):
+        write_atomic(out / CONFIG_FILE, config.to_toml().encode())
+        write_atomic(out / BEST_FILE, (json.dumps(record, indent=2) + "\n").encode())
+        write_atomic(out / TRIALS_FILE, render_csv(rows, columns).encode())
+        _charts(study, out)
+    return TuneResult(len(finished), best.number, float(best.value), config, seconds)
+
+
+def _charts(study: optuna.Study, out: Path) -> None:
+    """Optuna's charts of the optimisation history and, once there are enough trials to tell,
+    of the parameters' importances (fANOVA)."""
+    from optuna.visualization import matplotlib as charts
+
+    save_figure(charts.plot_optimization_history(study).figure, out / HISTORY_CHART)
+    try:
+        axes = charts.plot_param_importances(study)
+    except (RuntimeError, ValueError):  # fewer than two complete trials
+        return
+    save_figure(axes.figure, out / IMPORTANCE_CHART)

@@ -1,0 +1,97 @@
+"""``--tracker mlflow``: each run an MLflow run, its settings as parameters and its metrics by
+epoch, in a local SQLite store unless a tracking URI names another."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from dans.errors import DansError
+from dans.tracking.base import Tracker, TrackerSpec
+
+STORE_FILE = "mlflow.db"
+# What MLflow keeps of a parameter's value.
+PARAM_LIMIT = 6000
+
+
+class MlflowTracker(Tracker):
+    """One MLflow run named after the run, in the experiment of the spec (created when missing).
+    A resumed run goes on in its unfinished MLflow run of the same name rather than opening a
+    second one."""
+
+    name = "mlflow"
+
+    def __init__(self, spec: TrackerSpec, run: str) -> None:
+        super().__init__(spec, run)
+        try:
+            from mlflow.entities import RunStatus
+            from mlflow.exceptions import MlflowException
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise DansError(
+                "--tracker mlflow needs MLflow: pip install 'dans-kge[mlflow]'"
+            ) from None
+        # MLflow reports creating its tables at INFO level, on the root handler.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        self._status = RunStatus
+        uri = spec.mlflow_uri or f"sqlite:///{(spec.folder / STORE_FILE).resolve()}"
+        self._client = MlflowClient(uri)
+        try:
+            experiment = self._experiment(MlflowException)
+            self._run_id = self._run(experiment)
+        except MlflowException as exc:
+            raise DansError(f"--mlflow-uri {uri}: {str(exc).splitlines()[0]}") from None
+
+    def _experiment(self, error: type[Exception]) -> str:
+        """The id of the spec's experiment; of two processes creating it at once, one wins and
+        the other finds it."""
+        found = self._client.get_experiment_by_name(self.spec.experiment)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self._client.create_experiment(self.spec.experiment)
+        except error:
+            found = self._client.get_experiment_by_name(self.spec.experiment)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def _run(self, experiment: str) -> str:
+        """The id of the unfinished MLflow run of this run's name, or of a new one."""
+        named = f"tags.`mlflow.runName` = '{self.run}'"
+        unfinished = self._client.search_runs(
+            [experiment], f"{named} and attributes.status != 'FINISHED'", max_results=1
+        )
+        if unfinished:
+            run_id = unfinished[0].info.run_id
+            self._client.update_run(run_id, status="RUNNING")
+            return run_id
+        return self._client.create_run(experiment, run_name=self.run).info.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        logged = self._client.get_run(self._run_id).data.params
+        fresh = [
+            Param(key, str(value)[:PARAM_LIMIT])
+            for key, value in params.items()
+            if key not in logged  # a resumed run's settings are there already
+        ]
+        self._client.log_batch(self._run_id, params=fresh)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(mlflow_name(key), value, now, step) for key, value in metrics.items()]
+        self._client.log_batch(self._run_id, metrics=batch)
+
+    def close(self, finished: bool) -> None:
+        status = self._status.FINISHED if finished else self._status.FAILED
+        self._client.set_terminated(self._run_id, self._status.to_string(status))
+
+
+def mlflow_name(key: str) -> str:
+    """A metric's name as MLflow allows it: ``hits@10`` becomes ``hits_at_10``."""
+    return key.replace("@", "_at_")
