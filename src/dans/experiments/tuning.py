@@ -370,6 +370,13 @@ def _quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(verbosity)
 
 
+def warm_up_epochs(config: TrainConfig) -> int:
+    """Epochs in which a trial is never pruned: pretraining, then as many epochs as early
+    stopping grants a run without a better validation MRR; a slow start is not a bad end."""
+    evaluation = config.evaluation
+    return config.training.pretrain_epochs + max(1, evaluation.patience) * evaluation.eval_every
+
+
 def _study(
     optuna: Any, base: TrainConfig, space: Sequence[Dimension], out: Path, options: TuneOptions
 ) -> optuna.Study:
@@ -390,7 +397,9 @@ def _study(
             storage=storage,
             study_name=options.study,
             direction="maximize",
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=5, n_warmup_steps=warm_up_epochs(base)
+            ),
             load_if_exists=True,
         )
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
@@ -455,11 +464,13 @@ def _summarize(study: optuna.Study, base: TrainConfig, out: Path, seconds: float
 def _charts(study: optuna.Study, out: Path) -> None:
     """Optuna's charts of the optimisation history and, once there are enough trials to tell,
     of the parameters' importances (fANOVA)."""
+    from matplotlib import pyplot
     from optuna.visualization import matplotlib as charts
 
-    save_figure(charts.plot_optimization_history(study).figure, out / HISTORY_CHART)
-    try:
-        axes = charts.plot_param_importances(study)
-    except (RuntimeError, ValueError):  # fewer than two complete trials
-        return
-    save_figure(axes.figure, out / IMPORTANCE_CHART)
+    figures = [(charts.plot_optimization_history(study).figure, HISTORY_CHART)]
+    if sum(trial.state.name == "COMPLETE" for trial in study.get_trials(deepcopy=False)) > 1:
+        # Importances take two complete trials or more to tell apart.
+        figures.append((charts.plot_param_importances(study).figure, IMPORTANCE_CHART))
+    for figure, name in figures:
+        save_figure(figure, out / name)
+        pyplot.close(figure)
