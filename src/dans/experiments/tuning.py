@@ -44,6 +44,8 @@ SPACE_FIELDS = ("low", "high", "log", "step", "choices")
 FIXED_SETTINGS = (*(key for key in SECTIONS["data"].specs()), "ties", "seed", "device")
 # Stale trials are failed, then tried again with the same parameters this many times at most.
 MAX_RETRIES = 2
+# Tries at opening a study in a shared database that another process is creating.
+OPEN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -382,28 +384,47 @@ def _study(
 ) -> optuna.Study:
     """The study named ``options.study`` in its storage, created or loaded; a loaded one must
     have been started with ``base`` and ``space``."""
+    import sqlalchemy
+
     url = options.storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
     lease = max(2, math.ceil(options.lease_seconds))
-    try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=max(1, lease // 5),
-            grace_period=lease,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                MAX_RETRIES
-            ),
-        )
-        study = optuna.create_study(
-            storage=storage,
-            study_name=options.study,
-            direction="maximize",
-            pruner=optuna.pruners.MedianPruner(
-                n_startup_trials=5, n_warmup_steps=warm_up_epochs(base)
-            ),
-            load_if_exists=True,
-        )
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise DansError(f"--storage {url}: cannot open the study ({exc})") from None
+    # Processes here open the study one at a time: two creating a new database at once race on
+    # its tables. Processes elsewhere on a shared database may still race once: try again.
+    with locked(out):
+        for _ in range(OPEN_ATTEMPTS):
+            try:
+                study = optuna.create_study(
+                    storage=optuna.storages.RDBStorage(
+                        url,
+                        heartbeat_interval=max(1, lease // 5),
+                        grace_period=lease,
+                        heartbeat_stale_trial_callback=(
+                            optuna.storages.RetryHeartbeatStaleTrialCallback(MAX_RETRIES)
+                        ),
+                    ),
+                    study_name=options.study,
+                    direction="maximize",
+                    pruner=optuna.pruners.MedianPruner(
+                        n_startup_trials=5, n_warmup_steps=warm_up_epochs(base)
+                    ),
+                    load_if_exists=True,
+                )
+            except sqlalchemy.exc.OperationalError as exc:
+                failure = str(exc.orig)
+                time.sleep(1.0)
+            except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                raise DansError(f"--storage {url}: cannot open the study ({exc})") from None
+            else:
+                _check_question(study, base, space, url)
+                return study
+    raise DansError(f"--storage {url}: cannot open the study ({failure})")
+
+
+def _check_question(
+    study: optuna.Study, base: TrainConfig, space: Sequence[Dimension], url: str
+) -> None:
+    """Record what the study asks (the base settings and the space) in a new study; refuse to
+    go on with a study that asks something else."""
     question = {
         "config": base.to_dict(),
         "space": {dimension.key: dimension.to_dict() for dimension in space},
@@ -419,10 +440,9 @@ def _study(
             if asked[part].get(key) != question[part].get(key)
         )
         raise DansError(
-            f"study {options.study!r} in {url} was started with other settings "
+            f"study {study.study_name!r} in {url} was started with other settings "
             f"({', '.join(changed)}); use a new --out or --study"
         )
-    return study
 
 
 def _summarize(study: optuna.Study, base: TrainConfig, out: Path, seconds: float) -> TuneResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 from dans.errors import DansError
@@ -36,9 +37,12 @@ class MlflowTracker(Tracker):
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         self._status = RunStatus
         uri = spec.mlflow_uri or f"sqlite:///{(spec.folder / STORE_FILE).resolve()}"
-        self._client = MlflowClient(uri)
         try:
-            experiment = self._experiment(MlflowException)
+            with warnings.catch_warnings():
+                # Its SQL store warns of SQLAlchemy features it uses: nothing a user can act on.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._client = MlflowClient(uri)
+                experiment = self._experiment(MlflowException)
             self._run_id = self._run(experiment)
         except MlflowException as exc:
             raise DansError(f"--mlflow-uri {uri}: {str(exc).splitlines()[0]}") from None
