@@ -161,6 +161,19 @@ def test_a_trial_the_pruner_stops_ends_at_its_first_validation(tmp_path):
     assert (run_dir / "config.toml").exists() and not (run_dir / "metrics.json").exists()
 
 
+def test_a_trial_whose_training_diverges_counts_as_pruned_with_the_reason(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    lines = []
+    space = [Dimension("lr", choices=(1e30,))]  # with no clipping, every loss is soon NaN
+    base = BASE.replace(grad_clip=0.0, epochs=8)
+    objective = tuning._Objective(base, space, 1, tmp_path, TuneOptions(report=lines.append))
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs["diverged"].startswith("training diverged: 20 steps in a row")
+    assert lines == ["trial 0: lr 1e+30: diverged, counted as pruned"]
+
+
 # ------------------------------------------------------------- processes: killed, and two at once
 
 COMMAND = ["tune", "--encoder", "lookup", "--dim", "8", "--device", "cpu", "--lease", "2"]
