@@ -44,6 +44,8 @@ SPACE_FIELDS = ("low", "high", "log", "step", "choices")
 FIXED_SETTINGS = (*(key for key in SECTIONS["data"].specs()), "ties", "seed", "device")
 # Stale trials are failed, then tried again with the same parameters this many times at most.
 MAX_RETRIES = 2
+# The states of the trials a study counts: those that ran to the end or were pruned.
+FINISHED = ("COMPLETE", "PRUNED")
 # Tries at opening a study in a shared database that another process is creating.
 OPEN_ATTEMPTS = 3
 
@@ -239,25 +241,23 @@ def tune(
         retry = min(options.lease_seconds / 3, 30.0)
         while True:
             optuna.storages.fail_stale_trials(study)
-            states = [trial.state for trial in study.get_trials(deepcopy=False)]
-            finished = sum(state.is_finished() and state.name != "FAIL" for state in states)
-            running, waiting = states.count(_state("RUNNING")), states.count(_state("WAITING"))
+            states = [trial.state.name for trial in study.get_trials(deepcopy=False)]
+            finished = sum(states.count(state) for state in FINISHED)
             if finished >= trials:
                 break
-            if finished + running >= trials and not waiting:
+            if finished + states.count("RUNNING") >= trials and "WAITING" not in states:
                 # The trials left are under way elsewhere: wait for them, or for their lease.
                 time.sleep(retry)
                 continue
+            # Seeded by the trials so far, so that one process alone asks for the same
+            # settings on every rerun; constant_liar, so that concurrent trials spread out.
             study.sampler = optuna.samplers.TPESampler(
                 seed=base.runtime.seed + len(states), constant_liar=True
             )
             objective = _Objective(base, space, trials, out, options)
-            try:
+            with contextlib.suppress(_Surplus):
                 study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
-            except _Surplus:
-                continue
-        result = _summarize(study, base, out, time.monotonic() - start)
-    return result
+        return _summarize(study, base, out, time.monotonic() - start)
 
 
 class _Surplus(Exception):
@@ -336,9 +336,13 @@ class _Objective:
     def _surplus(self, trial: optuna.Trial) -> bool:
         """Whether the trials numbered before ``trial`` that are finished or under way already
         make up the study: another process took the last one as this one asked."""
-        counted = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
-        before = trial.study.get_trials(deepcopy=False, states=tuple(map(_state, counted)))
-        return sum(other.number < trial.number for other in before) >= self.trials
+        counted = (*FINISHED, "RUNNING", "WAITING")
+        before = [
+            other
+            for other in trial.study.get_trials(deepcopy=False)
+            if other.number < trial.number and other.state.name in counted
+        ]
+        return len(before) >= self.trials
 
 
 def _optuna() -> Any:
@@ -348,12 +352,6 @@ def _optuna() -> Any:
     except ImportError:
         raise DansError("dans tune needs Optuna: pip install 'dans-kge[tune]'") from None
     return optuna
-
-
-def _state(name: str) -> Any:
-    import optuna
-
-    return optuna.trial.TrialState[name]
 
 
 @contextlib.contextmanager
@@ -448,7 +446,7 @@ def _check_question(
 def _summarize(study: optuna.Study, base: TrainConfig, out: Path, seconds: float) -> TuneResult:
     """Write the best configuration, the table of trials and the charts; returns the result."""
     trials = study.get_trials(deepcopy=False)
-    finished = [trial for trial in trials if trial.state.name in ("COMPLETE", "PRUNED")]
+    finished = [trial for trial in trials if trial.state.name in FINISHED]
     if not any(trial.state.name == "COMPLETE" for trial in trials):
         raise DansError(f"{out}: no trial finished unpruned, so there is no best configuration")
     best = study.best_trial
@@ -470,7 +468,7 @@ def _summarize(study: optuna.Study, base: TrainConfig, out: Path, seconds: float
         "trial": best.number,
         "valid_mrr": best.value,
         "params": best.params,
-        "run": str(out / TRIALS_FOLDER / best.user_attrs.get("run", "")),
+        "run": f"{TRIALS_FOLDER}/{best.user_attrs['run']}",  # from the search's folder
         "finished_trials": len(finished),
     }
     with locked(out):
