@@ -10,8 +10,10 @@ from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dans
+from dans.cli import build_parser
+from dans.cli.arguments import tracker_spec
 from dans.errors import ConfigError
-from dans.tracking import TrackerSpec
+from dans.tracking import NO_TRACKERS, TrackerSpec
 from dans.tracking.mlflow import STORE_FILE, mlflow_name
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -158,3 +160,14 @@ def test_the_commands_take_trackers(tmp_path):
     assert refused.stderr.strip().endswith(
         "--tracker needs --out: the trackers write into the run directory"
     )
+
+
+def test_under_torchrun_rank_0_alone_logs(monkeypatch, tmp_path):
+    args = build_parser()[0].parse_args(
+        ["train", "--out", str(tmp_path), "--tracker", "csv", "--tracker", "csv"]
+    )
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert tracker_spec(args, tmp_path, grouped=False) == NO_TRACKERS
+    monkeypatch.setenv("RANK", "0")
+    assert tracker_spec(args, tmp_path, grouped=False) == TrackerSpec(("csv",), tmp_path, "dans")
