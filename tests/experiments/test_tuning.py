@@ -69,6 +69,7 @@ def test_a_space_file_declares_ranges_and_choices_by_key_or_flag(tmp_path):
         ("[seed]\nchoices = [1, 2]\n", 1, "--seed cannot be searched"),
         ("[dans_film_lambda]\nlow = 0.1\nhigh = 1.0\n", 1, "setting of the dans sampler"),
         ("[decoder]\nlow = 1\nhigh = 2\n", 2, "takes choices, not a range"),
+        ("[l2]\nchoices = [0.1]\n[lr]\nchoices = [0.1]\n[--lr]\nchoices = [0.2]\n", 3, "twice"),
     ],
 )
 def test_a_bad_space_is_refused_naming_its_file_and_line(tmp_path, text, line, message):

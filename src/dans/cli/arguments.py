@@ -129,6 +129,8 @@ def tracker_spec(args: argparse.Namespace, folder: Path, grouped: bool) -> Track
     """The trackers the flags ask for, writing under ``folder``: one run's own (``train``) or,
     ``grouped``, the many runs of a grid or a search, in an MLflow experiment named after the
     folder. Under ``torchrun`` only rank 0 logs."""
+    if args.mlflow_uri is not None and "mlflow" not in (args.tracker or ()):
+        raise DansError("--mlflow-uri needs --tracker mlflow")
     if not args.tracker or distributed.launch_rank() != 0:
         return NO_TRACKERS
     experiment = folder.resolve().name if grouped else "dans"

@@ -104,6 +104,8 @@ def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
                 "low and high"
             )
         header = _table_line(path, text, name)
+        if keys.count(key) > 1:
+            raise ConfigError(f"{header}: {key} is named twice (as a key and as a flag)")
         if key not in specs:
             raise ConfigError(f"{header}: {name!r} is not a setting of `dans train`")
         if key in FIXED_SETTINGS:

@@ -3,9 +3,11 @@ epoch, in a local SQLite store unless a tracking URI names another."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from dans.errors import DansError
@@ -19,15 +21,14 @@ PARAM_LIMIT = 6000
 class MlflowTracker(Tracker):
     """One MLflow run named after the run, in the experiment of the spec (created when missing).
     A resumed run goes on in its unfinished MLflow run of the same name rather than opening a
-    second one."""
+    second one. A failure of the store (a server gone, a locked database) stops the command in
+    one line; the run directory keeps what was trained, for ``--resume``."""
 
     name = "mlflow"
 
     def __init__(self, spec: TrackerSpec, run: str) -> None:
         super().__init__(spec, run)
         try:
-            from mlflow.entities import RunStatus
-            from mlflow.exceptions import MlflowException
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise DansError(
@@ -35,27 +36,34 @@ class MlflowTracker(Tracker):
             ) from None
         # MLflow reports creating its tables at INFO level, on the root handler.
         logging.getLogger("mlflow").setLevel(logging.WARNING)
-        self._status = RunStatus
-        uri = spec.mlflow_uri or f"sqlite:///{(spec.folder / STORE_FILE).resolve()}"
-        try:
-            with warnings.catch_warnings():
-                # Its SQL store warns of SQLAlchemy features it uses: nothing a user can act on.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._client = MlflowClient(uri)
-                experiment = self._experiment(MlflowException)
-            self._run_id = self._run(experiment)
-        except MlflowException as exc:
-            raise DansError(f"--mlflow-uri {uri}: {str(exc).splitlines()[0]}") from None
+        self.uri = spec.mlflow_uri or f"sqlite:///{(spec.folder / STORE_FILE).resolve()}"
+        with self._reported(), warnings.catch_warnings():
+            # Its SQL store warns of SQLAlchemy features it uses: nothing a user can act on.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._client = MlflowClient(self.uri)
+            self._run_id = self._run(self._experiment())
 
-    def _experiment(self, error: type[Exception]) -> str:
+    @contextlib.contextmanager
+    def _reported(self) -> Iterator[None]:
+        """MLflow's errors as one line naming the store."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except MlflowException as exc:
+            raise DansError(f"--tracker mlflow ({self.uri}): {str(exc).splitlines()[0]}") from None
+
+    def _experiment(self) -> str:
         """The id of the spec's experiment; of two processes creating it at once, one wins and
         the other finds it."""
+        from mlflow.exceptions import MlflowException
+
         found = self._client.get_experiment_by_name(self.spec.experiment)
         if found is not None:
             return found.experiment_id
         try:
             return self._client.create_experiment(self.spec.experiment)
-        except error:
+        except MlflowException:
             found = self._client.get_experiment_by_name(self.spec.experiment)
             if found is None:
                 raise
@@ -76,24 +84,26 @@ class MlflowTracker(Tracker):
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        logged = self._client.get_run(self._run_id).data.params
-        fresh = [
-            Param(key, str(value)[:PARAM_LIMIT])
-            for key, value in params.items()
-            if key not in logged  # a resumed run's settings are there already
-        ]
-        self._client.log_batch(self._run_id, params=fresh)
+        with self._reported():
+            logged = self._client.get_run(self._run_id).data.params
+            fresh = [
+                Param(key, str(value)[:PARAM_LIMIT])
+                for key, value in params.items()
+                if key not in logged  # a resumed run's settings are there already
+            ]
+            self._client.log_batch(self._run_id, params=fresh)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         batch = [Metric(mlflow_name(key), value, now, step) for key, value in metrics.items()]
-        self._client.log_batch(self._run_id, metrics=batch)
+        with self._reported():
+            self._client.log_batch(self._run_id, metrics=batch)
 
     def close(self, finished: bool) -> None:
-        status = self._status.FINISHED if finished else self._status.FAILED
-        self._client.set_terminated(self._run_id, self._status.to_string(status))
+        with self._reported():
+            self._client.set_terminated(self._run_id, "FINISHED" if finished else "FAILED")
 
 
 def mlflow_name(key: str) -> str:
