@@ -28,7 +28,11 @@ class DataSettings(Options):
 
     title: ClassVar[str] = "data"
 
-    dataset: str = option("umls", "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995")
+    dataset: str = option(
+        "umls",
+        "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995, or pykeen:NAME for one of "
+        "PyKEEN's (pykeen:Nations)",
+    )
     data_dir: str = option("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
 
 

@@ -39,8 +39,13 @@ def train(
     checkpoint_every: int = CHECKPOINT_EVERY,
     on_start: Callable[[], None] | None = None,
     on_epoch: EpochCallback | None = None,
+    graph: KnowledgeGraph | None = None,
 ) -> Run:
     """Train, validate, test; write the run directory ``out`` when given.
+
+    ``graph`` is trained on instead of the dataset the configuration names (one made from
+    PyKEEN's triples factories by :func:`dans.data.from_triples_factories`, say); its run loads
+    back with ``load_run(out, graph=graph)``.
 
     Everything that can be checked before training (values, names, data files, the output path)
     is checked before anything is written, so bad input never leaves a half-written directory;
@@ -54,7 +59,7 @@ def train(
     run_dir = RunDirectory(out) if out is not None and world().main else None
     if run_dir is not None:
         run_dir.check_writable(overwrite)
-    kg = load_graph(config)
+    kg = graph if graph is not None else load_graph(config)
     trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every, on_epoch)
     if run_dir is not None:
         _start(run_dir, config, kg, device, overwrite)
@@ -105,13 +110,16 @@ def _start(
     run_dir.write_provenance(kg, str(device))
 
 
-def run_graph(run_dir: RunDirectory, config: TrainConfig) -> KnowledgeGraph:
-    """The graph a run trained on: read from the folder it recorded, whatever the working
-    folder, or as its configuration names it where that folder is gone (another machine).
-    Refused in one line when a split's SHA-256 differs from the recorded one."""
+def run_graph(
+    run_dir: RunDirectory, config: TrainConfig, graph: KnowledgeGraph | None = None
+) -> KnowledgeGraph:
+    """The graph a run trained on: ``graph`` when given, else read from the folder it recorded,
+    whatever the working folder, or as its configuration names it where that folder is gone
+    (another machine). Refused in one line when a split's SHA-256 differs from the recorded
+    one."""
     recorded = run_dir.read_provenance()
     if recorded is None:  # a run from before runs recorded their data
-        return load_graph(config)
+        return graph if graph is not None else load_graph(config)
     try:
         data = recorded["data"]
         source, name, checksums = Path(data["source"]), data["dataset"], dict(data["sha256"])
@@ -121,12 +129,20 @@ def run_graph(run_dir: RunDirectory, config: TrainConfig) -> KnowledgeGraph:
         ) from None
     # An empty source would be the working folder: only a recorded folder that exists is read.
     recorded_folder = data["source"] and source.is_dir()
-    kg = load_dataset(name, source) if recorded_folder else load_graph(config)
+    if graph is not None:
+        kg = graph
+    else:
+        kg = load_dataset(name, source) if recorded_folder else load_graph(config)
     for split, checksum in checksums.items():
         if kg.checksums.get(split) != checksum:
+            where, what = (
+                (Path(kg.source) / f"{split}.txt", "file")
+                if kg.source
+                else (f"{kg.name}'s {split} split", "split")
+            )
             raise DataError(
-                f"{Path(kg.source) / f'{split}.txt'}: differs from the file {run_dir.path} was "
-                "trained on (its SHA-256 changed)"
+                f"{where}: differs from the {what} {run_dir.path} was trained on (its SHA-256 "
+                "changed)"
             )
     return kg
 
@@ -246,12 +262,13 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
     )
 
 
-def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Rebuild a finished run's model, sampler, graph and configuration from its directory."""
+def load_run(path: str | Path, device: str = "cpu", graph: KnowledgeGraph | None = None) -> Run:
+    """Rebuild a finished run's model, sampler, graph and configuration from its directory; a
+    run trained on a ``graph`` given to :func:`train` needs it again here."""
     run_dir = RunDirectory(path)
     config = run_dir.read_config()
     checkpoint = run_dir.load_checkpoint()
-    kg = run_graph(run_dir, config)
+    kg = run_graph(run_dir, config, graph)
     model = build_model(config, kg)
     sampler = build_sampler(config.training.sampler, config, kg)
     try:

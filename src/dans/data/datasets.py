@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from dans.data.graph import SPLITS, KnowledgeGraph
+from dans.data.pykeen_datasets import is_pykeen_dataset, load_pykeen_dataset
 from dans.errors import DataError
 
 CONVE_RELEASE = "https://github.com/TimDettmers/ConvE/raw/master/"
@@ -212,7 +213,8 @@ def sha256(path: Path) -> str:
 
 
 def load_dataset(name: str | None = None, data_dir: str | Path | None = None) -> KnowledgeGraph:
-    """Load a named dataset (``umls``, ``wn18rr``, ...) or any folder of split files."""
+    """Load a named dataset (``umls``, ``wn18rr``, ...; ``pykeen:NAME`` for one of PyKEEN's) or
+    any folder of split files."""
     if data_dir is not None:
         folder = Path(data_dir)
         if not folder.is_dir():
@@ -220,6 +222,8 @@ def load_dataset(name: str | None = None, data_dir: str | Path | None = None) ->
         return KnowledgeGraph.from_folder(folder, name=name or folder.name)
     if name is None:
         raise DataError("name a dataset or a data directory")
+    if is_pykeen_dataset(name):
+        return load_pykeen_dataset(name)
     return KnowledgeGraph.from_folder(resolve(name), name=_info(name).name)
 
 
