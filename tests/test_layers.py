@@ -25,7 +25,7 @@ LAYERS = (
     ("dans.config", "dans.recipes"),
     ("dans.training",),
     ("dans.builders", "dans.rundir", "dans.pipeline"),
-    ("dans.prediction", "dans.export", "dans.tracking"),
+    ("dans.prediction", "dans.export", "dans.tracking", "dans.pykeen"),
     ("dans.experiments",),
     ("dans.cli", "dans.__main__"),
 )
