@@ -26,6 +26,7 @@ RUNS: dict[str, dict[str, object]] = {
         for sampler in ("uniform", "popularity", "self-adv", "mcns", "nscaching", "kbgan")
     },
     "sans": {"sampler": "sans"},
+    "cake": {"sampler": "cake"},
     "dans": {"sampler": "dans"},
     "dans-authors": {"sampler": "dans-authors"},
     "dans-snap": {"sampler": "dans", "dans_mode": "snap"},

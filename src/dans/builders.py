@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from dans.config import TrainConfig
@@ -42,6 +43,8 @@ def build_model(config: TrainConfig, kg: KnowledgeGraph) -> KGModel:
 
 
 def build_sampler(name: str, config: TrainConfig, kg: KnowledgeGraph) -> NegativeSampler:
+    # Types are read, or derived with k-means, only for a sampler that asks for them.
+    asks_types = "entity_types" in inspect.signature(SAMPLERS.get(name).__init__).parameters
     available = _available(
         config,
         kg,
@@ -49,6 +52,7 @@ def build_sampler(name: str, config: TrainConfig, kg: KnowledgeGraph) -> Negativ
         # Training may only know train: valid and test triples must not steer the negatives.
         known_triples=kg.train_known_triples,
         entity_counts=kg.train_entity_counts,
+        **({"entity_types": kg.entity_types} if asks_types else {}),
     )
     return SAMPLERS.build(name, available)
 

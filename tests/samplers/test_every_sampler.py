@@ -13,7 +13,17 @@ from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-PAPER_SAMPLERS = ["uniform", "popularity", "self-adv", "mcns", "nscaching", "kbgan", "sans", "dans"]
+PAPER_SAMPLERS = [
+    "uniform",
+    "popularity",
+    "self-adv",
+    "mcns",
+    "nscaching",
+    "kbgan",
+    "sans",
+    "cake",
+    "dans",
+]
 
 
 def test_the_paper_samplers_are_registered():

@@ -14,6 +14,7 @@ import torch
 from torch import LongTensor, Tensor
 
 from dans.data.triples import read_triples
+from dans.data.types import TYPES_FILE, EntityTypes, derived_types, prefix_types, read_types
 from dans.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -130,6 +131,23 @@ class KnowledgeGraph:
     def train_known_triples(self) -> KnownTriples:
         """Train triples alone: what a sampler may filter against without seeing valid or test."""
         return KnownTriples(self.train, self.num_entities, self.num_relations)
+
+    @cached_property
+    def entity_types(self) -> EntityTypes:
+        """The entities' types: from ``types.tsv`` beside the splits, else from names of the
+        form ``type:name``, else derived from train (with a warning that says so)."""
+        if self.source and (Path(self.source) / TYPES_FILE).exists():
+            return read_types(Path(self.source) / TYPES_FILE, self.entity_to_id)
+        found = prefix_types(self.entity_names)
+        if found is not None:
+            return found
+        derived = derived_types(self.train, self.num_entities, self.num_relations)
+        warnings.warn(
+            f"{self.name}: no {TYPES_FILE} and no type: prefixes in the entity names, so entity "
+            f"types were derived from the graph ({derived.source})",
+            stacklevel=2,
+        )
+        return derived
 
     @cached_property
     def train_entity_counts(self) -> Tensor:

@@ -2,6 +2,7 @@
 its own options class where it has settings."""
 
 from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler, StepContext
+from dans.samplers.cake import CAKEOptions, CAKESampler
 from dans.samplers.dans import DANSOptions, DANSSampler
 from dans.samplers.kbgan import KBGANOptions, KBGANSampler
 from dans.samplers.mcns import MCNSOptions, MCNSSampler
@@ -16,6 +17,8 @@ from dans.samplers.simple import (
 
 __all__ = [
     "SAMPLERS",
+    "CAKEOptions",
+    "CAKESampler",
     "DANSOptions",
     "DANSSampler",
     "KBGANOptions",
