@@ -27,6 +27,7 @@ RUNS: dict[str, dict[str, object]] = {
     },
     "sans": {"sampler": "sans"},
     "cake": {"sampler": "cake"},
+    "smile": {"sampler": "smile"},
     "dans": {"sampler": "dans"},
     "dans-authors": {"sampler": "dans-authors"},
     "dans-snap": {"sampler": "dans", "dans_mode": "snap"},

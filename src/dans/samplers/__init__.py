@@ -14,6 +14,7 @@ from dans.samplers.simple import (
     SelfAdversarialSampler,
     UniformSampler,
 )
+from dans.samplers.smile import SMiLEOptions, SMiLESampler
 
 __all__ = [
     "SAMPLERS",
@@ -32,6 +33,8 @@ __all__ = [
     "PopularitySampler",
     "SANSOptions",
     "SANSSampler",
+    "SMiLEOptions",
+    "SMiLESampler",
     "SelfAdversarialOptions",
     "SelfAdversarialSampler",
     "StepContext",

@@ -1,0 +1,133 @@
+"""SMiLE's schema-aware negatives (Peng et al., EMNLP Findings 2022), as a negative sampler, with
+the choices that moving it into a sampler takes written down.
+
+SMiLE is a whole framework: a transformer encodes each entity's neighbourhood, and a contrastive
+loss pulls an entity towards its *schema instances* (its triples whose typed form, head type,
+relation, tail type, is in the schema graph) and away from other entities' instances, of the
+same schema (intra-schema) and of other schemas of the same type (inter-schema). What carries
+over to negative sampling is the schema graph and its two kinds of negative:
+
+* The schema graph: every (head type, relation, tail type) seen in train at least ``min_count``
+  times (SMiLE's frequency filter, ``topNfilters``).
+* For a positive, the schema context of its kept entity: replacing the tail of (h, r, t), the
+  tail types that the schema allows after any type of h with r (the head's types, if it has
+  none); heads mirror this. Entities of an allowed type are the intra-schema negatives: they fit
+  the schema, so only the model's finer knowledge can reject them. The others are the
+  inter-schema negatives, which break it.
+* ``hard_share`` of a positive's negatives are intra-schema, the rest inter-schema, each drawn
+  uniformly; where a kind has no entity, its share is drawn from every entity.
+* SMiLE's contrastive loss weighs each negative by ``exp(score / tau)`` in its softmax, so its
+  gradient on the negatives is a softmax over their scores. Here that is the ``temperature``
+  option (1 / tau): each negative is weighted by ``softmax(temperature * score)``, as
+  self-adversarial weighting does; 0 turns it off.
+
+Not reproduced: SMiLE's neighbourhood encoder and its pretraining; the sampler serves whatever
+model trains with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import BoolTensor, LongTensor, Tensor
+
+from dans.data.graph import KnownTriples
+from dans.data.types import EntityTypes
+from dans.options import Options, option
+from dans.samplers.base import Negatives, NegativeSampler, StepContext
+from dans.samplers.simple import adversarial_weights
+
+
+@dataclass(frozen=True)
+class SMiLEOptions(Options):
+    prefix: ClassVar[str] = "smile_"
+
+    hard_share: float = option(
+        0.5,
+        "share of the negatives whose types fit the schema (intra-schema); the rest break it",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    min_count: int = option(
+        1, "train triples a (type, relation, type) needs to enter the schema graph", minimum=1
+    )
+    temperature: float = option(
+        1.0,
+        "softmax temperature of the contrastive weights of the negatives (0: none)",
+        minimum=0.0,
+    )
+
+
+def schema_graph(
+    train: LongTensor, membership: BoolTensor, num_relations: int, min_count: int
+) -> BoolTensor:
+    """shape (R, T, T): whether (head type, relation, tail type) is seen ``min_count`` times in
+    train, counting each triple once for each pair of its head's and its tail's types."""
+    membership = membership.float()
+    counts = torch.zeros(num_relations, membership.shape[1], membership.shape[1])
+    for relation in range(num_relations):  # a loop over relations, not triples
+        mine = train[train[:, 1] == relation]
+        counts[relation] = membership[mine[:, 0]].T @ membership[mine[:, 2]]
+    return counts >= min_count
+
+
+class SMiLESampler(NegativeSampler):
+    """Intra- and inter-schema negatives by the schema graph of train (see the module)."""
+
+    name = "smile"
+    options_type = SMiLEOptions
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        num_negatives: int,
+        train_triples: LongTensor,
+        entity_types: EntityTypes,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        options: SMiLEOptions = SMiLEOptions(),
+    ) -> None:
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        self.hard_share, self.temperature = options.hard_share, options.temperature
+        membership = entity_types.membership(num_entities)
+        self.register_buffer("membership", membership)
+        self.register_buffer(
+            "schema", schema_graph(train_triples, membership, num_relations, options.min_count)
+        )
+
+    def allowed_types(self, positives: LongTensor, head_replaced: bool) -> BoolTensor:
+        """shape (B, T): the types the schema allows in the replaced slot of each positive,
+        after (or before) the types of its kept entity."""
+        relations = positives[:, 1]
+        schema = self.schema[relations]  # (B, T_head, T_tail)
+        kept = self.membership[positives[:, 2 if head_replaced else 0]]
+        # An entity without types stands for every type.
+        kept = torch.where(kept.any(1, keepdim=True), kept, torch.ones_like(kept))
+        if head_replaced:
+            return (schema & kept[:, None, :]).any(2)
+        return (schema & kept[:, :, None]).any(1)
+
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        generator, positives = step.generator, step.positives
+        rows, width = head_replaced.shape
+        device = generator.device
+        drawn = torch.randint(self.num_entities, (rows, width), generator=generator, device=device)
+        hard = torch.arange(width, device=device) < round(self.hard_share * width)
+        member = self.membership.float().T
+        for side in (True, False):
+            fits = (self.allowed_types(positives, side).float() @ member) > 0  # (B, E)
+            for kind, pool in ((hard, fits), (~hard, ~fits)):
+                usable = pool.any(1)
+                weights = torch.where(usable[:, None], pool, True).float()
+                picked = torch.multinomial(weights, width, replacement=True, generator=generator)
+                take = (head_replaced == side) & kind[None, :] & usable[:, None]
+                drawn = torch.where(take, picked, drawn)
+        return drawn
+
+    def weigh(self, step: StepContext, negatives: Negatives) -> Tensor | None:
+        if not self.temperature:
+            return None
+        return adversarial_weights(step, negatives, self.temperature)
