@@ -18,6 +18,8 @@ COMPARED_SAMPLERS = (
     "nscaching",
     "kbgan",
     "sans",
+    "cake",
+    "smile",
     "dans",
     "dans-authors",
 )
