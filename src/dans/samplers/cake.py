@@ -10,8 +10,9 @@ N-1 or N-N, entities of the head's own types may well be true heads, so the cand
 of the relation's head types that the true head does not have. Tails mirror this with N-1 and
 N-N as the "one" side, as the authors' code has it (it treats 1-1 as "many" on the tail side).
 A head without types takes the relation's head types. Of a row's negatives, as many as the
-candidates number (at most all) are drawn from them uniformly with replacement, the rest from
-every entity; train-true negatives are redrawn (CAKE drops and refills them). Finally each
+candidates number (at most all) are drawn from them with replacement, the rest from every
+entity (a candidate of several candidate types is that many times as likely, so that a draw
+costs O(T), not O(E)); train-true negatives are redrawn (CAKE drops and refills them). Finally each
 negative is weighted by ``softmax(temperature * score)`` of the current model, CAKE's
 self-adversarial weighting (its code runs with ``-adv``).
 
@@ -32,6 +33,7 @@ from dans.data.types import EntityTypes
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 from dans.samplers.simple import adversarial_weights
+from dans.samplers.typed import TypedEntities
 
 # Relation complexity, as the authors' code numbers it.
 ONE_TO_ONE, ONE_TO_MANY, MANY_TO_ONE, MANY_TO_MANY = 0, 1, 2, 3
@@ -80,16 +82,17 @@ class CAKESampler(NegativeSampler):
         # CAKE always removes train-true negatives.
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives=True)
         self.temperature = options.temperature
-        membership = entity_types.membership(num_entities)
+        self.typed = TypedEntities(entity_types, num_entities)
+        membership = self.typed.membership
         heads, relations, tails = train_triples.unbind(1)
-        num_types = membership.shape[1]
         # Commonsense C2: the types of each relation's heads and tails in train, shape (R, T).
         head_types, tail_types = (
-            torch.zeros(num_relations, num_types).index_add_(0, relations, membership[ends].float())
+            torch.zeros(num_relations, self.typed.num_types).index_add_(
+                0, relations, membership[ends].float()
+            )
             > 0
             for ends in (heads, tails)
         )
-        self.register_buffer("membership", membership)
         self.register_buffer("head_types", head_types)
         self.register_buffer("tail_types", tail_types)
         self.register_buffer("complexity", relation_complexity(train_triples, num_relations))
@@ -101,7 +104,7 @@ class CAKESampler(NegativeSampler):
         one_side = (ONE_TO_ONE, ONE_TO_MANY) if head_replaced else (MANY_TO_ONE, MANY_TO_MANY)
         relations = positives[:, 1]
         allowed = commonsense[relations]
-        own = self.membership[positives[:, anchor_col]]
+        own = self.typed.membership[positives[:, anchor_col]]
         typed = own.any(1, keepdim=True)
         same_type = torch.where(typed, own, allowed)
         other_types = allowed & ~own
@@ -110,27 +113,20 @@ class CAKESampler(NegativeSampler):
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         generator, positives = step.generator, step.positives
-        shape = head_replaced.shape
-        drawn = torch.randint(
-            self.num_entities, shape, generator=generator, device=generator.device
-        )
+        rows, width = head_replaced.shape
+        device = generator.device
+        drawn = torch.randint(self.num_entities, (rows, width), generator=generator, device=device)
         for side in (True, False):
-            # (B, E): the candidate entities of each row, replacing this side.
-            candidates = (
-                self.candidate_types(positives, side).float() @ self.membership.float().T
-            ) > 0
-            count = candidates.sum(1)
-            rows = (count > 0).nonzero().squeeze(1)
-            if not len(rows):
-                continue
-            picked = torch.multinomial(
-                candidates[rows].float(), shape[1], replacement=True, generator=generator
-            )
+            candidates = self.candidate_types(positives, side)
+            # The "untyped" group is never a candidate.
+            allowed = torch.cat([candidates, candidates.new_zeros(rows, 1)], 1)
+            picked, usable = self.typed.draw(allowed, width, generator)
             # As many of a row's negatives as it has candidates come from them; the rest stay
             # uniform.
-            take = torch.arange(shape[1], device=picked.device) < count[rows, None]
-            take &= head_replaced[rows] == side
-            drawn[rows] = torch.where(take, picked, drawn[rows])
+            count = (candidates * self.typed.sizes[:-1]).sum(1, keepdim=True)
+            take = torch.arange(width, device=device) < count
+            take &= (head_replaced == side) & usable[:, None]
+            drawn = torch.where(take, picked, drawn)
         return drawn
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:

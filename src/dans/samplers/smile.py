@@ -14,8 +14,9 @@ over to negative sampling is the schema graph and its two kinds of negative:
   none); heads mirror this. Entities of an allowed type are the intra-schema negatives: they fit
   the schema, so only the model's finer knowledge can reject them. The others are the
   inter-schema negatives, which break it.
-* ``hard_share`` of a positive's negatives are intra-schema, the rest inter-schema, each drawn
-  uniformly; where a kind has no entity, its share is drawn from every entity.
+* ``hard_share`` of a positive's negatives are intra-schema, the rest inter-schema (untyped
+  entities among them), each drawn a type at a time (an entity of several types of a kind is
+  that many times as likely); where a kind has no entity, its share is drawn from every entity.
 * SMiLE's contrastive loss weighs each negative by ``exp(score / tau)`` in its softmax, so its
   gradient on the negatives is a softmax over their scores. Here that is the ``temperature``
   option (1 / tau): each negative is weighted by ``softmax(temperature * score)``, as
@@ -38,6 +39,7 @@ from dans.data.types import EntityTypes
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 from dans.samplers.simple import adversarial_weights
+from dans.samplers.typed import TypedEntities
 
 
 @dataclass(frozen=True)
@@ -92,18 +94,18 @@ class SMiLESampler(NegativeSampler):
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         self.hard_share, self.temperature = options.hard_share, options.temperature
-        membership = entity_types.membership(num_entities)
-        self.register_buffer("membership", membership)
-        self.register_buffer(
-            "schema", schema_graph(train_triples, membership, num_relations, options.min_count)
+        self.typed = TypedEntities(entity_types, num_entities)
+        schema = schema_graph(
+            train_triples, self.typed.membership, num_relations, options.min_count
         )
+        self.register_buffer("schema", schema)
 
     def allowed_types(self, positives: LongTensor, head_replaced: bool) -> BoolTensor:
         """shape (B, T): the types the schema allows in the replaced slot of each positive,
         after (or before) the types of its kept entity."""
         relations = positives[:, 1]
         schema = self.schema[relations]  # (B, T_head, T_tail)
-        kept = self.membership[positives[:, 2 if head_replaced else 0]]
+        kept = self.typed.membership[positives[:, 2 if head_replaced else 0]]
         # An entity without types stands for every type.
         kept = torch.where(kept.any(1, keepdim=True), kept, torch.ones_like(kept))
         if head_replaced:
@@ -116,13 +118,12 @@ class SMiLESampler(NegativeSampler):
         device = generator.device
         drawn = torch.randint(self.num_entities, (rows, width), generator=generator, device=device)
         hard = torch.arange(width, device=device) < round(self.hard_share * width)
-        member = self.membership.float().T
         for side in (True, False):
-            fits = (self.allowed_types(positives, side).float() @ member) > 0  # (B, E)
-            for kind, pool in ((hard, fits), (~hard, ~fits)):
-                usable = pool.any(1)
-                weights = torch.where(usable[:, None], pool, True).float()
-                picked = torch.multinomial(weights, width, replacement=True, generator=generator)
+            fits = self.allowed_types(positives, side)
+            # Untyped entities fit no schema: they are inter-schema negatives.
+            for kind, pool, untyped in ((hard, fits, False), (~hard, ~fits, True)):
+                allowed = torch.cat([pool, pool.new_full((rows, 1), untyped)], 1)
+                picked, usable = self.typed.draw(allowed, width, generator)
                 take = (head_replaced == side) & kind[None, :] & usable[:, None]
                 drawn = torch.where(take, picked, drawn)
         return drawn
