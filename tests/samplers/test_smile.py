@@ -65,3 +65,33 @@ def test_contrastive_weights_are_an_option():
     assert _sampler(temperature=0.0).weigh(None, None) is None
     with pytest.raises(ConfigError, match="--smile-hard-share must be at most 1"):
         SMiLEOptions(hard_share=1.5)
+
+
+def test_allowed_types_equal_the_brute_force_on_random_types():
+    torch.manual_seed(0)
+    entities, relations, kinds = 40, 5, 6
+    membership = torch.rand(entities, kinds) < 0.3  # several types, or none, per entity
+    pairs = membership.nonzero()
+    types = EntityTypes([f"t{i}" for i in range(kinds)], pairs, "random")
+    train = torch.stack(
+        [
+            torch.randint(entities, (200,)),
+            torch.randint(relations, (200,)),
+            torch.randint(entities, (200,)),
+        ],
+        1,
+    )
+    sampler = SMiLESampler(entities, relations, 4, train, types)
+    positives = torch.stack(
+        [torch.arange(entities), torch.randint(relations, (entities,)), torch.arange(entities)], 1
+    )
+    schema = sampler.schema[positives[:, 1]]  # (B, T_head, T_tail)
+    for head_replaced, kept_col in ((True, 2), (False, 0)):
+        kept = membership[positives[:, kept_col]]
+        kept = torch.where(kept.any(1, keepdim=True), kept, torch.ones_like(kept))
+        brute = (
+            (schema & kept[:, None, :]).any(2)
+            if head_replaced
+            else (schema & kept[:, :, None]).any(1)
+        )
+        assert torch.equal(sampler.allowed_types(positives, head_replaced), brute)

@@ -102,15 +102,18 @@ class SMiLESampler(NegativeSampler):
 
     def allowed_types(self, positives: LongTensor, head_replaced: bool) -> BoolTensor:
         """shape (B, T): the types the schema allows in the replaced slot of each positive,
-        after (or before) the types of its kept entity."""
+        after (or before) any type of its kept entity; every type the relation allows there
+        for a kept entity without types. Built from the (positive, kept type) pairs, not a
+        (B, T, T) block: NELL-995 has 267 types."""
         relations = positives[:, 1]
-        schema = self.schema[relations]  # (B, T_head, T_tail)
         kept = self.typed.membership[positives[:, 2 if head_replaced else 0]]
-        # An entity without types stands for every type.
-        kept = torch.where(kept.any(1, keepdim=True), kept, torch.ones_like(kept))
+        row, kind = kept.nonzero().unbind(1)
         if head_replaced:
-            return (schema & kept[:, None, :]).any(2)
-        return (schema & kept[:, :, None]).any(1)
+            slots, anywhere = self.schema[relations[row], :, kind], self.schema.any(2)
+        else:
+            slots, anywhere = self.schema[relations[row], kind, :], self.schema.any(1)
+        allowed = torch.zeros(kept.shape, device=kept.device).index_add_(0, row, slots.float())
+        return torch.where(kept.any(1, keepdim=True), allowed > 0, anywhere[relations])
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         generator, positives = step.generator, step.positives
