@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from dans.experiments.claims import Claims
 from dans.experiments.grids import read_results
@@ -123,3 +124,41 @@ def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never
         assert {k: v for k, v in row.items() if not k.endswith("_seconds")} == {
             k: v for k, v in expected.items() if not k.endswith("_seconds")
         }
+
+
+def _children(pid):
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_grid_process_takes_its_worker_processes_with_it(tmp_path):
+    # Two runs at once, long enough to be caught training in their worker processes.
+    command = [sys.executable, "-m", "dans", "compare", *KILLED[:-2], "--epochs", "400"]
+    command += ["--jobs", "2", "--out", str(tmp_path / "grid")]
+    grid = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    logs = [
+        tmp_path / "grid" / "runs" / f"uniform-distmult-seed{seed}" / "log.csv" for seed in (1, 2)
+    ]
+    deadline = time.monotonic() + 120
+    while not all(log.exists() for log in logs):
+        assert time.monotonic() < deadline and grid.poll() is None, "the runs must be caught"
+        time.sleep(0.05)
+    workers = [
+        pid
+        for pid in _children(grid.pid)
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+    assert len(workers) == 2
+    grid.kill()
+    grid.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)

@@ -14,6 +14,8 @@ import io
 import json
 import math
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -42,6 +44,8 @@ from dans.tracking import NO_TRACKERS, TrackerSpec
 
 RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
 LATEX_TABLE_FILE = "table.tex"
+# How often a grid's worker process looks whether the grid process is still there.
+PARENT_CHECK_SECONDS = 1.0
 # What results.csv says of every run after the columns that name it in its grid.
 OUTCOME_COLUMNS = (
     "status",
@@ -328,13 +332,28 @@ def _train(
 
 
 def _pool(jobs: int, runs: int) -> ProcessPoolExecutor:
-    """Processes for ``jobs`` runs at once, each with an equal share of the threads."""
+    """Processes for ``jobs`` runs at once, each with an equal share of the threads, and each
+    ending when this process does."""
     return ProcessPoolExecutor(
         max_workers=min(jobs, runs),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=torch.set_num_threads,
-        initargs=(max(1, torch.get_num_threads() // jobs),),
+        initializer=_start_worker,
+        initargs=(max(1, torch.get_num_threads() // jobs), os.getpid()),
     )
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    """Set a worker's threads, and end it within a second of its grid process: a pool's
+    workers outlive a parent that is killed, and would go on writing runs that the next grid
+    process takes over once their claims lapse."""
+    torch.set_num_threads(threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class _InProcess(Executor):
