@@ -117,10 +117,11 @@ class DansNegativeSampler(PyKEENNegativeSampler):
             raise ConfigError(f"negative sampler {self.dans_name}: {exc}") from None
         self.config = config
         self.graph = training_graph(mapped_triples, self.num_entities, self.num_relations)
-        # Made at the first batch, in the dimension of the model's entity representations.
+        # Made at the first batch, in the dimension of the model's entity representations and
+        # on its device, with the generator of its draws.
         self.sampler: NegativeSampler | None = None
+        self.generator: torch.Generator | None = None
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
 
     def corrupt_batch(self, positive_batch: Tensor) -> Tensor:
         """shape: (B, 3) -> (B, K, 3): the sampler's update on this batch, then its draws."""
@@ -160,18 +161,20 @@ class DansNegativeSampler(PyKEENNegativeSampler):
                 torch.manual_seed(self.seed)
                 sampler = build_sampler(self.dans_name, self.config.replace(dim=dim), self.graph)
             self.sampler = sampler.to(entities.device)
+            self.generator = torch.Generator(entities.device).manual_seed(self.seed)
         if callback is not None:
             callback.sampling(self)
         positives = positives.to(entities.device)
+        assert self.generator is not None  # made with the sampler
         return StepContext(positives, entities, relations, decoder, self.generator)
 
     def training_state(self) -> dict[str, Any]:
         """The sampler's state and its generator's, for a checkpoint."""
-        assert self.sampler is not None  # saved only once it has sampled
+        assert self.sampler is not None and self.generator is not None  # once it has sampled
         return {"sampler": self.sampler.training_state(), "generator": self.generator.get_state()}
 
     def load_training_state(self, state: dict[str, Any]) -> None:
-        assert self.sampler is not None  # restored as it joins, once made
+        assert self.sampler is not None and self.generator is not None  # made before it joins
         self.sampler.load_training_state(state["sampler"])
         self.generator.set_state(state["generator"])
 
