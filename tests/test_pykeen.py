@@ -25,7 +25,9 @@ NAMES = ("popularity", "mcns", "nscaching", "kbgan", "sans", "dans")
 QUIET = {"use_tqdm": False}
 
 
-def _pipeline(sampler, epochs=2, callback=None, model="DistMult", **training):
+def _pipeline(sampler, epochs=2, callbacks=None, model="DistMult", **training):
+    """PyKEEN's pipeline on Nations; with a fresh SamplerCallback unless ``callbacks`` says
+    otherwise (``[]``: none)."""
     return pipeline(
         dataset="Nations",
         model=model,
@@ -34,7 +36,7 @@ def _pipeline(sampler, epochs=2, callback=None, model="DistMult", **training):
         negative_sampler_kwargs={"num_negs_per_pos": 4},
         training_kwargs={
             "num_epochs": epochs,
-            "callbacks": callback or bridge.SamplerCallback(),
+            "callbacks": [bridge.SamplerCallback()] if callbacks is None else callbacks,
             **QUIET,
             **training,
         },
@@ -99,7 +101,7 @@ def test_training_resumed_from_pykeens_checkpoint_equals_training_never_stopped(
         return _pipeline(
             name,
             epochs=epochs,
-            callback=bridge.SamplerCallback(tmp_path / checkpoint),
+            callbacks=[bridge.SamplerCallback(tmp_path / checkpoint)],
             checkpoint_name=checkpoint,
             checkpoint_directory=tmp_path,
             checkpoint_frequency=0,
@@ -118,23 +120,8 @@ def test_training_resumed_from_pykeens_checkpoint_equals_training_never_stopped(
 
 def test_a_sampler_that_scores_needs_the_callback_and_an_interaction_it_knows():
     with pytest.raises(DansError, match=r"add dans.pykeen.SamplerCallback\(\)"):
-        pipeline(
-            dataset="Nations",
-            model="DistMult",
-            negative_sampler="nscaching",
-            training_kwargs={"num_epochs": 1, **QUIET},
-            evaluation_kwargs=QUIET,
-            device="cpu",
-        )
+        _pipeline("nscaching", epochs=1, callbacks=[])
     with pytest.raises(DansError, match="needs the algebra of DistMult or TransE, not ComplEx"):
         _pipeline("dans", model="ComplEx")
     # One that needs no model trains without the callback.
-    result = pipeline(
-        dataset="Nations",
-        model="DistMult",
-        negative_sampler="popularity",
-        training_kwargs={"num_epochs": 1, **QUIET},
-        evaluation_kwargs=QUIET,
-        device="cpu",
-    )
-    assert len(result.losses) == 1
+    assert len(_pipeline("popularity", epochs=1, callbacks=[]).losses) == 1

@@ -20,6 +20,7 @@ every epoch and restores it when PyKEEN resumes from that checkpoint.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -138,7 +139,7 @@ class DansNegativeSampler(PyKEENNegativeSampler):
         """What the sampler sees of a batch: the model's current representations and its
         interaction (or, for a sampler that needs no model, nothing of one). The first call
         makes the sampler and joins the training loop's :class:`SamplerCallback`, if any."""
-        callback = _TRAINING.get("callback")
+        callback = training_callback(self.num_entities)
         model = callback.model if callback is not None else None
         if model is None:
             if self.dans_name in SCORING:
@@ -279,7 +280,18 @@ for _cls in BRIDGED:
         negative_sampler_resolver.register(_cls)
 
 # The SamplerCallback of the training loop under way, which bridged samplers join.
-_TRAINING: dict[str, SamplerCallback] = {}
+_TRAINING: dict[str, weakref.ref[SamplerCallback]] = {}
+
+
+def training_callback(num_entities: int) -> SamplerCallback | None:
+    """The SamplerCallback of the training loop under way, if its model has ``num_entities``.
+    Held weakly: a loop that failed, and so never ended its callback, leaves none behind once
+    it is gone."""
+    held = _TRAINING.get("callback")
+    callback = held() if held is not None else None
+    if callback is None or callback.model.num_entities != num_entities:
+        return None
+    return callback
 
 
 class SamplerCallback(TrainingCallback):
@@ -309,7 +321,7 @@ class SamplerCallback(TrainingCallback):
         """Called by PyKEEN as training starts (after a checkpoint was loaded, if any): the
         samplers made from here on join this loop, and take back the saved state."""
         super().register_training_loop(training_loop)
-        _TRAINING["callback"] = self
+        _TRAINING["callback"] = weakref.ref(self)
         self.joined, self.active, self._saved = set(), None, None
         path, epoch = self.state_path, training_loop._epoch
         if path is not None and path.exists() and epoch > 0:
@@ -339,5 +351,6 @@ class SamplerCallback(TrainingCallback):
         tmp.replace(path)
 
     def post_train(self, losses: list[float], **kwargs: Any) -> None:
-        if _TRAINING.get("callback") is self:
+        held = _TRAINING.get("callback")
+        if held is not None and held() is self:
             del _TRAINING["callback"]
