@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import LongTensor, Tensor
 
-from dans.data.triples import read_triples
+from dans.data.triples import parse_triples, read_bytes
 from dans.data.types import TYPES_FILE, EntityTypes, derived_types, prefix_types, read_types
 from dans.errors import DataError
 
@@ -161,8 +161,11 @@ class KnowledgeGraph:
         Ids are assigned in sorted name order over all three splits, so entities that occur only
         in valid or test are counted, as in the published entity counts.
         """
+        # Each file is read once, for its triples and for its SHA-256.
+        raw = {split: read_bytes(folder / f"{split}.txt") for split in SPLITS}
         splits = [
-            np.asarray(read_triples(folder / f"{split}.txt"), dtype=object) for split in SPLITS
+            np.asarray(parse_triples(raw[split], folder / f"{split}.txt"), dtype=object)
+            for split in SPLITS
         ]
         every = np.concatenate(splits)
         entity_names, entity_ids = np.unique(every[:, [0, 2]].astype(str), return_inverse=True)
@@ -183,10 +186,7 @@ class KnowledgeGraph:
             test=tensors[2],
             name=name or folder.name,
             source=str(folder.resolve()),
-            checksums={
-                split: hashlib.sha256((folder / f"{split}.txt").read_bytes()).hexdigest()
-                for split in SPLITS
-            },
+            checksums={split: hashlib.sha256(raw[split]).hexdigest() for split in SPLITS},
         )
 
 

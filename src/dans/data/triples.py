@@ -10,7 +10,24 @@ from dans.errors import DataError
 def read_triples(path: Path) -> list[tuple[str, str, str]]:
     """Read one split file into (head, relation, tail) name triples, in file order (see
     :func:`read_numbered_triples`)."""
-    return [triple for _, triple in read_numbered_triples(path)]
+    return parse_triples(read_bytes(path), path)
+
+
+def parse_triples(raw: bytes, path: Path) -> list[tuple[str, str, str]]:
+    """:func:`read_triples` of the bytes ``raw`` read from ``path``."""
+    return [triple for _, triple in parse_numbered_triples(raw, path)]
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a triples file; every way of failing is a one-line :class:`DataError`."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a triples file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_numbered_triples(path: Path) -> list[tuple[int, tuple[str, str, str]]]:
@@ -21,14 +38,11 @@ def read_numbered_triples(path: Path) -> list[tuple[int, tuple[str, str, str]]]:
     file, bytes that are not UTF-8, a NUL character, or a line without exactly three non-empty
     tab-separated fields.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a triples file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_numbered_triples(read_bytes(path), path)
+
+
+def parse_numbered_triples(raw: bytes, path: Path) -> list[tuple[int, tuple[str, str, str]]]:
+    """:func:`read_numbered_triples` of the bytes ``raw`` read from ``path``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
