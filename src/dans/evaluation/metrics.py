@@ -124,9 +124,15 @@ def evaluate_by_relation(
     start = time.perf_counter()
     relations, head, tail = split_ranks(model, kg, split, ties, memory_mb)
     seconds = time.perf_counter() - start
+    # One sort puts each relation's ranks together: a pass over the ranks, not one per relation.
+    order = torch.argsort(relations, stable=True)
+    present, counts = torch.unique_consecutive(relations[order], return_counts=True)
+    sizes = counts.tolist()
     return {
-        kg.relation_names[r]: _evaluation(head[relations == r], tail[relations == r], ties, seconds)
-        for r in torch.unique(relations).tolist()
+        kg.relation_names[r]: _evaluation(heads, tails, ties, seconds)
+        for r, heads, tails in zip(
+            present.tolist(), head[order].split(sizes), tail[order].split(sizes), strict=True
+        )
     }
 
 
