@@ -82,6 +82,13 @@ def test_paired_p_value_matches_the_closed_form_for_two_degrees_of_freedom():
     assert table.splitlines()[6].endswith("| – |")  # self-adv: always exactly .005 above
 
 
+def test_a_table_without_uniform_or_nscaching_names_no_test():
+    rows = [row for row in _known_rows() if row["sampler"] != "uniform"]
+    lines = render_table(rows).splitlines()
+    assert lines[0] == ("Test metrics on toy, mean ± std over seeds (filtered, realistic ranks).")
+    assert lines[2] == "| sampler | seeds | MRR | H@1 | NDCG@5 |"
+
+
 def test_holm_by_hand():
     # Three tests and one without: .01 x 3 = .03; .03 x 2 = .06; .04 x 1 = .04, raised to .06.
     adjusted = holm([0.01, 0.04, 0.03, math.nan])

@@ -141,10 +141,14 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
     )
     raw = [_p_value(blocks[d].get(a, {}), blocks[d].get(b, {})) for d, (a, b) in tests]
     corrected = dict(zip(tests, holm(raw), strict=True))
+    tested = (
+        f" p: two-sided paired t-test of MRR against {' and against '.join(baselines)} over "
+        "seeds, Holm-corrected across the table (–: no test)."
+        if baselines
+        else ""
+    )
     lines = [
-        f"Test metrics on {dataset_of(rows)}, mean ± std over seeds ({RANKS_NOTE}). "
-        f"p: two-sided paired t-test of MRR against {' and against '.join(baselines)} over "
-        "seeds, Holm-corrected across the table (–: no test).",
+        f"Test metrics on {dataset_of(rows)}, mean ± std over seeds ({RANKS_NOTE}).{tested}",
         "",
         *header("sampler", [f"p ({baseline})" for baseline in baselines]),
     ]
