@@ -327,18 +327,23 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def where_set(path: Path, text: str, key: str, table: str | None = None) -> str:
+# A TOML key, bare or quoted, with the spaces around it.
+_QUOTED = r"""\s*(?:{0}|"{0}"|'{0}')\s*"""
+
+
+def where_set(path: Path, text: str, key: str | None, table: str | None = None) -> str:
     """``path:line`` of the line of TOML document ``text`` that sets ``key`` (bare or quoted),
-    at the top level or in ``[table]``; ``path`` alone when no line is found (a key written
-    with escapes, or as a dotted key)."""
-    quoted = r"""\s*(?:{0}|"{0}"|'{0}')\s*"""
-    header = re.compile(r"\s*\[" + quoted.format(re.escape(table)) + r"\]") if table else None
-    setting = re.compile(quoted.format(re.escape(key)) + "=")
+    at the top level or in ``[table]``, or of the header ``[table]`` itself when ``key`` is
+    None; ``path`` alone when no line is found (a key written with escapes, or dotted)."""
+    header = re.compile(r"\s*\[" + _QUOTED.format(re.escape(table)) + r"\]") if table else None
+    setting = re.compile(_QUOTED.format(re.escape(key)) + "=") if key is not None else None
     inside = table is None  # whether the lines read so far are in the table searched
     for number, line in enumerate(text.split("\n"), 1):
         if line.lstrip().startswith("["):
             inside = header is not None and header.match(line) is not None
-        elif inside and setting.match(line):
+            if inside and setting is None:
+                return f"{path}:{number}"
+        elif inside and setting is not None and setting.match(line):
             return f"{path}:{number}"
     return str(path)
 

@@ -54,24 +54,28 @@ def from_triples_factories(
     """A graph with PyKEEN's own ids: entity ``i`` is PyKEEN's entity ``i``, named by its label
     (by its id where the factory has no labels). The splits must share the training factory's
     ids, as a PyKEEN dataset's do; a missing validation split is refused. Each split's checksum
-    is that of its triples written as tab-separated labels, as a split file would hold them."""
+    is that of its id triples together with the labels, so that other triples or other names
+    change it."""
     if validation is None:
         raise DataError(f"{name}: has no validation split, which early stopping needs")
     factories = dict(zip(SPLITS, (training, validation, testing), strict=True))
-    for split, factory in factories.items():
-        if (factory.num_entities, factory.num_relations) != (
-            training.num_entities,
-            training.num_relations,
-        ) or _labels(factory, "entity") != _labels(training, "entity"):
-            raise DataError(f"{name}: the {split} split has other ids than the training split")
     entities, relations = _labels(training, "entity"), _labels(training, "relation")
+    for split, factory in factories.items():
+        if factory is not training and (
+            (factory.num_entities, factory.num_relations)
+            != (training.num_entities, training.num_relations)
+            or _labels(factory, "entity") != entities
+        ):
+            raise DataError(f"{name}: the {split} split has other ids than the training split")
     tensors = {split: factory.mapped_triples.to(torch.long) for split, factory in factories.items()}
+    vocabulary = hashlib.sha256("\n".join([*entities, "", *relations]).encode()).digest()
     return KnowledgeGraph(
         entity_names=entities,
         relation_names=relations,
         name=name,
         checksums={
-            split: _checksum(triples, entities, relations) for split, triples in tensors.items()
+            split: hashlib.sha256(vocabulary + triples.numpy().tobytes()).hexdigest()
+            for split, triples in tensors.items()
         },
         **tensors,
     )
@@ -82,10 +86,3 @@ def _labels(factory: CoreTriplesFactory, kind: str) -> list[str]:
     count = factory.num_entities if kind == "entity" else factory.num_relations
     by_id = getattr(factory, f"{kind}_id_to_label", None)
     return [by_id[i] for i in range(count)] if by_id else [str(i) for i in range(count)]
-
-
-def _checksum(triples: torch.Tensor, entities: list[str], relations: list[str]) -> str:
-    text = "".join(
-        f"{entities[h]}\t{relations[r]}\t{entities[t]}\n" for h, r, t in triples.tolist()
-    )
-    return hashlib.sha256(text.encode()).hexdigest()

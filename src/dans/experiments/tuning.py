@@ -103,7 +103,7 @@ def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
                 f"{where_set(path, text, name)}: {name} must be a table, such as [{name}] with "
                 "low and high"
             )
-        header = _table_line(path, text, name)
+        header = where_set(path, text, None, name)
         if keys.count(key) > 1:
             raise ConfigError(f"{header}: {key} is named twice (as a key and as a flag)")
         if key not in specs:
@@ -122,14 +122,6 @@ def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
         _check_values(dimension, base, header)
         dimensions.append(dimension)
     return dimensions
-
-
-def _table_line(path: Path, text: str, name: str) -> str:
-    """``path:line`` of the header ``[name]``, or ``path`` alone."""
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.strip().strip("[]").strip().strip("\"'") == name and line.lstrip()[:1] == "[":
-            return f"{path}:{number}"
-    return str(path)
 
 
 def _dimension(key: str, table: dict[str, Any], where: Callable[[str], str]) -> Dimension:

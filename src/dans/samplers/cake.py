@@ -31,8 +31,8 @@ from torch import BoolTensor, LongTensor, Tensor
 from dans.data.graph import KnownTriples
 from dans.data.types import EntityTypes
 from dans.options import Options, option
-from dans.samplers.base import Negatives, NegativeSampler, StepContext
-from dans.samplers.simple import adversarial_weights
+from dans.samplers.base import Negatives, StepContext
+from dans.samplers.simple import UniformSampler, adversarial_weights
 from dans.samplers.typed import TypedEntities
 
 # Relation complexity, as the authors' code numbers it.
@@ -63,7 +63,7 @@ def relation_complexity(train: LongTensor, num_relations: int) -> LongTensor:
     return many_tails.long() * ONE_TO_MANY + many_heads.long() * MANY_TO_ONE
 
 
-class CAKESampler(NegativeSampler):
+class CAKESampler(UniformSampler):
     """Negatives of types that commonsense says are plausible and false (see the module)."""
 
     name = "cake"
@@ -112,21 +112,14 @@ class CAKESampler(NegativeSampler):
         return torch.where(alike[:, None], same_type, other_types)
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
-        generator, positives = step.generator, step.positives
-        rows, width = head_replaced.shape
-        device = generator.device
-        drawn = torch.randint(self.num_entities, (rows, width), generator=generator, device=device)
+        drawn = super().draw(step, head_replaced)  # uniform, where no candidate takes its place
+        columns = torch.arange(head_replaced.shape[1], device=drawn.device)
         for side in (True, False):
-            candidates = self.candidate_types(positives, side)
-            # The "untyped" group is never a candidate.
-            allowed = torch.cat([candidates, candidates.new_zeros(rows, 1)], 1)
-            picked, usable = self.typed.draw(allowed, width, generator)
-            # As many of a row's negatives as it has candidates come from them; the rest stay
-            # uniform.
+            candidates = self.candidate_types(step.positives, side)
+            # As many of a row's negatives as it has candidates come from them.
             count = (candidates * self.typed.sizes[:-1]).sum(1, keepdim=True)
-            take = torch.arange(width, device=device) < count
-            take &= (head_replaced == side) & usable[:, None]
-            drawn = torch.where(take, picked, drawn)
+            chosen = (head_replaced == side) & (columns < count)
+            drawn = self.typed.draw_into(drawn, chosen, candidates, step.generator)
         return drawn
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:

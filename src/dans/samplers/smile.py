@@ -37,8 +37,8 @@ from torch import BoolTensor, LongTensor, Tensor
 from dans.data.graph import KnownTriples
 from dans.data.types import EntityTypes
 from dans.options import Options, option
-from dans.samplers.base import Negatives, NegativeSampler, StepContext
-from dans.samplers.simple import adversarial_weights
+from dans.samplers.base import Negatives, StepContext
+from dans.samplers.simple import UniformSampler, adversarial_weights
 from dans.samplers.typed import TypedEntities
 
 
@@ -75,7 +75,7 @@ def schema_graph(
     return counts >= min_count
 
 
-class SMiLESampler(NegativeSampler):
+class SMiLESampler(UniformSampler):
     """Intra- and inter-schema negatives by the schema graph of train (see the module)."""
 
     name = "smile"
@@ -116,19 +116,14 @@ class SMiLESampler(NegativeSampler):
         return torch.where(kept.any(1, keepdim=True), allowed > 0, anywhere[relations])
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
-        generator, positives = step.generator, step.positives
-        rows, width = head_replaced.shape
-        device = generator.device
-        drawn = torch.randint(self.num_entities, (rows, width), generator=generator, device=device)
-        hard = torch.arange(width, device=device) < round(self.hard_share * width)
+        drawn = super().draw(step, head_replaced)  # uniform, where a kind has no entity
+        width = head_replaced.shape[1]
+        hard = torch.arange(width, device=drawn.device) < round(self.hard_share * width)
         for side in (True, False):
-            fits = self.allowed_types(positives, side)
+            fits, replaced = self.allowed_types(step.positives, side), head_replaced == side
+            drawn = self.typed.draw_into(drawn, replaced & hard, fits, step.generator)
             # Untyped entities fit no schema: they are inter-schema negatives.
-            for kind, pool, untyped in ((hard, fits, False), (~hard, ~fits, True)):
-                allowed = torch.cat([pool, pool.new_full((rows, 1), untyped)], 1)
-                picked, usable = self.typed.draw(allowed, width, generator)
-                take = (head_replaced == side) & kind[None, :] & usable[:, None]
-                drawn = torch.where(take, picked, drawn)
+            drawn = self.typed.draw_into(drawn, replaced & ~hard, ~fits, step.generator, True)
         return drawn
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor | None:

@@ -47,3 +47,18 @@ class TypedEntities(nn.Module):
         sizes = self.sizes[kinds]
         index = self.offsets[kinds] + (position * sizes).long().clamp_max(sizes - 1)
         return self.members[index], usable
+
+    def draw_into(
+        self,
+        drawn: LongTensor,
+        chosen: BoolTensor,
+        types: BoolTensor,
+        generator: torch.Generator,
+        untyped: bool = False,
+    ) -> LongTensor:
+        """``drawn``, shape (B, K), with its places ``chosen``, shape (B, K), holding entities of
+        the types ``types``, shape (B, T) (and entities of none, if ``untyped``) instead, in the
+        rows that have any such entity."""
+        allowed = torch.cat([types, types.new_full((len(types), 1), untyped)], 1)
+        picked, usable = self.draw(allowed, drawn.shape[1], generator)
+        return torch.where(chosen & usable[:, None], picked, drawn)
