@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from dans import distributed
+from dans import distributed, memory
 from dans.builders import build_model, build_sampler, check_names, load_graph
 from dans.config import TrainConfig, resolve_device
 from dans.data.datasets import load_dataset
@@ -155,7 +155,9 @@ def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
     if checkpoint_every < 0:
         raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
     device = resolve_device(config.runtime.device)
-    return distributed.start(device) if distributed.launched_by_torchrun() else device
+    device = distributed.start(device) if distributed.launched_by_torchrun() else device
+    memory.reset_peak(device)
+    return device
 
 
 def build_trainer(
@@ -246,6 +248,7 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
         seconds_per_epoch=result.train_seconds / max(1, result.epochs_run),
         skipped_steps=result.skipped_steps,
         device=str(trainer.device),
+        peak_memory_mb=memory.peak_mb(trainer.device),
         num_entities=kg.num_entities,
         num_relations=kg.num_relations,
     )

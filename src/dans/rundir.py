@@ -283,6 +283,10 @@ class RunMetrics:
     device: str
     num_entities: int
     num_relations: int
+    # Since training began or resumed in the process that finished it: CUDA's allocations on a
+    # GPU, the process's resident set otherwise; None where unknown (runs from before it was
+    # recorded, platforms that do not say).
+    peak_memory_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``metrics.json``, keys in field order."""
@@ -293,8 +297,11 @@ class RunMetrics:
     def from_dict(cls, values: dict[str, Any]) -> RunMetrics:
         """The inverse of :meth:`to_dict`; raises ``KeyError`` or ``TypeError`` on another
         layout."""
-        names = [spec.name for spec in dataclasses.fields(cls)]
-        fields = {name: values[name] for name in names}
+        fields = {
+            spec.name: values[spec.name]
+            for spec in dataclasses.fields(cls)
+            if spec.name in values or spec.default is dataclasses.MISSING
+        }
         fields["valid"] = Evaluation.from_dict(values["valid"])
         fields["test"] = Evaluation.from_dict(values["test"])
         return cls(**fields)

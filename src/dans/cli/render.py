@@ -38,11 +38,13 @@ def relations_table(found: dict[str, Evaluation], title: str) -> str:
 
 
 def training_summary(metrics: RunMetrics) -> str:
-    """One line: what was trained, how long it took and where validation peaked."""
+    """One line: what was trained, how long it took, its peak memory where known, and where
+    validation peaked."""
+    memory = "" if metrics.peak_memory_mb is None else f", peak {metrics.peak_memory_mb:.0f} MiB"
     return (
         f"{metrics.dataset}: {metrics.encoder} + {metrics.decoder}, sampler {metrics.sampler}, "
         f"seed {metrics.seed}; {metrics.epochs} epochs in {metrics.train_seconds:.1f} s "
-        f"({metrics.seconds_per_epoch:.3f} s/epoch), best valid MRR "
+        f"({metrics.seconds_per_epoch:.3f} s/epoch{memory}), best valid MRR "
         f"{metrics.valid.mrr:.4f} at epoch {metrics.best_epoch}"
     )
 

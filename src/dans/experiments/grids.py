@@ -55,6 +55,7 @@ OUTCOME_COLUMNS = (
     "best_epoch",
     "train_seconds",
     "eval_seconds",
+    "peak_memory_mb",
     *DIVERSITY_COLUMNS,
 )
 
@@ -235,6 +236,9 @@ def outcome(run_dir: Path) -> dict[str, str] | None:
             "best_epoch": str(metrics["best_epoch"]),
             "train_seconds": f"{metrics['train_seconds']:.1f}",
             "eval_seconds": f"{metrics['eval_seconds']:.1f}",
+            "peak_memory_mb": (
+                "" if metrics.get("peak_memory_mb") is None else f"{metrics['peak_memory_mb']:.0f}"
+            ),
         }
     if (run_dir / DIVERGED_FILE).exists():
         return {"status": "diverged"}
