@@ -1,5 +1,6 @@
 """Claims on a grid's runs: exclusive, renewed while held, taken over when their holder died;
-and two grid processes on one folder train every run exactly once."""
+two grid processes on one folder train every run exactly once; and the sittings add up to the
+grid's wall clock."""
 
 import os
 import subprocess
@@ -7,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from dans.experiments.claims import Claims
-from dans.experiments.grids import read_results
+from dans.experiments.claims import Claims, wall_seconds
+from dans.experiments.grids import read_results, without_machine_columns
 
 
 def test_a_claim_is_held_by_one_process_until_released(tmp_path):
@@ -48,6 +49,32 @@ def test_a_lapsed_claim_is_taken_over_and_a_held_one_is_renewed(tmp_path):
         claims.close()
 
 
+def test_a_sitting_is_recorded_from_its_start_and_renewed_while_it_lasts(tmp_path):
+    before = time.time()
+    claims = Claims(tmp_path, lease_seconds=0.3)
+    try:
+        (sitting,) = (tmp_path / "sittings").iterdir()
+        assert before <= float(sitting.read_text()) <= time.time()
+        long_ago = time.time() - 60
+        os.utime(sitting, (long_ago, long_ago))
+        time.sleep(0.5)
+        assert time.time() - sitting.stat().st_mtime < 0.3
+    finally:
+        claims.close()
+    assert 0 <= wall_seconds(tmp_path) < time.time() - before
+
+
+def test_the_wall_clock_adds_sittings_and_counts_overlaps_once(tmp_path):
+    (tmp_path / "sittings").mkdir()
+    # Two overlapping sittings (0-100 and 50-120) and a later one (200-260): 120 + 60 s.
+    for name, start, end in (("a", 1000, 1100), ("b", 1050, 1120), ("c", 1200, 1260)):
+        path = tmp_path / "sittings" / name
+        path.write_text(f"{start}\n")
+        os.utime(path, (end, end))
+    assert wall_seconds(tmp_path) == 180
+    assert wall_seconds(tmp_path / "no grid") == 0
+
+
 GRID = ["--samplers", "uniform,self-adv", "--decoders", "distmult", "--seeds", "2"]
 GRID += ["--encoder", "lookup", "--dim", "8", "--epochs", "2", "--device", "cpu", "--quiet"]
 # A short lease: a process waiting on the other's runs looks again every second.
@@ -77,10 +104,7 @@ def test_two_grid_processes_on_one_folder_train_every_run_once(tmp_path):
     assert _grid(alone).wait(timeout=600) == 0
 
     def timeless(folder):
-        return [
-            {key: value for key, value in row.items() if not key.endswith("_seconds")}
-            for row in read_results(folder / "results.csv")
-        ]
+        return [without_machine_columns(row) for row in read_results(folder / "results.csv")]
 
     assert timeless(shared) == timeless(alone)
     assert (shared / "table.md").read_text() == (alone / "table.md").read_text()
@@ -108,9 +132,16 @@ def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never
         time.sleep(0.05)
     first.kill()  # SIGKILL: no cleanup, the claim file stays
     first.wait()
-    assert (shared / "claims" / "uniform-distmult-seed1.claim").exists()
+    claim = shared / "claims" / "uniform-distmult-seed1.claim"
+    assert claim.exists()
 
     second = grid(shared)
+    # The dead holder's lease is kept fresh until the second process has started seed 2, so
+    # that a slow start-up (a loaded machine) cannot outlast it.
+    other = shared / "runs" / "uniform-distmult-seed2" / "log.csv"
+    while not other.exists() and second.poll() is None:
+        os.utime(claim)
+        time.sleep(0.1)
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0
     # The second process trains seed 2 first, then takes seed 1 over once its lease lapsed.
@@ -121,9 +152,7 @@ def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never
     assert grid(alone).wait(timeout=600) == 0
     shared_rows, alone_rows = (read_results(folder / "results.csv") for folder in (shared, alone))
     for row, expected in zip(shared_rows, alone_rows, strict=True):
-        assert {k: v for k, v in row.items() if not k.endswith("_seconds")} == {
-            k: v for k, v in expected.items() if not k.endswith("_seconds")
-        }
+        assert without_machine_columns(row) == without_machine_columns(expected)
 
 
 def _children(pid):

@@ -1,11 +1,13 @@
 """Claims on the runs of a grid, so that several processes (on one machine, or on several that
 share the folder) can work through one grid: each run is claimed before it trains, atomically,
-with a lease that a heartbeat renews and that lapses when its holder dies; and one lock
-serialises the rewrites of the grid's results."""
+with a lease that a heartbeat renews and that lapses when its holder dies; one lock
+serialises the rewrites of the grid's results; and each process's sitting is recorded, so that
+the grid's wall clock adds up across sittings."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import socket
@@ -19,12 +21,16 @@ from dans.rundir import make_folder
 # A claim not renewed for this long belongs to a holder that died; renewed every HEARTBEAT.
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
-CLAIMS_FOLDER, LOCK_FILE = "claims", ".lock"
+CLAIMS_FOLDER, SITTINGS_FOLDER, LOCK_FILE = "claims", "sittings", ".lock"
 
 
 class Claims:
     """The runs this process holds in the grid folder ``out``, as files
-    ``out/claims/<run>.claim`` naming the holder; renewed while held, by a daemon thread."""
+    ``out/claims/<run>.claim`` naming the holder; renewed while held, by a daemon thread.
+
+    The same thread keeps ``out/sittings/<holder>`` current: it holds the time this process
+    started on the grid, and its modification time is when the process was last seen alive.
+    """
 
     def __init__(self, out: Path, lease_seconds: float = LEASE_SECONDS) -> None:
         self.folder = out / CLAIMS_FOLDER
@@ -33,6 +39,9 @@ class Claims:
         # How often a run another process holds is looked at again.
         self.retry_seconds = min(HEARTBEAT_SECONDS, lease_seconds / 3)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._sitting = out / SITTINGS_FOLDER / self.holder.replace(":", "-")
+        make_folder(self._sitting.parent)
+        self._sitting.write_text(f"{time.time()!r}\n")
         self._held: set[str] = set()
         self._guard = threading.Lock()
         self._stop = threading.Event()
@@ -74,6 +83,7 @@ class Claims:
         """Stop renewing and release every claim still held."""
         self._stop.set()
         self._heartbeat.join()
+        os.utime(self._sitting)
         for name in list(self._held):
             self.release(name)
 
@@ -90,9 +100,25 @@ class Claims:
         while not self._stop.wait(self.retry_seconds):
             with self._guard:
                 held = list(self._held)
-            for name in held:
+            for path in [self._sitting, *map(self._path, held)]:
                 with contextlib.suppress(FileNotFoundError):
-                    os.utime(self._path(name))
+                    os.utime(path)
+
+
+def wall_seconds(out: Path) -> float:
+    """How long processes worked on the grid in ``out``, summed over its sittings (each from
+    its start to when it was last seen alive, to within a heartbeat), time two of them
+    overlapped counted once; 0 for a grid with no record of its sittings."""
+    folder = out / SITTINGS_FOLDER
+    spans = sorted(
+        (float(path.read_text()), path.stat().st_mtime)
+        for path in (folder.iterdir() if folder.is_dir() else ())
+    )
+    total, reached = 0.0, -math.inf
+    for start, end in spans:
+        total += max(0.0, end - max(start, reached))
+        reached = max(reached, end)
+    return total
 
 
 @contextlib.contextmanager

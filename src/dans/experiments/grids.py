@@ -58,6 +58,13 @@ OUTCOME_COLUMNS = (
     "peak_memory_mb",
     *DIVERSITY_COLUMNS,
 )
+# The outcome columns that measure the machine (its speed, its load) rather than the run.
+MACHINE_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb")
+
+
+def without_machine_columns(row: dict[str, str]) -> dict[str, str]:
+    """``row`` less its :data:`MACHINE_COLUMNS`: what a run gives wherever and however it ran."""
+    return {key: value for key, value in row.items() if key not in MACHINE_COLUMNS}
 
 
 @dataclass(frozen=True)
