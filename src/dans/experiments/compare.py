@@ -139,7 +139,7 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
             if sampler != baseline
         )
     )
-    raw = [_p_value(blocks[d].get(a, {}), blocks[d].get(b, {})) for d, (a, b) in tests]
+    raw = [mrr_p_value(blocks[d].get(a, {}), blocks[d].get(b, {})) for d, (a, b) in tests]
     corrected = dict(zip(tests, holm(raw), strict=True))
     tested = (
         f" p: two-sided paired t-test of MRR against {' and against '.join(baselines)} over "
@@ -160,21 +160,24 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
         for sampler, runs in groups.items():
             seeds = seeds_cell(block, runs, {"sampler": sampler})
             ps = [
-                _p_text(sampler, b, corrected.get((decoder, frozenset((sampler, b))), math.nan))
+                p_text(sampler, b, corrected.get((decoder, frozenset((sampler, b))), math.nan))
                 for b in baselines
             ]
             lines.append(f"| {sampler} | {seeds} | " + " | ".join([*cells[sampler], *ps]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
+def mrr_p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
+    """:func:`paired_p_value` of the test MRR of two groups' runs (by seed), over the seeds
+    both finished."""
     seeds = sorted(runs.keys() & baseline.keys())
     return paired_p_value(
         [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
     )
 
 
-def _p_text(sampler: str, baseline: str, p: float) -> str:
+def p_text(sampler: str, baseline: str, p: float) -> str:
+    """A table's p cell: empty for the baseline itself, – for no test, three decimals else."""
     if sampler == baseline:
         return ""
     if math.isnan(p):

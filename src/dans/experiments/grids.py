@@ -56,10 +56,12 @@ OUTCOME_COLUMNS = (
     "train_seconds",
     "eval_seconds",
     "peak_memory_mb",
+    "device",
     *DIVERSITY_COLUMNS,
 )
-# The outcome columns that measure the machine (its speed, its load) rather than the run.
-MACHINE_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb")
+# The outcome columns that say where a run trained and measure that machine (its speed, its
+# load) rather than the run.
+MACHINE_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb", "device")
 
 
 def without_machine_columns(row: dict[str, str]) -> dict[str, str]:
@@ -246,6 +248,7 @@ def outcome(run_dir: Path) -> dict[str, str] | None:
             "peak_memory_mb": (
                 "" if metrics.get("peak_memory_mb") is None else f"{metrics['peak_memory_mb']:.0f}"
             ),
+            "device": metrics["device"],
         }
     if (run_dir / DIVERGED_FILE).exists():
         return {"status": "diverged"}

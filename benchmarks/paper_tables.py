@@ -1,0 +1,154 @@
+"""One dataset's rows of the paper's Tables 2 and 3 from `dans compare` grids: each cell as mean
+± std over seeds beside the paper's value, a paired t-test of MRR against uniform Holm-corrected
+across the table, seconds per epoch and peak memory per cell, and each grid's wall clock.
+
+    python benchmarks/paper_tables.py --dataset nell-995 GRID [GRID ...] \
+        --out benchmarks/results/nell_table
+
+GRID is the --out folder of a `dans compare` run (several: grids that share a dataset, say one
+per decoder). Writes, under --out: results.csv (every grid's rows), table.md (`dans compare`'s
+own table of them), paper_table.md (printed too) and paper_table.json (the figures behind it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+from dans.experiments.claims import wall_seconds
+from dans.experiments.compare import DECODER_TITLES, holm, mrr_p_value, p_text, render_table
+from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
+from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
+from dans.rundir import write_atomic
+
+PAPER = Path(__file__).with_name("paper_values.json")
+SAMPLERS = "uniform,popularity,self-adv,mcns,nscaching,kbgan,sans,cake,smile,dans,dans-authors"
+
+Row = dict[str, str]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grids", type=Path, nargs="+", help="dans compare --out folders")
+    parser.add_argument("--dataset", required=True, help="the paper's dataset: wn18rr, nell-995")
+    parser.add_argument("--samplers", default=SAMPLERS, help="rows, in order (comma-separated)")
+    parser.add_argument("--decoders", default="distmult,complex,rotate", help="blocks, in order")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds that complete a cell")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    args = parser.parse_args()
+    rows = [row for grid in args.grids for row in read_results(grid / RESULTS_FILE)]
+    paper = json.loads(PAPER.read_text())["values"][args.dataset]
+    markdown, figures = paper_table(
+        rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds
+    )
+    grids = [grid_record(grid, rows) for grid in args.grids]
+    markdown += "\n" + "\n".join(
+        f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
+        f"over the {g['sittings']} sittings recorded; run time summed {g['run_hours']:.1f} h."
+        for g in grids
+    )
+    print(markdown)
+    args.out.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    write_atomic(args.out / RESULTS_FILE, render_csv(rows, columns).encode())
+    write_atomic(args.out / "table.md", render_table(rows).encode())
+    write_atomic(args.out / "paper_table.md", (markdown + "\n").encode())
+    record = {"dataset": args.dataset, "cells": figures, "grids": grids}
+    write_atomic(args.out / "paper_table.json", (json.dumps(record, indent=1) + "\n").encode())
+
+
+def paper_table(
+    rows: list[Row],
+    paper: dict[str, dict[str, dict[str, list[float]]]],
+    samplers: list[str],
+    decoders: list[str],
+    seeds: int,
+) -> tuple[str, list[dict]]:
+    """The table as markdown, and one record per (decoder, sampler) cell."""
+    blocks = {
+        decoder: by_seed([row for row in rows if row["decoder"] == decoder], "sampler")
+        for decoder in decoders
+    }
+    tests = [(d, s) for d in decoders for s in samplers if s != "uniform"]
+    raw = [mrr_p_value(blocks[d].get(s, {}), blocks[d].get("uniform", {})) for d, s in tests]
+    corrected = dict(zip(tests, holm(raw), strict=True))
+    devices = sorted({row.get("device") or "unrecorded" for row in rows if row["status"] == "ok"})
+    titles = [f"{title} | paper" for _, title in TABLE_METRICS]
+    lines = [
+        f"Test metrics, mean ± std over seeds (filtered, realistic ranks), each beside the "
+        f"paper's mean; a cell is complete with {seeds} seeds. p: two-sided paired t-test of MRR "
+        "against uniform over seeds, Holm-corrected across the table (–: no test). Every run "
+        f"trained on: {', '.join(devices)}.",
+        "",
+        f"| sampler | seeds | {' | '.join(titles)} | p | s/epoch | peak MiB |",
+        "|---" * (2 + 2 * len(TABLE_METRICS) + 3) + "|",
+    ]
+    figures = []
+    for decoder in decoders:
+        groups = {sampler: blocks[decoder].get(sampler, {}) for sampler in samplers}
+        if not any(groups.values()):
+            continue
+        styled = metric_cells(groups)
+        lines.append(f"| **{DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 4))
+        for sampler, runs in groups.items():
+            theirs = paper.get(decoder, {}).get(sampler, {})
+            ours = styled[sampler]
+            cells = [
+                f"{mine} | {three(theirs[key][0]) if key in theirs else '–'}"
+                for mine, (key, _) in zip(ours, TABLE_METRICS, strict=True)
+            ]
+            p = corrected.get((decoder, sampler), math.nan)
+            speed, peak = _cost(runs)
+            complete = "" if len(runs) in (0, seeds) else " (incomplete)"
+            lines.append(
+                f"| {sampler} | {len(runs)}{complete} | {' | '.join(cells)} | "
+                f"{p_text(sampler, 'uniform', p)} | {speed} | {peak} |"
+            )
+            figures.append(
+                {
+                    "decoder": decoder,
+                    "sampler": sampler,
+                    "seeds": sorted(runs),
+                    "ours": {
+                        key: [float(run[key]) for run in runs.values()] for key, _ in TABLE_METRICS
+                    },
+                    "paper": theirs,
+                    "p_holm_vs_uniform": None if math.isnan(p) else p,
+                    "seconds_per_epoch": speed,
+                    "peak_memory_mib": peak,
+                }
+            )
+    missing = [DECODER_TITLES[d] for d in decoders if not any(blocks[d].values())]
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(missing)}."]
+    return "\n".join(lines) + "\n", figures
+
+
+def grid_record(grid: Path, rows: list[Row]) -> dict:
+    """A grid's finished runs, its recorded wall clock and sittings, and its summed run time."""
+    finished = [row for row in read_results(grid / RESULTS_FILE) if row["status"] == "ok"]
+    sittings = grid / "sittings"
+    return {
+        "grid": grid.name,
+        "runs": len(finished),
+        "wall_hours": wall_seconds(grid) / 3600,
+        "sittings": len(list(sittings.iterdir())) if sittings.is_dir() else 0,
+        "run_hours": sum(float(r["train_seconds"]) + float(r["eval_seconds"]) for r in finished)
+        / 3600,
+    }
+
+
+def _cost(runs: dict[int, Row]) -> tuple[str, str]:
+    """Mean training seconds per epoch, and the largest peak memory recorded, over the seeds."""
+    if not runs:
+        return "–", "–"
+    speed = statistics.fmean(float(r["train_seconds"]) / int(r["epochs"]) for r in runs.values())
+    peaks = [float(r["peak_memory_mb"]) for r in runs.values() if r.get("peak_memory_mb")]
+    return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
+
+
+if __name__ == "__main__":
+    main()
