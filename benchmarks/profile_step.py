@@ -1,5 +1,5 @@
 """Where one training step spends its time: ``torch.profiler`` over a few steps on 1,000
-positives, the operators sorted by their own CPU time.
+positives (or ``--batch``), the operators sorted by their own CPU time.
 
     python benchmarks/profile_step.py --dataset umls --sampler uniform
     python benchmarks/profile_step.py --dataset wn18rr --sampler dans --rows 30
@@ -27,12 +27,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="steps profiled")
     parser.add_argument("--rows", type=int, default=25, help="operators listed")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000, help="positives per step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     trainer = trainer_for(
         torch.device("cpu"), data_dir=str(SHARED / args.dataset), sampler=args.sampler
     )
-    batch = trainer.train_triples[:1000]
+    batch = trainer.train_triples[: args.batch]
     for _ in range(3):  # warm-up
         trainer.step(batch, trainer.sampler)
     times = []

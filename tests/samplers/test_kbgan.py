@@ -9,6 +9,7 @@ from torch.testing import assert_close
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
+from dans.samplers import kbgan
 from dans.samplers.base import SAMPLERS, StepContext, corrupt
 from dans.samplers.kbgan import KBGANOptions, KBGANSampler, _gumbel_argmax, _pick
 
@@ -125,6 +126,26 @@ def test_generator_logits_by_hand(umls, head):
         -1
     )
     assert_close(logits, expected / 2.0)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 2 * 6 * 4 * 8, 2**30])
+def test_candidate_scores_and_their_gradients_in_blocks_match_one_product(monkeypatch, block_bytes):
+    """Blocks of one positive, of two (6 ids of 4 float64 each), and of all of them: the scores and both gradients
+    are those of one batched product over every gathered embedding, repeated ids included."""
+    monkeypatch.setattr(kbgan, "_BLOCK_BYTES", block_bytes)
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    queries = torch.randn(5, 4, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+    ids = torch.randint(7, (5, 6), generator=generator)
+    weights = torch.randn(5, 6, 2, generator=generator, dtype=torch.float64)
+    (kbgan._CandidateScores.apply(table, queries, ids) * weights).sum().backward()
+    got = table.grad, queries.grad
+    table.grad = queries.grad = None
+    (torch.bmm(table[ids], queries) * weights).sum().backward()
+    assert_close(got, (table.grad, queries.grad))
+    assert torch.autograd.gradcheck(
+        lambda t, q: kbgan._CandidateScores.apply(t, q, ids), (table, queries)
+    )
 
 
 def test_gumbel_draws_follow_the_softmax():
