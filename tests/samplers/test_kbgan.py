@@ -130,9 +130,10 @@ def test_generator_logits_by_hand(umls, head):
 
 @pytest.mark.parametrize("block_bytes", [1, 2 * 6 * 4 * 8, 2**30])
 def test_candidate_scores_and_their_gradients_in_blocks_match_one_product(monkeypatch, block_bytes):
-    """Blocks of one positive, of two (6 ids of 4 float64 each), and of all of them: the scores and both gradients
-    are those of one batched product over every gathered embedding, repeated ids included."""
-    monkeypatch.setattr(kbgan, "_BLOCK_BYTES", block_bytes)
+    """Blocks of one positive, of two (6 ids of 4 float64 each), and of all of them: the scores
+    and both gradients are those of one batched product over every gathered embedding, repeated
+    ids included."""
+    monkeypatch.setattr(kbgan, "GATHER_BLOCK_BYTES", block_bytes)
     generator = torch.Generator().manual_seed(0)
     table = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     queries = torch.randn(5, 4, 2, generator=generator, dtype=torch.float64, requires_grad=True)

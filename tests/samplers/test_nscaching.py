@@ -7,6 +7,7 @@ import dans
 from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS
+from dans.samplers import nscaching
 from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.nscaching import NSCachingOptions, NSCachingSampler
 
@@ -190,7 +191,10 @@ def test_importance_refresh_prefers_high_scores():
     assert kept[3:].sum() > 50  # but not greedily: lower scores keep a chance
 
 
-def test_candidate_scores_match_the_decoder_on_both_sides():
+# Blocks of one query, of two (3 candidates of 8 floats each), and of all three.
+@pytest.mark.parametrize("block_bytes", [1, 2 * 3 * 8 * 4, 2**30])
+def test_candidate_scores_match_the_decoder_on_both_sides(monkeypatch, block_bytes):
+    monkeypatch.setattr(nscaching, "GATHER_BLOCK_BYTES", block_bytes)
     torch.manual_seed(0)
     for name in ["distmult", "complex", "rotate", "transe"]:
         decoder = DECODERS.get(name)(3, 8)

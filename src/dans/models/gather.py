@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from torch import LongTensor, Tensor
 
+# The bytes of gathered rows a loop over blocks holds at once. Blocks this small are reused by
+# the allocator; a block of hundreds of MB is mapped fresh at every step, and its page faults cost
+# more than the arithmetic on it (NELL-995's KBGAN and NSCaching steps: 1.9x and 1.2x faster).
+GATHER_BLOCK_BYTES = 4 * 2**20
+
 
 def gather_rows(table: Tensor, ids: LongTensor) -> Tensor:
     """``table[ids]``: table shape (N, d), ids of any shape (...) -> (..., d).

@@ -26,7 +26,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 from torch.autograd.function import FunctionCtx
 
 from dans.data.graph import KnownTriples
-from dans.models.gather import gather_rows
+from dans.models.gather import GATHER_BLOCK_BYTES, gather_rows
 from dans.models.model import score_corrupted
 from dans.optim import adam, guarded_step
 from dans.options import Options, option
@@ -36,10 +36,6 @@ from dans.samplers.base import NegativeSampler, StepContext, corrupt
 # (dim / sigma^2)^(1/6), so a three-way product summed over dim has std sigma at the start and the
 # generator's first softmax over candidates is close to uniform.
 _INIT_SIGMA = 0.2
-# The candidates' embeddings are gathered this many bytes at a time: blocks that small are reused
-# by the allocator, while one (B, K * N, d) block (800 MB for 10,000 positives on NELL-995) is
-# mapped fresh at every step, and its page faults cost more than the arithmetic.
-_BLOCK_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -233,8 +229,9 @@ class _CandidateScores(torch.autograd.Function):
 
 def _blocks(ids: LongTensor, row_bytes: int) -> Iterator[slice]:
     """Consecutive blocks of positives (rows of ``ids``, shape (B, M)) whose gathered
-    embeddings, ``row_bytes`` per id, fill about :data:`_BLOCK_BYTES`."""
-    size = max(1, _BLOCK_BYTES // max(1, ids.shape[1] * row_bytes))
+    embeddings, ``row_bytes`` per id, fill about :data:`GATHER_BLOCK_BYTES` (one (B, M, d)
+    block would be 800 MB for 10,000 positives on NELL-995)."""
+    size = max(1, GATHER_BLOCK_BYTES // max(1, ids.shape[1] * row_bytes))
     for start in range(0, len(ids), size):
         yield slice(start, start + size)
 

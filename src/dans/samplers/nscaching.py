@@ -23,14 +23,11 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.gather import gather_rows
+from dans.models.gather import GATHER_BLOCK_BYTES, gather_rows
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 NSCACHING_REFRESH = ("importance", "top")
-# Elements of the (queries, candidates, dim) block scored at once during a refresh: bounds the
-# memory of gathering N1 + N2 candidate embeddings for every query of a large batch.
-_SCORE_BUDGET = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -195,7 +192,9 @@ class NSCachingSampler(NegativeSampler):
         anchors = gather_rows(entities, keys // self.num_relations)
         rels = gather_rows(step.relations, keys % self.num_relations)
         width = candidates.shape[1]
-        block = max(1, _SCORE_BUDGET // max(1, width * entities.shape[1]))
+        # Blocks of queries whose N1 + N2 gathered candidate embeddings fill GATHER_BLOCK_BYTES.
+        row_bytes = width * entities.shape[1] * entities.element_size()
+        block = max(1, GATHER_BLOCK_BYTES // max(1, row_bytes))
         scores = [
             # The anchor fills both the head and the tail slot; score_corrupted reads the tail
             # where the head is replaced and the head where the tail is.
