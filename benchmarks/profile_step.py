@@ -24,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="umls", help="a folder name under shared/datasets")
     parser.add_argument("--sampler", default="uniform")
+    parser.add_argument("--decoder", default="distmult")
     parser.add_argument("--steps", type=int, default=5, help="steps profiled")
     parser.add_argument("--rows", type=int, default=25, help="operators listed")
     parser.add_argument("--threads", type=int, default=2)
@@ -31,7 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     trainer = trainer_for(
-        torch.device("cpu"), data_dir=str(SHARED / args.dataset), sampler=args.sampler
+        torch.device("cpu"),
+        data_dir=str(SHARED / args.dataset),
+        sampler=args.sampler,
+        decoder=args.decoder,
     )
     batch = trainer.train_triples[: args.batch]
     for _ in range(3):  # warm-up
