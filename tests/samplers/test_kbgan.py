@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from dans.errors import ConfigError
-from dans.models import DECODERS
+from dans.models import DECODERS, gather
 from dans.models.model import score_corrupted
 from dans.samplers import kbgan
 from dans.samplers.base import SAMPLERS, StepContext, corrupt
@@ -133,7 +133,7 @@ def test_candidate_scores_and_their_gradients_in_blocks_match_one_product(monkey
     """Blocks of one positive, of two (6 ids of 4 float64 each), and of all of them: the scores
     and both gradients are those of one batched product over every gathered embedding, repeated
     ids included."""
-    monkeypatch.setattr(kbgan, "GATHER_BLOCK_BYTES", block_bytes)
+    monkeypatch.setitem(gather.GATHER_BLOCK_BYTES, "cpu", block_bytes)
     generator = torch.Generator().manual_seed(0)
     table = torch.randn(7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     queries = torch.randn(5, 4, 2, generator=generator, dtype=torch.float64, requires_grad=True)

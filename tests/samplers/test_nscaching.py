@@ -6,8 +6,7 @@ import torch
 import dans
 from dans.builders import build_model
 from dans.errors import ConfigError
-from dans.models import DECODERS
-from dans.samplers import nscaching
+from dans.models import DECODERS, gather
 from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.nscaching import NSCachingOptions, NSCachingSampler
 
@@ -194,7 +193,7 @@ def test_importance_refresh_prefers_high_scores():
 # Blocks of one query, of two (3 candidates of 8 floats each), and of all three.
 @pytest.mark.parametrize("block_bytes", [1, 2 * 3 * 8 * 4, 2**30])
 def test_candidate_scores_match_the_decoder_on_both_sides(monkeypatch, block_bytes):
-    monkeypatch.setattr(nscaching, "GATHER_BLOCK_BYTES", block_bytes)
+    monkeypatch.setitem(gather.GATHER_BLOCK_BYTES, "cpu", block_bytes)
     torch.manual_seed(0)
     for name in ["distmult", "complex", "rotate", "transe"]:
         decoder = DECODERS.get(name)(3, 8)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import torch
 from torch import LongTensor, Tensor
 
-# The bytes of gathered rows a loop over blocks holds at once. Blocks this small are reused by
-# the allocator; a block of hundreds of MB is mapped fresh at every step, and its page faults cost
-# more than the arithmetic on it (NELL-995's KBGAN and NSCaching steps: 1.9x and 1.2x faster).
-GATHER_BLOCK_BYTES = 4 * 2**20
+# The bytes of gathered rows a loop over blocks holds at once. On the CPU, blocks this small are
+# reused by the allocator, while a block of hundreds of MB is mapped fresh at every step and its
+# page faults cost more than the arithmetic on it (NELL-995's KBGAN and NSCaching steps ran 1.9x
+# and 1.2x faster); a GPU's caching allocator keeps its blocks, so there they only bound memory.
+GATHER_BLOCK_BYTES = {"cpu": 4 * 2**20, "other": 64 * 2**20}
+
+
+def block_rows(row_bytes: int, device: torch.device) -> int:
+    """How many rows of ``row_bytes`` gathered bytes each to handle at once on ``device``."""
+    budget = GATHER_BLOCK_BYTES["cpu" if device.type == "cpu" else "other"]
+    return max(1, budget // max(1, row_bytes))
 
 
 def gather_rows(table: Tensor, ids: LongTensor) -> Tensor:

@@ -26,7 +26,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 from torch.autograd.function import FunctionCtx
 
 from dans.data.graph import KnownTriples
-from dans.models.gather import GATHER_BLOCK_BYTES, gather_rows
+from dans.models.gather import block_rows, gather_rows
 from dans.models.model import score_corrupted
 from dans.optim import adam, guarded_step
 from dans.options import Options, option
@@ -229,9 +229,9 @@ class _CandidateScores(torch.autograd.Function):
 
 def _blocks(ids: LongTensor, row_bytes: int) -> Iterator[slice]:
     """Consecutive blocks of positives (rows of ``ids``, shape (B, M)) whose gathered
-    embeddings, ``row_bytes`` per id, fill about :data:`GATHER_BLOCK_BYTES` (one (B, M, d)
-    block would be 800 MB for 10,000 positives on NELL-995)."""
-    size = max(1, GATHER_BLOCK_BYTES // max(1, ids.shape[1] * row_bytes))
+    embeddings, ``row_bytes`` per id, fill :func:`block_rows`'s budget (one (B, M, d) block
+    would be 800 MB for 10,000 positives on NELL-995)."""
+    size = block_rows(ids.shape[1] * row_bytes, ids.device)
     for start in range(0, len(ids), size):
         yield slice(start, start + size)
 

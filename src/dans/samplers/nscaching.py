@@ -23,7 +23,7 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.gather import GATHER_BLOCK_BYTES, gather_rows
+from dans.models.gather import block_rows, gather_rows
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
@@ -192,9 +192,9 @@ class NSCachingSampler(NegativeSampler):
         anchors = gather_rows(entities, keys // self.num_relations)
         rels = gather_rows(step.relations, keys % self.num_relations)
         width = candidates.shape[1]
-        # Blocks of queries whose N1 + N2 gathered candidate embeddings fill GATHER_BLOCK_BYTES.
+        # Blocks of queries whose N1 + N2 gathered candidate embeddings fill block_rows's budget.
         row_bytes = width * entities.shape[1] * entities.element_size()
-        block = max(1, GATHER_BLOCK_BYTES // max(1, row_bytes))
+        block = block_rows(row_bytes, entities.device)
         scores = [
             # The anchor fills both the head and the tail slot; score_corrupted reads the tail
             # where the head is replaced and the head where the tail is.
