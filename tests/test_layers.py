@@ -16,6 +16,7 @@ LAYERS = (
         "dans.registry",
         "dans.sealed",
         "dans.distributed",
+        "dans.memory",
         "dans.options",
         "dans.version",
     ),
