@@ -44,7 +44,7 @@ def main() -> None:
     markdown, figures = paper_table(
         rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds
     )
-    grids = [grid_record(grid, rows) for grid in args.grids]
+    grids = [grid_record(grid) for grid in args.grids]
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
         f"over the {g['sittings']} sittings recorded; run time summed {g['run_hours']:.1f} h."
@@ -127,7 +127,7 @@ def paper_table(
     return "\n".join(lines) + "\n", figures
 
 
-def grid_record(grid: Path, rows: list[Row]) -> dict:
+def grid_record(grid: Path) -> dict:
     """A grid's finished runs, its recorded wall clock and sittings, and its summed run time."""
     finished = [row for row in read_results(grid / RESULTS_FILE) if row["status"] == "ok"]
     sittings = grid / "sittings"
