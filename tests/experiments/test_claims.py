@@ -66,7 +66,7 @@ def test_a_sitting_is_recorded_from_its_start_and_renewed_while_it_lasts(tmp_pat
 
 def test_the_wall_clock_adds_sittings_and_counts_overlaps_once(tmp_path):
     (tmp_path / "sittings").mkdir()
-    # Two overlapping sittings (0-100 and 50-120) and a later one (200-260): 120 + 60 s.
+    # Two overlapping sittings (1000-1100 and 1050-1120) and a later one (1200-1260): 120 + 60 s.
     for name, start, end in (("a", 1000, 1100), ("b", 1050, 1120), ("c", 1200, 1260)):
         path = tmp_path / "sittings" / name
         path.write_text(f"{start}\n")
