@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from dans.experiments.grids import read_results, without_machine_columns
 
 GRID = [
     "--samplers",
@@ -64,11 +65,8 @@ def finish(process: subprocess.Popen) -> float:
 
 
 def results(out: Path) -> list[dict[str, str]]:
-    with (out / "results.csv").open(newline="") as file:
-        return [
-            {k: v for k, v in row.items() if not k.endswith("_seconds")}
-            for row in csv.DictReader(file)
-        ]
+    """The grid's rows less what measures the machine (time, memory, device)."""
+    return [without_machine_columns(row) for row in read_results(out / "results.csv")]
 
 
 def main() -> None:

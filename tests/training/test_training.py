@@ -327,7 +327,7 @@ def _without_timings(metrics):
         return {
             key: _without_timings(value)
             for key, value in metrics.items()
-            if "seconds" not in key and key != "device"
+            if "seconds" not in key and key not in ("device", "peak_memory_mb")
         }
     return metrics
 
