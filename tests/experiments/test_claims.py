@@ -110,11 +110,11 @@ def test_two_grid_processes_on_one_folder_train_every_run_once(tmp_path):
     assert (shared / "table.md").read_text() == (alone / "table.md").read_text()
 
 
-KILLED = ["--samplers", "uniform", "--decoders", "distmult", "--seeds", "2", "--dim", "8"]
+KILLED = ["--samplers", "uniform", "--decoders", "distmult", "--seeds", "3", "--dim", "8"]
 KILLED += ["--epochs", "30", "--eval-every", "5", "--device", "cpu", "--quiet", "--lease", "2"]
 
 
-def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never_stopped(
+def test_a_killed_holders_run_is_taken_over_once_its_lease_lapses_and_ends_as_if_never_stopped(
     tmp_path,
 ):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -137,16 +137,17 @@ def test_a_killed_holders_run_is_taken_over_after_the_lease_and_ends_as_if_never
 
     second = grid(shared)
     # The dead holder's lease is kept fresh until the second process has started seed 2, so
-    # that a slow start-up (a loaded machine) cannot outlast it.
+    # that a slow start-up (a loaded machine) cannot outlast it, then made to lapse at once.
     other = shared / "runs" / "uniform-distmult-seed2" / "log.csv"
     while not other.exists() and second.poll() is None:
         os.utime(claim)
         time.sleep(0.1)
+    os.utime(claim, (0, 0))
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0
-    # The second process trains seed 2 first, then takes seed 1 over once its lease lapsed.
+    # The second process trains seed 2 first, then takes seed 1 over, before seed 3.
     trained = [line.split(":")[0] for line in output.splitlines() if ": test MRR" in line]
-    assert trained == ["[2/2] uniform + distmult, seed 2", "[1/2] uniform + distmult, seed 1"]
+    assert trained == [f"[{seed}/3] uniform + distmult, seed {seed}" for seed in (2, 1, 3)]
 
     alone = tmp_path / "alone"
     assert grid(alone).wait(timeout=600) == 0

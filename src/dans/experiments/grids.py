@@ -294,7 +294,8 @@ def _train(
     """Train the runs numbered ``numbers`` (from 1), ``options.jobs`` at a time, each once this
     process holds its claim; yields each number once, with its run's summary as it finishes or
     with word that another process finished it. A run another process holds is tried again
-    until it is finished or its holder's lease lapses and this process takes it over."""
+    until it is finished or its holder's lease lapses and this process takes it over, before
+    any later run."""
     jobs, every = options.jobs, options.checkpoint_every
     in_process = jobs == 1 or len(numbers) <= 1
     # One job trains in this process, where each run can show its own progress bar.
@@ -336,8 +337,9 @@ def _train(
                         yield number, summary
                 elif deferred:
                     time.sleep(claims.retry_seconds)
-                if not waiting:
-                    waiting, deferred = deferred, []
+                # Deferred runs go back in grid order, so a run whose holder died (a grid killed
+                # and restarted within its lease) resumes as soon as its claim lapses.
+                waiting, deferred = sorted(waiting + deferred), []
         except BaseException:
             # A failed run stops the grid: runs not started are dropped, runs under way finish
             # and are kept for the next call.
