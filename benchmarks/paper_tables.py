@@ -1,6 +1,7 @@
 """One dataset's rows of the paper's Tables 2 and 3 from `dans compare` grids: each cell as mean
 ± std over seeds beside the paper's value, a paired t-test of MRR against uniform Holm-corrected
-across the table, seconds per epoch and peak memory per cell, and each grid's wall clock.
+across the table, seconds per epoch (each run's median epoch, so that a grid paused or killed
+mid-epoch does not count) and peak memory per cell, and each grid's wall clock.
 
     python benchmarks/paper_tables.py --dataset nell-995 GRID [GRID ...] \
         --out benchmarks/results/nell_table
@@ -19,15 +20,16 @@ import statistics
 from pathlib import Path
 
 from dans.experiments.claims import wall_seconds
-from dans.experiments.compare import DECODER_TITLES, holm, mrr_p_value, p_text, render_table
+from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
 from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
 from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
-from dans.rundir import write_atomic
+from dans.rundir import LOG_FILE, write_atomic
 
 PAPER = Path(__file__).with_name("paper_values.json")
 SAMPLERS = "uniform,popularity,self-adv,mcns,nscaching,kbgan,sans,cake,smile,dans,dans-authors"
 
 Row = dict[str, str]
+RunKey = tuple[str, str, int]
 
 
 def main() -> None:
@@ -40,9 +42,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args()
     rows = [row for grid in args.grids for row in read_results(grid / RESULTS_FILE)]
+    epochs = {key: seconds for grid in args.grids for key, seconds in epoch_seconds(grid).items()}
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
     markdown, figures = paper_table(
-        rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds
+        rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
     )
     grids = [grid_record(grid) for grid in args.grids]
     markdown += "\n" + "\n".join(
@@ -66,8 +69,10 @@ def paper_table(
     samplers: list[str],
     decoders: list[str],
     seeds: int,
+    epochs: dict[RunKey, float],
 ) -> tuple[str, list[dict]]:
-    """The table as markdown, and one record per (decoder, sampler) cell."""
+    """The table as markdown, and one record per (decoder, sampler) cell; ``epochs`` gives each
+    run's median epoch seconds by (sampler, decoder, seed)."""
     blocks = {
         decoder: by_seed([row for row in rows if row["decoder"] == decoder], "sampler")
         for decoder in decoders
@@ -101,7 +106,7 @@ def paper_table(
                 for mine, (key, _) in zip(ours, TABLE_METRICS, strict=True)
             ]
             p = corrected.get((decoder, sampler), math.nan)
-            speed, peak = _cost(runs)
+            speed, peak = _cost(runs, epochs)
             complete = "" if len(runs) in (0, seeds) else " (incomplete)"
             lines.append(
                 f"| {sampler} | {len(runs)}{complete} | {' | '.join(cells)} | "
@@ -141,11 +146,24 @@ def grid_record(grid: Path) -> dict:
     }
 
 
-def _cost(runs: dict[int, Row]) -> tuple[str, str]:
-    """Mean training seconds per epoch, and the largest peak memory recorded, over the seeds."""
+def epoch_seconds(grid: Path) -> dict[RunKey, float]:
+    """Each finished run's median training seconds per epoch, from its log.csv."""
+    medians = {}
+    for row in read_results(grid / RESULTS_FILE):
+        key = (row["sampler"], row["decoder"], int(row["seed"]))
+        log = read_results(grid / "runs" / Cell(*key).name / LOG_FILE)
+        medians[key] = statistics.median(float(r["seconds"]) for r in log if r["phase"] == "train")
+    return medians
+
+
+def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
+    """The mean over seeds of each run's median epoch seconds, and the largest peak memory
+    recorded."""
     if not runs:
         return "–", "–"
-    speed = statistics.fmean(float(r["train_seconds"]) / int(r["epochs"]) for r in runs.values())
+    speed = statistics.fmean(
+        epochs[(r["sampler"], r["decoder"], int(r["seed"]))] for r in runs.values()
+    )
     peaks = [float(r["peak_memory_mb"]) for r in runs.values() if r.get("peak_memory_mb")]
     return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
 
