@@ -41,13 +41,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds that complete a cell")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args()
-    rows = [row for grid in args.grids for row in read_results(grid / RESULTS_FILE)]
-    epochs = {key: seconds for grid in args.grids for key, seconds in epoch_seconds(grid).items()}
+    grid_rows = {grid: read_results(grid / RESULTS_FILE) for grid in args.grids}
+    rows = [row for these in grid_rows.values() for row in these]
+    epochs = {
+        key: seconds
+        for grid, these in grid_rows.items()
+        for key, seconds in epoch_seconds(grid, these).items()
+    }
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
     markdown, figures = paper_table(
         rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
     )
-    grids = [grid_record(grid) for grid in args.grids]
+    grids = [grid_record(grid, these) for grid, these in grid_rows.items()]
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
         f"over the {g['sittings']} sittings recorded; run time summed {g['run_hours']:.1f} h."
@@ -132,9 +137,10 @@ def paper_table(
     return "\n".join(lines) + "\n", figures
 
 
-def grid_record(grid: Path) -> dict:
-    """A grid's finished runs, its recorded wall clock and sittings, and its summed run time."""
-    finished = [row for row in read_results(grid / RESULTS_FILE) if row["status"] == "ok"]
+def grid_record(grid: Path, rows: list[Row]) -> dict:
+    """A grid's finished runs (``rows``, its results.csv), its recorded wall clock and sittings,
+    and its summed run time."""
+    finished = [row for row in rows if row["status"] == "ok"]
     sittings = grid / "sittings"
     return {
         "grid": grid.name,
@@ -146,11 +152,12 @@ def grid_record(grid: Path) -> dict:
     }
 
 
-def epoch_seconds(grid: Path) -> dict[RunKey, float]:
-    """Each finished run's median training seconds per epoch, from its log.csv."""
+def epoch_seconds(grid: Path, rows: list[Row]) -> dict[RunKey, float]:
+    """Each finished run's (``rows``, the grid's results.csv) median training seconds per
+    epoch, from its log.csv."""
     medians = {}
-    for row in read_results(grid / RESULTS_FILE):
-        key = (row["sampler"], row["decoder"], int(row["seed"]))
+    for row in rows:
+        key = _run_key(row)
         log = read_results(grid / "runs" / Cell(*key).name / LOG_FILE)
         medians[key] = statistics.median(float(r["seconds"]) for r in log if r["phase"] == "train")
     return medians
@@ -161,11 +168,14 @@ def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
     recorded."""
     if not runs:
         return "–", "–"
-    speed = statistics.fmean(
-        epochs[(r["sampler"], r["decoder"], int(r["seed"]))] for r in runs.values()
-    )
+    speed = statistics.fmean(epochs[_run_key(r)] for r in runs.values())
     peaks = [float(r["peak_memory_mb"]) for r in runs.values() if r.get("peak_memory_mb")]
     return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
+
+
+def _run_key(row: Row) -> RunKey:
+    """A result row's (sampler, decoder, seed)."""
+    return row["sampler"], row["decoder"], int(row["seed"])
 
 
 if __name__ == "__main__":
