@@ -157,6 +157,8 @@ def epoch_seconds(grid: Path, rows: list[Row]) -> dict[RunKey, float]:
     epoch, from its log.csv."""
     medians = {}
     for row in rows:
+        if row["status"] != "ok":
+            continue  # a diverged or failed run has no cost to report, and maybe no log
         key = _run_key(row)
         log = read_results(grid / "runs" / Cell(*key).name / LOG_FILE)
         medians[key] = statistics.median(float(r["seconds"]) for r in log if r["phase"] == "train")
