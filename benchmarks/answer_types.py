@@ -22,6 +22,7 @@ from dans.data.graph import KnowledgeGraph
 from dans.experiments.tables import mean_std, three
 from dans.pipeline import Run, load_run
 from dans.prediction import top_k
+from dans.rundir import write_atomic
 
 SIDES = {"tail": False, "head": True}
 
@@ -78,7 +79,7 @@ def main() -> None:
     print(f"| all entities | – | {' | '.join(three(chance[side]) for side in SIDES)} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"k": args.k, "split": "test", "other_type_share": by_sampler, "chance": chance}
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(args.out, (json.dumps(record, indent=2) + "\n").encode())
 
 
 if __name__ == "__main__":
