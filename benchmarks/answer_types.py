@@ -34,7 +34,8 @@ def other_type_shares(run: Run, k: int) -> dict[str, float]:
     membership = kg.entity_types.membership(kg.num_entities)  # (E, T)
     shares = {}
     for side, asks_head in SIDES.items():
-        anchors, answers = (kg.test[:, 2], kg.test[:, 0]) if asks_head else kg.test[:, [0, 2]].T
+        anchor_col, answer_col = (2, 0) if asks_head else (0, 2)
+        anchors, answers = kg.test[:, anchor_col], kg.test[:, answer_col]
         _, ids = top_k(run.model, anchors, kg.test[:, 1], asks_head, k, exclude=kg.known_triples)
         common = (membership[ids] & membership[answers][:, None, :]).any(dim=2)  # (Q, k)
         shares[side] = (~common).float().mean().item()
