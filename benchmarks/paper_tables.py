@@ -9,6 +9,11 @@ mid-epoch does not count) and peak memory per cell, and each grid's wall clock.
 GRID is the --out folder of a `dans compare` run (several: grids that share a dataset, say one
 per decoder). Writes, under --out: results.csv (every grid's rows), table.md (`dans compare`'s
 own table of them), paper_table.md (printed too) and paper_table.json (the figures behind it).
+
+--earlier FOLDER adds the runs of a folder this script wrote before, for grids whose run folders
+are no longer at hand: its results.csv rows join the table, each run's seconds per epoch is its
+cell's figure there (the mean of its runs', so a cell's mean over old and new runs stays exact),
+and its grids' records are listed with the new ones.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def main() -> None:
     parser.add_argument("--decoders", default="distmult,complex,rotate", help="blocks, in order")
     parser.add_argument("--seeds", type=int, default=3, help="seeds that complete a cell")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    parser.add_argument("--earlier", type=Path, help="a folder this script wrote before")
     args = parser.parse_args()
     grid_rows = {grid: read_results(grid / RESULTS_FILE) for grid in args.grids}
     rows = [row for these in grid_rows.values() for row in these]
@@ -48,11 +54,17 @@ def main() -> None:
         for grid, these in grid_rows.items()
         for key, seconds in epoch_seconds(grid, these).items()
     }
+    grids = [grid_record(grid, these) for grid, these in grid_rows.items()]
+    if args.earlier:
+        earlier_rows, earlier_epochs, earlier_grids = read_earlier(args.earlier)
+        twice = sorted({_run_key(r) for r in rows} & {_run_key(r) for r in earlier_rows})
+        if twice:
+            raise SystemExit(f"{args.earlier}: runs also in a grid: {twice}")
+        rows, epochs, grids = earlier_rows + rows, earlier_epochs | epochs, earlier_grids + grids
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
     markdown, figures = paper_table(
         rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
     )
-    grids = [grid_record(grid, these) for grid, these in grid_rows.items()]
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
         f"over the {g['sittings']} sittings recorded; run time summed {g['run_hours']:.1f} h."
@@ -163,6 +175,20 @@ def epoch_seconds(grid: Path, rows: list[Row]) -> dict[RunKey, float]:
         log = read_results(grid / "runs" / Cell(*key).name / LOG_FILE)
         medians[key] = statistics.median(float(r["seconds"]) for r in log if r["phase"] == "train")
     return medians
+
+
+def read_earlier(folder: Path) -> tuple[list[Row], dict[RunKey, float], list[dict]]:
+    """The rows of a folder this script wrote (its results.csv), each finished run's seconds per
+    epoch as its cell's figure in the folder's paper_table.json, and the grid records there."""
+    rows = read_results(folder / RESULTS_FILE)
+    record = json.loads((folder / "paper_table.json").read_text())
+    cells = {(c["decoder"], c["sampler"]): c["seconds_per_epoch"] for c in record["cells"]}
+    epochs = {
+        _run_key(row): float(cells[row["decoder"], row["sampler"]])
+        for row in rows
+        if row["status"] == "ok"
+    }
+    return rows, epochs, record["grids"]
 
 
 def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
