@@ -8,12 +8,16 @@ mid-epoch does not count) and peak memory per cell, and each grid's wall clock.
 
 GRID is the --out folder of a `dans compare` run (several: grids that share a dataset, say one
 per decoder). Writes, under --out: results.csv (every grid's rows), table.md (`dans compare`'s
-own table of them), paper_table.md (printed too) and paper_table.json (the figures behind it).
+own table of them), paper_table.md (printed too), paper_table.json (the figures behind it), and
+runs/, each finished run's record (its config, metrics, diversity and log, not its checkpoints).
 
---earlier FOLDER adds the runs of a folder this script wrote before, for grids whose run folders
-are no longer at hand: its results.csv rows join the table, each run's seconds per epoch is its
-cell's figure there (the mean of its runs', so a cell's mean over old and new runs stays exact),
-and its grids' records are listed with the new ones.
+Copied into a new grid folder, runs/ lets `dans compare` resume the grid on another machine: the
+runs recorded there count as done. --earlier FOLDER adds the runs of a folder this script wrote
+before: its results.csv rows join the table (a grid's own row of the same run replaces one), each
+run's seconds per epoch comes from its log under FOLDER/runs or, for a run without one, is its
+cell's figure in FOLDER/paper_table.json (the mean of its runs', so a cell's mean over old and
+new runs stays exact), and the grids recorded there are listed before the new ones, each new
+grid counting only the runs that FOLDER lacks.
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ from pathlib import Path
 
 from dans.experiments.claims import wall_seconds
 from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
-from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
+from dans.experiments.diversity import DIVERSITY_FILE
+from dans.experiments.grids import DIVERGED_FILE, RESULTS_FILE, read_results, render_csv
 from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
-from dans.rundir import LOG_FILE, write_atomic
+from dans.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, write_atomic
 
 PAPER = Path(__file__).with_name("paper_values.json")
 SAMPLERS = "uniform,popularity,self-adv,mcns,nscaching,kbgan,sans,cake,smile,dans,dans-authors"
 
 Row = dict[str, str]
 RunKey = tuple[str, str, int]
+# What a finished run keeps once its checkpoints are gone: enough for `dans compare` to count it
+# as done, and its log.
+RUN_RECORD = (CONFIG_FILE, METRICS_FILE, DIVERSITY_FILE, DIVERGED_FILE, LOG_FILE)
 
 
 def main() -> None:
@@ -48,19 +56,13 @@ def main() -> None:
     parser.add_argument("--earlier", type=Path, help="a folder this script wrote before")
     args = parser.parse_args()
     grid_rows = {grid: read_results(grid / RESULTS_FILE) for grid in args.grids}
-    rows = [row for these in grid_rows.values() for row in these]
-    epochs = {
-        key: seconds
-        for grid, these in grid_rows.items()
-        for key, seconds in epoch_seconds(grid, these).items()
-    }
-    grids = [grid_record(grid, these) for grid, these in grid_rows.items()]
-    if args.earlier:
-        earlier_rows, earlier_epochs, earlier_grids = read_earlier(args.earlier)
-        twice = sorted({_run_key(r) for r in rows} & {_run_key(r) for r in earlier_rows})
-        if twice:
-            raise SystemExit(f"{args.earlier}: runs also in a grid: {twice}")
-        rows, epochs, grids = earlier_rows + rows, earlier_epochs | epochs, earlier_grids + grids
+    rows, epochs, grids = read_earlier(args.earlier) if args.earlier else ([], {}, [])
+    earlier = {_run_key(row) for row in rows}
+    for grid, these in grid_rows.items():
+        epochs |= epoch_seconds(grid / "runs", these)
+        grids.append(grid_record(grid, [row for row in these if _run_key(row) not in earlier]))
+    new = {_run_key(row): row for these in grid_rows.values() for row in these}
+    rows = [row for row in rows if _run_key(row) not in new] + list(new.values())
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
     markdown, figures = paper_table(
         rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
@@ -78,6 +80,8 @@ def main() -> None:
     write_atomic(args.out / "paper_table.md", (markdown + "\n").encode())
     record = {"dataset": args.dataset, "cells": figures, "grids": grids}
     write_atomic(args.out / "paper_table.json", (json.dumps(record, indent=1) + "\n").encode())
+    for grid, these in grid_rows.items():
+        keep_runs(grid / "runs", these, args.out / "runs")
 
 
 def paper_table(
@@ -164,31 +168,45 @@ def grid_record(grid: Path, rows: list[Row]) -> dict:
     }
 
 
-def epoch_seconds(grid: Path, rows: list[Row]) -> dict[RunKey, float]:
-    """Each finished run's (``rows``, the grid's results.csv) median training seconds per
-    epoch, from its log.csv."""
+def epoch_seconds(runs: Path, rows: list[Row]) -> dict[RunKey, float]:
+    """Each finished run's (``rows``, a grid's results.csv) median training seconds per epoch,
+    from its log.csv in ``runs``."""
     medians = {}
     for row in rows:
         if row["status"] != "ok":
             continue  # a diverged or failed run has no cost to report, and maybe no log
-        key = _run_key(row)
-        log = read_results(grid / "runs" / Cell(*key).name / LOG_FILE)
-        medians[key] = statistics.median(float(r["seconds"]) for r in log if r["phase"] == "train")
+        log = read_results(runs / _run_name(row) / LOG_FILE)
+        medians[_run_key(row)] = statistics.median(
+            float(r["seconds"]) for r in log if r["phase"] == "train"
+        )
     return medians
 
 
 def read_earlier(folder: Path) -> tuple[list[Row], dict[RunKey, float], list[dict]]:
     """The rows of a folder this script wrote (its results.csv), each finished run's seconds per
-    epoch as its cell's figure in the folder's paper_table.json, and the grid records there."""
+    epoch (from its log under ``folder/runs``, else its cell's figure in the folder's
+    paper_table.json), and the grid records there."""
     rows = read_results(folder / RESULTS_FILE)
     record = json.loads((folder / "paper_table.json").read_text())
     cells = {(c["decoder"], c["sampler"]): c["seconds_per_epoch"] for c in record["cells"]}
-    epochs = {
+    logged = [row for row in rows if (folder / "runs" / _run_name(row) / LOG_FILE).exists()]
+    from_cells = {
         _run_key(row): float(cells[row["decoder"], row["sampler"]])
         for row in rows
-        if row["status"] == "ok"
+        if row["status"] == "ok" and (row["decoder"], row["sampler"]) in cells
     }
-    return rows, epochs, record["grids"]
+    return rows, from_cells | epoch_seconds(folder / "runs", logged), record["grids"]
+
+
+def keep_runs(runs: Path, rows: list[Row], out: Path) -> None:
+    """Copy the record of each run of ``rows`` (a grid's results.csv) from the grid's ``runs``
+    folder to ``out``: the files by which `dans compare` counts it as done, and its log."""
+    for row in rows:
+        name = _run_name(row)
+        for file in RUN_RECORD:
+            if (runs / name / file).exists():
+                (out / name).mkdir(parents=True, exist_ok=True)
+                write_atomic(out / name / file, (runs / name / file).read_bytes())
 
 
 def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
@@ -204,6 +222,11 @@ def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
 def _run_key(row: Row) -> RunKey:
     """A result row's (sampler, decoder, seed)."""
     return row["sampler"], row["decoder"], int(row["seed"])
+
+
+def _run_name(row: Row) -> str:
+    """A result row's folder under a grid's runs/."""
+    return Cell(*_run_key(row)).name
 
 
 if __name__ == "__main__":
