@@ -16,8 +16,8 @@ runs recorded there count as done. --earlier FOLDER adds the runs of a folder th
 before: its results.csv rows join the table (a grid's own row of the same run replaces one), each
 run's seconds per epoch comes from its log under FOLDER/runs or, for a run without one, is its
 cell's figure in FOLDER/paper_table.json (the mean of its runs', so a cell's mean over old and
-new runs stays exact), and the grids recorded there are listed before the new ones, each new
-grid counting only the runs that FOLDER lacks.
+new runs stays exact), and the grids recorded there are listed with the new ones, which count
+only the runs FOLDER lacks and add to the record of a grid of the same folder name.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main() -> None:
     for grid, these in grid_rows.items():
         epochs |= epoch_seconds(grid / "runs", these)
         grids.append(grid_record(grid, [row for row in these if _run_key(row) not in earlier]))
+    grids = merge_records(grids)
     new = {_run_key(row): row for these in grid_rows.values() for row in these}
     rows = [row for row in rows if _run_key(row) not in new] + list(new.values())
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
@@ -166,6 +167,20 @@ def grid_record(grid: Path, rows: list[Row]) -> dict:
         "run_hours": sum(float(r["train_seconds"]) + float(r["eval_seconds"]) for r in finished)
         / 3600,
     }
+
+
+def merge_records(records: list[dict]) -> list[dict]:
+    """One record per grid name, in order of first appearance: a grid resumed in a new folder
+    of the same name, on another machine, sums its runs, wall clock, sittings and run time."""
+    merged: dict[str, dict] = {}
+    for record in records:
+        if record["grid"] in merged:
+            into = merged[record["grid"]]
+            for key in ("runs", "wall_hours", "sittings", "run_hours"):
+                into[key] += record[key]
+        else:
+            merged[record["grid"]] = dict(record)
+    return list(merged.values())
 
 
 def epoch_seconds(runs: Path, rows: list[Row]) -> dict[RunKey, float]:
