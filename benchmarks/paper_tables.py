@@ -16,8 +16,9 @@ runs recorded there count as done. --earlier FOLDER adds the runs of a folder th
 before: its results.csv rows join the table (a grid's own row of the same run replaces one), each
 run's seconds per epoch comes from its log under FOLDER/runs or, for a run without one, is its
 cell's figure in FOLDER/paper_table.json (the mean of its runs', so a cell's mean over old and
-new runs stays exact), and the grids recorded there are listed with the new ones, which count
-only the runs FOLDER lacks and add to the record of a grid of the same folder name.
+new runs stays exact), and the grids recorded there are listed with the new ones: a grid of
+the same folder name, rendered again or resumed on another machine, adds its runs and sittings
+to its record.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import math
 import statistics
 from pathlib import Path
 
-from dans.experiments.claims import wall_seconds
+from dans.experiments.claims import covered_seconds, sitting_spans
 from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
 from dans.experiments.diversity import DIVERSITY_FILE
 from dans.experiments.grids import DIVERGED_FILE, RESULTS_FILE, read_results, render_csv
@@ -56,14 +57,13 @@ def main() -> None:
     parser.add_argument("--earlier", type=Path, help="a folder this script wrote before")
     args = parser.parse_args()
     grid_rows = {grid: read_results(grid / RESULTS_FILE) for grid in args.grids}
-    rows, epochs, grids = read_earlier(args.earlier) if args.earlier else ([], {}, [])
-    earlier = {_run_key(row) for row in rows}
+    rows, epochs, records = read_earlier(args.earlier) if args.earlier else ([], {}, [])
     for grid, these in grid_rows.items():
         epochs |= epoch_seconds(grid / "runs", these)
-        grids.append(grid_record(grid, [row for row in these if _run_key(row) not in earlier]))
-    grids = merge_records(grids)
+        records.append(grid_record(grid, these))
     new = {_run_key(row): row for these in grid_rows.values() for row in these}
     rows = [row for row in rows if _run_key(row) not in new] + list(new.values())
+    grids = merge_records(records, rows)
     paper = json.loads(PAPER.read_text())["values"][args.dataset]
     markdown, figures = paper_table(
         rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
@@ -155,31 +155,45 @@ def paper_table(
 
 
 def grid_record(grid: Path, rows: list[Row]) -> dict:
-    """A grid's finished runs (``rows``, its results.csv), its recorded wall clock and sittings,
-    and its summed run time."""
-    finished = [row for row in rows if row["status"] == "ok"]
-    sittings = grid / "sittings"
+    """A grid's name, its finished runs (of ``rows``, its results.csv) and its sittings, each
+    by its process as [start, last seen alive]."""
     return {
         "grid": grid.name,
-        "runs": len(finished),
-        "wall_hours": wall_seconds(grid) / 3600,
-        "sittings": len(list(sittings.iterdir())) if sittings.is_dir() else 0,
-        "run_hours": sum(float(r["train_seconds"]) + float(r["eval_seconds"]) for r in finished)
-        / 3600,
+        "run_names": sorted(_run_name(row) for row in rows if row["status"] == "ok"),
+        "spans": {holder: list(span) for holder, span in sitting_spans(grid).items()},
     }
 
 
-def merge_records(records: list[dict]) -> list[dict]:
-    """One record per grid name, in order of first appearance: a grid resumed in a new folder
-    of the same name, on another machine, sums its runs, wall clock, sittings and run time."""
+def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
+    """One record per grid name, in order of first appearance, with its runs, wall clock,
+    sittings and the run time of its runs (from ``rows``, every grid's). Records of one name
+    are a grid rendered again, or resumed in a folder of that name on another machine: their
+    runs and sittings are united, a sitting seen twice spanning both. A record from before
+    sittings and runs were kept by name stands as it is, alone under its name."""
     merged: dict[str, dict] = {}
     for record in records:
-        if record["grid"] in merged:
-            into = merged[record["grid"]]
-            for key in ("runs", "wall_hours", "sittings", "run_hours"):
-                into[key] += record[key]
-        else:
-            merged[record["grid"]] = dict(record)
+        name = record["grid"]
+        if "spans" not in record or "spans" not in merged.get(name, record):
+            if name in merged:
+                raise SystemExit(f"grid {name}: recorded without its sittings; use another name")
+            merged[name] = record
+            continue
+        into = merged.setdefault(name, {"grid": name, "run_names": [], "spans": {}})
+        into["run_names"] = sorted({*into["run_names"], *record["run_names"]})
+        for holder, (start, end) in record["spans"].items():
+            before = into["spans"].get(holder, [start, end])
+            into["spans"][holder] = [min(start, before[0]), max(end, before[1])]
+    seconds = {
+        _run_name(row): float(row["train_seconds"]) + float(row["eval_seconds"])
+        for row in rows
+        if row["status"] == "ok"
+    }
+    for record in merged.values():
+        if "spans" in record:
+            record["runs"] = len(record["run_names"])
+            record["wall_hours"] = covered_seconds(map(tuple, record["spans"].values())) / 3600
+            record["sittings"] = len(record["spans"])
+            record["run_hours"] = sum(seconds[name] for name in record["run_names"]) / 3600
     return list(merged.values())
 
 

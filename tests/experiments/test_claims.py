@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from dans.experiments.claims import Claims, wall_seconds
+from dans.experiments.claims import Claims, covered_seconds, sitting_spans, wall_seconds
 from dans.experiments.grids import read_results, without_machine_columns
 
 
@@ -72,7 +72,14 @@ def test_the_wall_clock_adds_sittings_and_counts_overlaps_once(tmp_path):
         path.write_text(f"{start}\n")
         os.utime(path, (end, end))
     assert wall_seconds(tmp_path) == 180
+    assert sitting_spans(tmp_path) == {"a": (1000, 1100), "b": (1050, 1120), "c": (1200, 1260)}
     assert wall_seconds(tmp_path / "no grid") == 0
+
+
+def test_covered_seconds_counts_nested_and_touching_spans_once():
+    # 0-100 holds 10-20; 100-150 touches it; 300-310 stands alone: 150 + 10 s.
+    assert covered_seconds([(100, 150), (0, 100), (10, 20), (300, 310)]) == 160
+    assert covered_seconds([]) == 0
 
 
 GRID = ["--samplers", "uniform,self-adv", "--decoders", "distmult", "--seeds", "2"]

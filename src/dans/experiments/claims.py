@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dans.rundir import make_folder
@@ -109,13 +109,23 @@ def wall_seconds(out: Path) -> float:
     """How long processes worked on the grid in ``out``, summed over its sittings (each from
     its start to when it was last seen alive, to within a heartbeat), time two of them
     overlapped counted once; 0 for a grid with no record of its sittings."""
+    return covered_seconds(sitting_spans(out).values())
+
+
+def sitting_spans(out: Path) -> dict[str, tuple[float, float]]:
+    """Each sitting of the grid in ``out``, by its process: (start, last seen alive), in
+    seconds since the epoch."""
     folder = out / SITTINGS_FOLDER
-    spans = sorted(
-        (float(path.read_text()), path.stat().st_mtime)
+    return {
+        path.name: (float(path.read_text()), path.stat().st_mtime)
         for path in (folder.iterdir() if folder.is_dir() else ())
-    )
+    }
+
+
+def covered_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """The time that (start, end) ``spans`` cover, time two of them overlap counted once."""
     total, reached = 0.0, -math.inf
-    for start, end in spans:
+    for start, end in sorted(spans):
         total += max(0.0, end - max(start, reached))
         reached = max(reached, end)
     return total
