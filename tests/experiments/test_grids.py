@@ -52,6 +52,28 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
     assert summaries == [["0.01", "0.003"]]
 
 
+def test_a_run_finished_on_another_device_is_done_and_an_unfinished_one_is_refused(
+    tmp_path, umls
+):
+    options = GridOptions(progress=False, report=lambda line: None)
+    rows = _grid([], lrs=(0.01,)).run(tmp_path, options)
+    run_dir = tmp_path / "runs" / "lr0.01"
+    # As a GPU machine would have left it: the same settings but its device.
+    (run_dir / "config.toml").write_text(FAST.replace(lr=0.01, device="cuda").to_toml())
+    said = []
+    again = GridOptions(progress=False, report=said.append)
+    assert _grid([], lrs=(0.01,)).run(tmp_path, again) == rows
+    assert said[0] == "[1/1] lr 0.01: done before"
+    # Unfinished, it would resume on that device: refused like any other setting.
+    (run_dir / "metrics.json").unlink()
+    with pytest.raises(DansError, match=r"a run with other settings \(device\)"):
+        _grid([], lrs=(0.01,)).run(tmp_path, options)
+    (run_dir / "config.toml").write_text(FAST.replace(lr=0.02, device="cuda").to_toml())
+    (run_dir / "diverged.txt").write_text("diverged\n")
+    with pytest.raises(DansError, match=r"a run with other settings \(lr\)"):
+        _grid([], lrs=(0.01,)).run(tmp_path, options)
+
+
 def test_a_bad_setting_stops_the_grid_before_anything_is_written(tmp_path):
     # Each value is in range; together they are not (only the RGCN passes messages).
     bad = FAST.replace(subgraph_edges=100)

@@ -62,6 +62,8 @@ OUTCOME_COLUMNS = (
 # The outcome columns that say where a run trained and measure that machine (its speed, its
 # load) rather than the run.
 MACHINE_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb", "device")
+# The settings that say where a run trains rather than what it trains.
+PLACEMENT_KEYS = frozenset({"device"})
 
 
 def without_machine_columns(row: dict[str, str]) -> dict[str, str]:
@@ -209,20 +211,25 @@ def run_directory(out: Path, run: GridRun) -> Path:
 
 def finished(run_dir: Path, config: TrainConfig) -> bool:
     """Whether ``run_dir`` holds a finished run of ``config``, its diversity measured, or one
-    that diverged; refuses a run of another config, finished or not."""
+    that diverged. A run finished on another device counts (a grid's runs can be shared out
+    between a GPU and CPUs); a run of other settings is refused, finished or not, and so is an
+    unfinished one of another device, which would resume there."""
     if not (run_dir / CONFIG_FILE).exists():
         return False
-    stored = TrainConfig.from_toml(run_dir / CONFIG_FILE)
-    if stored != config:
-        changed = sorted(
-            key for key, value in config.to_dict().items() if stored.to_dict()[key] != value
-        )
+    measured = (run_dir / METRICS_FILE).exists() and (run_dir / DIVERSITY_FILE).exists()
+    done = measured or (run_dir / DIVERGED_FILE).exists()
+    stored = TrainConfig.from_toml(run_dir / CONFIG_FILE).to_dict()
+    changed = sorted(
+        key
+        for key, value in config.to_dict().items()
+        if stored[key] != value and not (done and key in PLACEMENT_KEYS)
+    )
+    if changed:
         raise DansError(
             f"{run_dir}: a run with other settings ({', '.join(changed)}); "
             "use a new --out directory"
         )
-    measured = (run_dir / METRICS_FILE).exists() and (run_dir / DIVERSITY_FILE).exists()
-    return measured or (run_dir / DIVERGED_FILE).exists()
+    return done
 
 
 def outcome(run_dir: Path) -> dict[str, str] | None:
