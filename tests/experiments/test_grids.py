@@ -52,9 +52,7 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
     assert summaries == [["0.01", "0.003"]]
 
 
-def test_a_run_finished_on_another_device_is_done_and_an_unfinished_one_is_refused(
-    tmp_path, umls
-):
+def test_a_run_finished_on_another_device_is_done_and_an_unfinished_one_is_refused(tmp_path, umls):
     options = GridOptions(progress=False, report=lambda line: None)
     rows = _grid([], lrs=(0.01,)).run(tmp_path, options)
     run_dir = tmp_path / "runs" / "lr0.01"
