@@ -70,7 +70,8 @@ def main() -> None:
     )
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
-        f"over the {g['sittings']} sittings recorded; run time summed {g['run_hours']:.1f} h."
+        f"over the {g['sittings']} sitting{'s' * (g['sittings'] != 1)} recorded; run time "
+        f"summed {g['run_hours']:.1f} h."
         for g in grids
     )
     print(markdown)
@@ -102,16 +103,16 @@ def paper_table(
     tests = [(d, s) for d in decoders for s in samplers if s != "uniform"]
     raw = [mrr_p_value(blocks[d].get(s, {}), blocks[d].get("uniform", {})) for d, s in tests]
     corrected = dict(zip(tests, holm(raw), strict=True))
-    devices = sorted({row.get("device") or "unrecorded" for row in rows if row["status"] == "ok"})
     titles = [f"{title} | paper" for _, title in TABLE_METRICS]
     lines = [
         f"Test metrics, mean ± std over seeds (filtered, realistic ranks), each beside the "
         f"paper's mean; a cell is complete with {seeds} seeds. p: two-sided paired t-test of MRR "
-        "against uniform over seeds, Holm-corrected across the table (–: no test). Every run "
-        f"trained on: {', '.join(devices)}.",
+        "against uniform over seeds, Holm-corrected across the table (–: no test). ran on: the "
+        "device its runs trained on, whose seconds per epoch and peak memory (the process's "
+        "resident set on a CPU, CUDA's allocations on a GPU) the cell gives.",
         "",
-        f"| sampler | seeds | {' | '.join(titles)} | p | s/epoch | peak MiB |",
-        "|---" * (2 + 2 * len(TABLE_METRICS) + 3) + "|",
+        f"| sampler | seeds | {' | '.join(titles)} | p | ran on | s/epoch | peak MiB |",
+        "|---" * (2 + 2 * len(TABLE_METRICS) + 4) + "|",
     ]
     figures = []
     for decoder in decoders:
@@ -119,7 +120,7 @@ def paper_table(
         if not any(groups.values()):
             continue
         styled = metric_cells(groups)
-        lines.append(f"| **{DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 4))
+        lines.append(f"| **{DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 5))
         for sampler, runs in groups.items():
             theirs = paper.get(decoder, {}).get(sampler, {})
             ours = styled[sampler]
@@ -129,10 +130,12 @@ def paper_table(
             ]
             p = corrected.get((decoder, sampler), math.nan)
             speed, peak = _cost(runs, epochs)
+            devices = sorted({run.get("device") or "unrecorded" for run in runs.values()})
             complete = "" if len(runs) in (0, seeds) else " (incomplete)"
             lines.append(
                 f"| {sampler} | {len(runs)}{complete} | {' | '.join(cells)} | "
-                f"{p_text(sampler, 'uniform', p)} | {speed} | {peak} |"
+                f"{p_text(sampler, 'uniform', p)} | {', '.join(devices) or '–'} | {speed} | "
+                f"{peak} |"
             )
             figures.append(
                 {
@@ -144,6 +147,7 @@ def paper_table(
                     },
                     "paper": theirs,
                     "p_holm_vs_uniform": None if math.isnan(p) else p,
+                    "devices": devices,
                     "seconds_per_epoch": speed,
                     "peak_memory_mib": peak,
                 }
@@ -168,9 +172,12 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
     """One record per grid name, in order of first appearance, with its runs, wall clock,
     sittings and the run time of its runs (from ``rows``, every grid's). Records of one name
     are a grid rendered again, or resumed in a folder of that name on another machine: their
-    runs and sittings are united, a sitting seen twice spanning both. A record from before
-    sittings and runs were kept by name stands as it is, alone under its name."""
+    runs and sittings are united, a sitting seen twice spanning both. A run listed by grids of
+    several names (copied into another grid's folder, which then counts it as done) belongs to
+    the first that lists it. A record from before sittings and runs were kept by name stands as
+    it is, alone under its name."""
     merged: dict[str, dict] = {}
+    trained_by: dict[str, str] = {}
     for record in records:
         name = record["grid"]
         if "spans" not in record or "spans" not in merged.get(name, record):
@@ -179,7 +186,8 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
             merged[name] = record
             continue
         into = merged.setdefault(name, {"grid": name, "run_names": [], "spans": {}})
-        into["run_names"] = sorted({*into["run_names"], *record["run_names"]})
+        own = [run for run in record["run_names"] if trained_by.setdefault(run, name) == name]
+        into["run_names"] = sorted({*into["run_names"], *own})
         for holder, (start, end) in record["spans"].items():
             before = into["spans"].get(holder, [start, end])
             into["spans"][holder] = [min(start, before[0]), max(end, before[1])]
