@@ -1,7 +1,8 @@
 """One dataset's rows of the paper's Tables 2 and 3 from `dans compare` grids: each cell as mean
 ± std over seeds beside the paper's value, a paired t-test of MRR against uniform Holm-corrected
-across the table, seconds per epoch (each run's median epoch, so that a grid paused or killed
-mid-epoch does not count) and peak memory per cell, and each grid's wall clock.
+across the table, the device each cell's runs trained on, seconds per epoch (each run's median
+epoch, so that a grid paused or killed mid-epoch does not count) and peak memory per cell, and
+each grid's wall clock.
 
     python benchmarks/paper_tables.py --dataset nell-995 GRID [GRID ...] \
         --out benchmarks/results/nell_table
@@ -107,9 +108,9 @@ def paper_table(
     lines = [
         f"Test metrics, mean ± std over seeds (filtered, realistic ranks), each beside the "
         f"paper's mean; a cell is complete with {seeds} seeds. p: two-sided paired t-test of MRR "
-        "against uniform over seeds, Holm-corrected across the table (–: no test). ran on: the "
-        "device its runs trained on, whose seconds per epoch and peak memory (the process's "
-        "resident set on a CPU, CUDA's allocations on a GPU) the cell gives.",
+        "against uniform over seeds, Holm-corrected across the table (–: no test). ran on: "
+        "where the cell's runs trained; its seconds per epoch and peak memory are that device's "
+        "(the process's resident set on a CPU, CUDA's allocations on a GPU).",
         "",
         f"| sampler | seeds | {' | '.join(titles)} | p | ran on | s/epoch | peak MiB |",
         "|---" * (2 + 2 * len(TABLE_METRICS) + 4) + "|",
