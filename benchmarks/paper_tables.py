@@ -71,8 +71,8 @@ def main() -> None:
     )
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
-        f"over the {g['sittings']} sitting{'s' * (g['sittings'] != 1)} recorded; run time "
-        f"summed {g['run_hours']:.1f} h."
+        f"from the {g['sittings']} `dans compare` process{'es' * (g['sittings'] != 1)} "
+        f"recorded (side by side counted once); run time summed {g['run_hours']:.1f} h."
         for g in grids
     )
     print(markdown)
@@ -124,6 +124,8 @@ def paper_table(
         lines.append(f"| **{DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 5))
         for sampler, runs in groups.items():
             theirs = paper.get(decoder, {}).get(sampler, {})
+            if not runs and not theirs:
+                continue  # neither run here nor in the paper: a row of dashes says nothing
             ours = styled[sampler]
             cells = [
                 f"{mine} | {three(theirs[key][0]) if key in theirs else '–'}"
