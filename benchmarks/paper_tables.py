@@ -72,7 +72,8 @@ def main() -> None:
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
         f"from the {g['sittings']} `dans compare` process{'es' * (g['sittings'] != 1)} "
-        f"recorded (side by side counted once); run time summed {g['run_hours']:.1f} h."
+        f"recorded{' (side by side counted once)' * (g['sittings'] > 1)}; run time summed "
+        f"{g['run_hours']:.1f} h."
         for g in grids
     )
     print(markdown)
