@@ -28,7 +28,8 @@ def test_summary_table():
     # Means: a .600 (std .141), b .400, c .650 (one seed): c best, a second.
     assert lines[4] == "| a | 2 | <u>.600 ± .141</u> | <u>.300 ± .071</u> | <u>.600 ± .141</u> |"
     assert lines[5] == "| b | 2 | .400 ± .000 | .200 ± .000 | .400 ± .000 |"
-    assert lines[6].startswith("| c | 1 (+1 diverged) | **.650 ± .000** |")
+    # One seed has no spread to print.
+    assert lines[6] == "| c | 1 (+1 diverged) | **.650** | **.325** | **.650** |"
     assert lines[7] == "| d | 0 (+1 diverged) | – | – | – |"
 
 

@@ -35,8 +35,8 @@ def header(first: str, extra: Sequence[str] = ()) -> list[str]:
 
 
 def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
-    """For each group, its :data:`TABLE_METRICS` as ``mean ± std`` text, styled against the
-    other groups' means."""
+    """For each group, its :data:`TABLE_METRICS` as ``mean ± std`` text (the mean alone for a
+    single seed), styled against the other groups' means."""
     cells: dict[str, list[str]] = {label: [] for label in groups}
     for key, _ in TABLE_METRICS:
         means = {
@@ -49,8 +49,10 @@ def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
             if not runs:
                 cells[label].append("–")
                 continue
-            mean, spread = mean_std([float(r[key]) for r in runs.values()])
-            text = f"{three(mean)} ± {three(spread)}"
+            values = [float(r[key]) for r in runs.values()]
+            mean, spread = mean_std(values)
+            # A single seed has no spread: "± .000" would claim one.
+            text = three(mean) if len(values) == 1 else f"{three(mean)} ± {three(spread)}"
             if mean == ranking[0]:
                 text = f"**{text}**"
             elif len(ranking) > 1 and mean == ranking[1]:
