@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dans.data.graph import KnowledgeGraph
-from dans.experiments.tables import mean_std, three
+from dans.experiments.tables import mean_std_text, three
 from dans.pipeline import Run, load_run
 from dans.prediction import top_k
 from dans.rundir import write_atomic
@@ -75,7 +75,7 @@ def main() -> None:
         print(f"{path}: " + ", ".join(f"{side} {share:.3f}" for side, share in shares.items()))
     print("| sampler | runs | other type, tail queries | head queries |\n|---|---|---|---|")
     for sampler, sides in by_sampler.items():
-        cells = " | ".join("{} ± {}".format(*map(three, mean_std(sides[side]))) for side in SIDES)
+        cells = " | ".join(mean_std_text(sides[side]) for side in SIDES)
         print(f"| {sampler} | {len(sides['tail'])} | {cells} |")
     print(f"| all entities | – | {' | '.join(three(chance[side]) for side in SIDES)} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,13 @@
 """Grid tables: mean ± std per group, best bold, runner-up underlined, diverged runs counted."""
 
-from dans.experiments.tables import by_seed, latex_table, metric_series, summary_table, three
+from dans.experiments.tables import (
+    by_seed,
+    latex_table,
+    mean_std_text,
+    metric_series,
+    summary_table,
+    three,
+)
 
 
 def _row(variant, seed, mrr, status="ok"):
@@ -31,6 +38,12 @@ def test_summary_table():
     # One seed has no spread to print.
     assert lines[6] == "| c | 1 (+1 diverged) | **.650** | **.325** | **.650** |"
     assert lines[7] == "| d | 0 (+1 diverged) | – | – | – |"
+
+
+def test_mean_std_text_gives_a_single_value_no_spread():
+    # Sample std of .5 and .7: sqrt(2 * .1^2 / 1) = .1414.
+    assert mean_std_text([0.5, 0.7]) == ".600 ± .141"
+    assert mean_std_text([0.724]) == ".724"
 
 
 def test_metric_series_skips_groups_without_finished_runs():

@@ -39,20 +39,17 @@ def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
     single seed), styled against the other groups' means."""
     cells: dict[str, list[str]] = {label: [] for label in groups}
     for key, _ in TABLE_METRICS:
-        means = {
-            label: mean_std([float(r[key]) for r in runs.values()])[0]
-            for label, runs in groups.items()
-            if runs
+        values = {
+            label: [float(r[key]) for r in runs.values()] for label, runs in groups.items() if runs
         }
+        means = {label: statistics.fmean(seeds) for label, seeds in values.items()}
         ranking = sorted(set(means.values()), reverse=True)
-        for label, runs in groups.items():
-            if not runs:
+        for label in groups:
+            if label not in values:
                 cells[label].append("–")
                 continue
-            values = [float(r[key]) for r in runs.values()]
-            mean, spread = mean_std(values)
-            # A single seed has no spread: "± .000" would claim one.
-            text = three(mean) if len(values) == 1 else f"{three(mean)} ± {three(spread)}"
+            mean = means[label]
+            text = mean_std_text(values[label])
             if mean == ranking[0]:
                 text = f"**{text}**"
             elif len(ranking) > 1 and mean == ranking[1]:
@@ -85,6 +82,13 @@ def summary_table(rows: Sequence[Row], column: str, title: str) -> str:
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def mean_std_text(values: Sequence[float]) -> str:
+    """``.724 ± .012`` over the values, or ``.724`` alone for a single value: one seed has no
+    spread, and ``± .000`` would claim one."""
+    mean, spread = mean_std(values)
+    return three(mean) if len(values) == 1 else f"{three(mean)} ± {three(spread)}"
 
 
 def three(value: float) -> str:
