@@ -20,9 +20,9 @@ import torch
 
 from dans.data.graph import KnowledgeGraph
 from dans.experiments.tables import mean_std_text, three
+from dans.files import write_atomic
 from dans.pipeline import Run, load_run
 from dans.prediction import top_k
-from dans.rundir import write_atomic
 
 SIDES = {"tail": False, "head": True}
 

@@ -32,10 +32,10 @@ from pathlib import Path
 
 from dans.experiments.claims import covered_seconds, sitting_spans
 from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
-from dans.experiments.diversity import DIVERSITY_FILE
-from dans.experiments.grids import DIVERGED_FILE, RESULTS_FILE, read_results, render_csv
+from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
 from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
-from dans.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, write_atomic
+from dans.files import write_atomic
+from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, LOG_FILE, METRICS_FILE
 
 PAPER = Path(__file__).with_name("paper_values.json")
 SAMPLERS = "uniform,popularity,self-adv,mcns,nscaching,kbgan,sans,cake,smile,dans,dans-authors"

@@ -238,6 +238,8 @@ def trained(tmp_path_factory):
 def test_train_writes_the_run_directory(trained):
     out, stdout = trained
     assert sorted(p.name for p in out.iterdir()) == [
+        ".dans.json",
+        ".dans.lock",
         "checkpoint.pt",
         "config.toml",
         "entities.tsv",
@@ -361,14 +363,28 @@ def test_load_run(trained):
     assert run.metrics.to_dict() == json.loads((out / "metrics.json").read_text())
 
 
-def test_overwrite_replaces_the_run(tmp_path):
-    copy = tmp_path / "run"
-    copy.mkdir()
-    (copy / "old.txt").write_text("old")
-    code, _ = run_main(["train", *FAST, "--epochs", "0", "--out", copy, "--overwrite"])
+def test_overwrite_replaces_the_run_and_nothing_else(tmp_path):
+    out = tmp_path / "run"
+    assert run_main(["train", *FAST, "--epochs", "0", "--out", out])[0] == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "log.csv").write_text("the old run's")
+    first = (out / "metrics.json").read_bytes()
+    code, _ = run_main(["train", *FAST, "--epochs", "1", "--out", out, "--overwrite"])
     assert code == 0
-    assert not (copy / "old.txt").exists()
-    assert (copy / "metrics.json").is_file()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "metrics.json").read_bytes() != first
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+    assert "the old run's" not in (out / "log.csv").read_text()
+
+
+def test_overwrite_refuses_a_folder_that_holds_no_run(tmp_path, capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "config.toml").write_text("# the user's own\n")
+    (out / "old.txt").write_text("old")
+    argv = ["train", *FAST, "--epochs", "0", "--out", out, "--overwrite"]
+    assert_one_line_error(capsys, argv, out, "not a dans run", "choose another --out")
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "old.txt"]
 
 
 def test_datasets_lists_umls(capsys):

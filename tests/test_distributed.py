@@ -206,6 +206,8 @@ def test_two_processes_reach_the_mrr_of_one_within_003(tmp_path, two_processes):
     # Rank 0 alone reported, and wrote a finished run directory.
     assert stdout.count("test (realistic ranks, filtered)") == 1
     assert sorted(p.name for p in out.iterdir()) == [
+        ".dans.json",
+        ".dans.lock",
         "checkpoint.pt",
         "config.toml",
         "entities.tsv",
@@ -234,3 +236,21 @@ def test_two_processes_killed_and_resumed_end_as_if_never_stopped(tmp_path, two_
     resumed, whole = _test_metrics(out), _test_metrics(two_processes[0])
     for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):
         assert resumed[key] == pytest.approx(whole[key], abs=1e-6), key
+
+
+def test_an_error_only_rank_0_sees_ends_every_process_with_it_at_once(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    # torchrun looks at its workers every 5 s here: a process that ends before then ended
+    # itself, with the error rank 0 left it.
+    command = [*TORCHRUN, "--monitor-interval=5", "--nproc-per-node=2"]
+    command += ["-m", "dans", "train", *ARGS, "--out", str(out)]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
+    assert time.monotonic() - started < 60
+    error = f"dans train: error: {out}: holds files that are not a dans run"
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dans train: error:")]
+    assert len(lines) == 2 and all(line.startswith(error) for line in lines), done.stderr
+    assert done.returncode != 0 and "exitcode  : 2" in done.stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -7,8 +7,10 @@ import torch
 from safetensors.torch import load_file
 
 import dans
+from dans import export
 from dans.builders import build_model
 from dans.cli import main
+from dans.errors import DansError
 from dans.export import embeddings, export_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -96,3 +98,38 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"dans {dans.__version__}\n"
+
+
+def test_an_export_appears_whole_or_not_at_all(complex_run, tmp_path, monkeypatch):
+    out = tmp_path / "exported"
+    written = []
+
+    def fail_on_the_third(path, data):
+        written.append(path.name)
+        if len(written) == 3:
+            raise DansError(f"{path}: cannot write (No space left on device)")
+        real_write(path, data)
+
+    real_write = export.write_atomic
+    monkeypatch.setattr(export, "write_atomic", fail_on_the_third)
+    with pytest.raises(DansError, match="No space left on device"):
+        export_run(complex_run, out, "npy")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_earlier_export_is_replaced_and_the_users_files_beside_it_kept(complex_run, tmp_path):
+    out = tmp_path / "exported"
+    export_run(complex_run, out, "tsv")
+    (out / "README.txt").write_text("mine")
+    export_run(complex_run, out, "npy")
+    names = sorted(p.name for p in out.iterdir())
+    assert "entity_embeddings.tsv" not in names and "entity_embeddings.npy" in names
+    assert (out / "README.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]
+
+
+def test_a_folder_that_holds_no_export_is_not_written_into(complex_run, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DansError, match="holds files that are not a dans export"):
+        export_run(complex_run, tmp_path, "npy")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

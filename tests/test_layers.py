@@ -13,6 +13,9 @@ PACKAGE = Path(dans.__file__).parent
 LAYERS = (
     (
         "dans.errors",
+        "dans.files",
+        "dans.folders",
+        "dans.redaction",
         "dans.registry",
         "dans.sealed",
         "dans.distributed",

@@ -15,7 +15,7 @@ import torch
 
 import dans
 import dans.data.datasets
-from dans import rundir
+from dans import files
 from dans.cli import main
 from dans.rundir import RunDirectory
 from dans.samplers import SAMPLERS
@@ -239,7 +239,7 @@ def test_a_crash_while_saving_the_state_keeps_the_one_before(tmp_path, monkeypat
         return real_replace(source, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(rundir.os, "replace", replace)
+        patch.setattr(files.os, "replace", replace)
         with pytest.raises(Killed):
             dans.train(small("dans"), out=out, progress=False)
     assert RunDirectory(out).load_state()["epoch"] == 2
@@ -254,6 +254,8 @@ def test_a_run_killed_before_its_first_state_starts_again(tmp_path, monkeypatch,
         with pytest.raises(Killed):
             dans.train(small("mcns"), out=out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".dans.json",
+        ".dans.lock",
         "config.toml",
         "entities.tsv",
         "provenance.json",
@@ -296,14 +298,14 @@ def test_a_disk_that_fills_up_stops_the_run_cleanly_and_it_resumes(
 
     def fsync(fd):
         calls.append(fd)
-        if len(calls) == 15:
+        if len(calls) == 17:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
     argv = ["train", "--sampler", "dans", "--dim", "8", "--epochs", "4", "--eval-every", "1"]
     argv += ["--patience", "0", "--batch-size", "2000", "--negatives", "4", "--device", "cpu"]
     with monkeypatch.context() as patch:
-        patch.setattr(rundir.os, "fsync", fsync)
+        patch.setattr(files.os, "fsync", fsync)
         assert main([*argv, "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"dans train: error: {out}/") and err.count("\n") == 1, err

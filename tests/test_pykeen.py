@@ -1,6 +1,8 @@
 """dans's samplers inside PyKEEN: trained by PyKEEN's pipeline, drawing what the dans sampler
 draws, and resumed from PyKEEN's checkpoints exactly."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from pykeen.datasets import Nations
@@ -125,3 +127,24 @@ def test_a_sampler_that_scores_needs_the_callback_and_an_interaction_it_knows():
         _pipeline("dans", model="ComplEx")
     # One that needs no model trains without the callback.
     assert len(_pipeline("popularity", epochs=1, callbacks=[]).losses) == 1
+
+
+class _Planted:
+    """A pickle that runs code when loaded without ``weights_only``: it makes a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_planted_sampler_state_is_refused_without_running_its_code(tmp_path):
+    touched = tmp_path / "code-ran"
+    torch.save({"epoch": 1, "sampler": _Planted(touched)}, tmp_path / "ckpt.pt.dans-sampler.pt")
+    callback = bridge.SamplerCallback(tmp_path / "ckpt.pt")
+    loop = _Loop(DistMult(triples_factory=Nations().training, embedding_dim=8, random_seed=0))
+    loop._epoch = 1
+    with pytest.raises(DansError, match=r"ckpt\.pt\.dans-sampler\.pt: not a dans-pykeen-sampler"):
+        callback.register_training_loop(loop)
+    assert not touched.exists()

@@ -11,7 +11,8 @@ import pytest
 import dans
 from dans.cli import main
 from dans.errors import DansError
-from dans.rundir import RunDirectory, write_atomic, write_output
+from dans.files import write_atomic, write_output
+from dans.rundir import RunDirectory
 
 
 def no_space(*args):

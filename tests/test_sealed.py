@@ -1,13 +1,17 @@
 """Sealed checkpoint files: read back as written, or refused naming the file, never run."""
 
+import ast
 import hashlib
 import io
 import os
 import pickle
+import tomllib
+from pathlib import Path
 
 import pytest
 import torch
 
+import dans
 from dans.errors import DansError
 from dans.sealed import SEAL_VERSION, seal, unseal
 
@@ -116,3 +120,20 @@ def test_a_payload_that_is_not_a_dictionary_is_refused(tmp_path):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(DansError, match=rf"^{tmp_path / 'a.pt'}: file not found$"):
         unseal(tmp_path / "a.pt", "dans-checkpoint")
+
+
+def test_every_file_dans_loads_goes_through_the_sealed_format():
+    """``torch.load`` is called in ``dans.sealed`` alone, and there with ``weights_only=True``,
+    which is safe from the torch release the package requires on."""
+    package = Path(dans.__file__).parent
+    calls = {}
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+                keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                calls.setdefault(path.relative_to(package).as_posix(), []).append(keywords)
+    assert list(calls) == ["sealed.py"]
+    assert all(keywords.get("weights_only") == "True" for keywords in calls["sealed.py"])
+    project = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())["project"]
+    (torch_range,) = [d for d in project["dependencies"] if d.startswith("torch")]
+    assert torch_range.startswith("torch>=2.6"), torch_range

@@ -11,7 +11,9 @@ one, and none of this runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dans.errors import DansError
+from dans.sealed import first_line
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,48 @@ def stop() -> None:
         store.set(f"dans/stopped/{here.rank}", "1")
         store.wait([f"dans/stopped/{rank}" for rank in range(here.size)])
         dist.destroy_process_group()
+
+
+# The rendezvous store's key under which the first process to fail leaves its error.
+ERROR_KEY = "dans/error"
+
+
+@contextlib.contextmanager
+def session() -> Iterator[None]:
+    """Do a command's work in the process group ``torchrun`` set up (if any), then leave it:
+    together when every process got to the end (:func:`stop`), at once when one failed.
+
+    The process that fails first leaves its error in the rendezvous store, which outlives it,
+    and leaves without waiting for the others; each of them fails in its next collective,
+    finds that error and ends with it. So an error only one process sees (a folder only rank 0
+    writes, a full disk) ends every process within seconds instead of leaving the others
+    waiting in a collective until the backend's timeout.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        first = _leave_failed(str(exc) if isinstance(exc, DansError) else first_line(exc))
+        if first is not None and not _is_own(first, exc):
+            raise DansError(first) from None
+        raise
+    stop()
+
+
+def _leave_failed(message: str) -> str | None:
+    """Leave the store this process's error unless another one's is there; returns the first
+    error left (None outside a process group, or where the store is gone too)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        first = store.compare_set(ERROR_KEY, "", message)
+    except (RuntimeError, ValueError):  # the store's host is gone as well
+        return None
+    return first.decode(errors="replace") if isinstance(first, bytes) else str(first)
+
+
+def _is_own(first: str, exc: BaseException) -> bool:
+    return first == (str(exc) if isinstance(exc, DansError) else first_line(exc))
 
 
 def all_true(flag: bool, device: torch.device) -> bool:

@@ -1,8 +1,10 @@
-"""The peak memory a run takes on the device it trains on, for its metrics."""
+"""The memory a run takes on the device it trains on (its peak, for its metrics) and the
+memory that device has."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -43,3 +45,14 @@ def peak_mb(device: torch.device) -> float | None:
     # ru_maxrss is in KiB on Linux and in bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def total_bytes(device: torch.device) -> int | None:
+    """The memory of ``device``: the GPU's own, or the machine's physical memory (None where the
+    platform does not say)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return None

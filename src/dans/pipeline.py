@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from dans.rundir import (
     RunMetrics,
 )
 from dans.sealed import first_line
+from dans.training.footprint import check_fits
 from dans.training.trainer import Best, EpochCallback, Trainer
 
 # Epochs between saved training states, unless the caller sets another cadence.
@@ -58,14 +60,16 @@ def train(
     device = _prepare(config, checkpoint_every)
     run_dir = RunDirectory(out) if out is not None and world().main else None
     if run_dir is not None:
-        run_dir.check_writable(overwrite)
+        run_dir.check_can_start(overwrite)
     kg = graph if graph is not None else load_graph(config)
+    check_fits(config, kg, device)
     trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every, on_epoch)
-    if run_dir is not None:
-        _start(run_dir, config, kg, device, overwrite)
-    if on_start is not None:
-        on_start()
-    return _finish(trainer, run_dir)
+    with run_dir.writing(start=True, overwrite=overwrite) if run_dir else nullcontext():
+        if run_dir is not None:
+            _record(run_dir, config, kg, device)
+        if on_start is not None:
+            on_start()
+        return _finish(trainer, run_dir)
 
 
 def resume(
@@ -81,31 +85,30 @@ def resume(
     ``on_epoch`` receives the log row of each epoch trained from here, as in :func:`train`.
     """
     run_dir = RunDirectory(path)
+    run_dir.check_can_resume()
     config = run_dir.read_config()
     device = _prepare(config, checkpoint_every)
-    if run_dir.read_metrics() is not None:
-        return load_run(path)
-    state = run_dir.load_state()  # by every process of a group; rank 0 alone writes
-    writer = run_dir if world().main else None
-    kg = run_graph(run_dir, config)
-    trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every, on_epoch)
-    if state is None:
-        if writer is not None:
-            _start(writer, config, kg, device, overwrite=True)
-    else:
-        _restore(trainer, state, run_dir.path / STATE_FILE, writer)
-    return _finish(trainer, writer)
+    writer = run_dir if world().main else None  # rank 0 alone writes
+    with writer.writing() if writer else nullcontext():
+        if run_dir.read_metrics() is not None:
+            return load_run(path)
+        state = run_dir.load_state()
+        kg = run_graph(run_dir, config)
+        check_fits(config, kg, device)
+        trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every, on_epoch)
+        if state is None:  # killed before its first saved state: it starts again
+            if writer is not None:
+                writer.remove_run_files()
+                _record(writer, config, kg, device)
+        else:
+            _restore(trainer, state, run_dir.path / STATE_FILE, writer)
+        return _finish(trainer, writer)
 
 
-def _start(
-    run_dir: RunDirectory,
-    config: TrainConfig,
-    kg: KnowledgeGraph,
-    device: torch.device,
-    overwrite: bool,
+def _record(
+    run_dir: RunDirectory, config: TrainConfig, kg: KnowledgeGraph, device: torch.device
 ) -> None:
-    """Create the run directory with the configuration and what the run trains on and with."""
-    run_dir.create(overwrite)
+    """Write the configuration and what the run trains on and with."""
     run_dir.write_config(config)
     run_dir.write_provenance(kg, str(device))
 

@@ -40,8 +40,10 @@ from dans.builders import build_sampler
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError, DansError
+from dans.files import write_atomic
 from dans.models.decoders import Decoder
 from dans.samplers.base import NegativeSampler, StepContext, corrupt
+from dans.sealed import seal, unseal
 
 # The samplers that need the model's scores, and those that also need its algebra (the
 # composition h * r and the inverse relation): the latter only with an interaction listed in
@@ -279,6 +281,8 @@ for _cls in BRIDGED:
     if _cls.get_normalized_name() not in negative_sampler_resolver.lookup_dict:
         negative_sampler_resolver.register(_cls)
 
+# The sealed kind of the sampler's state kept beside PyKEEN's checkpoint.
+SAMPLER_STATE_KIND = "dans-pykeen-sampler"
 # The SamplerCallback of the training loop under way, which bridged samplers join.
 _TRAINING: dict[str, weakref.ref[SamplerCallback]] = {}
 
@@ -325,7 +329,7 @@ class SamplerCallback(TrainingCallback):
         self.joined, self.active, self._saved = set(), None, None
         path, epoch = self.state_path, training_loop._epoch
         if path is not None and path.exists() and epoch > 0:
-            saved = torch.load(path, weights_only=False)
+            saved = unseal(path, SAMPLER_STATE_KIND)
             if saved["epoch"] != epoch:
                 raise DansError(
                     f"{path}: the sampler's state of epoch {saved['epoch']}, but PyKEEN resumes "
@@ -346,9 +350,8 @@ class SamplerCallback(TrainingCallback):
         path = self.state_path
         if path is None or self.active is None:
             return
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"epoch": epoch, "sampler": self.active.training_state()}, tmp)
-        tmp.replace(path)
+        state = {"epoch": epoch, "sampler": self.active.training_state()}
+        write_atomic(path, seal(state, SAMPLER_STATE_KIND))
 
     def post_train(self, losses: list[float], **kwargs: Any) -> None:
         held = _TRAINING.get("callback")

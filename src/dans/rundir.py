@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import glob
 import io
 import json
-import os
 import platform
-import secrets
-import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import DansError
 from dans.evaluation.metrics import Evaluation
+from dans.files import write_atomic
+from dans.folders import LOCK_FILE, MARKER_FILE, Kind, kind_of, mark, other_kind, writing
 from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
@@ -37,58 +39,27 @@ CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, STATE_FILE, METRICS_FILE = (
 # What a run was trained on and with: the data's folder and checksums, the versions, threads and
 # device; and the id maps of its graph (id, then name, one per line).
 PROVENANCE_FILE, ENTITIES_FILE, RELATIONS_FILE = "provenance.json", "entities.tsv", "relations.tsv"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it into place, and
-    fsync the folder so that the rename itself survives a power cut.
-
-    A crash at any moment leaves either the old file or the new one, never a torn mix. An OS
-    error (no permission, a full disk) becomes a one-line :class:`DansError` naming ``path``,
-    and the old file is left as it was.
-    """
-    # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
-    name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    tmp: Path | None = None  # the temporary file, while it exists
-    try:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        tmp = name
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_folder(path.parent)
-    except OSError as exc:
-        kept = "; the previous file is kept" if tmp is not None and path.exists() else ""
-        raise DansError(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_output(path: Path, data: bytes) -> None:
-    """Write a file the user asked for, creating its folder; see :func:`write_atomic`."""
-    make_folder(path.parent)
-    write_atomic(path, data)
-
-
-def make_folder(path: Path) -> None:
-    """Create ``path`` and its parents if missing; an OS error becomes a one-line
-    :class:`DansError` naming it."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DansError(f"{path}: cannot create the folder ({exc.strerror or exc})") from None
+# What a grid records of a run it trained: how diverse its negatives are, or that it diverged.
+DIVERSITY_FILE, DIVERGED_FILE = "diversity.json", "diverged.txt"
+# The trackers' local stores when a run has the folder to itself (`dans.tracking`).
+TRACKER_STORES = ("tracking.csv", "tensorboard", "mlflow.db")
+# Every file a run writes in its folder, besides the folder's marker and lock: replacing or
+# restarting a run removes these (and their temporary files), and nothing else.
+RUN_FILES = (
+    CONFIG_FILE,
+    LOG_FILE,
+    CHECKPOINT_FILE,
+    STATE_FILE,
+    METRICS_FILE,
+    PROVENANCE_FILE,
+    ENTITIES_FILE,
+    RELATIONS_FILE,
+    DIVERSITY_FILE,
+    DIVERGED_FILE,
+    *TRACKER_STORES,
+)
+# TensorBoard's event files, the only files its tracker writes in its folder.
+TENSORBOARD_EVENTS = "events.out.tfevents.*"
 
 
 class RunDirectory:
@@ -98,23 +69,96 @@ class RunDirectory:
         self.path = Path(path)
         self._log_rows: list[dict[str, Any]] = []
 
-    def check_writable(self, overwrite: bool) -> None:
-        """Refuse an existing run (unless ``overwrite``) or a path that is not a directory."""
+    def check_can_start(self, overwrite: bool) -> None:
+        """Refuse, before anything is written, what a new run must not be written into: a path
+        that is not a folder, a folder of the user's or one of a grid or search, and a run unless
+        ``overwrite`` replaces it."""
         if self.path.exists() and not self.path.is_dir():
             raise DansError(f"{self.path}: exists and is not a directory")
-        if self.path.is_dir() and any(self.path.iterdir()) and not overwrite:
-            raise DansError(f"{self.path}: already holds files; pass --overwrite to replace them")
-
-    def create(self, overwrite: bool) -> None:
-        self.check_writable(overwrite)
-        try:
-            if overwrite and self.path.is_dir():
-                shutil.rmtree(self.path)
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        if not self._holds_files():
+            return
+        kind = self._kind()
+        if kind is None:
             raise DansError(
-                f"{self.path}: cannot create the run directory ({exc.strerror})"
-            ) from None
+                f"{self.path}: holds files that are not a dans run; a run is written only into "
+                "a new or empty folder, or replaces a run with --overwrite: choose another --out"
+            )
+        if kind != Kind.RUN:
+            raise other_kind(self.path, kind, Kind.RUN)
+        if not overwrite:
+            if (self.path / METRICS_FILE).exists():
+                raise DansError(
+                    f"{self.path}: holds a finished run; pass --overwrite to replace it"
+                )
+            raise DansError(
+                f"{self.path}: holds a run that did not finish; `dans train --resume "
+                f"{self.path}` finishes it, --overwrite replaces it"
+            )
+
+    def check_can_resume(self) -> None:
+        """Refuse to resume what is not a run: no folder, a folder of the user's, a grid or a
+        search."""
+        if not self.path.is_dir():
+            raise DansError(f"{self.path}: no such run directory")
+        kind = self._kind()
+        if kind is None:
+            raise DansError(f"{self.path}: not a dans run (it has no {MARKER_FILE})")
+        if kind != Kind.RUN:
+            raise other_kind(self.path, kind, Kind.RUN)
+
+    @contextlib.contextmanager
+    def writing(self, start: bool = False, overwrite: bool = False) -> Iterator[None]:
+        """Hold the folder's writer lock while the block runs, refusing a second writer.
+
+        With ``start``, a new run begins here: the folder is made and marked as a run, and with
+        ``overwrite`` the files of the run it held are removed, once the lock is held.
+        """
+        if start:
+            self.check_can_start(overwrite)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DansError(
+                    f"{self.path}: cannot create the run directory ({exc.strerror})"
+                ) from None
+        else:
+            self.check_can_resume()
+        with writing(self.path):
+            if start:
+                # Again under the lock: another process may have begun a run here meanwhile.
+                self.check_can_start(overwrite)
+                mark(self.path, Kind.RUN)
+                self.remove_run_files()
+            elif kind_of(self.path) is None:  # a run from before runs had markers
+                mark(self.path, Kind.RUN)
+            yield
+
+    def remove_run_files(self) -> None:
+        """Remove every file a run writes here (:data:`RUN_FILES`), and nothing else."""
+        for name in RUN_FILES:
+            for temporary in self.path.glob(f".{glob.escape(name)}.*.tmp"):
+                _remove(temporary)
+            path = self.path / name
+            if path.is_dir():
+                for events in path.glob(TENSORBOARD_EVENTS):
+                    _remove(events)
+                with contextlib.suppress(OSError):  # a folder that holds more stays
+                    path.rmdir()
+            else:
+                _remove(path)
+
+    def _holds_files(self) -> bool:
+        """Whether the folder holds anything besides a marker and a lock."""
+        return self.path.is_dir() and any(
+            entry.name not in (MARKER_FILE, LOCK_FILE) for entry in self.path.iterdir()
+        )
+
+    def _kind(self) -> Kind | None:
+        """What the folder's marker says it holds; a run written before runs had markers (its
+        config.toml and provenance.json are dans's) counts as a run."""
+        kind = kind_of(self.path)
+        legacy = (self.path / CONFIG_FILE).is_file() and (self.path / PROVENANCE_FILE).is_file()
+        return Kind.RUN if kind is None and legacy else kind
 
     def write_config(self, config: TrainConfig) -> None:
         write_atomic(self.path / CONFIG_FILE, config.to_toml().encode())

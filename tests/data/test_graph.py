@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,20 @@ def test_bundled_umls_equals_shared_copy(monkeypatch, tmp_path):
         assert (bundled_umls() / f"{split}.txt").read_bytes() == (
             folder / f"{split}.txt"
         ).read_bytes()
+
+
+def test_the_vocabulary_costs_what_its_names_do_not_rows_times_the_longest(tmp_path):
+    # One entity name of 50,000 characters among 2,000 triples: fixed-width strings would take
+    # 2,000 x 2 x 50,000 x 4 bytes = 800 MB; Python strings take the names once.
+    long_name = "x" * 50_000
+    lines = [f"e{i}\tr\t{long_name if i == 0 else f'e{i + 1}'}\n" for i in range(2000)]
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.txt").write_text("".join(lines))
+    tracemalloc.start()
+    try:
+        kg = KnowledgeGraph.from_folder(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kg.entity_to_id[long_name] == kg.entity_names.index(long_name)
+    assert peak < 50 * 2**20, peak

@@ -2,14 +2,28 @@
 two grid processes on one folder train every run exactly once; and the sittings add up to the
 grid's wall clock."""
 
+import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from dans.experiments.claims import Claims, covered_seconds, sitting_spans, wall_seconds
+import pytest
+
+from dans.experiments.claims import (
+    LEASE_SECONDS,
+    Claims,
+    covered_seconds,
+    sitting_spans,
+    wall_seconds,
+)
 from dans.experiments.grids import read_results, without_machine_columns
+
+
+def holder_of(claim):
+    return json.loads(claim.read_text())["holder"]
 
 
 def test_a_claim_is_held_by_one_process_until_released(tmp_path):
@@ -20,7 +34,7 @@ def test_a_claim_is_held_by_one_process_until_released(tmp_path):
         assert second.take("run-b")
         first.release("run-a")
         assert second.take("run-a")
-        assert (tmp_path / "claims" / "run-a.claim").read_text() == second.holder
+        assert holder_of(tmp_path / "claims" / "run-a.claim") == second.holder
     finally:
         first.close()
         second.close()
@@ -31,13 +45,13 @@ def test_a_lapsed_claim_is_taken_over_and_a_held_one_is_renewed(tmp_path):
     # A holder that died: its claim file stays, and nothing renews it.
     (tmp_path / "claims").mkdir()
     dead = tmp_path / "claims" / "run-a.claim"
-    dead.write_text("elsewhere:1:dead")
+    dead.write_text(json.dumps({"holder": "elsewhere:1:dead", "lease_seconds": 0.3}))
     long_ago = time.time() - 60
     os.utime(dead, (long_ago, long_ago))
     claims = Claims(tmp_path, lease_seconds=0.3)
     try:
         assert claims.take("run-a")
-        assert dead.read_text() == claims.holder
+        assert holder_of(dead) == claims.holder
         # Held claims are renewed every lease / 3, so this one never lapses while held.
         os.utime(dead, (long_ago, long_ago))
         time.sleep(0.5)
@@ -47,6 +61,123 @@ def test_a_lapsed_claim_is_taken_over_and_a_held_one_is_renewed(tmp_path):
         other.close()
     finally:
         claims.close()
+
+
+def _dead_claim(folder, name, lease_seconds, age_seconds):
+    """The claim a holder that died left on run ``name``, last renewed ``age_seconds`` ago."""
+    (folder / "claims").mkdir(exist_ok=True)
+    path = folder / "claims" / f"{name}.claim"
+    path.write_text(json.dumps({"holder": "elsewhere:1:dead", "lease_seconds": lease_seconds}))
+    then = time.time() - age_seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_a_claim_lapses_by_its_holders_lease_not_the_takers(tmp_path):
+    _dead_claim(tmp_path, "long", lease_seconds=600, age_seconds=60)
+    _dead_claim(tmp_path, "short", lease_seconds=1, age_seconds=60)
+    impatient, patient = Claims(tmp_path, lease_seconds=0.3), Claims(tmp_path, lease_seconds=900)
+    try:
+        assert not impatient.take("long")  # its holder may still be alive: 60 s of 600
+        assert patient.take("short")  # its holder is dead: 60 s of 1
+        assert json.loads((tmp_path / "claims" / "short.claim").read_text()) == {
+            "holder": patient.holder,
+            "lease_seconds": 900,
+        }
+    finally:
+        impatient.close()
+        patient.close()
+
+
+def _race(out, start, tried, results):
+    claims = Claims(Path(out), lease_seconds=600)
+    start.wait()
+    results.put(claims.take("run-a"))
+    tried.wait()  # a winner keeps its claim until every racer has tried
+    claims.close()
+
+
+def test_many_processes_racing_for_one_lapsed_claim_leave_one_winner(tmp_path):
+    _dead_claim(tmp_path, "run-a", lease_seconds=1, age_seconds=60)
+    context = multiprocessing.get_context("spawn")
+    start, tried, results = context.Event(), context.Barrier(8), context.Queue()
+    racers = [
+        context.Process(target=_race, args=(str(tmp_path), start, tried, results)) for _ in range(8)
+    ]
+    for racer in racers:
+        racer.start()
+    time.sleep(2.0)  # every racer is waiting at the start
+    start.set()
+    won = [results.get(timeout=120) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=60)
+    assert won.count(True) == 1, won
+
+
+def test_a_heartbeat_that_cannot_renew_stops_its_worker(tmp_path):
+    lost = []
+    claims = Claims(tmp_path, lease_seconds=0.3, on_lost=lost.append)
+    try:
+        assert claims.take("run-a")
+        # Another process took the run over (this one was thought dead).
+        (tmp_path / "claims" / "run-a.claim").write_text(
+            json.dumps({"holder": "elsewhere:2:alive", "lease_seconds": 0.3})
+        )
+        deadline = time.monotonic() + 5
+        while not lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lost and "run-a.claim is no longer this process's" in lost[0]
+    finally:
+        claims.close()
+
+
+LOSE = """
+import sys, time
+from pathlib import Path
+from dans.experiments.claims import Claims
+claims = Claims(Path(sys.argv[1]), lease_seconds=0.3)
+claims.take("run-a")
+(Path(sys.argv[1]) / "claims" / "run-a.claim").unlink()
+time.sleep(30)
+print("went on")
+"""
+
+
+def test_by_default_a_process_that_lost_its_claims_reports_it_and_ends(tmp_path):
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", LOSE, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("dans: error: this grid process cannot renew its claims in ")
+    assert done.stderr.count("\n") == 1
+    assert time.monotonic() - started < 20
+
+
+def test_a_damaged_claim_is_reported_and_lapses_after_the_default_lease(tmp_path):
+    dead = _dead_claim(tmp_path, "run-a", lease_seconds=1, age_seconds=LEASE_SECONDS + 60)
+    dead.write_text('{"holder": "elsewhere:1:de')  # cut short
+    os.utime(dead, (0, 0))
+    claims = Claims(tmp_path)
+    try:
+        with pytest.warns(UserWarning, match="run-a.claim: a damaged claim"):
+            assert claims.take("run-a")
+        assert holder_of(dead) == claims.holder
+    finally:
+        claims.close()
+
+
+def test_claims_and_sittings_are_written_whole_and_a_damaged_sitting_is_left_out(tmp_path):
+    claims = Claims(tmp_path)
+    try:
+        assert claims.take("run-a")
+        names = [p.name for p in (tmp_path / "claims").iterdir()]
+        assert names == ["run-a.claim"]  # no staged copy left behind
+    finally:
+        claims.close()
+    (tmp_path / "sittings" / "empty").write_text("")
+    with pytest.warns(UserWarning, match="empty: a damaged sitting record, left out"):
+        assert wall_seconds(tmp_path) >= 0
 
 
 def test_a_sitting_is_recorded_from_its_start_and_renewed_while_it_lasts(tmp_path):

@@ -241,7 +241,7 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch)
 
     def diverging(config, **kwargs):
         if config.runtime.seed == 2:
-            kwargs["out"].mkdir(parents=True)
+            kwargs["out"].mkdir(parents=True, exist_ok=True)
             (kwargs["out"] / "config.toml").write_text(config.to_toml())
             raise TrainingDiverged("training diverged: 20 steps in a row")
         return real_train(config, **kwargs)

@@ -15,6 +15,7 @@ from dans.cli.arguments import tracker_spec
 from dans.errors import ConfigError
 from dans.tracking import NO_TRACKERS, TrackerSpec
 from dans.tracking.mlflow import STORE_FILE, mlflow_name
+from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -171,3 +172,36 @@ def test_under_torchrun_rank_0_alone_logs(monkeypatch, tmp_path):
     assert tracker_spec(args, tmp_path, grouped=False) == NO_TRACKERS
     monkeypatch.setenv("RANK", "0")
     assert tracker_spec(args, tmp_path, grouped=False) == TrackerSpec(("csv",), tmp_path, "dans")
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing may catch it."""
+
+
+def test_a_resumed_runs_csv_holds_each_epoch_once(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = CONFIG.replace(sampler="uniform", epochs=5, eval_every=1)
+    spec = TrackerSpec(("csv",), out, "dans")
+    real = Trainer.train_epoch
+
+    def killed_at_epoch_4(self, sampler):
+        if self.epoch == 4:
+            raise _Killed
+        return real(self, sampler)
+
+    # States are saved every 2 epochs: epoch 3 is logged, then trained and logged again.
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", killed_at_epoch_4)
+        with pytest.raises(_Killed), spec.open(out.name, config) as log:
+            dans.train(config, out=out, progress=False, on_epoch=log.log_epoch, checkpoint_every=2)
+    with spec.open(out.name, config) as log:
+        run = dans.resume(out, progress=False, on_epoch=log.log_epoch, checkpoint_every=2)
+        log.log_final(run.metrics)
+    with (out / "tracking.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    keys = [(row["kind"], row["step"], row["key"]) for row in rows]
+    assert len(keys) == len(set(keys))
+    losses = {int(row["step"]): float(row["value"]) for row in rows if row["key"] == "loss"}
+    assert losses == {int(row["epoch"]): float(row["loss"]) for row in _log_rows(out)}
+    assert sorted(losses) == [1, 2, 3, 4, 5]
+    assert [row["value"] for row in rows if row["kind"] == "status"] == ["true"]

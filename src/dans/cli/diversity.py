@@ -9,8 +9,8 @@ from pathlib import Path
 from dans.cli.arguments import Command, add_device_flag, positive_int
 from dans.cli.render import diversity_lines
 from dans.experiments.diversity import DIVERSITY_POSITIVES, measure_diversity
+from dans.files import write_output
 from dans.pipeline import load_run
-from dans.rundir import write_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -66,8 +66,9 @@ def _say_nothing_is_saved() -> None:
 def run(args: argparse.Namespace) -> None:
     folder = args.resume or args.out
     trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
-    try:
+    with distributed.session():
         if args.resume is not None:
+            RunDirectory(args.resume).check_can_resume()
             config = RunDirectory(args.resume).read_config()
         else:
             config = config_from_args(args)
@@ -92,8 +93,6 @@ def run(args: argparse.Namespace) -> None:
             assert finished.metrics is not None  # train and resume return finished runs
             log.log_final(finished.metrics)
         reports = distributed.world().main  # under torchrun, rank 0 reports for the group
-    finally:
-        distributed.stop()
     if not reports:
         return
     config, metrics = finished.config, finished.metrics

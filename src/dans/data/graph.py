@@ -168,8 +168,8 @@ class KnowledgeGraph:
             for split in SPLITS
         ]
         every = np.concatenate(splits)
-        entity_names, entity_ids = np.unique(every[:, [0, 2]].astype(str), return_inverse=True)
-        relation_names, relation_ids = np.unique(every[:, 1].astype(str), return_inverse=True)
+        entity_names, entity_ids = np.unique(every[:, [0, 2]], return_inverse=True)
+        relation_names, relation_ids = np.unique(every[:, 1], return_inverse=True)
         entity_ids = entity_ids.reshape(-1, 2)
         ids = np.stack([entity_ids[:, 0], relation_ids.reshape(-1), entity_ids[:, 1]], axis=1)
         bounds = np.cumsum([0] + [len(s) for s in splits])

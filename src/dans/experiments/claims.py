@@ -7,41 +7,59 @@ the grid's wall clock adds up across sittings."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from dans.rundir import make_folder
+from dans.files import make_folder, write_atomic
+from dans.folders import lock
 
 # A claim not renewed for this long belongs to a holder that died; renewed every HEARTBEAT.
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
 CLAIMS_FOLDER, SITTINGS_FOLDER, LOCK_FILE = "claims", "sittings", ".lock"
+# The exit status of a grid process that could not renew its claims.
+EXIT_LOST_CLAIM = 1
 
 
 class Claims:
     """The runs this process holds in the grid folder ``out``, as files
-    ``out/claims/<run>.claim`` naming the holder; renewed while held, by a daemon thread.
+    ``out/claims/<run>.claim`` naming the holder and its lease; renewed while held, by a daemon
+    thread.
 
     The same thread keeps ``out/sittings/<holder>`` current: it holds the time this process
-    started on the grid, and its modification time is when the process was last seen alive.
+    started on the grid, and its modification time is when the process was last seen alive. A
+    renewal that fails (the claim gone or taken, the folder unwritable) calls ``on_lost`` with
+    the reason: by default the process reports it and ends at once, since a run it still wrote
+    would be taken over by another process when its claim lapsed.
     """
 
-    def __init__(self, out: Path, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        out: Path,
+        lease_seconds: float = LEASE_SECONDS,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out = out
         self.folder = out / CLAIMS_FOLDER
         make_folder(self.folder)
         self.lease_seconds = lease_seconds
         # How often a run another process holds is looked at again.
         self.retry_seconds = min(HEARTBEAT_SECONDS, lease_seconds / 3)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._record = json.dumps({"holder": self.holder, "lease_seconds": lease_seconds})
         self._sitting = out / SITTINGS_FOLDER / self.holder.replace(":", "-")
         make_folder(self._sitting.parent)
-        self._sitting.write_text(f"{time.time()!r}\n")
+        write_atomic(self._sitting, f"{time.time()!r}\n".encode())
+        self._on_lost = on_lost or _end_process
         self._held: set[str] = set()
         self._guard = threading.Lock()
         self._stop = threading.Event()
@@ -50,23 +68,16 @@ class Claims:
 
     def take(self, name: str) -> bool:
         """Claim run ``name``: True when this process now holds it, False when another live
-        holder does. A claim whose lease lapsed is taken over."""
+        holder does. A claim whose holder's lease lapsed is taken over, by one process only."""
         path = self._path(name)
-        try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not self._lapsed(path):
-                return False
-            # Replace the dead holder's claim; of two processes doing so at once, the one whose
-            # name the file ends up holding wins.
-            staged = path.with_name(f".{name}.{secrets.token_hex(4)}.claim")
-            staged.write_text(self.holder)
-            os.replace(staged, path)
-            if path.read_text() != self.holder:
-                return False
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(self.holder)
+        if not self._create(path):
+            # Take-overs go one at a time under the grid's lock, each looking again whether the
+            # claim lapsed: of many processes racing for one dead holder's run, the first
+            # replaces the claim and the others find it fresh.
+            with locked(self.out):
+                if not self._lapsed(path):
+                    return False
+                write_atomic(path, self._record.encode())
         with self._guard:
             self._held.add(name)
         return True
@@ -75,34 +86,94 @@ class Claims:
         """Give up run ``name`` (trained, or left for another holder)."""
         with self._guard:
             self._held.discard(name)
-        with contextlib.suppress(FileNotFoundError):
-            if self._path(name).read_text() == self.holder:
-                self._path(name).unlink()
+            path = self._path(name)
+            if _read_claim(path)[0] == self.holder:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     def close(self) -> None:
         """Stop renewing and release every claim still held."""
         self._stop.set()
         self._heartbeat.join()
-        os.utime(self._sitting)
+        with contextlib.suppress(OSError):
+            os.utime(self._sitting)
         for name in list(self._held):
             self.release(name)
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}.claim"
 
-    def _lapsed(self, path: Path) -> bool:
+    def _create(self, path: Path) -> bool:
+        """Create the claim ``path`` whole, atomically, unless it exists: written aside and
+        hard-linked into place, so no process ever reads a claim half written."""
+        staged = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        write_atomic(staged, self._record.encode())
         try:
-            return time.time() - path.stat().st_mtime > self.lease_seconds
+            os.link(staged, path)
+        except FileExistsError:
+            return False
+        finally:
+            staged.unlink()
+        return True
+
+    def _lapsed(self, path: Path) -> bool:
+        """Whether the claim ``path`` went unrenewed for longer than its holder's lease."""
+        try:
+            age = time.time() - path.stat().st_mtime
         except FileNotFoundError:  # released meanwhile: free, but let the next pass take it
             return False
+        return age > _read_claim(path)[1]
 
     def _renew_until_stopped(self) -> None:
         while not self._stop.wait(self.retry_seconds):
-            with self._guard:
-                held = list(self._held)
-            for path in [self._sitting, *map(self._path, held)]:
-                with contextlib.suppress(FileNotFoundError):
+            reason = self._renew()
+            if reason is not None:
+                self._on_lost(f"cannot renew its claims in {self.folder} ({reason})")
+                return
+
+    def _renew(self) -> str | None:
+        """Touch the sitting and every claim held; what failed, or None."""
+        with self._guard:  # so that no claim is released halfway through
+            try:
+                os.utime(self._sitting)
+                for name in self._held:
+                    path = self._path(name)
+                    if _read_claim(path)[0] != self.holder:
+                        return f"{path} is no longer this process's"
                     os.utime(path)
+            except OSError as exc:
+                return str(exc)
+        return None
+
+
+def _read_claim(path: Path) -> tuple[str, float]:
+    """The holder a claim names and the lease it holds it for. A claim written before claims
+    held their lease names its holder alone, with the default lease; a damaged one is reported
+    and read as a holder nobody is, with the default lease, so that it lapses."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return "", LEASE_SECONDS
+    except OSError as exc:
+        warnings.warn(f"{path}: cannot read the claim ({exc.strerror})", stacklevel=2)
+        return "", LEASE_SECONDS
+    if not text.startswith("{"):
+        return text.strip(), LEASE_SECONDS
+    try:
+        record = json.loads(text)
+        return str(record["holder"]), float(record["lease_seconds"])
+    except (ValueError, KeyError, TypeError) as exc:
+        warnings.warn(
+            f"{path}: a damaged claim ({exc!r}); it lapses after the default lease", stacklevel=2
+        )
+        return "", LEASE_SECONDS
+
+
+def _end_process(reason: str) -> None:
+    """Report on one line why this grid process stops, and end it at once: its worker
+    processes follow within a second, and the runs they leave resume where they stopped."""
+    print(f"dans: error: this grid process {reason}; stopping it", file=sys.stderr, flush=True)
+    os._exit(EXIT_LOST_CLAIM)
 
 
 def wall_seconds(out: Path) -> float:
@@ -116,10 +187,15 @@ def sitting_spans(out: Path) -> dict[str, tuple[float, float]]:
     """Each sitting of the grid in ``out``, by its process: (start, last seen alive), in
     seconds since the epoch."""
     folder = out / SITTINGS_FOLDER
-    return {
-        path.name: (float(path.read_text()), path.stat().st_mtime)
-        for path in (folder.iterdir() if folder.is_dir() else ())
-    }
+    spans = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        if path.name.startswith("."):  # a sitting being written
+            continue
+        try:
+            spans[path.name] = (float(path.read_text()), path.stat().st_mtime)
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"{path}: a damaged sitting record, left out ({exc})", stacklevel=2)
+    return spans
 
 
 def covered_seconds(spans: Iterable[tuple[float, float]]) -> float:
@@ -134,16 +210,11 @@ def covered_seconds(spans: Iterable[tuple[float, float]]) -> float:
 @contextlib.contextmanager
 def locked(out: Path) -> Iterator[None]:
     """Hold the grid folder's lock: one process at a time rewrites its results and tables, so
-    each rewrite sees every run finished before it. Without ``fcntl`` (Windows) it holds
-    nothing."""
+    each rewrite sees every run finished before it, and take-overs of claims go one at a
+    time."""
+    descriptor = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        import fcntl
-    except ImportError:
+        lock(descriptor, blocking=True)
         yield
-        return
-    with (out / LOCK_FILE).open("a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)  # which releases the lock

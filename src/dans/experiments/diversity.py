@@ -15,7 +15,6 @@ from dans.models.model import KGModel, score_corrupted, score_triples
 from dans.samplers.base import Negatives, NegativeSampler, StepContext, corrupt
 from dans.samplers.snap import nearest_entities
 
-DIVERSITY_FILE = "diversity.json"
 # Train positives measured by default: enough for stable figures, bounded on large graphs.
 DIVERSITY_POSITIVES = 10_000
 # What each number means; the same keys head diversity.json and results.csv's extra columns.

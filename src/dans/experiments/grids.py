@@ -30,19 +30,16 @@ from dans.builders import check_names
 from dans.config import TrainConfig
 from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
-from dans.experiments.claims import LEASE_SECONDS, Claims, locked
-from dans.experiments.diversity import (
-    DIVERSITY_COLUMNS,
-    DIVERSITY_FILE,
-    DIVERSITY_POSITIVES,
-    measure_diversity,
-)
+from dans.experiments.claims import CLAIMS_FOLDER, LEASE_SECONDS, Claims, locked
+from dans.experiments.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diversity
 from dans.experiments.tables import latex_table
+from dans.files import make_folder, write_atomic
+from dans.folders import Kind, claim_folder, writing
 from dans.pipeline import CHECKPOINT_EVERY, resume, train
-from dans.rundir import CONFIG_FILE, METRICS_FILE, make_folder, write_atomic
+from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, METRICS_FILE
 from dans.tracking import NO_TRACKERS, TrackerSpec
 
-RESULTS_FILE, TABLE_FILE, DIVERGED_FILE = "results.csv", "table.md", "diverged.txt"
+RESULTS_FILE, TABLE_FILE, RUNS_FOLDER = "results.csv", "table.md", "runs"
 LATEX_TABLE_FILE = "table.tex"
 # How often a grid's worker process looks whether the grid process is still there.
 PARENT_CHECK_SECONDS = 1.0
@@ -130,6 +127,9 @@ class Grid:
             run.config.validate()
             check_names(run.config)
         make_folder(out)
+        # A grid written before folders had markers is known by its claims or runs.
+        adopt = (out / CLAIMS_FOLDER).is_dir() or (out / RUNS_FOLDER).is_dir()
+        claim_folder(out, Kind.GRID, adopt=adopt)
         claims = Claims(out, options.lease_seconds)
         try:
             return self._run_claimed(out, options, claims)
@@ -206,7 +206,7 @@ def _prefix(number: int, runs: Sequence[GridRun]) -> str:
 
 
 def run_directory(out: Path, run: GridRun) -> Path:
-    return out / "runs" / run.name
+    return out / RUNS_FOLDER / run.name
 
 
 def finished(run_dir: Path, config: TrainConfig) -> bool:
@@ -421,36 +421,41 @@ def _train_one(
 
     :func:`finished` has checked that a config.toml already in ``run_dir`` is ``config``.
     """
-    try:
-        with trackers.open(run_dir.name, config) as log:
-            if (run_dir / CONFIG_FILE).exists():
-                run = resume(
-                    run_dir,
-                    progress=progress,
-                    checkpoint_every=checkpoint_every,
-                    on_epoch=log.log_epoch,
-                )
-            else:
-                run = train(
-                    config,
-                    out=run_dir,
-                    overwrite=True,
-                    progress=progress,
-                    checkpoint_every=checkpoint_every,
-                    on_epoch=log.log_epoch,
-                )
-            assert run.metrics is not None  # train and resume return finished runs
-            log.log_final(run.metrics)
-    except TrainingDiverged as exc:
-        write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
-        return f"diverged ({exc})"
-    diversity = measure_diversity(
-        run.model,
-        run.sampler,
-        run.kg,
-        config.runtime.seed,
-        DIVERSITY_POSITIVES,
-        config.training.batch_size,
-    )
-    write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
-    return f"test MRR {run.metrics.test.mrr:.4f} ({run.metrics.train_seconds:.0f} s of training)"
+    make_folder(run_dir)
+    # The run's folder is this process's from training to its diversity record.
+    with writing(run_dir):
+        try:
+            with trackers.open(run_dir.name, config) as log:
+                if (run_dir / CONFIG_FILE).exists():
+                    run = resume(
+                        run_dir,
+                        progress=progress,
+                        checkpoint_every=checkpoint_every,
+                        on_epoch=log.log_epoch,
+                    )
+                else:
+                    run = train(
+                        config,
+                        out=run_dir,
+                        overwrite=True,
+                        progress=progress,
+                        checkpoint_every=checkpoint_every,
+                        on_epoch=log.log_epoch,
+                    )
+                assert run.metrics is not None  # train and resume return finished runs
+                log.log_final(run.metrics)
+        except TrainingDiverged as exc:
+            write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
+            return f"diverged ({exc})"
+        diversity = measure_diversity(
+            run.model,
+            run.sampler,
+            run.kg,
+            config.runtime.seed,
+            DIVERSITY_POSITIVES,
+            config.training.batch_size,
+        )
+        write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
+        return (
+            f"test MRR {run.metrics.test.mrr:.4f} ({run.metrics.train_seconds:.0f} s of training)"
+        )

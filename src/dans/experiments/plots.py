@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dans.rundir import write_output
+from dans.files import write_output
 from dans.training.trainer import score_gap
 
 if TYPE_CHECKING:

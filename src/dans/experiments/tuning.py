@@ -26,9 +26,13 @@ from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments.claims import LEASE_SECONDS, locked
 from dans.experiments.grids import render_csv
 from dans.experiments.plots import save_figure
+from dans.files import make_folder, write_atomic
+from dans.folders import Kind, claim_folder
 from dans.options import OptionError, flag_name, show, value_type
 from dans.pipeline import train
-from dans.rundir import CONFIG_FILE, make_folder, write_atomic
+from dans.redaction import shown_url, without_secrets
+from dans.rundir import CONFIG_FILE
+from dans.sealed import first_line
 from dans.tracking import NO_TRACKERS, TrackerSpec
 
 if TYPE_CHECKING:
@@ -228,6 +232,10 @@ def tune(
         raise DansError(f"--trials must be at least 1, got {trials}")
     base.validate()
     optuna = _optuna()
+    make_folder(out)
+    # A search written before folders had markers is known by its study or trials.
+    adopt = (out / STUDY_FILE).exists() or (out / TRIALS_FOLDER).is_dir()
+    claim_folder(out, Kind.SEARCH, adopt=adopt)
     make_folder(out / TRIALS_FOLDER)
     start = time.monotonic()
     with _quiet_optuna():
@@ -405,11 +413,13 @@ def _study(
                 failure = str(exc.orig)
                 time.sleep(1.0)
             except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
-                raise DansError(f"--storage {url}: cannot open the study ({exc})") from None
+                message = f"--storage {url}: cannot open the study ({first_line(exc)})"
+                raise DansError(without_secrets(message, url)) from None
             else:
                 _check_question(study, base, space, url)
                 return study
-    raise DansError(f"--storage {url}: cannot open the study ({failure})")
+    message = f"--storage {url}: cannot open the study ({failure})"
+    raise DansError(without_secrets(message, url))
 
 
 def _check_question(
@@ -432,7 +442,7 @@ def _check_question(
             if asked[part].get(key) != question[part].get(key)
         )
         raise DansError(
-            f"study {study.study_name!r} in {url} was started with other settings "
+            f"study {study.study_name!r} in {shown_url(url)} was started with other settings "
             f"({', '.join(changed)}); use a new --out or --study"
         )
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from dans.experiments.plots import scatter_chart
-from dans.rundir import Run, write_output
+from dans.files import write_output
+from dans.rundir import Run
 from dans.samplers.base import StepContext
 from dans.samplers.dans import DANSSampler
 from dans.samplers.dans.hardest import PATHWAY_LABELS

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from dans.errors import DansError
+from dans.redaction import without_secrets
+from dans.sealed import first_line
 from dans.tracking.base import Tracker, TrackerSpec
 
 STORE_FILE = "mlflow.db"
@@ -51,7 +53,8 @@ class MlflowTracker(Tracker):
         try:
             yield
         except MlflowException as exc:
-            raise DansError(f"--tracker mlflow ({self.uri}): {str(exc).splitlines()[0]}") from None
+            message = f"--tracker mlflow ({self.uri}): {first_line(exc)}"
+            raise DansError(without_secrets(message, self.uri)) from None
 
     def _experiment(self) -> str:
         """The id of the spec's experiment; of two processes creating it at once, one wins and
