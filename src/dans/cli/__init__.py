@@ -78,6 +78,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, by_name
 
 
+def command_parser() -> argparse.ArgumentParser:
+    """The ``dans`` parser alone, as the CLI reference documents it."""
+    return build_parser()[0]
+
+
 def _one_line(message: object) -> str:
     """A message on one line even when a path in it holds a line break."""
     return str(message).replace("\r", "\\r").replace("\n", "\\n")

@@ -1,0 +1,212 @@
+"""Render every marked block of README.md and docs/ from the committed result files.
+
+    python benchmarks/render_docs.py            # rewrite the blocks
+    python benchmarks/render_docs.py --check    # list the blocks that differ, exit 1 if any
+
+A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendered -->``:
+
+- ``headline``: per graph and decoder, test MRR of uniform negatives, of the best other
+  baseline, of DANS and of the paper's DANS, with Holm-corrected paired t-tests against
+  uniform (:data:`HEADLINE_SOURCES` names each graph's results);
+- ``file PATH``: a committed table (a grid's ``table.md``, ``paper_table.md``) as its command
+  wrote it;
+- ``options SAMPLER``: the sampler's own settings, each with its flag, default and help, from
+  its options class;
+- ``sampler SAMPLER``: the sampler's test MRR on every graph and decoder it ran, and its epoch
+  time against uniform's in the same grid.
+
+No figure in a marked block is typed by hand: a new run updates the result files, and this
+script the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from dans.experiments.compare import DECODER_TITLES, holm, mrr_p_value
+from dans.experiments.grids import read_results
+from dans.experiments.tables import by_seed, mean_std, mean_std_text, three
+from dans.options import flag_name
+from dans.samplers import SAMPLERS
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAPER = ROOT / "benchmarks" / "paper_values.json"
+BLOCK = re.compile(
+    r"(<!-- rendered: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL
+)
+# Each graph's results.csv behind the headline, and the dataset name the paper's values use.
+HEADLINE_SOURCES = (
+    ("UMLS", "umls", "compare_dans"),
+    ("WN18RR", "wn18rr", "wn18rr_table"),
+    ("NELL-995", "nell-995", "nell_table"),
+)
+DANS_SAMPLERS = ("dans", "dans-authors")
+# Grids a sampler's page draws on besides the headline's: UMLS's other baselines.
+EXTRA_SOURCES = (
+    ("UMLS (earlier grid)", "umls", "compare_umls"),
+    ("UMLS (types)", "umls", "umls_cake_smile"),
+)
+
+
+def documents() -> list[Path]:
+    """The Markdown files whose marked blocks are rendered."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def render(text: str) -> str:
+    """``text`` with each marked block rendered anew."""
+    return BLOCK.sub(lambda m: m[1] + block(m["spec"].split()) + m[4], text)
+
+
+def block(spec: list[str]) -> str:
+    name, args = spec[0], spec[1:]
+    if name == "headline":
+        return headline()
+    if name == "file":
+        return (ROOT / args[0]).read_text()
+    if name == "options":
+        return options_table(args[0])
+    if name == "sampler":
+        return sampler_figures(args[0])
+    raise ValueError(f"unknown rendered block {name!r}")
+
+
+def headline() -> str:
+    """The headline table: a row per graph and decoder with complete cells."""
+    paper = json.loads(PAPER.read_text())["values"]
+    lines = [
+        "| graph | decoder | seeds | uniform | best other baseline | DANS | paper's DANS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for graph, dataset, folder in HEADLINE_SOURCES:
+        rows = [r for r in read_results(RESULTS / folder / "results.csv") if r["status"] == "ok"]
+        complete = max(len(runs) for runs in by_seed(rows, "sampler").values())
+        p_values = holm_against_uniform(rows)
+        for decoder in dict.fromkeys(row["decoder"] for row in rows):
+            groups = {
+                sampler: runs
+                for sampler, runs in by_seed(
+                    [r for r in rows if r["decoder"] == decoder], "sampler"
+                ).items()
+                if len(runs) == complete
+            }
+            if "uniform" not in groups:
+                continue
+            means = {
+                s: mean_std([float(r["mrr"]) for r in runs.values()])[0]
+                for s, runs in groups.items()
+            }
+            others = [s for s in groups if s != "uniform" and s not in DANS_SAMPLERS]
+            best = max(others, key=means.__getitem__) if others else None
+            paper_dans = paper.get(dataset, {}).get(decoder, {}).get("dans", {}).get("mrr")
+            lines.append(
+                f"| {graph} | {DECODER_TITLES.get(decoder, decoder)} | {complete} | "
+                + " | ".join(
+                    _cell(sampler, means, p_values.get((decoder, sampler)))
+                    for sampler in ("uniform", best, "dans")
+                )
+                + " | "
+                f"{'–' if paper_dans is None else three(paper_dans[0])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def options_table(sampler: str) -> str:
+    """The settings a sampler owns: flag, default, help."""
+    options = SAMPLERS.get(sampler).options_type
+    if options is None:
+        return "This sampler has no settings of its own.\n"
+    lines = ["| flag | default | what it sets |", "|---|---|---|"]
+    for key, spec in options.specs().items():
+        help_text = spec.metadata["help"].replace("|", "\\|")
+        lines.append(f"| `{flag_name(key)}` | `{spec.default!r}` | {help_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def sampler_figures(sampler: str) -> str:
+    """A sampler's test MRR (mean ± std over seeds) per graph and decoder in the headline's
+    grids, and its median seconds of training per epoch as a multiple of uniform's there (where
+    both trained on the same device)."""
+    lines = [
+        "| graph | decoder | seeds | test MRR | uniform | epoch time / uniform's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for graph, _, folder in (*HEADLINE_SOURCES, *EXTRA_SOURCES):
+        rows = [r for r in read_results(RESULTS / folder / "results.csv") if r["status"] == "ok"]
+        for decoder in dict.fromkeys(row["decoder"] for row in rows):
+            groups = by_seed([r for r in rows if r["decoder"] == decoder], "sampler")
+            if sampler not in groups or "uniform" not in groups:
+                continue
+            mrr, base = (
+                mean_std_text([float(r["mrr"]) for r in groups[name].values()])
+                for name in (sampler, "uniform")
+            )
+            devices = [
+                {r.get("device") or "?" for r in groups[name].values()}
+                for name in (sampler, "uniform")
+            ]
+            ratio = (
+                f"{_epoch_seconds(groups[sampler]) / _epoch_seconds(groups['uniform']):.2f}x"
+                if len(devices[0] | devices[1]) == 1
+                else "– (" + " against ".join("/".join(sorted(d)) for d in devices) + ")"
+            )
+            lines.append(
+                f"| {graph} | {DECODER_TITLES.get(decoder, decoder)} | {len(groups[sampler])} | "
+                f"{mrr} | {base} | {ratio} |"
+            )
+    if len(lines) == 2:
+        return "No grid with this sampler is committed yet.\n"
+    return "\n".join(lines) + "\n"
+
+
+def _epoch_seconds(runs: dict[int, dict[str, str]]) -> float:
+    return statistics.median(float(r["train_seconds"]) / float(r["epochs"]) for r in runs.values())
+
+
+def _cell(sampler: str | None, means: dict[str, float], p: float | None) -> str:
+    """A sampler's mean MRR, named unless it is the column's own, with its corrected p."""
+    if sampler is None or sampler not in means:
+        return "–"
+    name = "" if sampler in ("uniform", "dans") else f"{sampler} "
+    tested = "" if p is None else f" (p {'<.001' if p < 0.001 else three(p)})"
+    return f"{name}{three(means[sampler])}{tested}"
+
+
+def holm_against_uniform(rows: list[dict[str, str]]) -> dict[tuple[str, str], float]:
+    """Each (decoder, sampler)'s paired t-test of MRR against uniform over the seeds both ran,
+    Holm-corrected across every such test in ``rows``."""
+    tests, raw = [], []
+    for decoder in dict.fromkeys(row["decoder"] for row in rows):
+        groups = by_seed([r for r in rows if r["decoder"] == decoder], "sampler")
+        for sampler, runs in groups.items():
+            if sampler != "uniform" and "uniform" in groups:
+                tests.append((decoder, sampler))
+                raw.append(mrr_p_value(runs, groups["uniform"]))
+    return {test: p for test, p in zip(tests, holm(raw), strict=True) if p == p}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a diff")
+    args = parser.parse_args()
+    stale = []
+    for path in documents():
+        text = path.read_text()
+        rendered = render(text)
+        if rendered != text:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(rendered)
+    for path in stale:
+        print(f"{path}: {'differs from' if args.check else 'rendered from'} the result files")
+    sys.exit(1 if args.check and stale else 0)
+
+
+if __name__ == "__main__":
+    main()

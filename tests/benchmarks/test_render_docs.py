@@ -1,0 +1,53 @@
+"""benchmarks/render_docs.py: every marked block of the docs is what the committed result files
+give, and the headline's tests are the paper tables' own."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "render_docs.py"
+spec = importlib.util.spec_from_file_location("render_docs", SCRIPT)
+render_docs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(render_docs)
+
+
+def test_every_marked_block_is_rendered_from_the_committed_results():
+    marked = 0
+    for path in render_docs.documents():
+        text = path.read_text()
+        marked += len(render_docs.BLOCK.findall(text))
+        assert render_docs.render(text) == text, (
+            f"{path}: a marked block differs from the result files; run "
+            "python benchmarks/render_docs.py"
+        )
+    assert (
+        marked >= 1
+        and "<!-- rendered: headline -->" in (SCRIPT.parents[1] / "README.md").read_text()
+    )
+
+
+def test_a_block_is_replaced_whole_and_the_text_around_it_kept(tmp_path):
+    table = tmp_path / "table.md"
+    table.write_text("| a |\n|---|\n| 1 |\n")
+    text = f"before\n<!-- rendered: file {table} -->\nstale\n<!-- /rendered -->\nafter\n"
+    assert render_docs.render(text) == (
+        f"before\n<!-- rendered: file {table} -->\n| a |\n|---|\n| 1 |\n<!-- /rendered -->\nafter\n"
+    )
+
+
+def test_the_headline_tests_are_the_paper_tables_tests():
+    results = render_docs.RESULTS / "wn18rr_table"
+    rows = render_docs.read_results(results / "results.csv")
+    ours = render_docs.holm_against_uniform(rows)
+    cells = json.loads((results / "paper_table.json").read_text())["cells"]
+    tested = [c for c in cells if c["p_holm_vs_uniform"] is not None]
+    assert tested
+    for cell in tested:
+        assert abs(ours[cell["decoder"], cell["sampler"]] - cell["p_holm_vs_uniform"]) < 1e-12
+
+
+def test_a_headline_cell_by_hand():
+    assert render_docs._cell("uniform", {"uniform": 0.3951}, None) == ".395"
+    assert render_docs._cell("mcns", {"mcns": 0.40612}, 0.1791) == "mcns .406 (p .179)"
+    assert render_docs._cell("dans", {"dans": 0.2}, 0.0004) == ".200 (p <.001)"
+    assert render_docs._cell("dans", {}, None) == "–"

@@ -1,0 +1,34 @@
+"""The documentation site builds with warnings as errors (a broken link between pages is one),
+and every name the Python API page gives is importable as written."""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def test_the_site_builds_without_a_warning(tmp_path):
+    build_main = pytest.importorskip("sphinx.cmd.build").build_main
+    argv = ["-W", "--keep-going", "-E", "-q", "-b", "html", str(DOCS), str(tmp_path)]
+    assert build_main(argv) == 0
+    assert (tmp_path / "cli.html").read_text().count("--sampler") >= 1
+    assert "dans.train" in (tmp_path / "api.html").read_text()
+
+
+def test_every_name_of_the_python_api_page_is_importable_as_written():
+    names = set(re.findall(r"`(dans(?:\.[A-Za-z_]\w*)+)", (DOCS / "python-api.md").read_text()))
+    assert len(names) >= 20
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest prefix that is a module
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ModuleNotFoundError:
+                continue
+        for attribute in parts[cut:]:
+            assert hasattr(found, attribute), name
+            found = getattr(found, attribute)
