@@ -13,7 +13,12 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
 - ``options SAMPLER``: the sampler's own settings, each with its flag, default and help, from
   its options class;
 - ``sampler SAMPLER``: the sampler's test MRR on every graph and decoder it ran, and its epoch
-  time against uniform's in the same grid.
+  time against uniform's in the same grid;
+- ``runs PATH``: a settings grid's JSON (``runs`` of settings and outcomes), a row per setting,
+  mean ± std over its seeds;
+- ``metrics PATH ...``: a row per run's ``metrics.json`` (a path may hold ``*``);
+- ``json PATH``: any other benchmark's JSON, a row per value;
+- ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run.
 
 No figure in a marked block is typed by hand: a new run updates the result files, and this
 script the docs.
@@ -74,6 +79,14 @@ def block(spec: list[str]) -> str:
         return options_table(args[0])
     if name == "sampler":
         return sampler_figures(args[0])
+    if name == "runs":
+        return runs_table(ROOT / args[0])
+    if name == "metrics":
+        return metrics_table(args)
+    if name == "json":
+        return json_table(ROOT / args[0])
+    if name == "csv":
+        return csv_table(ROOT / args[0], args[1].split(","))
     raise ValueError(f"unknown rendered block {name!r}")
 
 
@@ -163,6 +176,97 @@ def sampler_figures(sampler: str) -> str:
     if len(lines) == 2:
         return "No grid with this sampler is committed yet.\n"
     return "\n".join(lines) + "\n"
+
+
+# What a settings grid's JSON reports of each run, in this order, where present.
+OUTCOMES = ("valid_mrr", "test_mrr", "test_hits@1", "best_epoch", "epochs", "train_seconds")
+
+
+def runs_table(path: Path) -> str:
+    """A settings grid's runs: a row per setting (its grid keys but the seed), each outcome's
+    mean ± std over the setting's seeds."""
+    record = json.loads(path.read_text())
+    keys = [key for key in record["grid"] if key != "seed"]
+    outcomes = [key for key in OUTCOMES if any(key in run for run in record["runs"])]
+    settings: dict[tuple[str, ...], list[dict]] = {}
+    for run in record["runs"]:
+        settings.setdefault(tuple(str(run[key]) for key in keys), []).append(run)
+    lines = [
+        "| " + " | ".join([*keys, "seeds", *outcomes]) + " |",
+        "|" + "---|" * (len(keys) + 1 + len(outcomes)),
+    ]
+    for setting, runs in settings.items():
+        cells = [_mean_text([float(run[key]) for run in runs if key in run]) for key in outcomes]
+        lines.append("| " + " | ".join([*setting, str(len(runs)), *cells]) + " |")
+    fixed = ", ".join(f"{key} {value}" for key, value in record.get("fixed", {}).items())
+    return "\n".join(lines) + (f"\n\nFixed: {fixed}.\n" if fixed else "\n")
+
+
+def metrics_table(patterns: list[str]) -> str:
+    """A row per run's metrics.json: what it trained, for how long, and its MRRs."""
+    lines = [
+        "| run | sampler | decoder | epochs | best epoch | valid MRR | test MRR | training (s) "
+        "| device |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pattern in patterns:
+        for path in sorted(ROOT.glob(pattern)):
+            m = json.loads(path.read_text())
+            lines.append(
+                f"| {path.name.removesuffix('.metrics.json')} | {m['sampler']} | {m['decoder']} "
+                f"| {m['epochs']} | {m['best_epoch']} | {three(m['valid']['mrr'])} "
+                f"| {three(m['test']['mrr'])} | {m['train_seconds']:.0f} | {m['device']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def json_table(path: Path) -> str:
+    """Every value of a benchmark's JSON, by its path of keys."""
+    lines = ["| value | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in _flatten(json.loads(path.read_text()))]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(path: Path, columns: list[str]) -> str:
+    """``columns`` of every row of a results.csv, numbers to three decimals."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in read_results(path):
+        lines.append("| " + " | ".join(_number_text(row[column]) for column in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _number_text(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return three(value) if abs(value) < 1 else f"{value:.2f}"
+
+
+def _flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _flatten(v, f"{prefix}{k} / ")]
+    if isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        return [pair for i, v in enumerate(value, 1) for pair in _flatten(v, f"{prefix}{i} / ")]
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, list):
+        text = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+    else:
+        text = str(value).replace("|", "\\|")
+    return [(f"`{prefix.removesuffix(' / ')}`", text)]
+
+
+def _mean_text(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if all(v.is_integer() for v in values) and len(values) == 1:
+        return str(int(values[0]))
+    return (
+        mean_std_text(values)
+        if max(values) < 1
+        else " ± ".join(f"{x:.1f}" for x in (mean_std(values) if len(values) > 1 else (values[0],)))
+    )
 
 
 def _epoch_seconds(runs: dict[int, dict[str, str]]) -> float:

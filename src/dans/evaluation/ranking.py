@@ -11,7 +11,7 @@ from dans.data.graph import KnownTriples
 from dans.models.decoders import Decoder
 
 # Scores held at once while ranking, queries x entities. Small on purpose: the passes that count
-# ranks then find more of the block in the CPU's cache after the matrix product (BENCHMARKS.md:
+# ranks then find more of the block in the CPU's cache after the matrix product (docs/results:
 # WN18RR evaluation took 0.96 s with 256 MB blocks against 0.71 s with 16 MB ones).
 DEFAULT_MEMORY_MB = 16
 DEFAULT_MEMORY_ELEMENTS = DEFAULT_MEMORY_MB * 2**20 // 4  # float32

@@ -152,7 +152,7 @@ class DANSSampler(NegativeSampler):
     name = "dans"
     options_type = DANSOptions
     # The GAN schedule of the authors' released code, where the defaults are the paper's
-    # (Section 4.1): first on UMLS validation, not significantly ahead on test (BENCHMARKS.md).
+    # (Section 4.1): first on UMLS validation, not significantly ahead on test (docs/results).
     variants: ClassVar[dict[str, dict[str, Any]]] = {
         "dans-authors": {"generator_steps": 1, "discriminator_steps": 10, "gan_beta1": 0.5}
     }
