@@ -621,6 +621,8 @@ def test_every_device_flag_defaults_to_auto_and_registered_names_are_the_choices
         for action in parsers["train"]._actions
         if action.dest in ("sampler", "decoder", "encoder", "ties")
     }
-    assert choices["sampler"] == sorted([*dans.SAMPLERS.names(), "dans-authors"])
+    assert choices["sampler"] == sorted(
+        [*dans.SAMPLERS.names(), "dans-authors", "dans-authors-code"]
+    )
     assert choices["decoder"] == dans.DECODERS.names()
     assert choices["ties"] == ("realistic", "optimistic", "pessimistic")

@@ -41,6 +41,8 @@ def _toy():
 class _Fixed(torch.nn.Module):
     """Replaces the tail of every positive by e2, e3, e3 (as ids, or as vectors near them)."""
 
+    draws_negatives = True
+
     def __init__(self, with_ids):
         super().__init__()
         self.with_ids = with_ids

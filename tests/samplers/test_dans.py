@@ -85,6 +85,13 @@ COMPOSITIONS = [
         10,
         {"relation_pathway": slice(0, 10), "generated": slice(0, 10), "uniform": slice(10, 20)},
     ),
+    # As the authors' code runs: both pathways train, G_R's fakes alone are negatives.
+    (
+        {"dans_negative_pathways": "relation"},
+        {"relation": 10},
+        10,
+        {"relation_pathway": slice(0, 10), "generated": slice(0, 10), "uniform": slice(10, 20)},
+    ),
     # ceil(0.5 * 5) = 3 generated, G_E takes the odd one; 2 uniform.
     (
         {"negatives": 5},
@@ -650,3 +657,27 @@ def test_same_seed_same_negatives(umls):
     generated = a.groups["generated"]
     assert not torch.equal(a.embeddings[:, generated], c.embeddings[:, generated])
     assert not torch.equal(a.head_replaced, c.head_replaced)
+
+
+def test_as_the_authors_code_runs_g_e_trains_but_only_g_rs_fakes_are_negatives(umls):
+    _, model, sampler = _build(umls, dans_negative_pathways="relation")
+    assert set(sampler.pathways) == {"entity", "relation"}
+    positives = umls.train[:256]
+    before = _snapshot(sampler.pathways["entity"])
+    sampler.update(_step(model, positives).detached())
+    assert not _unchanged(sampler.pathways["entity"], before), "G_E trains against D"
+    negatives = _sample(model, sampler, positives, seed=5)[0].embeddings
+    with torch.no_grad():
+        for parameter in sampler.pathways["entity"].parameters():
+            parameter.add_(1.0)
+    assert torch.equal(_sample(model, sampler, positives, seed=5)[0].embeddings, negatives)
+    with torch.no_grad():
+        for parameter in sampler.pathways["relation"].parameters():
+            parameter.add_(1.0)
+    changed = _sample(model, sampler, positives, seed=5)[0].embeddings
+    assert not torch.equal(changed[:, :10], negatives[:, :10])
+
+
+def test_negatives_from_a_pathway_that_is_not_trained_are_refused(umls):
+    with pytest.raises(ConfigError, match="--dans-negative-pathways relation needs that pathway"):
+        _build(umls, dans_pathways="entity", dans_negative_pathways="relation")

@@ -84,8 +84,11 @@ def measure_diversity(
 
     Negatives that are vectors rather than entities (DANS in its continuous mode) count as their
     nearest entity for coverage, entropy and false negatives. Named groups of negative columns
-    (DANS's pathways, its uniform share) are measured on their own too, under ``groups``.
+    (DANS's pathways, its uniform share) are measured on their own too, under ``groups``. A
+    sampler that draws no negatives (every entity is one) has nothing to measure, and says so.
     """
+    if not sampler.draws_negatives:
+        return {"dataset": kg.name, "negatives": f"every entity, for each query ({sampler.name})"}
     model.eval()
     sampler.eval()
     entities, relations = model()

@@ -1,6 +1,7 @@
 """Negative samplers behind one interface, resolved by name from :data:`SAMPLERS`; each with
 its own options class where it has settings."""
 
+from dans.samplers.all_entities import AllEntitiesOptions, AllEntitiesSampler
 from dans.samplers.base import SAMPLERS, Negatives, NegativeSampler, StepContext
 from dans.samplers.cake import CAKEOptions, CAKESampler
 from dans.samplers.dans import DANSOptions, DANSSampler
@@ -18,6 +19,8 @@ from dans.samplers.smile import SMiLEOptions, SMiLESampler
 
 __all__ = [
     "SAMPLERS",
+    "AllEntitiesOptions",
+    "AllEntitiesSampler",
     "CAKEOptions",
     "CAKESampler",
     "DANSOptions",

@@ -159,6 +159,9 @@ class NegativeSampler(nn.Module):
     # sampler with those options fixed, wherever a sampler's name is taken (see
     # :func:`sampler_variants`). Only the class that declares them owns them.
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    # False for a sampler that draws no negatives but trains the model with a loss of its own
+    # over the step (:meth:`loss`), such as scoring every entity.
+    draws_negatives: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -246,6 +249,11 @@ class NegativeSampler(nn.Module):
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor | None:
         """Loss weights for the negatives, shape (B, K), or None for equal weights."""
         return None
+
+    def loss(self, step: StepContext) -> Tensor:
+        """The base model's loss on the step, for a sampler that draws no negatives
+        (:attr:`draws_negatives`); the others' negatives go into Eq. 2."""
+        raise NotImplementedError(f"{self.name} draws negatives; the trainer scores them")
 
     def update(self, step: StepContext) -> dict[str, float]:
         """Train the sampler on this mini-batch (detached representations); returns values to

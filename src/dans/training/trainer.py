@@ -160,12 +160,19 @@ class Trainer:
         decoder = self.model.decoder
         step = StepContext(batch, entities, relations, decoder, self.generator)
         logs = sampler.update(step.detached())
-        negatives = sampler.sample(step)
-        positive_scores = score_triples(decoder, entities, relations, batch)
-        negative_scores = score_corrupted(
-            decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
-        )
-        loss = bce_loss(positive_scores, negative_scores, negatives.weights)
+        scores: dict[str, float] = {}  # logged after the loss, as log.csv's columns have it
+        if sampler.draws_negatives:
+            negatives = sampler.sample(step)
+            positive_scores = score_triples(decoder, entities, relations, batch)
+            negative_scores = score_corrupted(
+                decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
+            )
+            loss = bce_loss(positive_scores, negative_scores, negatives.weights)
+            scores["score_positive"] = positive_scores.mean().item()
+            for group, columns in negatives.groups.items():
+                scores[f"score_{group}"] = negative_scores[:, columns].mean().item()
+        else:
+            loss = sampler.loss(step)
         loss = loss + self.config.training.l2 * (
             entities.pow(2).mean() + decoder.penalty(relations)
         )
@@ -181,10 +188,7 @@ class Trainer:
                     "non-finite loss or gradient"
                 )
         logs["loss"] = loss.item()
-        logs["score_positive"] = positive_scores.mean().item()
-        for group, columns in negatives.groups.items():
-            logs[f"score_{group}"] = negative_scores[:, columns].mean().item()
-        return logs
+        return {**logs, **scores}
 
     def train_epoch(self, sampler: NegativeSampler) -> dict[str, float]:
         """One pass over the shuffled training triples; returns the batch means of the step logs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,6 +38,7 @@ from dans.samplers.snap import nearest_allowed
 DANS_PATHWAYS = ("entity", "relation", "both")
 DANS_MODES = ("continuous", "snap")
 DANS_OUTPUT_RANGES = ("unit", "entities")
+DANS_NEGATIVE_PATHWAYS = ("all", "entity", "relation")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,13 @@ class DANSOptions(Options):
     prefix: ClassVar[str] = "dans_"
 
     pathways: str = option("both", "generator pathways G_E, G_R or both", choices=DANS_PATHWAYS)
+    negative_pathways: str = option(
+        "all",
+        "pathways whose fakes are the base model's negatives: all those trained, or one of them "
+        "(relation: as the authors' code runs, where G_E's fakes are overwritten by G_R's "
+        "before the loss)",
+        choices=DANS_NEGATIVE_PATHWAYS,
+    )
     film: bool = option(True, "FiLM adaptation of the generator")
     mode: str = option(
         "continuous",
@@ -153,8 +161,17 @@ class DANSSampler(NegativeSampler):
     options_type = DANSOptions
     # The GAN schedule of the authors' released code, where the defaults are the paper's
     # (Section 4.1): first on UMLS validation, not significantly ahead on test (docs/results).
+    # And the authors' code as it runs: in its ``distmult``, both blocks of generated
+    # negatives are views of one tensor, so G_R's fakes overwrite G_E's in place and only G_R's
+    # reach the base model's loss, while G_E still trains against the discriminator.
     variants: ClassVar[dict[str, dict[str, Any]]] = {
-        "dans-authors": {"generator_steps": 1, "discriminator_steps": 10, "gan_beta1": 0.5}
+        "dans-authors": {"generator_steps": 1, "discriminator_steps": 10, "gan_beta1": 0.5},
+        "dans-authors-code": {
+            "generator_steps": 1,
+            "discriminator_steps": 10,
+            "gan_beta1": 0.5,
+            "negative_pathways": "relation",
+        },
     }
 
     def __init__(
@@ -170,8 +187,16 @@ class DANSSampler(NegativeSampler):
         if options.mode == "snap" and known_triples is None:
             raise ConfigError("--dans-mode snap needs the known-true triples")
         generated = math.ceil(options.generated_share * num_negatives)
-        # Fakes per pathway, laid out G_E's first; a pathway with none is not built.
-        if options.pathways == "both":
+        trained = ["entity", "relation"] if options.pathways == "both" else [options.pathways]
+        # Negatives per pathway, laid out G_E's first.
+        if options.negative_pathways != "all":
+            if options.negative_pathways not in trained:
+                raise ConfigError(
+                    f"--dans-negative-pathways {options.negative_pathways} needs that pathway "
+                    f"trained; --dans-pathways is {options.pathways}"
+                )
+            counts = {options.negative_pathways: generated}
+        elif options.pathways == "both":
             counts = {"entity": generated - generated // 2, "relation": generated // 2}
         else:
             counts = {options.pathways: generated}
@@ -185,8 +210,11 @@ class DANSSampler(NegativeSampler):
         self.discriminator_steps = options.discriminator_steps
         self.gan_positives = options.gan_positives
         self.fake_per_side = options.fake_per_side
+        # A pathway that makes no negative is not built, unless it trains against the
+        # discriminator all the same (--dans-negative-pathways).
+        built = trained if options.negative_pathways != "all" else self.counts
         self.pathways = nn.ModuleDict(
-            {name: Pathway(dim, options.generator_layers, options.film) for name in self.counts}
+            {name: Pathway(dim, options.generator_layers, options.film) for name in built}
         )
         self.discriminator = Discriminator(dim)
         self.uniform = (
@@ -204,8 +232,11 @@ class DANSSampler(NegativeSampler):
         )
         self.skipped_steps.update(generator=0, discriminator=0)
 
-    def conditions(self, step: StepContext) -> dict[str, Conditioning]:
-        """Each pathway's conditioning for the step's positives, ``{pathway: Conditioning}``.
+    def conditions(
+        self, step: StepContext, names: Iterable[str] | None = None
+    ) -> dict[str, Conditioning]:
+        """Each pathway's conditioning for the step's positives, ``{pathway: Conditioning}``:
+        every pathway's, or those ``names`` says.
 
         Row ``2b`` replaces positive ``b``'s tail, conditioned on ``e_h`` and ``r``; row ``2b + 1``
         replaces its head, conditioned on ``e_t`` and the inverse of ``r``. ``G_E`` is
@@ -221,7 +252,7 @@ class DANSSampler(NegativeSampler):
         # coordinate of the real embeddings, which an RGCN does not keep within [-1, 1].
         scale = entities.abs().amax() if self.output_range == "entities" else 1.0
         conditioning = {}
-        for name in self.pathways:
+        for name in self.pathways if names is None else names:
             distinct, rows = torch.unique(keys[name], return_inverse=True)
             first = rows.new_empty(len(distinct)).scatter_(
                 0, rows, torch.arange(len(rows), device=rows.device)
@@ -439,7 +470,7 @@ class DANSSampler(NegativeSampler):
         """
         positives, entities, generator = step.positives, step.entities, step.generator
         with torch.no_grad():
-            conditioning = self.conditions(step.detached())
+            conditioning = self.conditions(step.detached(), self.counts)
             sides = self.draw_sides(len(positives), generator)
             tables = self.fake_tables(conditioning, sides, generator, self.fake_per_side)
         head_replaced = torch.cat(list(sides.values()), 1)

@@ -1,0 +1,101 @@
+"""Every entity as a negative: the limit that every sampler approaches.
+
+Each positive ``(h, r, t)`` asks two queries, ``(h, r, ?)`` and ``(t, r^-1, ?)``, and each is
+scored against all entities and trained with a cross-entropy towards its answer (1-vs-all, the
+form ConvE and the LibKGE studies train with) instead of Eq. 2's binary cross-entropy over
+sampled negatives. The queries go through the loss in blocks whose scores fit a memory budget,
+each block's scores computed again in the backward pass rather than kept, so a step holds one
+block of ``rows x E`` scores at a time, as evaluation does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import BoolTensor, LongTensor, Tensor
+from torch.utils.checkpoint import checkpoint
+
+from dans.data.graph import KnownTriples
+from dans.models.decoders import Decoder
+from dans.models.gather import gather_rows
+from dans.options import Options, option
+from dans.samplers.base import NegativeSampler, StepContext
+
+
+@dataclass(frozen=True)
+class AllEntitiesOptions(Options):
+    """The memory budget of the 1-vs-all loss."""
+
+    prefix: ClassVar[str] = "all_entities_"
+
+    memory_mb: float = option(
+        16.0, "MB of scores (queries x entities) the loss holds at once", above=0.0
+    )
+
+
+class AllEntitiesSampler(NegativeSampler):
+    """Every entity is a negative of every query (see the module docstring); ``--negatives``
+    plays no part. :meth:`sample` lays the whole table out for each positive, for analyses on
+    small graphs; training goes through :meth:`loss`."""
+
+    name = "all-entities"
+    options_type = AllEntitiesOptions
+    draws_negatives = False
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        options: AllEntitiesOptions = AllEntitiesOptions(),
+    ) -> None:
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        self.memory_elements = int(options.memory_mb * 2**20) // 4  # float32 scores
+
+    def loss(self, step: StepContext) -> Tensor:
+        """The mean cross-entropy over the step's 2B queries; a scalar."""
+        heads, tails = step.positives[:, 0], step.positives[:, 2]
+        relation_ids = step.positives[:, 1]
+        relations = gather_rows(step.relations, relation_ids)
+        anchors = gather_rows(step.entities, torch.cat([heads, tails]))
+        queries = torch.cat([relations, step.decoder.inverse(relations)])
+        answers = torch.cat([tails, heads])
+        rows = max(1, self.memory_elements // max(1, len(step.entities)))
+        total = anchors.new_zeros(())
+        for block in range(0, len(answers), rows):
+            part = slice(block, block + rows)
+            total = total + checkpoint(
+                _cross_entropy,
+                step.decoder,
+                anchors[part],
+                queries[part],
+                step.entities,
+                answers[part],
+                use_reentrant=False,
+            )
+        return total / max(1, len(answers))
+
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        """Every entity, in id order, for every positive: shape (B, E)."""
+        ids = torch.arange(self.num_entities, device=step.positives.device)
+        return ids.expand(len(step.positives), -1)
+
+    def pick(self, step: StepContext) -> tuple[BoolTensor, LongTensor, BoolTensor | None]:
+        """Every entity as each positive's tail: shapes (B, E)."""
+        shape = (len(step.positives), self.num_entities)
+        tail_side = torch.zeros(shape, dtype=torch.bool, device=step.positives.device)
+        return tail_side, self.draw(step, tail_side), None
+
+
+def _cross_entropy(
+    decoder: Decoder, anchors: Tensor, relations: Tensor, entities: Tensor, answers: LongTensor
+) -> Tensor:
+    """The summed cross-entropy of tail queries against all entities: shapes (Q, d), (Q, d_r),
+    (E, d), (Q,) -> scalar."""
+    return F.cross_entropy(
+        decoder.score_all_tails(anchors, relations, entities), answers, reduction="sum"
+    )
