@@ -63,7 +63,7 @@ TENSORBOARD_EVENTS = "events.out.tfevents.*"
 
 
 class RunDirectory:
-    """The files of one training run. Nothing is created until :meth:`create` is called."""
+    """The files of one training run. Nothing is created until :meth:`writing` starts a run."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
