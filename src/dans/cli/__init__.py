@@ -20,6 +20,7 @@ from dans.cli import (
     negatives,
     plot,
     predict,
+    split,
     sweep,
     train,
     tune,
@@ -50,6 +51,7 @@ COMMANDS: dict[str, Command] = {
         visualize.COMMAND,
         plot.COMMAND,
         datasets.COMMAND,
+        split.COMMAND,
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -163,30 +164,66 @@ class KnowledgeGraph:
         """
         # Each file is read once, for its triples and for its SHA-256.
         raw = {split: read_bytes(folder / f"{split}.txt") for split in SPLITS}
-        splits = [
-            np.asarray(parse_triples(raw[split], folder / f"{split}.txt"), dtype=object)
-            for split in SPLITS
-        ]
-        every = np.concatenate(splits)
+        splits = [parse_triples(raw[split], folder / f"{split}.txt") for split in SPLITS]
+        return cls._from_labelled(
+            splits,
+            name=name or folder.name,
+            where=[str(folder / f"{split}.txt") for split in SPLITS],
+            source=str(folder.resolve()),
+            checksums={split: hashlib.sha256(raw[split]).hexdigest() for split in SPLITS},
+        )
+
+    @classmethod
+    def from_triples(
+        cls,
+        train: Sequence[tuple[str, str, str]],
+        valid: Sequence[tuple[str, str, str]],
+        test: Sequence[tuple[str, str, str]],
+        name: str = "custom",
+    ) -> KnowledgeGraph:
+        """A graph from labelled ``(head, relation, tail)`` triples, one sequence per split, as
+        :meth:`from_folder` reads them from files (ids in sorted name order over all three).
+        :func:`split` cuts one list of triples into the three."""
+        splits = [[tuple(map(str, triple)) for triple in part] for part in (train, valid, test)]
+        for split, part in zip(SPLITS, splits, strict=True):
+            bad = next((t for t in part if len(t) != 3 or not all(t)), None)
+            if bad is not None:
+                raise DataError(f"{name}: a {split} triple is not three non-empty names: {bad!r}")
+        if not splits[0]:
+            raise DataError(f"{name}: no train triples")
+        return cls._from_labelled(splits, name=name, where=[f"{name}'s {s}" for s in SPLITS])
+
+    @classmethod
+    def _from_labelled(
+        cls,
+        splits: list[list[tuple[str, str, str]]],
+        name: str,
+        where: list[str],
+        source: str = "",
+        checksums: dict[str, str] | None = None,
+    ) -> KnowledgeGraph:
+        """The graph of three splits' labelled triples; ``where`` names each split in warnings."""
+        arrays = [np.asarray(part, dtype=object).reshape(-1, 3) for part in splits]
+        every = np.concatenate(arrays)
         entity_names, entity_ids = np.unique(every[:, [0, 2]], return_inverse=True)
         relation_names, relation_ids = np.unique(every[:, 1], return_inverse=True)
         entity_ids = entity_ids.reshape(-1, 2)
         ids = np.stack([entity_ids[:, 0], relation_ids.reshape(-1), entity_ids[:, 1]], axis=1)
-        bounds = np.cumsum([0] + [len(s) for s in splits])
+        bounds = np.cumsum([0] + [len(part) for part in arrays])
         tensors = [
             torch.from_numpy(ids[a:b].astype(np.int64)) for a, b in itertools.pairwise(bounds)
         ]
-        for split, triples in zip(SPLITS[1:], tensors[1:], strict=True):
-            _warn_unseen(folder / f"{split}.txt", split, triples, tensors[0])
+        for split, label, triples in zip(SPLITS[1:], where[1:], tensors[1:], strict=True):
+            _warn_unseen(label, split, triples, tensors[0])
         return cls(
             entity_names=entity_names.tolist(),
             relation_names=relation_names.tolist(),
             train=tensors[0],
             valid=tensors[1],
             test=tensors[2],
-            name=name or folder.name,
-            source=str(folder.resolve()),
-            checksums={split: hashlib.sha256(raw[split]).hexdigest() for split in SPLITS},
+            name=name,
+            source=source,
+            checksums=checksums or {},
         )
 
 
@@ -197,7 +234,7 @@ def _lookup(vocabulary: dict[str, int], name: str, kind: str, graph: str) -> int
         raise DataError(f"unknown {kind} {name!r}: it does not occur in {graph}") from None
 
 
-def _warn_unseen(path: Path, split: str, triples: LongTensor, train: LongTensor) -> None:
+def _warn_unseen(path: Path | str, split: str, triples: LongTensor, train: LongTensor) -> None:
     """Warn, with counts, when triples of ``split`` name entities or relations that train never
     does: no model can learn their embeddings, so their ranks are near chance."""
     entities = torch.unique(train[:, [0, 2]])
