@@ -37,6 +37,13 @@ def complex_run(complex_run_dir):
     return dans.load_run(complex_run_dir)
 
 
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path, monkeypatch):
+    """Every test works in its own folder: a command that writes where it is run (`dans train`
+    without --out writes under runs/) never writes into the project."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Two intra-op threads on a busy 2-core machine make small steps many times slower."""

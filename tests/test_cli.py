@@ -2,18 +2,21 @@
 
 import contextlib
 import csv
+import datetime
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import dans
 from dans.cli import main
+from dans.cli.train import default_out
 from dans.config import TrainConfig
 
 TRIPLES = [
@@ -545,7 +548,7 @@ def test_warnings_are_one_line_each(tmp_path, capsys):
     (folder / "valid.txt").write_text("a\tr\tz\n")
     (folder / "test.txt").write_text("a\tq\tb\n")
     argv = ["train", "--data-dir", str(folder), "--epochs", "0", "--encoder", "lookup"]
-    assert main([*argv, "--dim", "4", "--device", "cpu", "--quiet"]) == 0
+    assert main([*argv, "--dim", "4", "--device", "cpu", "--quiet", "--no-save"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err == [
         f"dans train: warning: {folder / 'valid.txt'}: 1 of 1 valid triples name entities or "
@@ -555,12 +558,30 @@ def test_warnings_are_one_line_each(tmp_path, capsys):
         "relations that train never does (0 entities, 1 relations); they are kept and ranked "
         "like the others",
         # Once the data is read and training begins.
-        "dans train: no --out, so nothing will be saved",
+        "dans train: --no-save, so nothing is kept",
     ]
-    assert (
-        main([*argv, "--dim", "4", "--device", "cpu", "--quiet", "--out", str(tmp_path / "r")]) == 0
-    )
-    assert "nothing will be saved" not in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_without_out_a_run_goes_to_a_new_folder_under_runs(tmp_path, capsys):
+    argv = ["train", "--epochs", "0", "--encoder", "lookup", "--dim", "4", "--quiet"]
+    assert main(argv) == 0 and main(argv) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2
+    assert all(name.endswith(("-umls-uniform", "-umls-uniform-2")) for name in runs)
+    err = capsys.readouterr().err
+    assert f"dans train: writing the run to runs{os.sep}{runs[0]}" in err
+    assert "dans train: training on cpu" in err  # --device auto says what it chose
+    assert all((tmp_path / "runs" / name / "metrics.json").is_file() for name in runs)
+
+
+def test_default_out_numbers_a_folder_whose_name_is_taken(tmp_path):
+    config = dans.TrainConfig(sampler="dans")
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    first = default_out(config, now)
+    assert first == Path("runs/20260102-030405-umls-dans")
+    first.mkdir(parents=True)
+    assert default_out(config, now) == Path("runs/20260102-030405-umls-dans-2")
 
 
 def test_an_error_naming_a_path_with_a_line_break_stays_on_one_line(tmp_path, capsys):

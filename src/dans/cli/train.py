@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dans import distributed
@@ -17,7 +20,7 @@ from dans.cli.arguments import (
     tracker_spec,
 )
 from dans.cli.render import metrics_table, training_summary
-from dans.config import TrainConfig
+from dans.config import TrainConfig, resolve_device
 from dans.options import flag_name
 from dans.pipeline import resume, train
 from dans.rundir import RunDirectory
@@ -26,7 +29,13 @@ from dans.tracking import NO_TRACKERS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_flags(parser)
-    parser.add_argument("--out", type=Path, help="run directory to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="run directory to write (default: a new folder under runs/ named for the time, the "
+        "dataset and the sampler)",
+    )
+    parser.add_argument("--no-save", action="store_true", help="train and keep nothing")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument(
         "--resume",
@@ -45,8 +54,8 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Trackers write beside the run, so they need one; ``--resume`` takes every setting from
     the run's config.toml: another one would be silently ignored, or make the finished run
     differ from an uninterrupted one."""
-    if args.tracker and args.out is None and args.resume is None:
-        parser.error("--tracker needs --out: the trackers write into the run directory")
+    if args.no_save and (args.out is not None or args.resume is not None or args.tracker):
+        parser.error("--no-save keeps nothing: leave out --out, --resume and --tracker")
     if args.resume is None:
         return
     settings = list(TrainConfig.specs())
@@ -59,19 +68,43 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         )
 
 
-def _say_nothing_is_saved() -> None:
-    print("dans train: no --out, so nothing will be saved", file=sys.stderr)
+def default_out(config: TrainConfig, now: datetime.datetime | None = None) -> Path:
+    """A new run folder under ``runs/``: ``runs/<date>-<time>-<dataset>-<sampler>``, with a
+    number after it when one of that name exists."""
+    stamp = f"{now or datetime.datetime.now():%Y%m%d-%H%M%S}"
+    dataset = Path(config.data.data_dir).name if config.data.data_dir else config.data.dataset
+    base = Path("runs") / f"{stamp}-{dataset}-{config.training.sampler}".replace(":", "-")
+    taken = itertools.count(2)
+    path = base
+    while path.exists():
+        path = base.with_name(f"{base.name}-{next(taken)}")
+    return path
+
+
+def _announce(config: TrainConfig, out: Path | None) -> Callable[[], None]:
+    """What ``dans train`` says as training begins: where the run goes, and the device that
+    ``--device auto`` chose."""
+
+    def say() -> None:
+        where = f"writing the run to {out}" if out is not None else "--no-save, so nothing is kept"
+        print(f"dans train: {where}", file=sys.stderr)
+        if config.runtime.device == "auto":
+            print(f"dans train: training on {resolve_device('auto')}", file=sys.stderr)
+
+    return say
 
 
 def run(args: argparse.Namespace) -> None:
-    folder = args.resume or args.out
-    trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
     with distributed.session():
         if args.resume is not None:
             RunDirectory(args.resume).check_can_resume()
             config = RunDirectory(args.resume).read_config()
         else:
             config = config_from_args(args)
+            if args.out is None and not args.no_save:
+                args.out = default_out(config)
+        folder = args.resume or args.out
+        trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
         with trackers.open(folder.name if folder else "", config) as log:
             if args.resume is not None:
                 finished = resume(
@@ -87,7 +120,8 @@ def run(args: argparse.Namespace) -> None:
                     overwrite=args.overwrite,
                     progress=not args.quiet,
                     checkpoint_every=args.checkpoint_every,
-                    on_start=_say_nothing_is_saved if args.out is None else None,
+                    # Under torchrun, rank 0 speaks for the group.
+                    on_start=_announce(config, args.out) if not distributed.launch_rank() else None,
                     on_epoch=log.log_epoch,
                 )
             assert finished.metrics is not None  # train and resume return finished runs
