@@ -647,3 +647,17 @@ def test_every_device_flag_defaults_to_auto_and_registered_names_are_the_choices
     )
     assert choices["decoder"] == dans.DECODERS.names()
     assert choices["ties"] == ("realistic", "optimistic", "pessimistic")
+
+
+def test_evaluate_says_which_epoch_of_an_unfinished_run_it_ranks(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--encoder", "lookup", "--dim", "4", "--epochs", "2", "--eval-every", "1"]
+    assert main([*argv, "--patience", "0", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
+    best = json.loads((out / "metrics.json").read_text())["best_epoch"]
+    (out / "metrics.json").unlink()  # as if killed before its end
+    capsys.readouterr()
+    assert run_main(["evaluate", out, "--device", "cpu"])[0] == 0
+    assert capsys.readouterr().err == (
+        f"dans evaluate: warning: {out} did not finish: evaluating its best checkpoint so far, "
+        f"from epoch {best}; `dans train --resume {out}` finishes it\n"
+    )

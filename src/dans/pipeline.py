@@ -295,4 +295,5 @@ def load_run(path: str | Path, device: str = "cpu", graph: KnowledgeGraph | None
         path=run_dir.path,
         metrics=run_dir.read_metrics(),
         sampler=sampler,
+        epoch=checkpoint.get("epoch"),
     )

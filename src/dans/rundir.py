@@ -361,3 +361,5 @@ class Run:
     sampler: NegativeSampler
     path: Path | None = None
     metrics: RunMetrics | None = None
+    # The epoch whose weights the model holds, where a checkpoint gave them.
+    epoch: int | None = None

@@ -1,9 +1,10 @@
-"""`dans evaluate RUN`: the filtered metrics of a finished run on one split."""
+"""`dans evaluate RUN`: the filtered metrics of a run's best checkpoint on one split."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 from dans.cli.arguments import Command, add_device_flag, positive_float
@@ -43,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     finished = load_run(args.run, device=args.device)
+    if finished.metrics is None:
+        warnings.warn(
+            f"{args.run} did not finish: evaluating its best checkpoint so far, from epoch "
+            f"{finished.epoch}; `dans train --resume {args.run}` finishes it",
+            stacklevel=1,
+        )
     settings = {"split": args.split, "ties": args.ties, "memory_mb": args.memory_mb}
     title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
     if args.by == "relation":

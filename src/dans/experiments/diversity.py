@@ -91,7 +91,7 @@ def measure_diversity(
         return {"dataset": kg.name, "negatives": f"every entity, for each query ({sampler.name})"}
     model.eval()
     sampler.eval()
-    entities, relations = model()
+    entities, relations = model.inference()
     device = entities.device
     generator = torch.Generator(device=device).manual_seed(seed)
     positives = kg.train

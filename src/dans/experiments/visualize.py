@@ -44,7 +44,7 @@ def negative_tails(
     pathway and one uniformly drawn entity; ``sampler`` is the run's."""
     run.model.eval()
     sampler.eval()
-    entities, relations = run.model()
+    entities, relations = run.model.inference()
     device = entities.device
     names = run.kg.entity_names
     positives = run.kg.train[run.kg.train[:, 1] == relation]

@@ -53,7 +53,7 @@ def hardest_negatives(
     sampler.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    entities, relations = model()
+    entities, relations = model.inference()
     positive = torch.tensor([[anchor, relation, anchor]], device=device)
     step = StepContext(positive, entities, relations, model.decoder, generator)
     conditioning = sampler.conditions(step)
