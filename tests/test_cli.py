@@ -18,6 +18,8 @@ import dans
 from dans.cli import main
 from dans.cli.train import default_out
 from dans.config import TrainConfig
+from dans.errors import TrainingDiverged
+from dans.training import Trainer
 
 TRIPLES = [
     ("a", "r", "b"),
@@ -661,3 +663,18 @@ def test_evaluate_says_which_epoch_of_an_unfinished_run_it_ranks(tmp_path, capsy
         f"dans evaluate: warning: {out} did not finish: evaluating its best checkpoint so far, "
         f"from epoch {best}; `dans train --resume {out}` finishes it\n"
     )
+
+
+def test_exit_codes_two_for_bad_input_one_for_a_run_that_fails(tmp_path, monkeypatch, capsys):
+    argv = ["train", "--encoder", "lookup", "--dim", "4", "--epochs", "1", "--quiet", "--no-save"]
+    with pytest.raises(SystemExit) as usage:
+        main([*argv, "--no-such-flag"])
+    assert usage.value.code == 2
+    assert main([*argv, "--data-dir", str(tmp_path / "absent")]) == 2
+
+    def diverging(self, sampler):
+        raise TrainingDiverged("training diverged: 20 steps in a row had a non-finite loss")
+
+    monkeypatch.setattr(Trainer, "train_epoch", diverging)
+    assert main(argv) == 1
+    assert "dans train: error: training diverged" in capsys.readouterr().err

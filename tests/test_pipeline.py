@@ -306,7 +306,7 @@ def test_a_disk_that_fills_up_stops_the_run_cleanly_and_it_resumes(
     argv += ["--patience", "0", "--batch-size", "2000", "--negatives", "4", "--device", "cpu"]
     with monkeypatch.context() as patch:
         patch.setattr(files.os, "fsync", fsync)
-        assert main([*argv, "--quiet", "--out", str(out)]) == 2
+        assert main([*argv, "--quiet", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"dans train: error: {out}/") and err.count("\n") == 1, err
     assert "cannot write (No space left on device)" in err

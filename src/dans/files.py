@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from dans.errors import DansError
+from dans.errors import DansError, DansFailure
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -15,7 +15,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync the folder so that the rename itself survives a power cut.
 
     A crash at any moment leaves either the old file or the new one, never a torn mix. An OS
-    error (no permission, a full disk) becomes a one-line :class:`DansError` naming ``path``,
+    error (no permission, a full disk) becomes a one-line :class:`DansFailure` naming ``path``,
     and the old file is left as it was.
     """
     # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
@@ -33,7 +33,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         _fsync_folder(path.parent)
     except OSError as exc:
         kept = "; the previous file is kept" if tmp is not None and path.exists() else ""
-        raise DansError(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
+        raise DansFailure(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

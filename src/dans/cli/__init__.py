@@ -27,10 +27,12 @@ from dans.cli import (
     visualize,
 )
 from dans.cli.arguments import Command
-from dans.errors import DansError
+from dans.errors import DansError, DansFailure
 from dans.version import __version__
 
-EXIT_USAGE = 2
+# Exit codes: bad input or usage, and a command that could not do what was asked (a full disk,
+# a diverged run); 130 on Ctrl-C.
+EXIT_USAGE, EXIT_FAILURE = 2, 1
 # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe.
 EXIT_BROKEN_PIPE = 141
 COMMANDS: dict[str, Command] = {
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.run(args)
     except DansError as exc:
         print(f"dans {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILURE if isinstance(exc, DansFailure) else EXIT_USAGE
     except KeyboardInterrupt:
         print(f"dans {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -81,13 +81,15 @@ def default_out(config: TrainConfig, now: datetime.datetime | None = None) -> Pa
     return path
 
 
-def _announce(config: TrainConfig, out: Path | None) -> Callable[[], None]:
-    """What ``dans train`` says as training begins: where the run goes, and the device that
-    ``--device auto`` chose."""
+def _announce(config: TrainConfig, out: Path | None, chosen: bool) -> Callable[[], None]:
+    """What ``dans train`` says as training begins: where the run goes unless the user ``chose``
+    it, and the device that ``--device auto`` chose."""
 
     def say() -> None:
-        where = f"writing the run to {out}" if out is not None else "--no-save, so nothing is kept"
-        print(f"dans train: {where}", file=sys.stderr)
+        if out is None:
+            print("dans train: --no-save, so nothing is kept", file=sys.stderr)
+        elif not chosen:
+            print(f"dans train: writing the run to {out}", file=sys.stderr)
         if config.runtime.device == "auto":
             print(f"dans train: training on {resolve_device('auto')}", file=sys.stderr)
 
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> None:
             config = RunDirectory(args.resume).read_config()
         else:
             config = config_from_args(args)
-            if args.out is None and not args.no_save:
+            chosen = args.out is not None
+            if not chosen and not args.no_save:
                 args.out = default_out(config)
         folder = args.resume or args.out
         trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
@@ -121,7 +124,11 @@ def run(args: argparse.Namespace) -> None:
                     progress=not args.quiet,
                     checkpoint_every=args.checkpoint_every,
                     # Under torchrun, rank 0 speaks for the group.
-                    on_start=_announce(config, args.out) if not distributed.launch_rank() else None,
+                    on_start=(
+                        _announce(config, args.out, chosen)
+                        if not distributed.launch_rank()
+                        else None
+                    ),
                     on_epoch=log.log_epoch,
                 )
             assert finished.metrics is not None  # train and resume return finished runs
