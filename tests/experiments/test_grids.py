@@ -3,6 +3,7 @@
 import pytest
 
 import dans
+from dans.cli import build_parser
 from dans.errors import DansError
 from dans.experiments import grids
 from dans.experiments.grids import (
@@ -11,7 +12,7 @@ from dans.experiments.grids import (
     GridOptions,
     GridRun,
     read_results,
-    seed_range,
+    seed_list,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -81,10 +82,22 @@ def test_a_bad_setting_stops_the_grid_before_anything_is_written(tmp_path):
     assert not (tmp_path / "grid").exists()
 
 
-def test_seeds_start_at_one():
-    assert list(seed_range(3)) == [1, 2, 3]
+def test_seeds_are_a_count_from_one_or_the_seeds_themselves():
+    assert seed_list(3) == [1, 2, 3]
+    assert seed_list((7, 2)) == [7, 2]
     with pytest.raises(DansError, match="--seeds must be at least 1"):
-        seed_range(0)
+        seed_list(0)
+    with pytest.raises(DansError, match="--seeds must name distinct seeds"):
+        seed_list((1, 1))
+
+
+def test_the_seeds_flag_takes_a_count_or_a_list():
+    parser = build_parser()[0]
+    common = ["compare", "--out", "g", "--samplers", "uniform"]
+    assert parser.parse_args([*common, "--seeds", "3"]).seeds == 3
+    assert parser.parse_args([*common, "--seeds", "2,5,9"]).seeds == (2, 5, 9)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*common, "--seeds", "two"])
 
 
 def test_the_time_left_is_the_pace_so_far_times_the_runs_left():

@@ -77,10 +77,27 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] =
                 )
 
 
+def seeds_arg(text: str) -> int | tuple[int, ...]:
+    """``--seeds``: ``N`` for seeds 1..N, or ``1,3,7`` for those seeds."""
+    try:
+        if "," not in text:
+            return positive_int(text)
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count or comma-separated seeds, got {text!r}"
+        ) from None
+
+
 def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) -> None:
     """The flags of every grid command: seeds, output, jobs, and each `dans train` flag that
     the grid does not set itself."""
-    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds 1..N (default 5)")
+    parser.add_argument(
+        "--seeds",
+        type=seeds_arg,
+        default=5,
+        help="a count N (seeds 1..N) or the seeds themselves, comma-separated (default 5)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory of the grid")
     add_settings_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -13,7 +13,8 @@ from dans.experiments.grids import (
     Grid,
     GridOptions,
     GridRun,
-    seed_range,
+    Seeds,
+    seed_list,
     write_table,
 )
 from dans.experiments.plots import bar_chart
@@ -34,13 +35,13 @@ ABLATION_KEYS = ("seed", "dans_pathways", "dans_film")
 
 def ablate(
     config: TrainConfig,
-    seeds: int,
+    seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
-    """Train each variant of :data:`ABLATIONS` with ``config``'s DANS for seeds 1..``seeds``
-    into ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md``
-    and ``ablation.png`` and returns the result rows."""
+    """Train each variant of :data:`ABLATIONS` with ``config``'s DANS for ``seeds`` (a count N:
+    seeds 1..N) into ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``,
+    ``table.md`` and ``ablation.png`` and returns the result rows."""
     if not issubclass(SAMPLERS.get(config.training.sampler), DANSSampler):
         raise ConfigError(
             f"dans ablate varies DANS's generator; got --sampler {config.training.sampler}"
@@ -53,7 +54,7 @@ def ablate(
             {"variant": variant},
         )
         for variant, changes in ABLATIONS.items()
-        for seed in seed_range(seeds)
+        for seed in seed_list(seeds)
     ]
     return Grid(runs, ("variant",), _summarize).run(out, options)
 

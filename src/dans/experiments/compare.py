@@ -15,7 +15,8 @@ from dans.experiments.grids import (
     Grid,
     GridOptions,
     GridRun,
-    seed_range,
+    Seeds,
+    seed_list,
     write_table,
 )
 from dans.experiments.tables import (
@@ -49,18 +50,18 @@ class Cell:
         return f"{self.sampler}-{self.decoder}-seed{self.seed}"
 
 
-def grid(samplers: Sequence[str], decoders: Sequence[str], seeds: int) -> list[Cell]:
-    """Every (sampler, decoder, seed) with seeds 1..``seeds``, decoders outermost."""
+def grid(samplers: Sequence[str], decoders: Sequence[str], seeds: Seeds) -> list[Cell]:
+    """Every (sampler, decoder, seed) over ``seeds`` (a count N: seeds 1..N), decoders outermost."""
     return [
         Cell(sampler, decoder, seed)
         for decoder in decoders
         for sampler in samplers
-        for seed in seed_range(seeds)
+        for seed in seed_list(seeds)
     ]
 
 
 def comparison_grid(
-    config: TrainConfig, samplers: Sequence[str], decoders: Sequence[str], seeds: int
+    config: TrainConfig, samplers: Sequence[str], decoders: Sequence[str], seeds: Seeds
 ) -> Grid:
     """Every cell as a run of ``config``, summarised as ``table.md``."""
     runs = [
@@ -79,7 +80,7 @@ def compare(
     config: TrainConfig,
     samplers: Sequence[str],
     decoders: Sequence[str],
-    seeds: int,
+    seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:

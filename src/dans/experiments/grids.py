@@ -173,11 +173,19 @@ def write_table(out: Path, markdown: str) -> None:
     write_atomic(out / LATEX_TABLE_FILE, latex_table(markdown).encode())
 
 
-def seed_range(seeds: int) -> range:
-    """Seeds 1..``seeds``, the seeds of every grid."""
-    if seeds < 1:
-        raise DansError(f"--seeds must be at least 1, got {seeds}")
-    return range(1, seeds + 1)
+# A grid's seeds: a count N (seeds 1..N) or the seeds themselves.
+Seeds = int | Sequence[int]
+
+
+def seed_list(seeds: Seeds) -> list[int]:
+    """The seeds of a grid: 1..``seeds`` for a count, else ``seeds`` as given (distinct)."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise DansError(f"--seeds must be at least 1, got {seeds}")
+        return list(range(1, seeds + 1))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise DansError(f"--seeds must name distinct seeds, got {list(seeds)}")
+    return list(seeds)
 
 
 def _plan(total: int, pending: int, jobs: int, seconds_before: list[float]) -> str:

@@ -14,7 +14,8 @@ from dans.experiments.grids import (
     Grid,
     GridOptions,
     GridRun,
-    seed_range,
+    Seeds,
+    seed_list,
     write_table,
 )
 from dans.experiments.plots import line_chart
@@ -71,11 +72,11 @@ def sweep(
     config: TrainConfig,
     param: str,
     values: Sequence[str],
-    seeds: int,
+    seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
-    """Train ``config`` with ``param`` set to each value for seeds 1..``seeds`` into
+    """Train ``config`` with ``param`` set to each value for ``seeds`` (a count N: seeds 1..N) into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``sweep.png`` and returns the result rows."""
     key = sweep_key(param)
@@ -92,7 +93,7 @@ def sweep(
             {"param": key, "value": value_label(value)},
         )
         for value in sweep_values(key, values)
-        for seed in seed_range(seeds)
+        for seed in seed_list(seeds)
     ]
     return Grid(
         runs,
