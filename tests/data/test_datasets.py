@@ -219,10 +219,23 @@ def test_cli_download_fetches_once_and_prints_the_folder(isolated, monkeypatch, 
     info = dataclasses.replace(DATASETS["wn18rr"], url=archive.as_uri(), sha256=checksums())
     monkeypatch.setitem(DATASETS, "wn18rr", info)
     folder = isolated / "xdg" / "dans" / "datasets" / "wn18rr"
-    assert main(["datasets", "--download", "wn18rr"]) == 0
+    assert main(["datasets", "download", "wn18rr"]) == 0
     assert capsys.readouterr().out == f"{folder}\n"
     archive.unlink()  # already here: the second call needs no download
+    # The old spelling still works, for one release, and says what replaces it.
     assert main(["datasets", "--download", "wn18rr"]) == 0
-    assert capsys.readouterr().out == f"{folder}\n"
-    assert main(["datasets", "--download", "nell-995"]) == 2
+    out, err = capsys.readouterr()
+    assert out == f"{folder}\n"
+    assert err == (
+        "dans datasets: warning: --download NAME is deprecated: use `dans datasets download "
+        "NAME`\n"
+    )
+    assert main(["datasets", "download", "nell-995"]) == 2
     assert "has no public download" in capsys.readouterr().err
+
+
+def test_cli_download_needs_a_name_and_list_takes_none(capsys):
+    for argv in (["datasets", "download"], ["datasets", "list", "umls"]):
+        with pytest.raises(SystemExit) as usage:
+            main(argv)
+        assert usage.value.code == 2
