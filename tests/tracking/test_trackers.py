@@ -156,10 +156,15 @@ def test_the_commands_take_trackers(tmp_path):
     runs = sorted(path.name for path in (tmp_path / "grid" / "runs").iterdir())
     assert sorted(p.stem for p in (tmp_path / "grid" / "tracking").iterdir()) == runs
     assert sorted(p.name for p in (tmp_path / "grid" / "tensorboard").iterdir()) == runs
-    refused = _dans("train", "--tracker", "csv", "--epochs", "1")
+    # Without --out, the trackers write into the run's new folder under runs/.
+    done = _dans("train", "--tracker", "csv", "--epochs", "1", "--encoder", "lookup", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "tracking.csv").is_file() and (run / "metrics.json").is_file()
+    refused = _dans("train", "--tracker", "csv", "--epochs", "1", "--no-save")
     assert refused.returncode == 2
     assert refused.stderr.strip().endswith(
-        "--tracker needs --out: the trackers write into the run directory"
+        "--no-save keeps nothing: leave out --out, --resume and --tracker"
     )
 
 

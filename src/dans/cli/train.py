@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Trackers write beside the run, so they need one; ``--resume`` takes every setting from
-    the run's config.toml: another one would be silently ignored, or make the finished run
-    differ from an uninterrupted one."""
+    """``--no-save`` keeps nothing, so it takes no folder and no tracker (they write into the
+    run's folder); ``--resume`` takes every setting from the run's config.toml: another one
+    would be silently ignored, or make the finished run differ from an uninterrupted one."""
     if args.no_save and (args.out is not None or args.resume is not None or args.tracker):
         parser.error("--no-save keeps nothing: leave out --out, --resume and --tracker")
     if args.resume is None:
