@@ -261,15 +261,16 @@ def _flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _mean_text(values: list[float]) -> str:
+    """Rates (below 1) as ``mean_std_text`` gives them; counts and seconds to one decimal, a
+    single whole number as it is; no spread for a single value."""
     if not values:
         return "–"
-    if all(v.is_integer() for v in values) and len(values) == 1:
-        return str(int(values[0]))
-    return (
-        mean_std_text(values)
-        if max(values) < 1
-        else " ± ".join(f"{x:.1f}" for x in (mean_std(values) if len(values) > 1 else (values[0],)))
-    )
+    if max(values) < 1:
+        return mean_std_text(values)
+    if len(values) == 1:
+        return str(int(values[0])) if values[0].is_integer() else f"{values[0]:.1f}"
+    mean, spread = mean_std(values)
+    return f"{mean:.1f} ± {spread:.1f}"
 
 
 def _epoch_seconds(runs: dict[int, dict[str, str]]) -> float:
