@@ -301,7 +301,7 @@ def test_config_round_trips(trained):
 def test_evaluate_json_matches_metrics(trained, capsys):
     out, _ = trained
     capsys.readouterr()
-    assert main(["evaluate", str(out), "--split", "test", "--json"]) == 0
+    assert main(["evaluate", str(out), "--split", "test", "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     stored = json.loads((out / "metrics.json").read_text())["test"]
     for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
@@ -312,7 +312,7 @@ def test_evaluate_json_matches_metrics(trained, capsys):
 def test_evaluate_by_relation_splits_the_queries_of_the_whole(trained, capsys):
     out, _ = trained
     capsys.readouterr()
-    assert main(["evaluate", str(out), "--by", "relation", "--json"]) == 0
+    assert main(["evaluate", str(out), "--by", "relation", "--format", "json"]) == 0
     found = json.loads(capsys.readouterr().out)
     whole = json.loads((out / "metrics.json").read_text())["test"]
     assert sum(result["queries"] for result in found.values()) == whole["queries"]
@@ -329,11 +329,11 @@ def test_evaluate_by_relation_splits_the_queries_of_the_whole(trained, capsys):
 def test_evaluate_refuses_bad_memory_bound(trained, capsys, value):
     out, _ = trained
     with pytest.raises(SystemExit) as info:
-        main(["evaluate", str(out), "--memory-mb", value])
+        main(["evaluate", str(out), "--eval-memory-mb", value])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1
-    assert "--memory-mb" in err
+    assert "--eval-memory-mb" in err
 
 
 def test_evaluate_memory_bound_gives_the_same_metrics(trained, capsys):
@@ -341,7 +341,7 @@ def test_evaluate_memory_bound_gives_the_same_metrics(trained, capsys):
     capsys.readouterr()
     results = []
     for megabytes in ("0.01", "64", "1e300"):  # 0.01 MB: 19 queries of 135 scores per block
-        assert main(["evaluate", str(out), "--json", "--memory-mb", megabytes]) == 0
+        assert main(["evaluate", str(out), "--format", "json", "--eval-memory-mb", megabytes]) == 0
         results.append(json.loads(capsys.readouterr().out))
     for key in ("mrr", "mr", "hits@1", "hits@3", "hits@10", "ndcg@5"):
         assert results[0][key] == results[1][key] == results[2][key], key
@@ -462,7 +462,7 @@ def dans_run(tmp_path_factory):
     return out
 
 
-QUERY = ["--relation", "location_of", "--k", "5", "--json"]
+QUERY = ["--relation", "location_of", "--k", "5", "--format", "json"]
 
 
 @pytest.mark.parametrize("side", ["--head", "--tail"])
@@ -678,3 +678,14 @@ def test_exit_codes_two_for_bad_input_one_for_a_run_that_fails(tmp_path, monkeyp
     monkeypatch.setattr(Trainer, "train_epoch", diverging)
     assert main(argv) == 1
     assert "dans train: error: training diverged" in capsys.readouterr().err
+
+
+def test_old_spellings_work_for_one_release_with_a_deprecation_line(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    code, stdout = run_main(["evaluate", out, "--json", "--memory-mb", "8", "--device", "cpu"])
+    assert code == 0 and "mrr" in json.loads(stdout)
+    assert capsys.readouterr().err.splitlines() == [
+        "dans evaluate: warning: --json is deprecated: use --format json",
+        "dans evaluate: warning: --memory-mb is deprecated: use --eval-memory-mb",
+    ]

@@ -227,8 +227,7 @@ def test_cli_download_fetches_once_and_prints_the_folder(isolated, monkeypatch, 
     out, err = capsys.readouterr()
     assert out == f"{folder}\n"
     assert err == (
-        "dans datasets: warning: --download NAME is deprecated: use `dans datasets download "
-        "NAME`\n"
+        "dans datasets: warning: --download NAME is deprecated: use `dans datasets download NAME`\n"
     )
     assert main(["datasets", "download", "nell-995"]) == 2
     assert "has no public download" in capsys.readouterr().err

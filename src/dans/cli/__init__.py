@@ -106,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line per warning, as errors are, instead of Python's two with a source line.
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
+            for line in getattr(args, "deprecated", []):
+                warnings.warn(line, stacklevel=1)
             command.run(args)
     except DansError as exc:
         print(f"dans {args.command}: error: {_one_line(exc)}", file=sys.stderr)

@@ -77,6 +77,48 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] =
                 )
 
 
+def deprecated(new: str, const: object = None) -> type[argparse.Action]:
+    """The action of an old spelling of a flag, kept for one release: it stores what ``new``
+    stores (``const`` for a switch that stood for a value, such as ``--json`` for ``--format
+    json``), and notes its use in ``args.deprecated`` for the command line's warning line."""
+
+    class Alias(argparse.Action):
+        def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+            if const is not None:
+                kwargs["nargs"] = 0
+            super().__init__(option_strings, dest, **kwargs)
+
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
+            setattr(namespace, self.dest, const if const is not None else values)
+            said = getattr(namespace, "deprecated", [])
+            namespace.deprecated = [*said, f"{option_string} is deprecated: use {new}"]
+
+    return Alias
+
+
+def add_format_flag(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    """``--format``, the output format of every command that prints one, and ``--json``, its
+    old spelling for ``--format json``."""
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default=choices[0],
+        help=f"output format (default: {choices[0]})",
+    )
+    parser.add_argument(
+        "--json",
+        dest="format",
+        action=deprecated("--format json", const="json"),
+        help="the same as --format json, which replaces it",
+    )
+
+
 def seeds_arg(text: str) -> int | tuple[int, ...]:
     """``--seeds``: ``N`` for seeds 1..N, or ``1,3,7`` for those seeds."""
     try:

@@ -7,7 +7,13 @@ import json
 import warnings
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, positive_float
+from dans.cli.arguments import (
+    Command,
+    add_device_flag,
+    add_format_flag,
+    deprecated,
+    positive_float,
+)
 from dans.cli.render import metrics_table, relations_table
 from dans.config import TIE_POLICIES
 from dans.evaluation.metrics import evaluate, evaluate_by_relation
@@ -29,17 +35,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_device_flag(parser)
     parser.add_argument(
-        "--memory-mb",
+        "--eval-memory-mb",
+        dest="memory_mb",
         type=positive_float,
         default=DEFAULT_MEMORY_MB,
         help=f"MB of scores held at once while ranking (default: {DEFAULT_MEMORY_MB})",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        dest="memory_mb",
+        type=positive_float,
+        action=deprecated("--eval-memory-mb"),
+        help="the same as --eval-memory-mb, which replaces it",
     )
     parser.add_argument(
         "--by",
         choices=("relation",),
         help="the metrics of each relation's triples, one row per relation",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_format_flag(parser, ("table", "json"))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -54,13 +68,13 @@ def run(args: argparse.Namespace) -> None:
     title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
     if args.by == "relation":
         found = evaluate_by_relation(finished.model, finished.kg, **settings)
-        if args.json:
+        if args.format == "json":
             print(json.dumps({name: e.to_dict() for name, e in found.items()}, indent=2))
         else:
             print(relations_table(found, title))
         return
     result = evaluate(finished.model, finished.kg, **settings)
-    if args.json:
+    if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(metrics_table(result, title))

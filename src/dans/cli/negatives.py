@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, dans_run, positive_int
+from dans.cli.arguments import Command, add_device_flag, add_format_flag, dans_run, positive_int
 from dans.cli.render import negatives_table
 from dans.samplers.dans.hardest import hardest_negatives
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples", type=positive_int, default=100, help="fakes per pathway (default 100)"
     )
     add_device_flag(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_format_flag(parser, ("table", "json"))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
         if replace_head
         else (f"({anchor_name}, {args.relation}, ?)")
     )
-    if args.json:
+    if args.format == "json":
         print(json.dumps({"query": query, "negatives": rows}, indent=2))
         return
     print(
