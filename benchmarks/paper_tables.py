@@ -18,7 +18,7 @@ before: its results.csv rows join the table (a grid's own row of the same run re
 run's seconds per epoch comes from its log under FOLDER/runs or, for a run without one, is its
 cell's figure in FOLDER/paper_table.json (the mean of its runs', so a cell's mean over old and
 new runs stays exact), and the grids recorded there are listed with the new ones: a grid of
-the same folder name, rendered again or resumed on another machine, adds its runs and sittings
+the same folder name, rendered again or resumed on another machine, adds its runs and workers
 to its record.
 """
 
@@ -30,7 +30,7 @@ import math
 import statistics
 from pathlib import Path
 
-from dans.experiments.claims import covered_seconds, sitting_spans
+from dans.experiments.claims import covered_seconds, worker_spans
 from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
 from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
 from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
@@ -71,8 +71,8 @@ def main() -> None:
     )
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
-        f"from the {g['sittings']} `dans compare` process{'es' * (g['sittings'] != 1)} "
-        f"recorded{' (side by side counted once)' * (g['sittings'] > 1)}; run time summed "
+        f"from the {g['workers']} `dans compare` process{'es' * (g['workers'] != 1)} "
+        f"recorded{' (side by side counted once)' * (g['workers'] > 1)}; run time summed "
         f"{g['run_hours']:.1f} h."
         for g in grids
     )
@@ -163,22 +163,22 @@ def paper_table(
 
 
 def grid_record(grid: Path, rows: list[Row]) -> dict:
-    """A grid's name, its finished runs (of ``rows``, its results.csv) and its sittings, each
-    by its process as [start, last seen alive]."""
+    """A grid's name, its finished runs (of ``rows``, its results.csv) and its worker
+    processes, each as [start, last seen alive]."""
     return {
         "grid": grid.name,
         "run_names": sorted(_run_name(row) for row in rows if row["status"] == "ok"),
-        "spans": {holder: list(span) for holder, span in sitting_spans(grid).items()},
+        "spans": {holder: list(span) for holder, span in worker_spans(grid).items()},
     }
 
 
 def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
     """One record per grid name, in order of first appearance, with its runs, wall clock,
-    sittings and the run time of its runs (from ``rows``, every grid's). Records of one name
-    are a grid rendered again, or resumed in a folder of that name on another machine: their
-    runs and sittings are united, a sitting seen twice spanning both. A run listed by grids of
+    worker processes and the run time of its runs (from ``rows``, every grid's). Records of one
+    name are a grid rendered again, or resumed in a folder of that name on another machine:
+    their runs and workers are united, a worker seen twice spanning both. A run listed by grids of
     several names (copied into another grid's folder, which then counts it as done) belongs to
-    the first that lists it. A record from before sittings and runs were kept by name stands as
+    the first that lists it. A record from before workers and runs were kept by name stands as
     it is, alone under its name."""
     merged: dict[str, dict] = {}
     trained_by: dict[str, str] = {}
@@ -186,7 +186,7 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
         name = record["grid"]
         if "spans" not in record or "spans" not in merged.get(name, record):
             if name in merged:
-                raise SystemExit(f"grid {name}: recorded without its sittings; use another name")
+                raise SystemExit(f"grid {name}: recorded without its workers; use another name")
             merged[name] = record
             continue
         into = merged.setdefault(name, {"grid": name, "run_names": [], "spans": {}})
@@ -204,7 +204,7 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
         if "spans" in record:
             record["runs"] = len(record["run_names"])
             record["wall_hours"] = covered_seconds(map(tuple, record["spans"].values())) / 3600
-            record["sittings"] = len(record["spans"])
+            record["workers"] = len(record["spans"])
             record["run_hours"] = sum(seconds[name] for name in record["run_names"]) / 3600
     return list(merged.values())
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import dans
-from dans.cli import main
+from dans.cli import command_parser, main
+from dans.cli.arguments import ROW_FORMATS, TABLE_FORMATS
 from dans.cli.train import default_out
 from dans.config import TrainConfig
 from dans.errors import TrainingDiverged
@@ -323,6 +324,47 @@ def test_evaluate_by_relation_splits_the_queries_of_the_whole(trained, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[:3] == ["relation", "queries", "mrr"]
     assert len(lines) == 2 + len(found)
+
+
+def test_tsv_holds_what_json_holds_in_evaluate_and_negatives(trained, dans_run, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    for by in ([], ["--by", "relation"]):
+        assert main(["evaluate", str(out), *by, "--format", "json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        assert main(["evaluate", str(out), *by, "--format", "tsv"]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out), delimiter="\t"))
+        if by:
+            assert [row["relation"] for row in rows] == list(found)
+            pairs = [(row, found[row["relation"]]) for row in rows]
+        else:
+            assert [row["side"] for row in rows] == ["both", "head", "tail"]
+            pairs = [(rows[0], found), (rows[1], found["head"]), (rows[2], found["tail"])]
+        for row, expected in pairs:
+            for key in ("mrr", "mr", "hits@1", "hits@10", "ndcg@5"):
+                assert float(row[key]) == pytest.approx(expected[key], rel=1e-5), key
+    query = ["negatives", str(dans_run), "--head", "body_part_organ_or_organ_component"]
+    query += ["--relation", "location_of", "--k", "4"]
+    assert main([*query, "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)["negatives"]
+    assert main([*query, "--format", "tsv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out), delimiter="\t"))
+    assert [row["rank"] for row in rows] == ["1", "2", "3", "4"]
+    assert [row["entity"] for row in rows] == [row["entity"] for row in found]
+
+
+def test_every_format_flag_takes_names_from_one_vocabulary():
+    parser = command_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    formats = {}
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if "--format" in action.option_strings and name != "export":
+                formats[name] = tuple(action.choices)
+    assert formats == {
+        **dict.fromkeys(["evaluate", "negatives", "predict"], ROW_FORMATS),
+        **dict.fromkeys(["compare", "ablate", "sweep"], TABLE_FORMATS),
+    }
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "lots"])
@@ -689,3 +731,26 @@ def test_old_spellings_work_for_one_release_with_a_deprecation_line(trained, cap
         "dans evaluate: warning: --json is deprecated: use --format json",
         "dans evaluate: warning: --memory-mb is deprecated: use --eval-memory-mb",
     ]
+
+
+def test_renamed_settings_are_read_under_their_old_flags_and_keys_with_a_warning(tmp_path, capsys):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("cake_temperature = 0.5\n")
+    argv = ["train", "--encoder", "lookup", "--dim", "4", "--epochs", "1", "--quiet"]
+    argv += ["--sampler", "self-adv", "--adversarial-temperature", "2", "--dans-fake-per-side"]
+    argv += ["--config", settings, "--out", tmp_path / "run", "--device", "cpu"]
+    code, _ = run_main(argv)
+    assert code == 0
+    written = (tmp_path / "run" / "config.toml").read_text().splitlines()
+    assert {"self_adv_alpha = 2.0", "cake_alpha = 0.5", "dans_fake_per_condition = true"} <= set(
+        written
+    )
+    assert not any("temperature" in line and "cake" in line for line in written)
+    assert capsys.readouterr().err.splitlines()[:3] == [
+        "dans train: warning: --adversarial-temperature is deprecated: use --self-adv-alpha",
+        "dans train: warning: --dans-fake-per-side is deprecated: use --dans-fake-per-condition",
+        f"dans train: warning: {settings}: cake_temperature is now called cake_alpha; the old "
+        "name is read for one release",
+    ]
+    code, _ = run_main([*argv[:-4], "--no-dans-fake-per-side", "--out", tmp_path / "off"])
+    assert "dans_fake_per_condition = false" in (tmp_path / "off" / "config.toml").read_text()

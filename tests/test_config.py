@@ -1,6 +1,7 @@
 """The configuration: sections, each sampler's options, settings files old and new, and a sampler
 registered from outside the package."""
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,8 +16,8 @@ from dans.samplers import SAMPLERS, UniformSampler
 from dans.samplers.base import sampler_names, sampler_variants
 from dans.samplers.dans import DANSOptions
 
-# A config.toml as the flat layout wrote it: no headings, the self-adversarial temperature
-# amid the training keys, DANS's keys last.
+# A config.toml as the flat layout wrote it: no headings, the self-adversarial weights' alpha
+# amid the training keys under its old name, DANS's keys last.
 FLAT_LAYOUT = """# dans training configuration (every key is also a `dans train` flag)
 dataset = "umls"
 encoder = "lookup"
@@ -50,13 +51,14 @@ def test_a_config_reads_by_section_by_sampler_and_by_key():
 def test_a_flat_config_file_loads_and_a_written_one_reads_back(tmp_path):
     old = tmp_path / "old.toml"
     old.write_text(FLAT_LAYOUT)
-    config = TrainConfig.from_toml(old)
+    with pytest.warns(FutureWarning, match="adversarial_temperature is now called self_adv_alpha"):
+        config = TrainConfig.from_toml(old)
     assert config == TrainConfig(
         encoder="lookup",
         sampler="dans",
         dim=16,
         negatives=6,
-        adversarial_temperature=2.0,
+        self_adv_alpha=2.0,
         epochs=2,
         seed=3,
         device="cpu",
@@ -72,7 +74,7 @@ def test_a_flat_config_file_loads_and_a_written_one_reads_back(tmp_path):
         assert f"# {heading}" in lines
     # Each key sits under its own heading.
     assert lines.index("# model") < lines.index("dim = 16") < lines.index("# training")
-    assert lines.index("# sampler self-adv") < lines.index("adversarial_temperature = 2.0")
+    assert lines.index("# sampler self-adv") < lines.index("self_adv_alpha = 2.0")
 
 
 def test_a_value_out_of_range_names_its_flag_or_its_file_and_line(tmp_path):
@@ -160,3 +162,23 @@ def test_a_variant_cannot_take_a_samplers_name(half_sampler):
         class Clash(UniformSampler):
             name = "clash"
             variants: ClassVar[dict] = {"uniform": {}}
+
+
+def test_a_renamed_key_is_read_under_its_new_name_and_both_at_once_is_refused(tmp_path):
+    with pytest.warns(FutureWarning, match="fake_per_side is now called dans_fake_per_condition"):
+        config = TrainConfig(dans_fake_per_side=True)
+    assert config.sampler_options("dans").fake_per_condition
+    assert config.replace(cake_alpha=0.5) == config.replace(cake_temperature=0.5)
+    with pytest.raises(ConfigError, match="smile_temperature and smile_alpha are the same"):
+        TrainConfig(smile_temperature=1.0, smile_alpha=2.0)
+    # A bad value under the old name points at the file's line that set it.
+    path = tmp_path / "old.toml"
+    path.write_text('sampler = "self-adv"\nadversarial_temperature = 0.0\n')
+    with pytest.raises(ConfigError) as error, pytest.warns(FutureWarning):
+        TrainConfig.from_toml(path)
+    assert str(error.value) == f"{path}:2: --self-adv-alpha must be greater than 0.0, got 0.0"
+    # A file dans wrote itself under the old names reads without a warning.
+    path.write_text('sampler = "self-adv"\nadversarial_temperature = 3.0\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TrainConfig.from_toml(path, warn=False).sampler_options("self-adv").alpha == 3.0

@@ -31,7 +31,11 @@ RUNS: dict[str, dict[str, object]] = {
     "dans": {"sampler": "dans"},
     "dans-authors": {"sampler": "dans-authors"},
     "dans-snap": {"sampler": "dans", "dans_mode": "snap"},
-    "dans-shared-fakes": {"sampler": "dans", "dans_gan_positives": 300, "dans_fake_per_side": True},
+    "dans-shared-fakes": {
+        "sampler": "dans",
+        "dans_gan_positives": 300,
+        "dans_fake_per_condition": True,
+    },
     "uniform-complex": {"sampler": "uniform", "decoder": "complex"},
     "dans-complex": {"sampler": "dans", "decoder": "complex"},
     "self-adv-rotate": {"sampler": "self-adv", "decoder": "rotate"},

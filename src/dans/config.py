@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -166,6 +167,7 @@ class TrainConfig:
     runtime: RuntimeSettings
 
     def __init__(self, **values: Any) -> None:
+        values = current_names(values, "TrainConfig")
         # A variant's name becomes its sampler's, and the options the variant fixes win.
         sampler = values.get("sampler")
         if isinstance(sampler, str):
@@ -230,7 +232,7 @@ class TrainConfig:
 
     def replace(self, **values: Any) -> TrainConfig:
         """A copy with the given keys changed."""
-        return TrainConfig(**{**self.to_dict(), **values})
+        return TrainConfig(**{**self.to_dict(), **current_names(values, "replace")})
 
     def validate(self) -> TrainConfig:
         """The checks that span settings; raises :class:`ConfigError` naming the flags."""
@@ -266,12 +268,12 @@ class TrainConfig:
         return f"TrainConfig({', '.join(f'{key}={value!r}' for key, value in changed.items())})"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any], source: str, warn: bool = True) -> TrainConfig:
         """Build from a mapping, refusing unknown keys and values of the wrong type, named after
         ``source``; a value out of range raises :class:`~dans.options.OptionError` naming its
-        flag."""
+        flag. Renamed keys are read under their new names, with a warning if ``warn``."""
         types = {key: value_type(spec) for key, spec in cls.specs().items()}
-        values = dict(values)
+        values = current_names(values, source, warn)
         for key, value in values.items():
             if key not in types:
                 raise ConfigError(f"{source}: unknown key {key!r}")
@@ -291,15 +293,49 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: Path, defaults: dict[str, Any] | None = None) -> TrainConfig:
-        """The file's settings over ``defaults`` over the built-in defaults."""
+    def from_toml(
+        cls, path: Path, defaults: dict[str, Any] | None = None, warn: bool = True
+    ) -> TrainConfig:
+        """The file's settings over ``defaults`` over the built-in defaults; ``warn``: whether
+        keys the file names by an old name are warned about (not for a file dans wrote)."""
         text, values = read_toml(path)
         try:
-            return cls.from_dict({**(defaults or {}), **values}, str(path))
+            return cls.from_dict({**(defaults or {}), **values}, str(path), warn)
         except OptionError as exc:
-            if exc.key not in values:
+            old = {new: old for old, new in renamed_keys().items()}.get(exc.key, exc.key)
+            key = exc.key if exc.key in values else old
+            if key not in values:
                 raise
-            raise ConfigError(f"{where_set(path, text, exc.key)}: {exc}") from None
+            raise ConfigError(f"{where_set(path, text, key)}: {exc}") from None
+
+
+def renamed_keys() -> dict[str, str]:
+    """Every old config key still read, and the key that replaced it."""
+    return {
+        old: new for group in TrainConfig.groups().values() for old, new in group.renamed.items()
+    }
+
+
+def current_names(values: dict[str, Any], source: str, warn: bool = True) -> dict[str, Any]:
+    """``values`` with each renamed key under its new name, warning (``FutureWarning``, which
+    a user sees) that ``source`` uses the old one; both names at once is an error."""
+    renamed = renamed_keys()
+    found = {}
+    for key, value in values.items():
+        new = renamed.get(key)
+        if new is None:
+            found[key] = value
+            continue
+        if new in values:
+            raise ConfigError(f"{source}: {key} and {new} are the same setting; keep {new}")
+        if warn:
+            warnings.warn(
+                f"{source}: {key} is now called {new}; the old name is read for one release",
+                FutureWarning,
+                stacklevel=3,
+            )
+        found[new] = value
+    return found
 
 
 def read_toml(path: Path) -> tuple[str, dict[str, Any]]:

@@ -41,6 +41,9 @@ class Options:
     prefix: ClassVar[str] = ""
     # The heading of the group in --help and in a written config.toml.
     title: ClassVar[str] = ""
+    # Old config key -> the key that replaced it: files and flags that use the old name are
+    # read for one release, with a warning.
+    renamed: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -280,7 +280,7 @@ class RunDirectory:
         path = self.path / CONFIG_FILE
         if not self.path.is_dir():
             raise DansError(f"{self.path}: no such run directory")
-        return TrainConfig.from_toml(path)
+        return TrainConfig.from_toml(path, warn=False)
 
     def read_metrics(self) -> RunMetrics | None:
         path = self.path / METRICS_FILE

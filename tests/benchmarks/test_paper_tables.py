@@ -1,4 +1,4 @@
-"""benchmarks/paper_tables.py: grid records merged across sittings and machines, run records
+"""benchmarks/paper_tables.py: grid records merged across worker processes and machines, run records
 kept and read back, and the table's cells against hand-worked figures."""
 
 import importlib.util
@@ -33,14 +33,14 @@ def _row(sampler, seed, mrr, device="cpu"):
     }
 
 
-def test_records_of_one_grid_unite_their_runs_and_sittings():
+def test_records_of_one_grid_unite_their_runs_and_workers():
     rows = [_row("uniform", 1, 0.3), _row("uniform", 2, 0.3), _row("mcns", 1, 0.3)]
     earlier = {
         "grid": "g",
         "run_names": ["uniform-distmult-seed1"],
         "spans": {"a": [0.0, 100.0]},
     }
-    # Rendered again later: sitting a went on to 150, and sitting b overlaps it by 50 s.
+    # Rendered again later: worker a went on to 150, and worker b overlaps it by 50 s.
     later = {
         "grid": "g",
         "run_names": ["uniform-distmult-seed1", "uniform-distmult-seed2"],
@@ -52,7 +52,7 @@ def test_records_of_one_grid_unite_their_runs_and_sittings():
     g, h = merged
     assert g["run_names"] == ["uniform-distmult-seed1", "uniform-distmult-seed2"]
     assert g["spans"] == {"a": [0.0, 150.0], "b": [100.0, 400.0]}
-    assert g["sittings"] == 2 and g["wall_hours"] == pytest.approx(400 / 3600)
+    assert g["workers"] == 2 and g["wall_hours"] == pytest.approx(400 / 3600)
     # Two runs of 100 s training and 20 s evaluation each.
     assert g["runs"] == 2 and g["run_hours"] == pytest.approx(240 / 3600)
     assert h["runs"] == 1 and h["wall_hours"] == pytest.approx(0.01)
@@ -72,12 +72,12 @@ def test_a_run_copied_into_another_grid_stays_with_the_grid_that_trained_it():
     assert cpu_record["run_names"] == ["uniform-distmult-seed1"]
 
 
-def test_a_record_without_sittings_stands_alone_under_its_name():
+def test_a_record_without_workers_stands_alone_under_its_name():
     legacy = {"grid": "old", "runs": 30, "wall_hours": 5.0}
     merged = paper_tables.merge_records([legacy], [])
     assert merged == [legacy]
     again = {"grid": "old", "run_names": [], "spans": {}}
-    with pytest.raises(SystemExit, match="grid old: recorded without its sittings"):
+    with pytest.raises(SystemExit, match="grid old: recorded without its workers"):
         paper_tables.merge_records([legacy, again], [])
 
 

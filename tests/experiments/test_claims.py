@@ -1,6 +1,6 @@
 """Claims on a grid's runs: exclusive, renewed while held, taken over when their holder died;
-two grid processes on one folder train every run exactly once; and the sittings add up to the
-grid's wall clock."""
+two grid processes on one folder train every run exactly once; and the workers' records add up
+to the grid's wall clock."""
 
 import json
 import multiprocessing
@@ -16,8 +16,8 @@ from dans.experiments.claims import (
     LEASE_SECONDS,
     Claims,
     covered_seconds,
-    sitting_spans,
     wall_seconds,
+    worker_spans,
 )
 from dans.experiments.grids import read_results, without_machine_columns
 
@@ -167,7 +167,7 @@ def test_a_damaged_claim_is_reported_and_lapses_after_the_default_lease(tmp_path
         claims.close()
 
 
-def test_claims_and_sittings_are_written_whole_and_a_damaged_sitting_is_left_out(tmp_path):
+def test_claims_and_worker_records_are_written_whole_and_a_damaged_one_is_left_out(tmp_path):
     claims = Claims(tmp_path)
     try:
         assert claims.take("run-a")
@@ -175,35 +175,36 @@ def test_claims_and_sittings_are_written_whole_and_a_damaged_sitting_is_left_out
         assert names == ["run-a.claim"]  # no staged copy left behind
     finally:
         claims.close()
-    (tmp_path / "sittings" / "empty").write_text("")
-    with pytest.warns(UserWarning, match="empty: a damaged sitting record, left out"):
+    (tmp_path / "workers" / "empty").write_text("")
+    with pytest.warns(UserWarning, match="empty: a damaged worker record, left out"):
         assert wall_seconds(tmp_path) >= 0
 
 
-def test_a_sitting_is_recorded_from_its_start_and_renewed_while_it_lasts(tmp_path):
+def test_a_worker_is_recorded_from_its_start_and_renewed_while_it_lasts(tmp_path):
     before = time.time()
     claims = Claims(tmp_path, lease_seconds=0.3)
     try:
-        (sitting,) = (tmp_path / "sittings").iterdir()
-        assert before <= float(sitting.read_text()) <= time.time()
+        (record,) = (tmp_path / "workers").iterdir()
+        assert before <= float(record.read_text()) <= time.time()
         long_ago = time.time() - 60
-        os.utime(sitting, (long_ago, long_ago))
+        os.utime(record, (long_ago, long_ago))
         time.sleep(0.5)
-        assert time.time() - sitting.stat().st_mtime < 0.3
+        assert time.time() - record.stat().st_mtime < 0.3
     finally:
         claims.close()
     assert 0 <= wall_seconds(tmp_path) < time.time() - before
 
 
-def test_the_wall_clock_adds_sittings_and_counts_overlaps_once(tmp_path):
-    (tmp_path / "sittings").mkdir()
-    # Two overlapping sittings (1000-1100 and 1050-1120) and a later one (1200-1260): 120 + 60 s.
+def test_the_wall_clock_adds_workers_and_counts_overlaps_once(tmp_path):
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "sittings").mkdir()  # where grids of earlier releases kept their workers' records
+    # Two overlapping workers (1000-1100 and 1050-1120) and a later one (1200-1260): 120 + 60 s.
     for name, start, end in (("a", 1000, 1100), ("b", 1050, 1120), ("c", 1200, 1260)):
-        path = tmp_path / "sittings" / name
+        path = tmp_path / ("sittings" if name == "a" else "workers") / name
         path.write_text(f"{start}\n")
         os.utime(path, (end, end))
     assert wall_seconds(tmp_path) == 180
-    assert sitting_spans(tmp_path) == {"a": (1000, 1100), "b": (1050, 1120), "c": (1200, 1260)}
+    assert worker_spans(tmp_path) == {"a": (1000, 1100), "b": (1050, 1120), "c": (1200, 1260)}
     assert wall_seconds(tmp_path / "no grid") == 0
 
 

@@ -434,7 +434,7 @@ def test_gan_positives_trains_the_gan_on_a_random_sample_of_the_batch(umls):
 
 def test_shared_fakes_are_one_per_conditioning_vector(umls):
     positives = umls.train[:64]
-    _, model, shared = _build(umls, dans_fake_per_side=True)
+    _, model, shared = _build(umls, dans_fake_per_condition=True)
     negatives, _, _ = _sample(model, shared, positives)
     for name, cols in _columns(shared).items():
         fakes, heads = negatives.embeddings[:, cols], negatives.head_replaced[:, cols]
@@ -459,7 +459,7 @@ def test_shared_fakes_are_one_per_conditioning_vector(umls):
     # Without input noise, and with batch statistics fixed, a fake depends on its row alone:
     # sharing it changes nothing.
     _, model, each = _build(umls, dans_noise_sigma=0.0)
-    _, _, shared = _build(umls, dans_noise_sigma=0.0, dans_fake_per_side=True)
+    _, _, shared = _build(umls, dans_noise_sigma=0.0, dans_fake_per_condition=True)
     each.eval(), shared.eval()
     first, _, _ = _sample(model, each, positives)
     second, _, _ = _sample(model, shared, positives)
@@ -517,11 +517,11 @@ def test_gan_beta1_is_the_first_moment_decay_of_both_gan_optimisers(umls):
             assert optimizer.param_groups[0]["betas"] == (beta1, 0.999)
 
 
-def test_adversarial_temperature_weighs_each_negative_by_its_softmax_score(umls):
+def test_adversarial_alpha_weighs_each_negative_by_its_softmax_score(umls):
     positives = umls.train[:32]
     _, model, plain = _build(umls)
     assert _sample(model, plain, positives)[0].weights is None
-    _, model, weighted = _build(umls, dans_adversarial_temperature=50.0)
+    _, model, weighted = _build(umls, dans_adversarial_alpha=50.0)
     negatives, entities, relations = _sample(model, weighted, positives)
     # By hand, negative by negative: the decoder's logit of the corrupted triple.
     decoder = model.decoder

@@ -238,8 +238,8 @@ def test_popularity_never_draws_zero_count_entities():
 
 
 def test_self_adversarial_weights_by_hand(umls):
-    model, sampler = _build(umls, "self-adv", adversarial_temperature=0.5)
-    assert sampler.temperature == 0.5
+    model, sampler = _build(umls, "self-adv", self_adv_alpha=0.5)
+    assert sampler.alpha == 0.5
     with torch.no_grad():
         model.encoder.embeddings.weight.mul_(8)  # spread the scores out
     positives = umls.train[:20]
@@ -264,9 +264,9 @@ def test_self_adversarial_weights_by_hand(umls):
     assert weights.std() > 0.1  # far from uniform, so the check above means something
 
 
-def test_self_adversarial_refuses_a_bad_temperature():
-    with pytest.raises(ConfigError, match="temperature"):
-        SelfAdversarialSampler(4, 3, options=SelfAdversarialOptions(temperature=0.0))
+def test_self_adversarial_refuses_a_bad_alpha():
+    with pytest.raises(ConfigError, match="--self-adv-alpha must be greater than 0"):
+        SelfAdversarialSampler(4, 3, options=SelfAdversarialOptions(alpha=0.0))
 
 
 def test_concat_offsets_groups_and_renormalises_weights():

@@ -62,7 +62,7 @@ def test_intra_schema_negatives_fit_the_schema_and_the_rest_break_it():
 
 
 def test_contrastive_weights_are_an_option():
-    assert _sampler(temperature=0.0).weigh(None, None) is None
+    assert _sampler(alpha=0.0).weigh(None, None) is None
     with pytest.raises(ConfigError, match="--smile-hard-share must be at most 1"):
         SMiLEOptions(hard_share=1.5)
 

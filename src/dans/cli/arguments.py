@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dans import distributed
-from dans.config import TrainConfig
+from dans.config import TrainConfig, renamed_keys
 from dans.errors import DansError
 from dans.experiments.claims import LEASE_SECONDS
 from dans.experiments.grids import GridOptions
@@ -75,6 +75,28 @@ def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] =
                     default=None,
                     help=help_text,
                 )
+        for old_key, key in renamed_keys().items():
+            if key in specs:
+                add_renamed_flag(group, old_key, key, value_type(specs[key]))
+
+
+def add_renamed_flag(group: argparse._ArgumentGroup, old_key: str, key: str, kind: type) -> None:
+    """The flag of a renamed config key, kept for one release: it sets the new key and says so
+    (a switch's ``--no-`` form too)."""
+    new = flag_name(key)
+    if kind is bool:
+        negated = "--no-" + new.removeprefix("--")
+        for flag, value, instead in ((old_key, True, new), ("no_" + old_key, False, negated)):
+            group.add_argument(
+                flag_name(flag),
+                dest=key,
+                action=deprecated(instead, const=value),
+                help=argparse.SUPPRESS,
+            )
+        return
+    group.add_argument(
+        flag_name(old_key), dest=key, type=kind, action=deprecated(new), help=argparse.SUPPRESS
+    )
 
 
 def deprecated(new: str, const: object = None) -> type[argparse.Action]:
@@ -102,21 +124,30 @@ def deprecated(new: str, const: object = None) -> type[argparse.Action]:
     return Alias
 
 
-def add_format_flag(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
-    """``--format``, the output format of every command that prints one, and ``--json``, its
-    old spelling for ``--format json``."""
+# ``--format``'s names, the same in every command: rows as aligned text, tab-separated or JSON;
+# a grid's paper table as Markdown or LaTeX, or its results as JSON.
+ROW_FORMATS = ("table", "tsv", "json")
+TABLE_FORMATS = ("markdown", "latex", "json")
+
+
+def add_format_flag(
+    parser: argparse.ArgumentParser, choices: Sequence[str], old_json: bool = True
+) -> None:
+    """``--format``, the output format of every command that prints one (its first choice the
+    default), and, ``old_json``, ``--json``: its old spelling for ``--format json``."""
     parser.add_argument(
         "--format",
         choices=choices,
         default=choices[0],
         help=f"output format (default: {choices[0]})",
     )
-    parser.add_argument(
-        "--json",
-        dest="format",
-        action=deprecated("--format json", const="json"),
-        help="the same as --format json, which replaces it",
-    )
+    if old_json:
+        parser.add_argument(
+            "--json",
+            dest="format",
+            action=deprecated("--format json", const="json"),
+            help="the same as --format json, which replaces it",
+        )
 
 
 def seeds_arg(text: str) -> int | tuple[int, ...]:
@@ -145,10 +176,10 @@ def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) ->
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--format",
-        choices=("markdown", "latex"),
-        default="markdown",
-        help="the table printed at the end; both are written, as table.md and table.tex "
-        "(default: markdown)",
+        choices=TABLE_FORMATS,
+        default=TABLE_FORMATS[0],
+        help="what is printed at the end: the table, as Markdown or LaTeX (both are written, as "
+        "table.md and table.tex), or the rows of results.csv as JSON (default: markdown)",
     )
     parser.add_argument(
         "--jobs",

@@ -8,13 +8,20 @@ import warnings
 from pathlib import Path
 
 from dans.cli.arguments import (
+    ROW_FORMATS,
     Command,
     add_device_flag,
     add_format_flag,
     deprecated,
     positive_float,
 )
-from dans.cli.render import metrics_table, relations_table
+from dans.cli.render import (
+    evaluation_rows,
+    metrics_table,
+    relation_rows,
+    relations_table,
+    rows_tsv,
+)
 from dans.config import TIE_POLICIES
 from dans.evaluation.metrics import evaluate, evaluate_by_relation
 from dans.evaluation.ranking import DEFAULT_MEMORY_MB
@@ -53,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("relation",),
         help="the metrics of each relation's triples, one row per relation",
     )
-    add_format_flag(parser, ("table", "json"))
+    add_format_flag(parser, ROW_FORMATS)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -70,12 +77,16 @@ def run(args: argparse.Namespace) -> None:
         found = evaluate_by_relation(finished.model, finished.kg, **settings)
         if args.format == "json":
             print(json.dumps({name: e.to_dict() for name, e in found.items()}, indent=2))
+        elif args.format == "tsv":
+            print(rows_tsv(relation_rows(found)), end="")
         else:
             print(relations_table(found, title))
         return
     result = evaluate(finished.model, finished.kg, **settings)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
+    elif args.format == "tsv":
+        print(rows_tsv(evaluation_rows(result)), end="")
     else:
         print(metrics_table(result, title))
 

@@ -6,8 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, add_format_flag, dans_run, positive_int
-from dans.cli.render import negatives_table
+from dans.cli.arguments import (
+    ROW_FORMATS,
+    Command,
+    add_device_flag,
+    add_format_flag,
+    dans_run,
+    positive_int,
+)
+from dans.cli.render import negatives_table, rows_tsv
 from dans.samplers.dans.hardest import hardest_negatives
 
 
@@ -22,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples", type=positive_int, default=100, help="fakes per pathway (default 100)"
     )
     add_device_flag(parser)
-    add_format_flag(parser, ("table", "json"))
+    add_format_flag(parser, ROW_FORMATS)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -60,6 +67,9 @@ def run(args: argparse.Namespace) -> None:
     )
     if args.format == "json":
         print(json.dumps({"query": query, "negatives": rows}, indent=2))
+        return
+    if args.format == "tsv":
+        print(rows_tsv([{"rank": rank, **row} for rank, row in enumerate(rows, 1)]), end="")
         return
     print(
         f"hardest DANS negatives for {query}: {args.samples} fakes per pathway snapped to real "

@@ -6,12 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, positive_int
-from dans.cli.render import predictions_table, predictions_tsv
+from dans.cli.arguments import ROW_FORMATS, Command, add_device_flag, add_format_flag, positive_int
+from dans.cli.render import prediction_rows, predictions_table, rows_tsv
 from dans.pipeline import load_run
 from dans.prediction import ASKED, Query, predict, read_queries
-
-FORMATS = ("table", "tsv", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave out entities that complete a train triple: propose new facts only",
     )
-    parser.add_argument(
-        "--format", choices=FORMATS, default="table", help="output format (default: table)"
-    )
+    add_format_flag(parser, ROW_FORMATS, old_json=False)
     add_device_flag(parser)
 
 
@@ -65,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
         ]
         print(json.dumps(rows, indent=2))
     elif args.format == "tsv":
-        print(predictions_tsv(found), end="")
+        print(rows_tsv(prediction_rows(found)), end="")
     else:
         print("\n\n".join(predictions_table(prediction) for prediction in found))
 

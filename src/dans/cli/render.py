@@ -3,6 +3,7 @@ handlers that compute them."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from dans.data.datasets import DATASETS, locate
 from dans.evaluation.metrics import METRIC_NAMES, Evaluation
 from dans.experiments.diversity import DIVERSITY_COLUMNS
-from dans.experiments.grids import LATEX_TABLE_FILE, RESULTS_FILE, TABLE_FILE
+from dans.experiments.grids import LATEX_TABLE_FILE, RESULTS_FILE, TABLE_FILE, read_results
 from dans.prediction import Prediction
 from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
@@ -70,21 +71,54 @@ def predictions_table(prediction: Prediction) -> str:
     return "\n".join(lines)
 
 
-def predictions_tsv(found: list[Prediction]) -> str:
-    """One line per (query, answer): the query's head, relation and tail, rank, entity, logit."""
-    lines = ["head\trelation\ttail\trank\tentity\tscore"]
-    for prediction in found:
-        query = prediction.query
-        for rank, name, score in prediction.ranked():
-            lines.append(
-                f"{query.head}\t{query.relation}\t{query.tail}\t{rank}\t{name}\t{score:.6g}"
-            )
+def rows_tsv(rows: list[dict[str, Any]]) -> str:
+    """Rows of one shape as tab-separated text under a header of their keys; floats to six
+    significant digits."""
+    if not rows:
+        return ""
+    lines = ["\t".join(rows[0])]
+    for row in rows:
+        lines.append(
+            "\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values())
+        )
     return "\n".join(lines) + "\n"
+
+
+def prediction_rows(found: list[Prediction]) -> list[dict[str, Any]]:
+    """One row per (query, answer): the query's head, relation and tail, rank, entity, logit."""
+    return [
+        {
+            "head": prediction.query.head,
+            "relation": prediction.query.relation,
+            "tail": prediction.query.tail,
+            "rank": rank,
+            "entity": name,
+            "score": score,
+        }
+        for prediction in found
+        for rank, name, score in prediction.ranked()
+    ]
+
+
+def evaluation_rows(result: Evaluation) -> list[dict[str, Any]]:
+    """One row per side (both, head, tail) and its metrics."""
+    sides = (("both", result.both), ("head", result.head), ("tail", result.tail))
+    return [{"side": side, **metrics.to_dict()} for side, metrics in sides]
+
+
+def relation_rows(found: dict[str, Evaluation]) -> list[dict[str, Any]]:
+    """One row per relation: its queries, then its metrics over both sides."""
+    return [
+        {"relation": name, "queries": result.queries, **result.both.to_dict()}
+        for name, result in found.items()
+    ]
 
 
 def grid_summary(out: Path, runs: int, chart: str = "", table_format: str = "markdown") -> str:
     """A grid's table as written (markdown or LaTeX), how many runs it holds, and its chart when
-    there is one."""
+    there is one; or, as JSON, the rows of its results."""
+    if table_format == "json":
+        return json.dumps(read_results(out / RESULTS_FILE), indent=2)
     lines = [f"{runs} runs in {out / RESULTS_FILE}"]
     if chart and (out / chart).exists():
         lines.append(f"chart: {out / chart}")

@@ -1,8 +1,8 @@
 """Claims on the runs of a grid, so that several processes (on one machine, or on several that
 share the folder) can work through one grid: each run is claimed before it trains, atomically,
 with a lease that a heartbeat renews and that lapses when its holder dies; one lock
-serialises the rewrites of the grid's results; and each process's sitting is recorded, so that
-the grid's wall clock adds up across sittings."""
+serialises the rewrites of the grid's results; and each worker process records when it started
+and when it was last alive, so that the grid's wall clock adds up across its workers."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from dans.folders import lock
 # A claim not renewed for this long belongs to a holder that died; renewed every HEARTBEAT.
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
-CLAIMS_FOLDER, SITTINGS_FOLDER, LOCK_FILE = "claims", "sittings", ".lock"
+CLAIMS_FOLDER, WORKERS_FOLDER, LOCK_FILE = "claims", "workers", ".lock"
+# Where grids written before the workers' records were named for them keep theirs.
+OLD_WORKERS_FOLDER = "sittings"
 # The exit status of a grid process that could not renew its claims.
 EXIT_LOST_CLAIM = 1
 
@@ -35,7 +37,7 @@ class Claims:
     ``out/claims/<run>.claim`` naming the holder and its lease; renewed while held, by a daemon
     thread.
 
-    The same thread keeps ``out/sittings/<holder>`` current: it holds the time this process
+    The same thread keeps ``out/workers/<holder>`` current: it holds the time this process
     started on the grid, and its modification time is when the process was last seen alive. A
     renewal that fails (the claim gone or taken, the folder unwritable) calls ``on_lost`` with
     the reason: by default the process reports it and ends at once, since a run it still wrote
@@ -56,9 +58,9 @@ class Claims:
         self.retry_seconds = min(HEARTBEAT_SECONDS, lease_seconds / 3)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._record = json.dumps({"holder": self.holder, "lease_seconds": lease_seconds})
-        self._sitting = out / SITTINGS_FOLDER / self.holder.replace(":", "-")
-        make_folder(self._sitting.parent)
-        write_atomic(self._sitting, f"{time.time()!r}\n".encode())
+        self._worker_file = out / WORKERS_FOLDER / self.holder.replace(":", "-")
+        make_folder(self._worker_file.parent)
+        write_atomic(self._worker_file, f"{time.time()!r}\n".encode())
         self._on_lost = on_lost or _end_process
         self._held: set[str] = set()
         self._guard = threading.Lock()
@@ -96,7 +98,7 @@ class Claims:
         self._stop.set()
         self._heartbeat.join()
         with contextlib.suppress(OSError):
-            os.utime(self._sitting)
+            os.utime(self._worker_file)
         for name in list(self._held):
             self.release(name)
 
@@ -132,10 +134,10 @@ class Claims:
                 return
 
     def _renew(self) -> str | None:
-        """Touch the sitting and every claim held; what failed, or None."""
+        """Touch this worker's record and every claim held; what failed, or None."""
         with self._guard:  # so that no claim is released halfway through
             try:
-                os.utime(self._sitting)
+                os.utime(self._worker_file)
                 for name in self._held:
                     path = self._path(name)
                     if _read_claim(path)[0] != self.holder:
@@ -177,24 +179,25 @@ def _end_process(reason: str) -> None:
 
 
 def wall_seconds(out: Path) -> float:
-    """How long processes worked on the grid in ``out``, summed over its sittings (each from
-    its start to when it was last seen alive, to within a heartbeat), time two of them
-    overlapped counted once; 0 for a grid with no record of its sittings."""
-    return covered_seconds(sitting_spans(out).values())
+    """How long processes worked on the grid in ``out``, summed over its workers (each from its
+    start to when it was last seen alive, to within a heartbeat), time two of them overlapped
+    counted once; 0 for a grid with no record of its workers."""
+    return covered_seconds(worker_spans(out).values())
 
 
-def sitting_spans(out: Path) -> dict[str, tuple[float, float]]:
-    """Each sitting of the grid in ``out``, by its process: (start, last seen alive), in
-    seconds since the epoch."""
-    folder = out / SITTINGS_FOLDER
+def worker_spans(out: Path) -> dict[str, tuple[float, float]]:
+    """Each worker process of the grid in ``out``, by its holder name: (start, last seen
+    alive), in seconds since the epoch."""
     spans = {}
-    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
-        if path.name.startswith("."):  # a sitting being written
-            continue
-        try:
-            spans[path.name] = (float(path.read_text()), path.stat().st_mtime)
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"{path}: a damaged sitting record, left out ({exc})", stacklevel=2)
+    for name in (OLD_WORKERS_FOLDER, WORKERS_FOLDER):
+        folder = out / name
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if path.name.startswith("."):  # a record being written
+                continue
+            try:
+                spans[path.name] = (float(path.read_text()), path.stat().st_mtime)
+            except (OSError, ValueError) as exc:
+                warnings.warn(f"{path}: a damaged worker record, left out ({exc})", stacklevel=2)
     return spans
 
 

@@ -226,7 +226,7 @@ def finished(run_dir: Path, config: TrainConfig) -> bool:
         return False
     measured = (run_dir / METRICS_FILE).exists() and (run_dir / DIVERSITY_FILE).exists()
     done = measured or (run_dir / DIVERGED_FILE).exists()
-    stored = TrainConfig.from_toml(run_dir / CONFIG_FILE).to_dict()
+    stored = TrainConfig.from_toml(run_dir / CONFIG_FILE, warn=False).to_dict()
     changed = sorted(
         key
         for key, value in config.to_dict().items()

@@ -13,7 +13,7 @@ A head without types takes the relation's head types. Of a row's negatives, as m
 candidates number (at most all) are drawn from them with replacement, the rest from every
 entity (a candidate of several candidate types is that many times as likely, so that a draw
 costs O(T), not O(E)); train-true negatives are redrawn (CAKE drops and refills them). Finally each
-negative is weighted by ``softmax(temperature * score)`` of the current model, CAKE's
+negative is weighted by ``softmax(alpha * score)`` of the current model, CAKE's
 self-adversarial weighting (its code runs with ``-adv``).
 
 Not part of this sampler: CAKE's multi-view link prediction, which filters candidates by
@@ -44,9 +44,12 @@ MANY_THRESHOLD = 1.5
 @dataclass(frozen=True)
 class CAKEOptions(Options):
     prefix: ClassVar[str] = "cake_"
+    renamed: ClassVar[dict[str, str]] = {"cake_temperature": "cake_alpha"}
 
-    temperature: float = option(
-        1.0, "softmax temperature of the self-adversarial weights of the negatives", above=0.0
+    alpha: float = option(
+        1.0,
+        "sharpness alpha of the self-adversarial weights softmax(alpha * score) of the negatives",
+        above=0.0,
     )
 
 
@@ -81,7 +84,7 @@ class CAKESampler(UniformSampler):
     ) -> None:
         # CAKE always removes train-true negatives.
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives=True)
-        self.temperature = options.temperature
+        self.alpha = options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
         membership = self.typed.membership
         heads, relations, tails = train_triples.unbind(1)
@@ -123,4 +126,4 @@ class CAKESampler(UniformSampler):
         return drawn
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
-        return adversarial_weights(step, negatives, self.temperature)
+        return adversarial_weights(step, negatives, self.alpha)

@@ -55,13 +55,18 @@ class PopularitySampler(NegativeSampler):
 
 @dataclass(frozen=True)
 class SelfAdversarialOptions(Options):
-    prefix: ClassVar[str] = "adversarial_"
+    prefix: ClassVar[str] = "self_adv_"
+    renamed: ClassVar[dict[str, str]] = {"adversarial_temperature": "self_adv_alpha"}
 
-    temperature: float = option(1.0, "softmax temperature alpha of the weights", above=0.0)
+    alpha: float = option(
+        1.0,
+        "sharpness alpha of the weights softmax(alpha * score); 1 / alpha is their temperature",
+        above=0.0,
+    )
 
 
 class SelfAdversarialSampler(UniformSampler):
-    """Uniform negatives weighted by ``softmax(temperature * score)`` (Sun et al., 2019).
+    """Uniform negatives weighted by ``softmax(alpha * score)`` (Sun et al., 2019).
 
     Weights are detached, so harder negatives count more without pushing gradients through the
     weighting; they are scaled to average 1 per positive, like uniform weights.
@@ -79,15 +84,16 @@ class SelfAdversarialSampler(UniformSampler):
         options: SelfAdversarialOptions = SelfAdversarialOptions(),
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        self.temperature = options.temperature
+        self.alpha = options.alpha
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
-        return adversarial_weights(step, negatives, self.temperature)
+        return adversarial_weights(step, negatives, self.alpha)
 
 
-def adversarial_weights(step: StepContext, negatives: Negatives, temperature: float) -> Tensor:
-    """``softmax(temperature * score)`` over each positive's negatives, scaled to average 1:
-    shape (B, K), detached."""
+def adversarial_weights(step: StepContext, negatives: Negatives, alpha: float) -> Tensor:
+    """``softmax(alpha * score)`` over each positive's negatives, scaled to average 1: shape
+    (B, K), detached. ``alpha`` is a sharpness, the inverse of a temperature: every option named
+    ``alpha`` multiplies scores, every one named ``temperature`` divides them."""
     with torch.no_grad():
         scores = score_corrupted(
             step.decoder,
@@ -97,4 +103,4 @@ def adversarial_weights(step: StepContext, negatives: Negatives, temperature: fl
             negatives.head_replaced,
             negatives.embeddings,
         )
-        return torch.softmax(temperature * scores, dim=1) * scores.shape[1]
+        return torch.softmax(alpha * scores, dim=1) * scores.shape[1]

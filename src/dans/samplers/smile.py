@@ -18,8 +18,8 @@ over to negative sampling is the schema graph and its two kinds of negative:
   entities among them), each drawn a type at a time (an entity of several types of a kind is
   that many times as likely); where a kind has no entity, its share is drawn from every entity.
 * SMiLE's contrastive loss weighs each negative by ``exp(score / tau)`` in its softmax, so its
-  gradient on the negatives is a softmax over their scores. Here that is the ``temperature``
-  option (1 / tau): each negative is weighted by ``softmax(temperature * score)``, as
+  gradient on the negatives is a softmax over their scores. Here that is the ``alpha``
+  option (1 / tau): each negative is weighted by ``softmax(alpha * score)``, as
   self-adversarial weighting does; 0 turns it off.
 
 Not reproduced: SMiLE's neighbourhood encoder and its pretraining; the sampler serves whatever
@@ -45,6 +45,7 @@ from dans.samplers.typed import TypedEntities
 @dataclass(frozen=True)
 class SMiLEOptions(Options):
     prefix: ClassVar[str] = "smile_"
+    renamed: ClassVar[dict[str, str]] = {"smile_temperature": "smile_alpha"}
 
     hard_share: float = option(
         0.5,
@@ -55,9 +56,10 @@ class SMiLEOptions(Options):
     min_count: int = option(
         1, "train triples a (type, relation, type) needs to enter the schema graph", minimum=1
     )
-    temperature: float = option(
+    alpha: float = option(
         1.0,
-        "softmax temperature of the contrastive weights of the negatives (0: none)",
+        "sharpness alpha (1 / tau) of the contrastive weights softmax(alpha * score) of the "
+        "negatives (0: none)",
         minimum=0.0,
     )
 
@@ -93,7 +95,7 @@ class SMiLESampler(UniformSampler):
         options: SMiLEOptions = SMiLEOptions(),
     ) -> None:
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        self.hard_share, self.temperature = options.hard_share, options.temperature
+        self.hard_share, self.alpha = options.hard_share, options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
         schema = schema_graph(
             train_triples, self.typed.membership, num_relations, options.min_count
@@ -127,6 +129,6 @@ class SMiLESampler(UniformSampler):
         return drawn
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor | None:
-        if not self.temperature:
+        if not self.alpha:
             return None
-        return adversarial_weights(step, negatives, self.temperature)
+        return adversarial_weights(step, negatives, self.alpha)

@@ -47,6 +47,10 @@ class DANSOptions(Options):
     sampler's ``dans-authors`` variant has the GAN schedule of the authors' released code."""
 
     prefix: ClassVar[str] = "dans_"
+    renamed: ClassVar[dict[str, str]] = {
+        "dans_adversarial_temperature": "dans_adversarial_alpha",
+        "dans_fake_per_side": "dans_fake_per_condition",
+    }
 
     pathways: str = option("both", "generator pathways G_E, G_R or both", choices=DANS_PATHWAYS)
     negative_pathways: str = option(
@@ -87,10 +91,10 @@ class DANSOptions(Options):
         "base model scores high (0: off, the paper's objective)",
         minimum=0.0,
     )
-    adversarial_temperature: float = option(
+    adversarial_alpha: float = option(
         0.0,
-        "weight each negative in the loss by softmax(T * score) over its positive's negatives, "
-        "as self-adv does (0: off, the paper's equal weights)",
+        "weight each negative in the loss by softmax(alpha * score) over its positive's "
+        "negatives, as self-adv does (0: off, the paper's equal weights)",
         minimum=0.0,
     )
     generator_steps: int = option(
@@ -105,7 +109,7 @@ class DANSOptions(Options):
         "steps train on (0: all of them, the paper's schedule)",
         minimum=0,
     )
-    fake_per_side: bool = option(
+    fake_per_condition: bool = option(
         False,
         "one fake per distinct conditioning vector and pathway (G_E: the kept entity; G_R: it, "
         "the relation and the side), shared by the generated negatives conditioned on it (off: "
@@ -148,7 +152,7 @@ class DANSSampler(NegativeSampler):
     does; "entities" scales it to the largest coordinate of the current entity embeddings.
     ``gan_positives``: the generator and discriminator steps of a mini-batch train on this many
     of its positives, drawn at random, so that their cost stops growing with the batch; 0 trains
-    them on every positive, as the paper does. ``fake_per_side``: the generated negatives
+    them on every positive, as the paper does. ``fake_per_condition``: the generated negatives
     conditioned on the same vector share one fake per pathway (all those of a positive's side,
     and for ``G_E`` those of every side kept by the same entity), so a batch runs each pathway
     once per distinct conditioning vector, at most two per positive, instead of once per
@@ -209,7 +213,7 @@ class DANSSampler(NegativeSampler):
         self.generator_steps = options.generator_steps
         self.discriminator_steps = options.discriminator_steps
         self.gan_positives = options.gan_positives
-        self.fake_per_side = options.fake_per_side
+        self.fake_per_condition = options.fake_per_condition
         # A pathway that makes no negative is not built, unless it trains against the
         # discriminator all the same (--dans-negative-pathways).
         built = trained if options.negative_pathways != "all" else self.counts
@@ -223,7 +227,7 @@ class DANSSampler(NegativeSampler):
             else None
         )
         self.score_weight = options.score_weight
-        self.adversarial_temperature = options.adversarial_temperature
+        self.adversarial_alpha = options.adversarial_alpha
         self.generator_optimizer = adam(
             self.pathways.parameters(), options.generator_lr, options.gan_beta1
         )
@@ -472,7 +476,7 @@ class DANSSampler(NegativeSampler):
         with torch.no_grad():
             conditioning = self.conditions(step.detached(), self.counts)
             sides = self.draw_sides(len(positives), generator)
-            tables = self.fake_tables(conditioning, sides, generator, self.fake_per_side)
+            tables = self.fake_tables(conditioning, sides, generator, self.fake_per_condition)
         head_replaced = torch.cat(list(sides.values()), 1)
         weights = None
         if self.mode == "snap":
@@ -504,8 +508,8 @@ class DANSSampler(NegativeSampler):
             weights,
             self._groups(),
         )
-        if self.adversarial_temperature:
-            hardness = adversarial_weights(step, negatives, self.adversarial_temperature)
+        if self.adversarial_alpha:
+            hardness = adversarial_weights(step, negatives, self.adversarial_alpha)
             negatives.weights = average_one(hardness if weights is None else hardness * weights)
         return negatives
 
