@@ -32,3 +32,16 @@ def test_every_name_of_the_python_api_page_is_importable_as_written():
         for attribute in parts[cut:]:
             assert hasattr(found, attribute), name
             found = getattr(found, attribute)
+
+
+def test_the_cli_reference_lists_every_renamed_setting_and_every_option_it_names():
+    from dans.config import TrainConfig, renamed_keys
+    from dans.options import flag_name
+
+    text = (DOCS / "cli.md").read_text()
+    for old, new in renamed_keys().items():
+        assert f"`{old}`" in text and f"`{new}`" in text, old
+    flags = set(re.findall(r"`(--[a-z][a-z-]+)", text))
+    known = {flag_name(key) for key in TrainConfig.specs()}
+    for flag in ("--self-adv-alpha", "--dans-mode", "--nscaching-cache-size"):
+        assert flag in flags and flag in known, flag

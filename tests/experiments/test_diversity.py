@@ -115,15 +115,23 @@ def test_cli_diversity_writes_json_and_refuses_what_is_not_a_run(tmp_path, capsy
     settings = ["--encoder", "lookup", "--dim", "8", "--epochs", "1", "--device", "cpu"]
     assert main(["train", "--out", str(run), "--quiet", "--sampler", "popularity", *settings]) == 0
     capsys.readouterr()
-    out = tmp_path / "deep" / "d.json"
+    out = tmp_path / "deep"
     assert main(["diversity", str(run), "--out", str(out), "--max-positives", "500"]) == 0
-    found = json.loads(out.read_text())
+    found = json.loads((out / "diversity.json").read_text())
     assert found["sampler"] == "popularity" and found["positives"] == 500
     printed = capsys.readouterr().out
     assert all(f"{key:24}" in printed for key in DIVERSITY_COLUMNS)
-    assert main(["diversity", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")]) == 2
+    # --out naming the JSON file itself, as before: read for one release, with a warning.
+    old = tmp_path / "d.json"
+    assert main(["diversity", str(run), "--out", str(old), "--max-positives", "500"]) == 0
+    assert json.loads(old.read_text()) == found
+    assert capsys.readouterr().err == (
+        "dans diversity: warning: --out FILE.json is deprecated: --out is a folder, and "
+        "diversity.json is written in it\n"
+    )
+    assert main(["diversity", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
-    assert not (tmp_path / "x.json").exists()
+    assert not (tmp_path / "x").exists()
 
 
 def test_grid_runs_carry_their_diversity(tmp_path, umls):

@@ -61,8 +61,8 @@ def test_cli_plot_overlays_runs(tmp_path, png_size, capsys):
         config = dans.TrainConfig(sampler=sampler, encoder="lookup", dim=8, epochs=2, device="cpu")
         dans.train(config, out=out, progress=False)
         runs.append(str(out))
-    chart = tmp_path / "curves.png"
-    assert main(["plot", *runs, "--out", str(chart)]) == 0
+    assert main(["plot", *runs, "--out", str(tmp_path / "charts")]) == 0
+    chart = tmp_path / "charts" / "curves.png"
     assert capsys.readouterr().out == f"chart: {chart}\n"
     assert png_size(chart)[1] == 960
     assert main(["plot", str(tmp_path / "nothing"), "--out", str(chart)]) == 2

@@ -150,6 +150,26 @@ def add_format_flag(
         )
 
 
+def file_in_out(name: str) -> Callable[[argparse.ArgumentParser, argparse.Namespace], None]:
+    """The check of a command that writes one file, ``name``, into the folder ``--out``: it sets
+    ``args.out_file``. An ``--out`` with ``name``'s suffix names the file itself, as it did
+    before every ``--out`` was a folder; that is read for one release, with a deprecation line."""
+    suffix = Path(name).suffix
+
+    def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+        if args.out.suffix != suffix:
+            args.out_file = args.out / name
+            return
+        args.out_file = args.out
+        said = getattr(args, "deprecated", [])
+        args.deprecated = [
+            *said,
+            f"--out FILE{suffix} is deprecated: --out is a folder, and {name} is written in it",
+        ]
+
+    return check
+
+
 def seeds_arg(text: str) -> int | tuple[int, ...]:
     """``--seeds``: ``N`` for seeds 1..N, or ``1,3,7`` for those seeds."""
     try:

@@ -6,16 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from dans.cli.arguments import Command, add_device_flag, positive_int
+from dans.cli.arguments import Command, add_device_flag, file_in_out, positive_int
 from dans.cli.render import diversity_lines
 from dans.experiments.diversity import DIVERSITY_POSITIVES, measure_diversity
 from dans.files import write_output
 from dans.pipeline import load_run
+from dans.rundir import DIVERSITY_FILE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run directory written by `dans train`")
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument(
+        "--out", type=Path, required=True, help=f"folder to write {DIVERSITY_FILE} into"
+    )
     parser.add_argument(
         "--max-positives",
         type=positive_int,
@@ -43,9 +46,9 @@ def run(args: argparse.Namespace) -> None:
         "seed": seed,
         **found,
     }
-    write_output(args.out, (json.dumps(found, indent=2) + "\n").encode())
+    write_output(args.out_file, (json.dumps(found, indent=2) + "\n").encode())
     print(diversity_lines(found))
-    print(f"written to {args.out}")
+    print(f"written to {args.out_file}")
 
 
 COMMAND = Command(
@@ -53,4 +56,5 @@ COMMAND = Command(
     "measure how diverse a trained run's negatives are (any sampler)",
     add_arguments,
     run,
+    check=file_in_out(DIVERSITY_FILE),
 )

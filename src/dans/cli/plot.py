@@ -5,23 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dans.cli.arguments import Command
+from dans.cli.arguments import Command, file_in_out
 from dans.experiments.plots import training_curves
 from dans.rundir import RunDirectory
+
+CURVES_FILE = "curves.png"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "runs", nargs="+", type=Path, help="run directories written by `dans train`"
     )
-    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument(
+        "--out", type=Path, required=True, help=f"folder to write {CURVES_FILE} into"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     logs = {str(path): RunDirectory(path).read_log() for path in args.runs}
     names = ", ".join(path.name for path in args.runs)
-    training_curves(logs, f"Training curves: {names}", args.out)
-    print(f"chart: {args.out}")
+    training_curves(logs, f"Training curves: {names}", args.out_file)
+    print(f"chart: {args.out_file}")
 
 
 COMMAND = Command(
@@ -29,4 +33,5 @@ COMMAND = Command(
     "loss, validation MRR and (DANS) the generated-vs-uniform score gap per epoch, as a PNG",
     add_arguments,
     run,
+    check=file_in_out(CURVES_FILE),
 )
