@@ -404,9 +404,12 @@ def test_load_run(trained):
     assert run.config.model.dim == 16
     assert run.kg.name == "umls" and run.kg.num_entities == 135
     assert run.path == out
+    run.model.train()  # inference is in eval mode and tracks no gradient, whatever the mode
     scores = run.model.score_hrt(run.kg.test[:5])
-    assert scores.shape == (5,)
+    assert scores.shape == (5,) and not scores.requires_grad
     assert torch.isfinite(scores).all()
+    assert torch.equal(scores, run.model.score_hrt(run.kg.test[:5]))  # no dropout
+    assert run.model.training
     assert run.metrics.to_dict() == json.loads((out / "metrics.json").read_text())
 
 

@@ -40,8 +40,9 @@ class KGModel(nn.Module):
         return entities.detach(), relations.detach()
 
     def score_hrt(self, triples: LongTensor) -> Tensor:
-        """Logits of triples: shape (B, 3) ids -> (B,)."""
-        entities, relations = self()
+        """Logits of triples as evaluation sees them (no dropout, no gradient): shape (B, 3)
+        ids -> (B,)."""
+        entities, relations = self.inference()
         return score_triples(self.decoder, entities, relations, triples.to(entities.device))
 
 
