@@ -45,3 +45,11 @@ def test_the_cli_reference_lists_every_renamed_setting_and_every_option_it_names
     known = {flag_name(key) for key in TrainConfig.specs()}
     for flag in ("--self-adv-alpha", "--dans-mode", "--nscaching-cache-size"):
         assert flag in flags and flag in known, flag
+
+
+def test_the_nell_hashes_on_the_datasets_page_are_the_ones_dans_checks():
+    from dans.data.datasets import DATASETS
+
+    text = (DOCS / "own-graph.md").read_text()
+    for split, digest in DATASETS["nell-995"].sha256.items():
+        assert f"{digest}  nell-995/{split}.txt" in text, split

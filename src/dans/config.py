@@ -31,8 +31,9 @@ class DataSettings(Options):
 
     dataset: str = option(
         "umls",
-        "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995, or pykeen:NAME for one of "
-        "PyKEEN's (pykeen:Nations)",
+        "named dataset: umls (bundled), wn18rr, fb15k-237, nell-995, yago3-10, codex-s, "
+        "codex-m, codex-l (`dans datasets` lists them), or pykeen:NAME for one of PyKEEN's "
+        "(pykeen:Nations)",
     )
     data_dir: str = option("", "folder with train.txt, valid.txt, test.txt (overrides --dataset)")
 

@@ -1,18 +1,25 @@
-"""Named datasets: lookup under $DANS_DATA_DIR, installing from an archive, and clear failures.
+"""Named datasets: lookup under $DANS_DATA_DIR, installing a release (an archive or a folder of
+split files) checked by triple counts and SHA-256, and clear failures.
 
-Nothing here touches the network: every URL is a file:// URI into tmp_path.
+Nothing here touches the network: every URL is a file:// URI into tmp_path, or a file server on
+this machine's loopback serving fixtures (through $DANS_DATASETS_MIRROR).
 """
 
 import dataclasses
+import functools
 import hashlib
+import http.server
 import io
+import os
 import tarfile
+import threading
 
 import pytest
 
 from dans.cli import main
 from dans.data import datasets
 from dans.data.datasets import DATASETS, DatasetInfo, fetch, load_dataset, locate, resolve
+from dans.data.graph import SPLITS
 from dans.errors import DataError
 
 SPLIT_TEXT = {
@@ -51,6 +58,12 @@ def checksums(texts=SPLIT_TEXT):
 
 def toy_info(url, sha256=None):
     return DatasetInfo("toy", 4, 2, 3, 1, 1, url, sha256 or checksums())
+
+
+def as_toy(name, url, sha256=None):
+    """The registry's entry ``name`` with the toy splits' URL, counts and hashes."""
+    counts = {"entities": 4, "relations": 2, "train": 3, "valid": 1, "test": 1}
+    return dataclasses.replace(DATASETS[name], url=url, sha256=sha256, **counts)
 
 
 def test_resolve_finds_dans_data_dir(isolated, monkeypatch):
@@ -95,9 +108,17 @@ def test_fetch_installs_from_a_local_archive(tmp_path, prefix):
     into = tmp_path / "cache"
     target = fetch(toy_info(archive.as_uri()), into)
     assert target == into / "toy"
-    assert sorted(p.name for p in target.iterdir()) == ["test.txt", "train.txt", "valid.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "SHA256SUMS",
+        "test.txt",
+        "train.txt",
+        "valid.txt",
+    ]
     for split, data in SPLIT_TEXT.items():
         assert (target / f"{split}.txt").read_bytes() == data
+    assert (target / "SHA256SUMS").read_text().splitlines() == [
+        f"{checksums()[split]}  {split}.txt" for split in ("train", "valid", "test")
+    ]
     assert sorted(p.name for p in into.iterdir()) == ["toy"]  # no temporary folder left
 
 
@@ -146,8 +167,7 @@ def test_resolve_downloads_into_the_cache(isolated, monkeypatch):
     archive = make_archive(
         isolated / "wn.tar.gz", {f"WN18RR/{s}.txt": d for s, d in SPLIT_TEXT.items()}
     )
-    info = dataclasses.replace(DATASETS["wn18rr"], url=archive.as_uri(), sha256=checksums())
-    monkeypatch.setitem(DATASETS, "wn18rr", info)
+    monkeypatch.setitem(DATASETS, "wn18rr", as_toy("wn18rr", archive.as_uri(), checksums()))
     folder = resolve("wn18rr")
     assert folder == isolated / "xdg" / "dans" / "datasets" / "wn18rr"
     assert (folder / "test.txt").read_bytes() == SPLIT_TEXT["test"]
@@ -216,8 +236,7 @@ def test_cli_download_fetches_once_and_prints_the_folder(isolated, monkeypatch, 
     archive = make_archive(
         isolated / "wn.tar.gz", {f"WN18RR/{s}.txt": d for s, d in SPLIT_TEXT.items()}
     )
-    info = dataclasses.replace(DATASETS["wn18rr"], url=archive.as_uri(), sha256=checksums())
-    monkeypatch.setitem(DATASETS, "wn18rr", info)
+    monkeypatch.setitem(DATASETS, "wn18rr", as_toy("wn18rr", archive.as_uri(), checksums()))
     folder = isolated / "xdg" / "dans" / "datasets" / "wn18rr"
     assert main(["datasets", "download", "wn18rr"]) == 0
     assert capsys.readouterr().out == f"{folder}\n"
@@ -238,3 +257,87 @@ def test_cli_download_needs_a_name_and_list_takes_none(capsys):
         with pytest.raises(SystemExit) as usage:
             main(argv)
         assert usage.value.code == 2
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A file server on the loopback serving ``tmp_path / "served"``, named as every release's
+    host by $DANS_DATASETS_MIRROR."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DANS_DATASETS_MIRROR", f"http://127.0.0.1:{server.server_port}/")
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def test_the_bundled_umls_release_passes_its_pinned_checks_over_http(mirror, tmp_path):
+    """The registry's real UMLS entry, served as its release names it (umls.tar.gz, the splits
+    in a folder): its triple counts and SHA-256 are those of the copy shipped in the package."""
+    bundled = datasets.bundled_umls()
+    members = {f"umls/{split}.txt": (bundled / f"{split}.txt").read_bytes() for split in SPLITS}
+    make_archive(mirror / "umls.tar.gz", members)
+    target = fetch(DATASETS["umls"], tmp_path / "cache")
+    for split in SPLITS:
+        assert (target / f"{split}.txt").read_bytes() == members[f"umls/{split}.txt"]
+
+
+def test_a_release_of_split_files_downloads_and_its_hashes_are_written(
+    isolated, mirror, monkeypatch, capsys
+):
+    """CoDEx publishes its splits as files, not an archive, and no hash of them is pinned:
+    the counts are checked and the hashes written beside them."""
+    monkeypatch.setitem(DATASETS, "codex-s", as_toy("codex-s", DATASETS["codex-s"].url))
+    (mirror / "codex-s").mkdir()
+    for split, data in SPLIT_TEXT.items():
+        (mirror / "codex-s" / f"{split}.txt").write_bytes(data)
+    folder = isolated / "xdg" / "dans" / "datasets" / "codex-s"
+    assert main(["datasets", "download", "codex-s"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{folder}\n"
+    assert err == (
+        "dans datasets: warning: codex-s: no SHA-256 pinned to check against; its triple counts "
+        f"match the release, and the files' hashes are in {folder / 'SHA256SUMS'}\n"
+    )
+    assert (folder / "valid.txt").read_bytes() == SPLIT_TEXT["valid"]
+    assert load_dataset("codex-s").num_entities == 4
+
+
+def test_a_release_with_other_triple_counts_is_refused_and_leaves_nothing(
+    isolated, mirror, monkeypatch, capsys
+):
+    monkeypatch.setitem(DATASETS, "codex-m", as_toy("codex-m", DATASETS["codex-m"].url))
+    (mirror / "codex-m").mkdir()
+    for split, data in {**SPLIT_TEXT, "test": b"b\ts\td\nd\ts\ta\n"}.items():
+        (mirror / "codex-m" / f"{split}.txt").write_bytes(data)
+    assert main(["datasets", "download", "codex-m"]) == 2
+    assert capsys.readouterr().err == (
+        "dans datasets: error: codex-m: test.txt has 2 triples, the release 1; the download is "
+        "corrupt or the release changed\n"
+    )
+    assert list((isolated / "xdg" / "dans" / "datasets").iterdir()) == []
+
+
+def test_a_file_the_server_does_not_have_is_one_line_naming_its_url(isolated, mirror, capsys):
+    assert main(["datasets", "download", "yago3-10"]) == 2
+    err = capsys.readouterr().err
+    url = os.environ["DANS_DATASETS_MIRROR"] + "YAGO3-10.tar.gz"
+    assert err.startswith(f"dans datasets: error: cannot download 'yago3-10': {url} (HTTP 404 File not found)")
+    assert err.count("\n") == 1 and "--data-dir" in err
+    assert list((isolated / "xdg" / "dans" / "datasets").iterdir()) == []
+
+
+def test_every_named_dataset_has_a_release_or_says_why_not():
+    for info in DATASETS.values():
+        assert info.url is not None or info.note, info.name
+        assert info.sha256 is None or set(info.sha256) == set(SPLITS), info.name
+    assert {"yago3-10", "codex-s", "codex-m", "codex-l"} <= set(DATASETS)

@@ -136,13 +136,13 @@ def diversity_lines(found: dict[str, Any]) -> str:
 def datasets_table() -> str:
     """The named datasets with their sizes and where they are, then the recipes."""
     lines = [
-        f"{'name':12}{'entities':>10}{'relations':>10}{'train':>9}{'valid':>8}{'test':>8}  where"
+        f"{'name':12}{'entities':>10}{'relations':>10}{'train':>11}{'valid':>8}{'test':>8}  where"
     ]
     for info in DATASETS.values():
         folder = locate(info.name)
         where = str(folder) if folder else f"not here ({'downloadable' if info.url else info.note})"
         lines.append(
-            f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>9,}"
+            f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>11,}"
             f"{info.valid:>8,}{info.test:>8,}  {where}"
         )
     lines += ["", f"{'recipe':12}{'dataset':12}  use with `dans train --recipe NAME`"]

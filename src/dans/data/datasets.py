@@ -10,6 +10,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,11 +20,21 @@ from dans.data.pykeen_datasets import is_pykeen_dataset, load_pykeen_dataset
 from dans.errors import DataError
 
 CONVE_RELEASE = "https://github.com/TimDettmers/ConvE/raw/master/"
+CODEX_RELEASE = "https://raw.githubusercontent.com/tsafavi/codex/master/data/triples/"
+# A base URL that stands in for every release's host: a dataset's files are fetched from
+# MIRROR/<archive file name> or MIRROR/<dataset>/<split>.txt instead.
+MIRROR_VARIABLE = "DANS_DATASETS_MIRROR"
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A benchmark's published statistics and, where one exists, its canonical public release."""
+    """A benchmark's published statistics and, where one exists, its public release.
+
+    ``url`` is a ``.tar.gz`` archive holding ``train.txt``, ``valid.txt`` and ``test.txt``, or a
+    folder (ending in ``/``) holding the three files. ``sha256``: each split's SHA-256, where a
+    reference copy pins it; a download is checked against it, and always against the published
+    number of triples of each split.
+    """
 
     name: str
     entities: int
@@ -32,8 +43,39 @@ class DatasetInfo:
     valid: int
     test: int
     url: str | None
-    sha256: dict[str, str]
+    sha256: dict[str, str] | None
     note: str = ""
+
+    def triples(self, split: str) -> int:
+        """The published number of triples of ``split``."""
+        return {"train": self.train, "valid": self.valid, "test": self.test}[split]
+
+    def download_urls(self) -> dict[str, str]:
+        """What to fetch, by local file name: the archive, or each split's file; from the
+        mirror when ``$DANS_DATASETS_MIRROR`` names one."""
+        assert self.url is not None
+        mirror = os.environ.get(MIRROR_VARIABLE, "").rstrip("/")
+        if not self.url.endswith("/"):
+            name = self.url.rsplit("/", 1)[1]
+            return {ARCHIVE_FILE: f"{mirror}/{name}" if mirror else self.url}
+        base = f"{mirror}/{self.name}/" if mirror else self.url
+        return {f"{split}.txt": f"{base}{split}.txt" for split in SPLITS}
+
+
+ARCHIVE_FILE = "archive.tar.gz"
+# Written beside a downloaded dataset's splits, in the format `sha256sum --check` reads.
+CHECKSUMS_FILE = "SHA256SUMS"
+
+
+def _codex(name: str, counts: tuple[int, int, int, int, int]) -> DatasetInfo:
+    return DatasetInfo(
+        f"codex-{name}",
+        *counts,
+        f"{CODEX_RELEASE}codex-{name}/",
+        None,
+        "CoDEx release; its files' SHA-256 are not pinned here, so a download is checked by its "
+        "triple counts and its hashes printed",
+    )
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -95,8 +137,24 @@ DATASETS: dict[str, DatasetInfo] = {
                 "valid": "4a5beb7dadd93b1fcac4259d6c6fc6d7ca70fcb696e4d42b06708ce1e27ebe67",
                 "test": "8c407a00ac57f82d3d88a0686cfe83b262517e65abf5414f647298f68642a714",
             },
-            "the published train split is no longer downloadable: place the files by hand",
+            "the published train split is no longer online; the documentation's datasets "
+            "section says how the copy the results use was rebuilt",
         ),
+        DatasetInfo(
+            "yago3-10",
+            123182,
+            37,
+            1079040,
+            5000,
+            5000,
+            CONVE_RELEASE + "YAGO3-10.tar.gz",
+            None,
+            "ConvE release; its files' SHA-256 are not pinned here, so a download is checked by "
+            "its triple counts and its hashes printed",
+        ),
+        _codex("s", (2034, 42, 32888, 1827, 1828)),
+        _codex("m", (17050, 51, 185584, 10310, 10311)),
+        _codex("l", (77951, 69, 551193, 30622, 30622)),
     ]
 }
 
@@ -151,41 +209,84 @@ def resolve(name: str, download: bool = True) -> Path:
         raise DataError(f"dataset {name!r} is not on this machine; put its files in {where}")
     try:
         return fetch(info, cache_dir())
-    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except DownloadError as exc:
         raise DataError(
-            f"cannot download {name!r} from {info.url} ({reason}); put train.txt, valid.txt and "
-            f"test.txt in {where}, or pass --data-dir"
+            f"cannot download {name!r}: {exc}; put train.txt, valid.txt and test.txt in "
+            f"{where}, or pass --data-dir"
         ) from None
 
 
-def fetch(info: DatasetInfo, into: Path) -> Path:
-    """Download ``info.url``, check each split's SHA-256, and install it as ``into/<name>``.
+class DownloadError(DataError):
+    """A release that could not be fetched: the URL and why."""
 
-    The archive is unpacked into a temporary folder beside the target and renamed into place only
-    when every checksum matches, so an interrupted or corrupt download leaves nothing behind.
+
+def fetch(info: DatasetInfo, into: Path) -> Path:
+    """Download ``info``'s release, check each split's triple count and SHA-256 (where pinned),
+    and install it as ``into/<name>``.
+
+    Everything is fetched and unpacked into a temporary folder beside the target and renamed
+    into place only when every check passes, so an interrupted or corrupt download leaves
+    nothing behind.
     """
-    assert info.url is not None
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=into, prefix=f".{info.name}-") as tmp:
-        archive = Path(tmp) / "archive.tar.gz"
-        with urllib.request.urlopen(info.url, timeout=60) as response, archive.open("wb") as out:
-            shutil.copyfileobj(response, out)
         staged = Path(tmp) / info.name
         staged.mkdir()
-        _extract_splits(archive, staged, info.url)
-        for split in SPLITS:
-            digest = sha256(staged / f"{split}.txt")
-            if digest != info.sha256[split]:
-                raise DataError(
-                    f"{info.url}: {split}.txt has SHA-256 {digest}, expected {info.sha256[split]}; "
-                    "the download is corrupt or the release changed"
-                )
-        target = into / info.name
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
-    return target
+        for name, url in info.download_urls().items():
+            target = Path(tmp) / name if name == ARCHIVE_FILE else staged / name
+            _download(url, target)
+            if name == ARCHIVE_FILE:
+                _extract_splits(target, staged, url)
+        digests = {split: _check_split(info, staged / f"{split}.txt", split) for split in SPLITS}
+        (staged / CHECKSUMS_FILE).write_text(
+            "".join(f"{digest}  {split}.txt\n" for split, digest in digests.items())
+        )
+        installed = into / info.name
+        if installed.exists():
+            shutil.rmtree(installed)
+        staged.rename(installed)
+    if info.sha256 is None:
+        warnings.warn(
+            f"{info.name}: no SHA-256 pinned to check against; its triple counts match the "
+            f"release, and the files' hashes are in {installed / CHECKSUMS_FILE}",
+            stacklevel=2,
+        )
+    return installed
+
+
+def _download(url: str, path: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, path.open("wb") as out:
+            shutil.copyfileobj(response, out)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url} (HTTP {exc.code} {exc.reason})") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadError(f"{url} ({reason})") from None
+
+
+def _check_split(info: DatasetInfo, path: Path, split: str) -> str:
+    """The split's SHA-256; refused when its triple count or pinned SHA-256 differs from
+    ``info``'s."""
+    lines = _count_lines(path)
+    if lines != info.triples(split):
+        raise DataError(
+            f"{info.name}: {split}.txt has {lines:,} triples, the release {info.triples(split):,}; "
+            "the download is corrupt or the release changed"
+        )
+    digest = sha256(path)
+    if info.sha256 is not None and digest != info.sha256[split]:
+        raise DataError(
+            f"{info.name}: {split}.txt has SHA-256 {digest}, expected {info.sha256[split]}; "
+            "the download is corrupt or the release changed"
+        )
+    return digest
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines: one triple each."""
+    with path.open("rb") as file:
+        return sum(1 for line in file if line.strip())
 
 
 def _extract_splits(archive: Path, folder: Path, url: str) -> None:
