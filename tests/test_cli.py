@@ -443,7 +443,10 @@ def test_datasets_lists_umls(capsys):
     assert lines[0].split()[:3] == ["name", "entities", "relations"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows["umls"][1:3] == ["135", "46"]
-    assert set(rows) == {"umls", "wn18rr", "fb15k-237", "nell-995"}
+    assert set(rows) == {"umls", "wn18rr", "fb15k-237", "nell-995", "yago3-10"} | {
+        f"codex-{size}" for size in "sml"
+    }
+    assert rows["yago3-10"][1:6] == ["123,182", "37", "1,079,040", "5,000", "5,000"]
 
 
 def test_zero_epochs_evaluates_the_untrained_model(tmp_path):

@@ -331,7 +331,8 @@ def test_a_file_the_server_does_not_have_is_one_line_naming_its_url(isolated, mi
     assert main(["datasets", "download", "yago3-10"]) == 2
     err = capsys.readouterr().err
     url = os.environ["DANS_DATASETS_MIRROR"] + "YAGO3-10.tar.gz"
-    assert err.startswith(f"dans datasets: error: cannot download 'yago3-10': {url} (HTTP 404 File not found)")
+    said = f"dans datasets: error: cannot download 'yago3-10': {url} (HTTP 404 File not found)"
+    assert err.startswith(said)
     assert err.count("\n") == 1 and "--data-dir" in err
     assert list((isolated / "xdg" / "dans" / "datasets").iterdir()) == []
 
