@@ -760,3 +760,27 @@ def test_renamed_settings_are_read_under_their_old_flags_and_keys_with_a_warning
     ]
     code, _ = run_main([*argv[:-4], "--no-dans-fake-per-side", "--out", tmp_path / "off"])
     assert "dans_fake_per_condition = false" in (tmp_path / "off" / "config.toml").read_text()
+
+
+def test_ctrl_c_exits_130_and_a_closed_pipe_exits_141_quietly(trained, tmp_path, monkeypatch):
+    out, _ = trained
+
+    def interrupted(self, sampler):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    argv = ["train", "--encoder", "lookup", "--dim", "4", "--epochs", "1", "--quiet", "--no-save"]
+    assert main(argv) == 130
+    # A reader that went away before the output came: the first write finds the pipe closed.
+    run = dans.load_run(out)
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("".join(f"{h}\tlocation_of\t?\n" for h in run.kg.entity_names))
+    command = [sys.executable, "-m", "dans", "predict", str(out), "--queries", str(queries)]
+    reader = subprocess.Popen(
+        [*command, "--format", "tsv", "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 141
+    assert reader.stderr.read() == b""
