@@ -182,3 +182,19 @@ def test_a_renamed_key_is_read_under_its_new_name_and_both_at_once_is_refused(tm
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert TrainConfig.from_toml(path, warn=False).sampler_options("self-adv").alpha == 3.0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"encoder": "rgcn"}, "--sparse-embeddings needs --encoder lookup"),
+        ({"l2_scope": "table"}, "--sparse-embeddings needs --l2-scope batch"),
+        ({"sampler": "all-entities"}, "--sparse-embeddings cannot serve --sampler all-entities"),
+    ],
+)
+def test_row_sparse_embeddings_are_refused_where_a_step_reaches_every_row(settings, message):
+    allowed = {"encoder": "lookup", "l2_scope": "batch", "sparse_embeddings": True}
+    TrainConfig(**allowed).validate()
+    TrainConfig(**{**allowed, "l2_scope": "table", "l2": 0.0}).validate()
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        TrainConfig(**{**allowed, **settings}).validate()

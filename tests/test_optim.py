@@ -1,8 +1,11 @@
-"""Guarded optimizer steps: a non-finite loss or gradient leaves parameters and optimizer alone."""
+"""Guarded optimizer steps: a non-finite loss or gradient leaves parameters and optimizer alone;
+row-sparse tables take a lazy Adam that matches torch's SparseAdam."""
 
 import torch
 
-from dans.optim import guarded_step
+from dans.models.gather import gather_rows, mark_row_sparse
+from dans.optim import LazyAdam, SplitAdam, clip_gradients, guarded_step, model_optimizer
+from dans.training.schedule import set_lr
 
 
 def _setup():
@@ -43,3 +46,61 @@ def test_clipping_bounds_the_update():
     # Gradient (300, 400) has norm 500; clipped to norm 1 the SGD step is (-0.6, -0.8).
     assert guarded_step(optimizer, (weight * torch.tensor([300.0, 400.0])).sum(), grad_clip=1.0)
     torch.testing.assert_close(weight.detach(), torch.tensor([-0.6, -0.8]))
+
+
+def _row_sparse_table(rows=6, dim=3, seed=0):
+    torch.manual_seed(seed)
+    table = torch.nn.Parameter(torch.randn(rows, dim))
+    mark_row_sparse(table)
+    return table
+
+
+def _loss(table, ids, weights):
+    return (gather_rows(table, ids) * weights).sum()
+
+
+def test_lazy_adam_moves_the_rows_torchs_sparse_adam_moves_and_no_other():
+    ours, theirs = _row_sparse_table(), torch.nn.Parameter(_row_sparse_table().detach().clone())
+    lazy, reference = LazyAdam([ours], lr=0.1), torch.optim.SparseAdam([theirs], lr=0.1)
+    # Row 1 gathered twice in the first step; rows 0 and 5 never.
+    steps = [torch.tensor([1, 1, 3]), torch.tensor([2, 3]), torch.tensor([4, 1, 2, 2])]
+    for ids in steps:
+        weights = torch.randn(len(ids), 3)
+        before = ours.detach().clone()
+        for table, optimizer, sparse in ((ours, lazy, False), (theirs, reference, True)):
+            optimizer.zero_grad()
+            looked_up = torch.nn.functional.embedding(ids, table, sparse=True) if sparse else None
+            loss = (looked_up * weights).sum() if sparse else _loss(table, ids, weights)
+            loss.backward()
+            assert table.grad.is_sparse
+            optimizer.step()
+        torch.testing.assert_close(ours.detach(), theirs.detach())
+        untouched = [row for row in range(6) if row not in ids.tolist()]
+        assert torch.equal(ours.detach()[untouched], before[untouched])
+    assert torch.equal(ours.detach()[[0, 5]], _row_sparse_table().detach()[[0, 5]])
+
+
+def test_split_adam_steps_both_parts_and_its_state_round_trips():
+    table, dense = _row_sparse_table(), torch.nn.Parameter(torch.ones(2))
+    optimizer = model_optimizer([table, dense], lr=0.1)
+    assert isinstance(optimizer, SplitAdam)
+    assert isinstance(model_optimizer([dense], lr=0.1), torch.optim.Adam)
+    assert guarded_step(optimizer, _loss(table, torch.tensor([2, 4]), 1.0) + dense.sum())
+    assert not torch.equal(dense.detach(), torch.ones(2))
+    again = SplitAdam([table, dense], lr=0.1)
+    again.load_state_dict(optimizer.state_dict())
+    assert again.parts[1].state[table]["step"] == 1
+    set_lr(optimizer, 0.5)
+    assert [group["lr"] for group in optimizer.param_groups] == [0.5, 0.5]
+
+
+def test_clipping_a_row_sparse_gradient_counts_a_row_gathered_twice_once():
+    table = _row_sparse_table()
+    # Row 2 gathered twice with weight 3 each: its gradient row is (6, 6, 6); row 4 gets (2, 2, 2).
+    weights = torch.tensor([[3.0], [3.0], [2.0]]).expand(3, 3)
+    _loss(table, torch.tensor([2, 2, 4]), weights).backward()
+    norm = clip_gradients([table], max_norm=1.0)
+    torch.testing.assert_close(norm, torch.tensor((3 * 36 + 3 * 4) ** 0.5))
+    clipped = table.grad.to_dense()
+    torch.testing.assert_close(clipped.norm(), torch.tensor(1.0), rtol=1e-5, atol=1e-5)
+    assert table.grad.is_coalesced() and clipped[[0, 1, 3, 5]].abs().sum() == 0

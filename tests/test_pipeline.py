@@ -172,6 +172,19 @@ def test_a_run_with_a_schedule_and_a_gan_sample_resumes_to_the_uninterrupted_num
     assert_same_run(out, uninterrupted("dans", **settings))
 
 
+def test_a_run_with_row_sparse_embeddings_resumes_to_the_uninterrupted_numbers(
+    tmp_path, monkeypatch, uninterrupted
+):
+    settings = dict(encoder="lookup", sparse_embeddings=True, l2_scope="batch")
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        kill_during_epoch(patch, 3)
+        with pytest.raises(Killed):
+            dans.train(small("nscaching", **settings), out=out, progress=False)
+    dans.resume(out, progress=False)
+    assert_same_run(out, uninterrupted("nscaching", **settings))
+
+
 def test_states_saved_every_n_epochs_resume_from_the_last_one(tmp_path, monkeypatch, uninterrupted):
     out = tmp_path / "run"
     saved = []

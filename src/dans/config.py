@@ -21,6 +21,7 @@ from dans.samplers.base import sampler_variants
 
 TIE_POLICIES = ("realistic", "optimistic", "pessimistic")
 LR_DECAYS = ("none", "cosine", "linear")
+L2_SCOPES = ("table", "batch")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class ModelSettings(Options):
         below=1.0,
     )
     margin: float = option(6.0, "logit offset of the distance decoders (rotate, transe)")
+    sparse_embeddings: bool = option(
+        False,
+        "lookup encoder: row-sparse gradients for the entity table and a lazy Adam that updates "
+        "the rows a step touches (and their moments) alone, so that a step costs what its batch "
+        "touches, not the size of the graph; needs --l2-scope batch",
+    )
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,12 @@ class TrainingSettings(Options):
         choices=LR_DECAYS,
     )
     l2: float = option(1e-2, "L2 penalty on the entity and relation embeddings", minimum=0.0)
+    l2_scope: str = option(
+        "table",
+        "entity rows the L2 penalty covers at each step: the whole table, or the heads and "
+        "tails of the step's positives (batch)",
+        choices=L2_SCOPES,
+    )
     grad_clip: float = option(1.0, "gradient-norm clipping (0: off)", minimum=0.0)
 
 
@@ -239,8 +252,28 @@ class TrainConfig:
         """The checks that span settings; raises :class:`ConfigError` naming the flags."""
         if self.training.subgraph_edges and self.model.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
+        if self.model.sparse_embeddings:
+            self._check_sparse()
         resolve_device(self.runtime.device)
         return self
+
+    def _check_sparse(self) -> None:
+        """Row-sparse updates hold only where nothing in a step reaches every entity row."""
+        if self.model.encoder != "lookup":
+            raise ConfigError(
+                "--sparse-embeddings needs --encoder lookup: an encoder that passes messages "
+                "reaches every entity row at each step"
+            )
+        if self.training.l2 and self.training.l2_scope != "batch":
+            raise ConfigError(
+                "--sparse-embeddings needs --l2-scope batch (or --l2 0): an L2 penalty on the "
+                "whole table reaches every entity row at each step"
+            )
+        if SAMPLERS.get(self.training.sampler).touches_every_entity:
+            raise ConfigError(
+                f"--sparse-embeddings cannot serve --sampler {self.training.sampler}: it scores "
+                "every entity at each step"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Every key and its value, flat, sections first."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from dans.distributed import all_true, average_gradients
+from dans.models.gather import is_row_sparse
 
 
 def adam(parameters: Iterable[nn.Parameter], lr: float, beta1: float = 0.9) -> torch.optim.Adam:
@@ -19,8 +21,130 @@ def adam(parameters: Iterable[nn.Parameter], lr: float, beta1: float = 0.9) -> t
     return torch.optim.Adam(parameters, lr=lr, betas=(beta1, 0.999), fused=True)
 
 
+def coalesce_rows(grad: Tensor) -> Tensor:
+    """A row-sparse gradient (shape (N, d), rows stored once or many times) with each row
+    stored once, its values summed: ``Tensor.coalesce`` by a ``unique`` of the row ids and one
+    ``index_add``, several times faster on the CPU than its sort of every stored value."""
+    if grad.is_coalesced():
+        return grad
+    ids, values = grad._indices()[0], grad._values()
+    rows, inverse = torch.unique(ids, return_inverse=True)
+    summed = values.new_zeros(len(rows), values.shape[1]).index_add_(0, inverse, values)
+    return torch.sparse_coo_tensor(
+        rows[None], summed, grad.shape, is_coalesced=True, check_invariants=False
+    )
+
+
+class LazyAdam(torch.optim.Optimizer):
+    """Adam over the rows a row-sparse gradient holds: those rows and their moments move, the
+    others stay as they are (the update of torch's ``SparseAdam``, with the step counted per
+    table). Its cost is that of the rows a step touches: the moments are read and written by
+    row, and nothing of the table's size is made."""
+
+    def __init__(
+        self,
+        parameters: Iterable[nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(parameters, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = coalesce_rows(p.grad)
+                rows, values = grad._indices()[0], grad._values()
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                mean = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
+                square = state["exp_avg_sq"].index_select(0, rows).mul_(beta2)
+                square.addcmul_(values, values, value=1 - beta2)
+                state["exp_avg"].index_copy_(0, rows, mean)
+                state["exp_avg_sq"].index_copy_(0, rows, square)
+                step_size = group["lr"] * math.sqrt(1 - beta2 ** state["step"])
+                step_size /= 1 - beta1 ** state["step"]
+                update = mean.div_(square.sqrt_().add_(group["eps"])).mul_(-step_size)
+                p.index_add_(0, rows, update)
+
+
+class SplitAdam:
+    """:func:`adam` for the dense parameters and :class:`LazyAdam` for the row-sparse tables
+    among them (see :func:`~dans.models.gather.mark_row_sparse`), so that a step costs what it
+    touches. It offers what the trainer uses of an optimizer: ``param_groups`` (both parts'),
+    ``zero_grad``, ``step`` and the state dicts."""
+
+    def __init__(self, parameters: Iterable[nn.Parameter], lr: float) -> None:
+        parameters = list(parameters)
+        self.parts: list[torch.optim.Optimizer] = [
+            adam([p for p in parameters if not is_row_sparse(p)], lr),
+            LazyAdam([p for p in parameters if is_row_sparse(p)], lr),
+        ]
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for part in self.parts for group in part.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part, own in zip(self.parts, state["parts"], strict=True):
+            part.load_state_dict(own)
+
+
+Optimizer = torch.optim.Optimizer | SplitAdam
+
+
+def model_optimizer(parameters: Iterable[nn.Parameter], lr: float) -> Optimizer:
+    """:func:`adam`, or :class:`SplitAdam` where a parameter is a row-sparse table."""
+    parameters = list(parameters)
+    if any(is_row_sparse(p) for p in parameters):
+        return SplitAdam(parameters, lr)
+    return adam(parameters, lr)
+
+
+def clip_gradients(parameters: list[nn.Parameter], max_norm: float) -> Tensor:
+    """Clip the gradients' joint norm to ``max_norm`` and return the norm before clipping, as
+    ``clip_grad_norm_`` does, for row-sparse gradients too (coalesced first, so that a row
+    gathered twice counts once, summed)."""
+    if not any(p.grad is not None and p.grad.is_sparse for p in parameters):
+        return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    values = []
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = coalesce_rows(p.grad)
+            values.append(p.grad._values())
+        else:
+            values.append(p.grad)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in values]))
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1:
+        for v in values:
+            v.mul_(scale)
+    return norm
+
+
 def guarded_step(
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     loss: Tensor,
     grad_clip: float = 0.0,
     average: bool = True,
@@ -43,7 +167,7 @@ def guarded_step(
     if average:
         average_gradients(parameters)
     # Gradients are now equal on every process, so their norm and the decision below are too.
-    norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip if grad_clip > 0 else math.inf)
+    norm = clip_gradients(parameters, grad_clip if grad_clip > 0 else math.inf)
     if not torch.isfinite(norm).item():
         optimizer.zero_grad(set_to_none=True)
         return False

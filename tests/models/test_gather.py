@@ -2,7 +2,7 @@
 
 import torch
 
-from dans.models.gather import block_rows, gather_rows
+from dans.models.gather import block_rows, gather_rows, mark_row_sparse
 
 
 def test_gather_rows_is_indexing_in_any_shape():
@@ -16,3 +16,18 @@ def test_blocks_hold_4_mb_on_the_cpu_64_mb_elsewhere_and_at_least_one_row():
     assert block_rows(row, torch.device("cpu")) == 4 * 2**20 // row == 52
     assert block_rows(row, torch.device("cuda")) == 64 * 2**20 // row == 838
     assert block_rows(2**30, torch.device("cpu")) == 1
+
+
+def test_a_row_sparse_table_gathers_the_same_rows_with_a_gradient_of_those_rows():
+    dense = torch.nn.Parameter(torch.randn(7, 3))
+    sparse = torch.nn.Parameter(dense.detach().clone())
+    mark_row_sparse(sparse)
+    ids = torch.tensor([[1, 4], [4, 6]])
+    weights = torch.randn(2, 2, 3)
+    for table in (dense, sparse):
+        (gather_rows(table, ids) * weights).sum().backward()
+    assert torch.equal(gather_rows(sparse, ids), gather_rows(dense, ids))
+    assert sparse.grad.is_sparse and sparse.grad._nnz() == 4  # one stored row per lookup
+    torch.testing.assert_close(sparse.grad.to_dense(), dense.grad)
+    # A detached copy is a plain tensor again.
+    assert not gather_rows(sparse.detach(), ids).requires_grad

@@ -8,6 +8,7 @@ import torch
 from torch import LongTensor, Tensor, nn
 
 from dans.errors import ConfigError
+from dans.models.gather import mark_row_sparse
 from dans.models.rgcn import RelationalGraph, RGCNLayer
 from dans.registry import Registry
 
@@ -32,14 +33,21 @@ class Encoder(nn.Module):
 
 
 class LookupEncoder(Encoder):
-    """A plain embedding table: each entity has a free vector."""
+    """A plain embedding table: each entity has a free vector.
+
+    ``sparse_embeddings``: the table is gathered by an embedding lookup whose gradient holds
+    the rows gathered alone (see :func:`~dans.models.gather.gather_rows`), for an optimizer
+    that updates those rows alone.
+    """
 
     name = "lookup"
 
-    def __init__(self, num_entities: int, dim: int) -> None:
+    def __init__(self, num_entities: int, dim: int, sparse_embeddings: bool = False) -> None:
         super().__init__()
-        self.embeddings = nn.Embedding(num_entities, dim)
+        self.embeddings = nn.Embedding(num_entities, dim, sparse=sparse_embeddings)
         nn.init.xavier_uniform_(self.embeddings.weight)
+        if sparse_embeddings:
+            mark_row_sparse(self.embeddings.weight)
 
     def forward(self, message_triples: LongTensor | None = None) -> Tensor:
         return self.embeddings.weight

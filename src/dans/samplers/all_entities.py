@@ -44,6 +44,7 @@ class AllEntitiesSampler(NegativeSampler):
     name = "all-entities"
     options_type = AllEntitiesOptions
     draws_negatives = False
+    touches_every_entity = True
 
     def __init__(
         self,

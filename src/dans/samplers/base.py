@@ -162,6 +162,9 @@ class NegativeSampler(nn.Module):
     # False for a sampler that draws no negatives but trains the model with a loss of its own
     # over the step (:meth:`loss`), such as scoring every entity.
     draws_negatives: ClassVar[bool] = True
+    # True for a sampler whose step reaches every entity's embedding (row-sparse updates of the
+    # entity table cannot serve it).
+    touches_every_entity: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

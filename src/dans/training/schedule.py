@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from dans.config import LR_DECAYS
+from dans.optim import Optimizer
 
 
 def lr_factor(epoch: int, total: int, warmup: int, decay: str) -> float:
@@ -33,6 +32,6 @@ def lr_factor(epoch: int, total: int, warmup: int, decay: str) -> float:
     raise ValueError(f"unknown learning-rate decay {decay!r}; expected one of {LR_DECAYS}")
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(optimizer: Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -19,8 +19,9 @@ from dans.data.graph import KnowledgeGraph
 from dans.distributed import broadcast_state, gather_objects, world
 from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import Evaluation, evaluate
+from dans.models.gather import gather_rows
 from dans.models.model import KGModel, score_corrupted, score_triples
-from dans.optim import adam, guarded_step
+from dans.optim import guarded_step, model_optimizer
 from dans.samplers.base import NegativeSampler, StepContext
 from dans.training.early_stopping import EarlyStopping
 from dans.training.loss import bce_loss
@@ -114,7 +115,7 @@ class Trainer:
         self.on_checkpoint = on_checkpoint
         self.checkpoint_every = checkpoint_every
         self.progress = progress
-        self.optimizer = adam(model.parameters(), config.training.lr)
+        self.optimizer = model_optimizer(model.parameters(), config.training.lr)
         self.world = world()
         self.generator = torch.Generator(device=device).manual_seed(config.runtime.seed)
         self.order_generator = self.generator
@@ -174,7 +175,7 @@ class Trainer:
         else:
             loss = sampler.loss(step)
         loss = loss + self.config.training.l2 * (
-            entities.pow(2).mean() + decoder.penalty(relations)
+            self._entity_penalty(entities, batch) + decoder.penalty(relations)
         )
         # DistributedDataParallel has averaged the model's gradients already.
         if guarded_step(self.optimizer, loss, self.config.training.grad_clip, average=False):
@@ -189,6 +190,13 @@ class Trainer:
                 )
         logs["loss"] = loss.item()
         return {**logs, **scores}
+
+    def _entity_penalty(self, entities: Tensor, batch: LongTensor) -> Tensor:
+        """The mean squared entry of the entity rows ``--l2-scope`` covers: the whole table
+        (shape (E, d)), or the distinct heads and tails of the batch (shape (B, 3))."""
+        if self.config.training.l2_scope == "table":
+            return entities.pow(2).mean()
+        return gather_rows(entities, torch.unique(batch[:, [0, 2]])).pow(2).mean()
 
     def train_epoch(self, sampler: NegativeSampler) -> dict[str, float]:
         """One pass over the shuffled training triples; returns the batch means of the step logs

@@ -1,0 +1,107 @@
+"""Training steps on a synthetic power-law graph of any size: the seconds of a training epoch
+(or of its first --steps steps) and the process's peak memory, as JSON.
+
+    python benchmarks/scale.py --entities 1000000 --triples 5000000 --batch-size 10000 \
+        --set encoder=lookup --set decoder=distmult --out benchmarks/results/scale/1m.json
+
+Every ``--set KEY=VALUE`` is a training setting, as ``dans train --KEY VALUE`` sets it. With
+``--steps N`` only the first N steps of the epoch run, and the epoch's time is reported as
+measured over them, scaled to the epoch's steps, and named so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+import torch
+
+from dans.config import TrainConfig
+from dans.data.synthetic import power_law_graph
+from dans.pipeline import build_trainer
+from dans.version import __version__
+
+
+def setting(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    spec = TrainConfig.specs().get(key)
+    if spec is None:
+        raise argparse.ArgumentTypeError(f"unknown setting {key!r}")
+    kind = {"int": int, "float": float, "bool": lambda v: v.lower() == "true"}.get(
+        spec.type if isinstance(spec.type, str) else spec.type.__name__, str
+    )
+    return key, kind(value)
+
+
+def peak_rss_gib() -> float:
+    """The process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=1_000_000)
+    parser.add_argument("--relations", type=int, default=100)
+    parser.add_argument("--triples", type=int, default=5_000_000, help="train triples")
+    parser.add_argument("--held-out", type=int, default=50_000, help="valid and test triples each")
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, help="time only the epoch's first N steps")
+    parser.add_argument("--set", type=setting, action="append", default=[], dest="settings")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the graph")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    kg = power_law_graph(
+        args.entities, args.relations, args.triples, args.held_out, args.held_out, seed=args.seed
+    )
+    graph_seconds = time.perf_counter() - start
+    settings = {"batch_size": args.batch_size, "device": "cpu", **dict(args.settings)}
+    config = TrainConfig(**settings)
+    start = time.perf_counter()
+    trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
+    build_seconds = time.perf_counter() - start
+    memory_before = peak_rss_gib()
+
+    steps_in_epoch = math.ceil(len(kg.train) / args.batch_size)
+    order = torch.randperm(len(kg.train), generator=trainer.order_generator)
+    steps = steps_in_epoch if args.steps is None else min(args.steps, steps_in_epoch)
+    start = time.perf_counter()
+    for batch, message_triples in islice(trainer.batches(order), steps):
+        trainer.step(batch, trainer.sampler, message_triples)
+    seconds = time.perf_counter() - start
+
+    found = {
+        "entities": kg.num_entities,
+        "relations": kg.num_relations,
+        "train_triples": len(kg.train),
+        "settings": settings,
+        "graph_seconds": round(graph_seconds, 2),
+        "build_seconds": round(build_seconds, 2),
+        "steps_timed": steps,
+        "steps_in_epoch": steps_in_epoch,
+        "seconds_per_step": round(seconds / steps, 4),
+        "epoch_seconds": round(seconds / steps * steps_in_epoch, 1),
+        "epoch_seconds_measured": steps == steps_in_epoch,
+        "peak_rss_gib_before_training": round(memory_before, 2),
+        "peak_rss_gib": round(peak_rss_gib(), 2),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "dans": __version__,
+        "machine": platform.machine(),
+        "command": " ".join(sys.argv),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(found, indent=2) + "\n")
+    print(json.dumps(found, indent=2))
+
+
+if __name__ == "__main__":
+    main()
