@@ -784,3 +784,25 @@ def test_ctrl_c_exits_130_and_a_closed_pipe_exits_141_quietly(trained, tmp_path,
     reader.stdout.close()
     assert reader.wait(timeout=120) == 141
     assert reader.stderr.read() == b""
+
+
+def test_a_sampled_evaluation_is_named_wherever_its_figures_appear(trained, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--encoder", "lookup", "--dim", "8", "--epochs", "2", "--quiet"]
+    code, stdout = run_main([*argv, "--eval-candidates", "30", "--out", out, "--device", "cpu"])
+    assert code == 0
+    said = "[sampled: each query against 30 random entities]"
+    lines = stdout.splitlines()
+    assert any("best valid MRR" in line and line.endswith(said) for line in lines)
+    assert any(
+        line.startswith("test (realistic ranks, filtered):") and said in line for line in lines
+    )
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["valid"]["sampled_candidates"] == stored["test"]["sampled_candidates"] == 30
+    # dans evaluate ranks against every entity unless asked, and says which it did.
+    full, _ = trained
+    capsys.readouterr()
+    code, stdout = run_main(["evaluate", full, "--eval-candidates", "10", "--device", "cpu"])
+    assert code == 0 and "[sampled: each query against 10 random entities]" in stdout
+    code, stdout = run_main(["evaluate", full, "--device", "cpu"])
+    assert code == 0 and "sampled" not in stdout

@@ -137,6 +137,13 @@ class EvaluationSettings(Options):
     eval_memory_mb: float = option(
         16.0, "MB of scores (queries x entities) held at once while ranking", above=0.0
     )
+    eval_candidates: int = option(
+        0,
+        "rank each valid and test query against this many entities drawn at random, a "
+        "sampled protocol whose figures are higher than the full ranking's and named so "
+        "wherever they appear (0: against every entity)",
+        minimum=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,16 @@ class TrainConfig:
                 f"--sparse-embeddings cannot serve --sampler {self.training.sampler}: it scores "
                 "every entity at each step"
             )
+
+    def ranking(self) -> dict[str, Any]:
+        """How this configuration's runs rank their valid and test queries, as
+        :func:`dans.evaluate` takes it."""
+        return {
+            "ties": self.evaluation.ties,
+            "memory_mb": self.evaluation.eval_memory_mb,
+            "candidates": self.evaluation.eval_candidates,
+            "seed": self.runtime.seed,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Every key and its value, flat, sections first."""

@@ -238,9 +238,7 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
             else "no checkpoint had been written yet"
         )
         raise TrainingDiverged(f"{exc}; {kept}") from None
-    test = evaluate(
-        model, kg, "test", ties=config.evaluation.ties, memory_mb=config.evaluation.eval_memory_mb
-    )
+    test = evaluate(model, kg, "test", **config.ranking())
     metrics = RunMetrics(
         dataset=kg.name,
         encoder=config.model.encoder,

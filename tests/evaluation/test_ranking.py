@@ -6,10 +6,12 @@ import pytest
 import torch
 
 import dans
-from dans.data.graph import KnowledgeGraph
+from dans.builders import build_model
+from dans.data.graph import KnowledgeGraph, KnownTriples
 from dans.evaluation import Evaluation, RankMetrics, evaluate_by_relation, rank_triples, ranking
-from dans.evaluation.metrics import METRIC_NAMES
-from dans.models import DECODERS, Decoder, KGModel, LookupEncoder
+from dans.evaluation.metrics import METRIC_NAMES, evaluate
+from dans.evaluation.ranking import rank_against_sample
+from dans.models import DECODERS, Decoder, DistMult, KGModel, LookupEncoder
 
 # ---------------------------------------------------------------------------------------------
 # (a) A hand-made graph with a decoder whose every score is read from a table.
@@ -525,3 +527,40 @@ def test_evaluate_memory_bound_does_not_change_metrics():
     large = dans.evaluate(model, graph, memory_mb=64).to_dict()
     for key in ("mrr", "mr", "hits@1", "hits@10"):
         assert tiny[key] == large[key]
+
+
+def test_a_sampled_rank_counts_the_drawn_entities_that_score_higher_and_are_not_known():
+    """By hand: DistMult with entity i = (1, i) and the relation (0, 1) scores (1, r, t) as t;
+    three entities are drawn for the query, and those that complete a known triple (the answer
+    among them) are left out."""
+    entities = torch.stack([torch.ones(6), torch.arange(6.0)], 1)
+    relations = torch.tensor([[0.0, 1.0]])
+    known = KnownTriples(torch.tensor([[1, 0, 2], [1, 0, 4]]), 6, 1)
+    drawn = torch.randint(6, (1, 3), generator=torch.Generator().manual_seed(0))[0].tolist()
+    ranks = rank_against_sample(
+        torch.tensor([[1, 0, 2]]),
+        entities,
+        relations,
+        DistMult(1, 2),
+        known,
+        False,
+        3,
+        torch.Generator().manual_seed(0),
+    )
+    # Tail 2 scores 2: better are the drawn 3 and 5 (4 is known); tied only with 2, the answer.
+    assert ranks.better.tolist() == [sum(1 for d in drawn if d in (3, 5))]
+    assert ranks.equal.tolist() == [0]
+
+
+def test_sampled_metrics_are_named_as_sampled_and_rank_higher_than_the_full_ones(umls):
+    model = build_model(dans.TrainConfig(encoder="lookup", dim=8), umls)
+    full = evaluate(model, umls, "valid")
+    sampled = evaluate(model, umls, "valid", candidates=20, seed=3)
+    assert full.candidates == 0 and "sampled_candidates" not in full.to_dict()
+    assert sampled.to_dict()["sampled_candidates"] == 20
+    assert sampled.protocol == "sampled: each query against 20 random entities"
+    assert Evaluation.from_dict(sampled.to_dict()) == sampled
+    assert sampled.mrr > full.mrr and sampled.both.mr <= 21
+    # The same seed draws the same entities; another seed others.
+    assert evaluate(model, umls, "valid", candidates=20, seed=3).both == sampled.both
+    assert evaluate(model, umls, "valid", candidates=20, seed=4).both != sampled.both

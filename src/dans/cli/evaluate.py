@@ -13,6 +13,7 @@ from dans.cli.arguments import (
     add_device_flag,
     add_format_flag,
     deprecated,
+    natural_int,
     positive_float,
 )
 from dans.cli.render import (
@@ -56,6 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the same as --eval-memory-mb, which replaces it",
     )
     parser.add_argument(
+        "--eval-candidates",
+        dest="candidates",
+        type=natural_int,
+        default=0,
+        help="rank each query against this many entities drawn at random (seeded by the run), "
+        "a sampled protocol named so in the output, instead of every entity (default: 0, "
+        "every entity)",
+    )
+    parser.add_argument(
         "--by",
         choices=("relation",),
         help="the metrics of each relation's triples, one row per relation",
@@ -71,7 +81,13 @@ def run(args: argparse.Namespace) -> None:
             f"{finished.epoch}; `dans train --resume {args.run}` finishes it",
             stacklevel=1,
         )
-    settings = {"split": args.split, "ties": args.ties, "memory_mb": args.memory_mb}
+    settings = {
+        "split": args.split,
+        "ties": args.ties,
+        "memory_mb": args.memory_mb,
+        "candidates": args.candidates,
+        "seed": finished.config.runtime.seed,
+    }
     title = f"{finished.kg.name} {args.split} ({args.ties} ranks, filtered):"
     if args.by == "relation":
         found = evaluate_by_relation(finished.model, finished.kg, **settings)

@@ -17,9 +17,17 @@ from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
 
 
+def protocol_title(title: str, result: Evaluation) -> str:
+    """``title``, and the sampled protocol where the ranks were sampled."""
+    return f"{title} [{result.protocol}]" if result.candidates else title
+
+
 def metrics_table(result: Evaluation, title: str) -> str:
     """Every metric over both sides, then over the head and the tail queries."""
-    lines = [title, f"{'':8}" + "".join(f"{key:>10}" for key in METRIC_NAMES)]
+    lines = [
+        protocol_title(title, result),
+        f"{'':8}" + "".join(f"{key:>10}" for key in METRIC_NAMES),
+    ]
     for label, metrics in (("both", result.both), ("head", result.head), ("tail", result.tail)):
         lines.append(f"{label:8}" + "".join(f"{value:>10.4f}" for value in astuple(metrics)))
     return "\n".join(lines)
@@ -28,8 +36,9 @@ def metrics_table(result: Evaluation, title: str) -> str:
 def relations_table(found: dict[str, Evaluation], title: str) -> str:
     """One row per relation: its queries (two per triple), then every metric over both sides."""
     width = max([len("relation"), *(len(name) for name in found)])
+    first = next(iter(found.values()), None)
     lines = [
-        title,
+        title if first is None else protocol_title(title, first),
         f"{'relation':{width}}{'queries':>9}" + "".join(f"{key:>10}" for key in METRIC_NAMES),
     ]
     for name, result in found.items():
@@ -47,6 +56,7 @@ def training_summary(metrics: RunMetrics) -> str:
         f"seed {metrics.seed}; {metrics.epochs} epochs in {metrics.train_seconds:.1f} s "
         f"({metrics.seconds_per_epoch:.3f} s/epoch{memory}), best valid MRR "
         f"{metrics.valid.mrr:.4f} at epoch {metrics.best_epoch}"
+        + (f" [{metrics.valid.protocol}]" if metrics.valid.candidates else "")
     )
 
 

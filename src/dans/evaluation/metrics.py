@@ -12,7 +12,7 @@ from torch import Tensor
 
 from dans.data.graph import KnowledgeGraph
 from dans.distributed import gather_objects, shard
-from dans.evaluation.ranking import DEFAULT_MEMORY_MB, rank_triples
+from dans.evaluation.ranking import DEFAULT_MEMORY_MB, rank_against_sample, rank_triples
 from dans.models.model import KGModel
 
 HITS_AT = (1, 3, 10)
@@ -60,10 +60,20 @@ class Evaluation:
     ties: str
     queries: int
     seconds: float
+    # 0: each query ranked against every entity; K: against K entities drawn for it, a sampled
+    # protocol whose figures are higher and not comparable with the full ranking's.
+    candidates: int = 0
 
     @property
     def mrr(self) -> float:
         return self.both.mrr
+
+    @property
+    def protocol(self) -> str:
+        """How the ranks were made, as every output that shows these metrics names it."""
+        if self.candidates:
+            return f"sampled: each query against {self.candidates:,} random entities"
+        return "every entity"
 
     def to_dict(self) -> dict[str, Any]:
         """The form ``metrics.json`` and ``dans evaluate --json`` write: the overall metrics at
@@ -75,6 +85,7 @@ class Evaluation:
             "ties": self.ties,
             "queries": self.queries,
             "seconds": self.seconds,
+            **({"sampled_candidates": self.candidates} if self.candidates else {}),
         }
 
     @classmethod
@@ -91,6 +102,7 @@ class Evaluation:
             values["ties"],
             values["queries"],
             values["seconds"],
+            values.get("sampled_candidates", 0),
         )
 
 
@@ -100,15 +112,19 @@ def evaluate(
     split: str = "test",
     ties: str = "realistic",
     memory_mb: float = DEFAULT_MEMORY_MB,
+    candidates: int = 0,
+    seed: int = 0,
 ) -> Evaluation:
     """Filtered link-prediction metrics of ``model`` on a split of ``kg``, both directions.
 
     ``memory_mb`` bounds the block of scores (queries x entities) held at once. In a process
     group each process ranks its share of the queries, and every process gets all the metrics.
+    ``candidates``: rank each query against that many entities drawn with ``seed`` instead of
+    every entity (see :func:`~dans.evaluation.ranking.rank_against_sample`); 0, every entity.
     """
     start = time.perf_counter()
-    _, head, tail = split_ranks(model, kg, split, ties, memory_mb)
-    return _evaluation(head, tail, ties, time.perf_counter() - start)
+    _, head, tail = split_ranks(model, kg, split, ties, memory_mb, candidates, seed)
+    return _evaluation(head, tail, ties, time.perf_counter() - start, candidates)
 
 
 def evaluate_by_relation(
@@ -117,19 +133,21 @@ def evaluate_by_relation(
     split: str = "test",
     ties: str = "realistic",
     memory_mb: float = DEFAULT_MEMORY_MB,
+    candidates: int = 0,
+    seed: int = 0,
 ) -> dict[str, Evaluation]:
     """:func:`evaluate` for the triples of each relation of the split, by relation name, in id
     order; a relation without triples in the split is left out. ``seconds`` is the time of the
     one ranking they share."""
     start = time.perf_counter()
-    relations, head, tail = split_ranks(model, kg, split, ties, memory_mb)
+    relations, head, tail = split_ranks(model, kg, split, ties, memory_mb, candidates, seed)
     seconds = time.perf_counter() - start
     # One sort puts each relation's ranks together: a pass over the ranks, not one per relation.
     order = torch.argsort(relations, stable=True)
     present, counts = torch.unique_consecutive(relations[order], return_counts=True)
     sizes = counts.tolist()
     return {
-        kg.relation_names[r]: _evaluation(heads, tails, ties, seconds)
+        kg.relation_names[r]: _evaluation(heads, tails, ties, seconds, candidates)
         for r, heads, tails in zip(
             present.tolist(), head[order].split(sizes), tail[order].split(sizes), strict=True
         )
@@ -138,34 +156,39 @@ def evaluate_by_relation(
 
 @torch.no_grad()
 def split_ranks(
-    model: KGModel, kg: KnowledgeGraph, split: str, ties: str, memory_mb: float
+    model: KGModel,
+    kg: KnowledgeGraph,
+    split: str,
+    ties: str,
+    memory_mb: float,
+    candidates: int = 0,
+    seed: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Each triple of the split's relation id and the filtered ranks of its head and tail
     queries, all shape (N,) on the CPU, in the split's order (gathered from a process group's
-    shards)."""
+    shards); against every entity, or ``candidates`` drawn ones (see :func:`evaluate`)."""
     entities, relations = model.inference()
     triples = kg.split(split)[shard(len(kg.split(split)))]
-    by_side = {
-        side: rank_triples(
-            triples,
-            entities,
-            relations,
-            model.decoder,
-            kg.known_triples,
-            predict_head=side == "head",
-            memory_elements=int(memory_mb * 2**20) // entities.element_size(),
+    memory_elements = int(memory_mb * 2**20) // entities.element_size()
+    generator = torch.Generator(device=entities.device).manual_seed(seed)
+    by_side = {}
+    for side in ("head", "tail"):
+        common = (triples, entities, relations, model.decoder, kg.known_triples, side == "head")
+        ranks = (
+            rank_against_sample(*common, candidates, generator, memory_elements)
+            if candidates
+            else rank_triples(*common, memory_elements)
         )
-        .select(ties)
-        .cpu()
-        for side in ("head", "tail")
-    }
+        by_side[side] = ranks.select(ties).cpu()
     # Each process of a group ranked its own share of the queries: put them back together.
     parts = (triples[:, 1].cpu(), by_side["head"], by_side["tail"])
     relation_ids, head, tail = (torch.cat(gather_objects(part)) for part in parts)
     return relation_ids, head, tail
 
 
-def _evaluation(head: Tensor, tail: Tensor, ties: str, seconds: float) -> Evaluation:
+def _evaluation(
+    head: Tensor, tail: Tensor, ties: str, seconds: float, candidates: int = 0
+) -> Evaluation:
     return Evaluation(
         RankMetrics.of(torch.cat([head, tail])),
         RankMetrics.of(head),
@@ -173,4 +196,5 @@ def _evaluation(head: Tensor, tail: Tensor, ties: str, seconds: float) -> Evalua
         ties,
         2 * len(head),
         seconds,
+        candidates,
     )

@@ -252,13 +252,7 @@ class Trainer:
             yield block, block[chosen[:kept]]
 
     def validate(self) -> Evaluation:
-        result = evaluate(
-            self.model,
-            self.kg,
-            "valid",
-            ties=self.config.evaluation.ties,
-            memory_mb=self.config.evaluation.eval_memory_mb,
-        )
+        result = evaluate(self.model, self.kg, "valid", **self.config.ranking())
         self.eval_seconds += result.seconds
         return result
 
