@@ -29,9 +29,11 @@ import torch
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.data.synthetic import power_law_graph
+from dans.errors import DansError
 from dans.evaluation.ranking import rank_against_sample, rank_triples
 from dans.pipeline import build_trainer
 from dans.training import Trainer
+from dans.training.footprint import check_fits
 from dans.version import __version__
 
 
@@ -92,7 +94,12 @@ def main() -> None:
     )
     graph_seconds = time.perf_counter() - start
     settings = {"batch_size": args.batch_size, "device": "cpu", **dict(args.settings)}
-    config = TrainConfig(**settings)
+    try:
+        # The checks `dans train` makes before a run starts, in the one line it would print.
+        config = TrainConfig(**settings).validate()
+        check_fits(config, kg, torch.device("cpu"))
+    except DansError as exc:
+        sys.exit(f"scale.py: error: {exc}")
     start = time.perf_counter()
     trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
     build_seconds = time.perf_counter() - start

@@ -681,3 +681,19 @@ def test_as_the_authors_code_runs_g_e_trains_but_only_g_rs_fakes_are_negatives(u
 def test_negatives_from_a_pathway_that_is_not_trained_are_refused(umls):
     with pytest.raises(ConfigError, match="--dans-negative-pathways relation needs that pathway"):
         _build(umls, dans_pathways="entity", dans_negative_pathways="relation")
+
+
+def test_a_row_sparse_entity_table_gives_the_same_negatives_and_a_row_sparse_gradient(umls):
+    from dans.pipeline import build_trainer
+
+    settings = dict(sampler="dans", encoder="lookup", dim=8, l2_scope="batch", device="cpu")
+    losses, grads = [], []
+    for sparse in (False, True):
+        config = dans.TrainConfig(**settings, sparse_embeddings=sparse)
+        trainer = build_trainer(config, umls, torch.device("cpu"), None, False, 0)
+        trainer.optimizer.step = lambda: None  # keep the gradient to look at it
+        losses.append(trainer.step(umls.train[:300], trainer.sampler)["loss"])
+        grads.append(trainer.model.encoder.embeddings.weight.grad)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert grads[1].is_sparse
+    torch.testing.assert_close(grads[1].to_dense(), grads[0])

@@ -21,7 +21,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.gather import gather_rows
+from dans.models.gather import gather_rows, is_row_sparse
 from dans.optim import adam, guarded_step
 from dans.options import Options, option
 from dans.samplers.base import (
@@ -479,6 +479,9 @@ class DANSSampler(NegativeSampler):
             tables = self.fake_tables(conditioning, sides, generator, self.fake_per_condition)
         head_replaced = torch.cat(list(sides.values()), 1)
         weights = None
+        # A row-sparse table is gathered on its own: joined with the fakes it would be copied
+        # whole at every step, and its gradient would be the whole table's.
+        separate = self.mode != "snap" and is_row_sparse(entities)
         if self.mode == "snap":
             vectors = torch.cat([gather_rows(*table) for table in tables.values()], 1)
             rows, allowed = self.snap(positives, head_replaced, vectors, entities)
@@ -486,23 +489,30 @@ class DANSSampler(NegativeSampler):
             source = entities
         else:
             # The uniform negatives' rows are entity ids, so the entities lead the source when
-            # there are any; the fakes follow, pathway by pathway.
-            reals = [entities] if self.uniform is not None else []
+            # there are any (and are joined); the fakes follow, pathway by pathway.
+            reals = [entities] if self.uniform is not None and not separate else []
             source = torch.cat([*reals, *(table for table, _ in tables.values())])
             parts, start = [], sum(map(len, reals))
             for table, index in tables.values():
                 parts.append(index + start)
                 start += len(table)
             rows = torch.cat(parts, 1)
+        uniform_rows = None
         if self.uniform is not None:
             uniform_sides, ids, kept = self.uniform.pick(step)
             # Weighted as the uniform sampler weighs them, then renormalised over the whole row.
             kept_weights = None if kept is None else average_one(kept.float())
             weights = join_weights((weights, head_replaced), (kept_weights, uniform_sides))
             head_replaced = torch.cat([head_replaced, uniform_sides], 1)
-            rows = torch.cat([rows, ids], 1)
+            if separate:
+                uniform_rows = gather_rows(entities, ids)
+            else:
+                rows = torch.cat([rows, ids], 1)
+        gathered = gather_rows(source, rows)
+        if uniform_rows is not None:
+            gathered = torch.cat([gathered, uniform_rows], 1)
         negatives = Negatives(
-            gather_rows(source, rows),
+            gathered,
             head_replaced,
             rows if self.mode == "snap" else None,
             weights,
