@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from dans.config import TrainConfig
-from dans.data.graph import KnowledgeGraph
+from dans.data.graph import SPLITS, KnowledgeGraph
 from dans.data.synthetic import power_law_graph
 from dans.errors import DansError
 from dans.evaluation.ranking import rank_against_sample, rank_triples
@@ -51,6 +51,14 @@ def setting(text: str) -> tuple[str, object]:
 def peak_rss_gib() -> float:
     """The process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def write_splits(kg: KnowledgeGraph, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        triples = kg.split(split).tolist()
+        text = "".join(f"e{h}\tr{r}\te{t}\n" for h, r, t in triples)
+        (folder / f"{split}.txt").write_text(text)
 
 
 def rank_times(trainer: Trainer, kg: KnowledgeGraph, queries: int, candidates: int) -> dict:
@@ -85,14 +93,26 @@ def main() -> None:
     parser.add_argument("--rank-queries", type=int, default=0, help="test triples to rank")
     parser.add_argument("--candidates", type=int, default=1000, help="of the sampled protocol")
     parser.add_argument("--seed", type=int, default=0, help="seed of the graph")
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument(
+        "--write-splits",
+        type=Path,
+        metavar="DIR",
+        help="write the graph's train.txt, valid.txt and test.txt into DIR (for `dans train "
+        "--data-dir DIR`, under torchrun too) and train nothing",
+    )
+    parser.add_argument("--out", type=Path, help="JSON file to write")
     args = parser.parse_args()
+    if args.out is None and args.write_splits is None:
+        parser.error("give --out, or --write-splits")
 
     start = time.perf_counter()
     kg = power_law_graph(
         args.entities, args.relations, args.triples, args.held_out, args.held_out, seed=args.seed
     )
     graph_seconds = time.perf_counter() - start
+    if args.write_splits is not None:
+        write_splits(kg, args.write_splits)
+        return
     settings = {"batch_size": args.batch_size, "device": "cpu", **dict(args.settings)}
     try:
         # The checks `dans train` makes before a run starts, in the one line it would print.

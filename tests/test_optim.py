@@ -3,8 +3,15 @@ row-sparse tables take a lazy Adam that matches torch's SparseAdam."""
 
 import torch
 
-from dans.models.gather import gather_rows, mark_row_sparse
-from dans.optim import LazyAdam, SplitAdam, clip_gradients, guarded_step, model_optimizer
+from dans.models.gather import gather_rows
+from dans.optim import (
+    LazyAdam,
+    SplitAdam,
+    clip_gradients,
+    guarded_step,
+    mark_row_sparse,
+    model_optimizer,
+)
 from dans.training.schedule import set_lr
 
 

@@ -11,7 +11,19 @@ import torch
 from torch import Tensor, nn
 
 from dans.distributed import all_true, average_gradients
-from dans.models.gather import is_row_sparse
+
+# The attribute that marks a parameter table as updated by rows (see mark_row_sparse).
+_ROW_SPARSE = "dans_row_sparse"
+
+
+def mark_row_sparse(table: nn.Parameter) -> None:
+    """Have ``table`` gathered so that its gradient is row-sparse, the rows gathered and not
+    the table (:func:`dans.models.gather.gather_rows`), and updated by :class:`LazyAdam`."""
+    setattr(table, _ROW_SPARSE, True)
+
+
+def is_row_sparse(table: Tensor) -> bool:
+    return getattr(table, _ROW_SPARSE, False)
 
 
 def adam(parameters: Iterable[nn.Parameter], lr: float, beta1: float = 0.9) -> torch.optim.Adam:
@@ -78,7 +90,7 @@ class LazyAdam(torch.optim.Optimizer):
 
 class SplitAdam:
     """:func:`adam` for the dense parameters and :class:`LazyAdam` for the row-sparse tables
-    among them (see :func:`~dans.models.gather.mark_row_sparse`), so that a step costs what it
+    among them (see :func:`mark_row_sparse`), so that a step costs what it
     touches. It offers what the trainer uses of an optimizer: ``param_groups`` (both parts'),
     ``zero_grad``, ``step`` and the state dicts."""
 

@@ -2,7 +2,8 @@
 
 import torch
 
-from dans.models.gather import block_rows, gather_rows, mark_row_sparse
+from dans.models.gather import block_rows, gather_rows
+from dans.optim import mark_row_sparse
 
 
 def test_gather_rows_is_indexing_in_any_shape():

@@ -8,8 +8,8 @@ import torch
 from torch import LongTensor, Tensor, nn
 
 from dans.errors import ConfigError
-from dans.models.gather import mark_row_sparse
 from dans.models.rgcn import RelationalGraph, RGCNLayer
+from dans.optim import mark_row_sparse
 from dans.registry import Registry
 
 ENCODERS: Registry[Encoder] = Registry("encoder")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import LongTensor, Tensor, nn
+from torch import LongTensor, Tensor
+
+from dans.optim import is_row_sparse
 
 # The bytes of gathered rows a loop over blocks holds at once. On the CPU, blocks this small are
 # reused by the allocator, while a block of hundreds of MB is mapped fresh at every step and its
@@ -19,27 +21,15 @@ def block_rows(row_bytes: int, device: torch.device) -> int:
     return max(1, budget // max(1, row_bytes))
 
 
-# The attribute that marks a parameter table as updated by rows (see mark_row_sparse).
-_ROW_SPARSE = "dans_row_sparse"
-
-
-def mark_row_sparse(table: nn.Parameter) -> None:
-    """Gather ``table`` so that its gradient is row-sparse: the rows gathered, not the table."""
-    setattr(table, _ROW_SPARSE, True)
-
-
-def is_row_sparse(table: Tensor) -> bool:
-    return getattr(table, _ROW_SPARSE, False)
-
-
 def gather_rows(table: Tensor, ids: LongTensor) -> Tensor:
     """``table[ids]``: table shape (N, d), ids of any shape (...) -> (..., d).
 
     The backward of ``index_select`` is ``index_add``, which sums in a fixed order on the CPU;
     the backward of advanced indexing accumulates in an order that depends on thread timing
     there, which would make the same seed give slightly different numbers from run to run.
-    A table marked by :func:`mark_row_sparse` is gathered by an embedding lookup instead, whose
-    gradient is a sparse tensor of the gathered rows: shape (N, d), ``len(ids)`` rows stored.
+    A table marked by :func:`~dans.optim.mark_row_sparse` is gathered by an embedding lookup
+    instead, whose gradient is a sparse tensor of the gathered rows: shape (N, d), ``len(ids)``
+    rows stored.
     """
     if is_row_sparse(table):
         return F.embedding(ids, table, sparse=True)

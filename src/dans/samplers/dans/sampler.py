@@ -21,8 +21,8 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
-from dans.models.gather import gather_rows, is_row_sparse
-from dans.optim import adam, guarded_step
+from dans.models.gather import gather_rows
+from dans.optim import adam, guarded_step, is_row_sparse
 from dans.options import Options, option
 from dans.samplers.base import (
     Negatives,
