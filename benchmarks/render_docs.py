@@ -215,12 +215,20 @@ def metrics_table(patterns: list[str]) -> str:
     for pattern in patterns:
         for path in sorted(ROOT.glob(pattern)):
             m = json.loads(path.read_text())
+            valid, test = (_mrr_text(m[split]) for split in ("valid", "test"))
             lines.append(
                 f"| {path.name.removesuffix('.metrics.json')} | {m['sampler']} | {m['decoder']} "
-                f"| {m['epochs']} | {m['best_epoch']} | {three(m['valid']['mrr'])} "
-                f"| {three(m['test']['mrr'])} | {m['train_seconds']:.0f} | {m['device']} |"
+                f"| {m['epochs']} | {m['best_epoch']} | {valid} | {test} "
+                f"| {m['train_seconds']:.0f} | {m['device']} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _mrr_text(evaluation: dict) -> str:
+    """An MRR as the tables print it, named as sampled where it was."""
+    candidates = evaluation.get("sampled_candidates")
+    mrr = three(evaluation["mrr"])
+    return f"{mrr} (sampled against {candidates:,})" if candidates else mrr
 
 
 def json_table(path: Path) -> str:

@@ -114,14 +114,14 @@ def main() -> None:
         write_splits(kg, args.write_splits)
         return
     settings = {"batch_size": args.batch_size, "device": "cpu", **dict(args.settings)}
+    start = time.perf_counter()
     try:
         # The checks `dans train` makes before a run starts, in the one line it would print.
         config = TrainConfig(**settings).validate()
         check_fits(config, kg, torch.device("cpu"))
+        trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
     except DansError as exc:
         sys.exit(f"scale.py: error: {exc}")
-    start = time.perf_counter()
-    trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
     build_seconds = time.perf_counter() - start
     memory_before = peak_rss_gib()
 

@@ -53,6 +53,8 @@ def run_one(settings: list[str], args: argparse.Namespace) -> dict[str, object]:
             keep = ("seconds_per_step", "epoch_seconds", "peak_rss_gib", "build_seconds")
             return {"outcome": "trained", **{key: found[key] for key in keep}}
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if done.returncode < 0:
+            return {"outcome": f"killed by signal {-done.returncode}: {last}"}
         return {"outcome": f"refused or failed (exit {done.returncode}): {last}"}
 
 

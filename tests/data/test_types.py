@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 
+from dans.data import types as types_module
 from dans.data.graph import KnowledgeGraph
 from dans.data.types import derived_types, prefix_types, read_types
 from dans.errors import DataError
@@ -66,7 +67,12 @@ def test_names_with_a_type_prefix_give_their_types():
     assert prefix_types(["city:paris", "ann"]) is None
 
 
-def test_types_derived_from_the_graph_group_entities_with_the_same_relations():
+@pytest.mark.parametrize("mini_batches", [False, True])
+def test_types_derived_from_the_graph_group_entities_with_the_same_relations(
+    monkeypatch, mini_batches
+):
+    if mini_batches:  # as a graph of millions of entities is clustered
+        monkeypatch.setattr(types_module, "FULL_KMEANS_ENTITIES", 10)
     # Entities 0-9 are heads of relation 0, entities 10-19 tails of relation 1: two kinds.
     train = torch.tensor(
         [[i, 0, 20 + i % 3] for i in range(10)] + [[23, 1, i] for i in range(10, 20)]

@@ -18,6 +18,9 @@ TYPES_FILE = "types.tsv"
 # Clusters of derived types: about sqrt(E / 2), the usual rule of thumb for k-means, within
 # these bounds.
 MIN_DERIVED, MAX_DERIVED = 2, 1000
+# Above this many entities the types are clustered by mini-batch k-means: full k-means over a
+# million signatures with its hundreds of clusters runs for hours, mini-batches for a minute.
+FULL_KMEANS_ENTITIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ def derived_types(train: LongTensor, num_entities: int, num_relations: int) -> E
     """One type per entity, by k-means over its relation signature: the share of its train
     triples that has each relation with it as head, and as tail (2R features). Entities with
     the same relations in the same roles fall together, as entities of one type do; k is about
-    sqrt(E / 2). Seeded, so the same graph gets the same types."""
-    from sklearn.cluster import KMeans
+    sqrt(E / 2). Seeded, so the same graph gets the same types. Graphs of more than
+    :data:`FULL_KMEANS_ENTITIES` entities are clustered by mini-batches."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
 
     counts = torch.zeros(num_entities, 2 * num_relations, dtype=torch.float64)
     ones = torch.ones(len(train), dtype=torch.float64)
@@ -86,7 +90,12 @@ def derived_types(train: LongTensor, num_entities: int, num_relations: int) -> E
     counts.index_put_((train[:, 2], num_relations + train[:, 1]), ones, accumulate=True)
     signatures = counts / counts.sum(1, keepdim=True).clamp_min(1.0)
     k = min(num_entities, max(MIN_DERIVED, min(MAX_DERIVED, round(math.sqrt(num_entities / 2)))))
-    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(signatures.numpy())
+    clustering = (
+        KMeans(n_clusters=k, n_init=10, random_state=0)
+        if num_entities <= FULL_KMEANS_ENTITIES
+        else MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=10_000, random_state=0)
+    )
+    labels = clustering.fit_predict(signatures.numpy())
     return _pairs(
         list(range(num_entities)),
         [f"cluster{label}" for label in labels.tolist()],
