@@ -38,6 +38,14 @@ class Ranks:
         """The expected rank when ties are broken at random."""
         return 1.0 + self.better + self.equal / 2.0
 
+    @classmethod
+    def joined(cls, better: list[Tensor], equal: list[Tensor], device: torch.device) -> Ranks:
+        """The counts of blocks of queries, in order, as one :class:`Ranks`."""
+        if not better:
+            empty = torch.zeros(0, device=device)
+            return cls(empty, empty)
+        return cls(torch.cat(better).double(), torch.cat(equal).double())
+
     def select(self, ties: str) -> Tensor:
         if ties not in ("realistic", "optimistic", "pessimistic"):
             raise ValueError(f"unknown tie policy {ties!r}")
@@ -87,10 +95,7 @@ def rank_triples(
             block_better[redo], block_equal[redo] = exact
         better.append(block_better)
         equal.append(block_equal)
-    if not better:
-        empty = torch.zeros(0, device=entities.device)
-        return Ranks(empty, empty)
-    return Ranks(torch.cat(better).double(), torch.cat(equal).double())
+    return Ranks.joined(better, equal, entities.device)
 
 
 @torch.no_grad()
@@ -134,10 +139,7 @@ def rank_against_sample(
         scores = scores.nan_to_num(nan=-torch.inf)
         better.append(((scores > target) & kept).sum(1))
         equal.append(((scores == target) & kept).sum(1))
-    if not better:
-        empty = torch.zeros(0, device=entities.device)
-        return Ranks(empty, empty)
-    return Ranks(torch.cat(better).double(), torch.cat(equal).double())
+    return Ranks.joined(better, equal, entities.device)
 
 
 def _count_by_sign(
