@@ -312,7 +312,7 @@ def test_concat_without_weights_keeps_none():
 
 def test_training_filters_against_train_only(umls):
     """Valid and test triples must not steer training: a negative that is true only in valid or
-    test keeps its weight (issue 6 counts such false negatives instead)."""
+    test keeps its weight (the diversity measures count such false negatives instead)."""
     held_out = torch.cat([umls.valid, umls.test])
     in_train = umls.train_known_triples.contains(held_out)
     unseen = held_out[~in_train][:50]
