@@ -129,15 +129,20 @@ def uninterrupted(tmp_path_factory):
     return run
 
 
+def killed_in(monkeypatch, out, config, epoch):
+    """Train ``config`` into ``out`` and kill the run as ``epoch`` starts."""
+    with monkeypatch.context() as patch:
+        kill_during_epoch(patch, epoch)
+        with pytest.raises(Killed):
+            dans.train(config, out=out, progress=False)
+
+
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS.names()))
 def test_every_sampler_resumes_to_the_uninterrupted_numbers(
     tmp_path, monkeypatch, uninterrupted, sampler
 ):
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_during_epoch(patch, 3)
-        with pytest.raises(Killed):
-            dans.train(small(sampler), out=out, progress=False)
+    killed_in(monkeypatch, out, small(sampler), 3)
     assert RunDirectory(out).load_state()["epoch"] == 2
     assert len(log_rows(out)) == 2
     run = dans.resume(out, progress=False)
@@ -145,44 +150,28 @@ def test_every_sampler_resumes_to_the_uninterrupted_numbers(
     assert_same_run(out, uninterrupted(sampler))
 
 
-@pytest.mark.parametrize("restore_best", [False, True])
-def test_a_run_killed_in_pretraining_resumes_into_the_sampler(
-    tmp_path, monkeypatch, uninterrupted, restore_best
+@pytest.mark.parametrize(
+    ("sampler", "settings", "epoch"),
+    [
+        ("dans", dict(pretrain_epochs=2, pretrain_restore_best=False), 2),
+        ("dans", dict(pretrain_epochs=2, pretrain_restore_best=True), 2),
+        ("dans", dict(lr_warmup_epochs=1, lr_decay="cosine", dans_gan_positives=500), 3),
+        ("nscaching", dict(encoder="lookup", sparse_embeddings=True, l2_scope="batch"), 3),
+    ],
+    ids=[
+        "killed-in-pretraining",
+        "pretraining-best-restored",
+        "schedule-and-gan-sample",
+        "row-sparse",
+    ],
+)
+def test_a_run_killed_part_way_resumes_to_the_uninterrupted_numbers(
+    tmp_path, monkeypatch, uninterrupted, sampler, settings, epoch
 ):
-    settings = dict(pretrain_epochs=2, pretrain_restore_best=restore_best)
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_during_epoch(patch, 2)
-        with pytest.raises(Killed):
-            dans.train(small("dans", **settings), out=out, progress=False)
+    killed_in(monkeypatch, out, small(sampler, **settings), epoch)
     dans.resume(out, progress=False)
-    assert_same_run(out, uninterrupted("dans", **settings))
-
-
-def test_a_run_with_a_schedule_and_a_gan_sample_resumes_to_the_uninterrupted_numbers(
-    tmp_path, monkeypatch, uninterrupted
-):
-    settings = dict(lr_warmup_epochs=1, lr_decay="cosine", dans_gan_positives=500)
-    out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_during_epoch(patch, 3)
-        with pytest.raises(Killed):
-            dans.train(small("dans", **settings), out=out, progress=False)
-    dans.resume(out, progress=False)
-    assert_same_run(out, uninterrupted("dans", **settings))
-
-
-def test_a_run_with_row_sparse_embeddings_resumes_to_the_uninterrupted_numbers(
-    tmp_path, monkeypatch, uninterrupted
-):
-    settings = dict(encoder="lookup", sparse_embeddings=True, l2_scope="batch")
-    out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_during_epoch(patch, 3)
-        with pytest.raises(Killed):
-            dans.train(small("nscaching", **settings), out=out, progress=False)
-    dans.resume(out, progress=False)
-    assert_same_run(out, uninterrupted("nscaching", **settings))
+    assert_same_run(out, uninterrupted(sampler, **settings))
 
 
 def test_states_saved_every_n_epochs_resume_from_the_last_one(tmp_path, monkeypatch, uninterrupted):
