@@ -70,6 +70,22 @@ def test_commonsense_candidates_by_hand():
     ]
 
 
+def test_relation_types_equal_the_brute_force_on_random_types():
+    torch.manual_seed(0)
+    entities, relations, kinds = 30, 4, 5
+    membership = torch.rand(entities, kinds) < 0.4  # several types, or none, per entity
+    types = EntityTypes([f"t{i}" for i in range(kinds)], membership.nonzero(), "random")
+    train = torch.randint(entities, (200, 3))
+    train[:, 1] %= relations
+    known = KnownTriples(train, entities, relations)
+    sampler = CAKESampler(entities, relations, 4, train, types, known_triples=known)
+    for column, found in ((0, sampler.head_types), (2, sampler.tail_types)):
+        brute = torch.zeros(relations, kinds, dtype=torch.bool)
+        for triple in train.tolist():
+            brute[triple[1]] |= membership[triple[column]]
+        assert torch.equal(found, brute)
+
+
 def _draw(sampler, positives, head_replaced, seed=0):
     step = StepContext(positives, None, None, None, torch.Generator().manual_seed(seed))
     return sampler.draw(step, head_replaced)

@@ -8,6 +8,7 @@ from dans.data.types import EntityTypes
 from dans.errors import ConfigError
 from dans.samplers.base import StepContext
 from dans.samplers.smile import SMiLEOptions, SMiLESampler, schema_graph
+from dans.samplers.typed import TypedEntities
 
 # People 0-1 (type 0), cities 2-3 (type 1), countries 4-5 (type 2), entity 6 untyped.
 TYPES = EntityTypes(
@@ -25,11 +26,11 @@ def _sampler(**options):
 
 
 def test_the_schema_graph_by_hand():
-    membership = TYPES.membership(E)
-    schema = schema_graph(TRAIN, membership, R, min_count=1)
+    typed = TypedEntities(TYPES, E)
+    schema = schema_graph(TRAIN, typed, R, min_count=1)
     assert schema.nonzero().tolist() == [[0, 0, 1], [1, 1, 2]]
     # SMiLE's frequency filter: r1's one triple is too rare at 2.
-    assert schema_graph(TRAIN, membership, R, min_count=2).nonzero().tolist() == [[0, 0, 1]]
+    assert schema_graph(TRAIN, typed, R, min_count=2).nonzero().tolist() == [[0, 0, 1]]
 
 
 def test_a_slot_allows_the_types_the_schema_has_there():
@@ -95,3 +96,18 @@ def test_allowed_types_equal_the_brute_force_on_random_types():
             else (schema & kept[:, :, None]).any(1)
         )
         assert torch.equal(sampler.allowed_types(positives, head_replaced), brute)
+
+
+def test_the_schema_graph_equals_the_brute_force_on_random_types():
+    torch.manual_seed(1)
+    entities, relations, kinds = 30, 4, 5
+    membership = torch.rand(entities, kinds) < 0.4  # several types, or none, per entity
+    types = EntityTypes([f"t{i}" for i in range(kinds)], membership.nonzero(), "random")
+    train = torch.randint(entities, (300, 3))
+    train[:, 1] %= relations
+    counts = torch.zeros(relations, kinds, kinds)
+    for h, r, t in train.tolist():  # brute force: one count per (head type, tail type) pair
+        counts[r] += membership[h].float()[:, None] * membership[t].float()[None, :]
+    typed = TypedEntities(types, entities)
+    for min_count in (1, 3):
+        assert torch.equal(schema_graph(train, typed, relations, min_count), counts >= min_count)

@@ -26,3 +26,25 @@ def test_draws_spread_evenly_over_the_entities_of_the_allowed_types():
     counts = torch.bincount(ids[0], minlength=7)
     assert counts[6] == 0 and (counts[:6] > 850).all() and (counts[:6] < 1150).all()
     assert set(ids[1].tolist()) == {6}
+
+
+def test_each_entitys_types_equal_the_membership_matrix():
+    torch.manual_seed(0)
+    membership = torch.rand(20, 4) < 0.4  # several types, or none, per entity
+    types = EntityTypes(["a", "b", "c", "d"], membership.nonzero(), "random")
+    typed = TypedEntities(types, 20)
+    entities = torch.randint(20, (50,))
+    assert torch.equal(typed.membership(entities), membership[entities])
+    places, kinds = typed.types_of(entities)
+    pairs = torch.stack([places, kinds], 1).tolist()
+    assert sorted(pairs) == membership[entities].nonzero().tolist()
+    untyped = typed.members[typed.offsets[4] :]
+    assert untyped.tolist() == (~membership.any(1)).nonzero().squeeze(1).tolist()
+
+
+def test_checkpoints_leave_the_tables_out_and_older_ones_still_load():
+    typed = TypedEntities(TYPES, 7)
+    assert typed.state_dict() == {}
+    older = {"membership": torch.zeros(7, 2, dtype=torch.bool), "members": torch.arange(7)}
+    typed.load_state_dict(older)
+    assert typed.members.tolist() == [0, 1, 2, 3, 4, 5, 6]

@@ -86,19 +86,24 @@ class CAKESampler(UniformSampler):
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives=True)
         self.alpha = options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
-        membership = self.typed.membership
         heads, relations, tails = train_triples.unbind(1)
         # Commonsense C2: the types of each relation's heads and tails in train, shape (R, T).
         head_types, tail_types = (
-            torch.zeros(num_relations, self.typed.num_types).index_add_(
-                0, relations, membership[ends].float()
-            )
-            > 0
-            for ends in (heads, tails)
+            self.relation_types(relations, ends, num_relations) for ends in (heads, tails)
         )
         self.register_buffer("head_types", head_types)
         self.register_buffer("tail_types", tail_types)
         self.register_buffer("complexity", relation_complexity(train_triples, num_relations))
+
+    def relation_types(
+        self, relations: LongTensor, ends: LongTensor, num_relations: int
+    ) -> BoolTensor:
+        """shape (R, T): the types that the entities ``ends`` have with ``relations``, both
+        shape (N,)."""
+        places, kinds = self.typed.types_of(ends)
+        found = torch.zeros(num_relations, self.typed.num_types, dtype=torch.bool)
+        found[relations[places], kinds] = True
+        return found
 
     def candidate_types(self, positives: LongTensor, head_replaced: bool) -> BoolTensor:
         """shape (B, T): the types whose entities are candidates, replacing the head (or the
@@ -107,7 +112,7 @@ class CAKESampler(UniformSampler):
         one_side = (ONE_TO_ONE, ONE_TO_MANY) if head_replaced else (MANY_TO_ONE, MANY_TO_MANY)
         relations = positives[:, 1]
         allowed = commonsense[relations]
-        own = self.typed.membership[positives[:, anchor_col]]
+        own = self.typed.membership(positives[:, anchor_col])
         typed = own.any(1, keepdim=True)
         same_type = torch.where(typed, own, allowed)
         other_types = allowed & ~own

@@ -65,16 +65,24 @@ class SMiLEOptions(Options):
 
 
 def schema_graph(
-    train: LongTensor, membership: BoolTensor, num_relations: int, min_count: int
+    train: LongTensor, typed: TypedEntities, num_relations: int, min_count: int
 ) -> BoolTensor:
     """shape (R, T, T): whether (head type, relation, tail type) is seen ``min_count`` times in
     train, counting each triple once for each pair of its head's and its tail's types."""
-    membership = membership.float()
-    counts = torch.zeros(num_relations, membership.shape[1], membership.shape[1])
-    for relation in range(num_relations):  # a loop over relations, not triples
-        mine = train[train[:, 1] == relation]
-        counts[relation] = membership[mine[:, 0]].T @ membership[mine[:, 2]]
-    return counts >= min_count
+    heads, relations, tails = train.unbind(1)
+    triples, head_kinds = typed.types_of(heads)
+    # Each (triple, head type) once for each type of the triple's tail.
+    tail_counts = typed.type_counts[tails[triples]]
+    pair = torch.repeat_interleave(torch.arange(len(triples)), tail_counts)
+    triples, head_kinds = triples[pair], head_kinds[pair]
+    rank = torch.arange(len(pair)) - (torch.cumsum(tail_counts, 0) - tail_counts)[pair]
+    tail_kinds = typed.entity_types[typed.type_starts[tails[triples]] + rank]
+    kinds = typed.num_types
+    codes = (relations[triples] * kinds + head_kinds) * kinds + tail_kinds
+    seen, counts = torch.unique(codes, return_counts=True)
+    schema = torch.zeros(num_relations * kinds * kinds, dtype=torch.bool)
+    schema[seen[counts >= min_count]] = True
+    return schema.view(num_relations, kinds, kinds)
 
 
 class SMiLESampler(UniformSampler):
@@ -97,9 +105,7 @@ class SMiLESampler(UniformSampler):
         super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
         self.hard_share, self.alpha = options.hard_share, options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
-        schema = schema_graph(
-            train_triples, self.typed.membership, num_relations, options.min_count
-        )
+        schema = schema_graph(train_triples, self.typed, num_relations, options.min_count)
         self.register_buffer("schema", schema)
 
     def allowed_types(self, positives: LongTensor, head_replaced: bool) -> BoolTensor:
@@ -108,7 +114,7 @@ class SMiLESampler(UniformSampler):
         for a kept entity without types. Built from the (positive, kept type) pairs, not a
         (B, T, T) block: NELL-995 has 267 types."""
         relations = positives[:, 1]
-        kept = self.typed.membership[positives[:, 2 if head_replaced else 0]]
+        kept = self.typed.membership(positives[:, 2 if head_replaced else 0])
         row, kind = kept.nonzero().unbind(1)
         if head_replaced:
             slots, anywhere = self.schema[relations[row], :, kind], self.schema.any(2)
