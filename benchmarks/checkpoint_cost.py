@@ -28,7 +28,7 @@ def measure(config: dans.TrainConfig, repeats: int) -> dict[str, float | int | s
     kg = load_graph(config)
     with tempfile.TemporaryDirectory() as folder:
         run_dir = RunDirectory(folder)
-        trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
+        trainer = build_trainer(config, kg, torch.device("cpu"))
         start = time.perf_counter()
         trainer.fit()
         epoch_seconds = time.perf_counter() - start - trainer.eval_seconds

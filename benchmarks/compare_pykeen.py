@@ -252,7 +252,7 @@ def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     model = build_model(config, kg)
     sampler = build_sampler(config.training.sampler, config, kg)
     device = torch.device(config.runtime.device)
-    trainer = Trainer(model, kg, config, sampler, sampler, device, progress=False)
+    trainer = Trainer(model, kg, config, sampler, sampler, device)
     start = time.perf_counter()
     row: dict[str, float] = {}
     for _ in range(config.training.epochs):

@@ -119,7 +119,7 @@ def main() -> None:
         # The checks `dans train` makes before a run starts, in the one line it would print.
         config = TrainConfig(**settings).validate()
         check_fits(config, kg, torch.device("cpu"))
-        trainer = build_trainer(config, kg, torch.device("cpu"), None, False, 0)
+        trainer = build_trainer(config, kg, torch.device("cpu"))
     except DansError as exc:
         sys.exit(f"scale.py: error: {exc}")
     build_seconds = time.perf_counter() - start

@@ -60,7 +60,7 @@ def trainer_of(config: dans.TrainConfig) -> Trainer:
     torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg).to(device)
     sampler = build_sampler(config.training.sampler, config, kg).to(device)
-    return Trainer(model, kg, config, sampler, sampler, device, progress=False)
+    return Trainer(model, kg, config, sampler, sampler, device)
 
 
 def data_dir(name: str) -> str:

@@ -128,7 +128,7 @@ def _trained(sampler, rank):
     config = dans.TrainConfig(
         sampler=sampler, dim=8, epochs=2, eval_every=2, batch_size=2000, negatives=4, device="cpu"
     )
-    trainer = build_trainer(config, load_graph(config), torch.device("cpu"), None, False, 0)
+    trainer = build_trainer(config, load_graph(config), torch.device("cpu"))
     trainer.fit()
     return trainer.model.state_dict(), trainer.sampler.training_state()["module"]
 

@@ -28,8 +28,8 @@ LAYERS = (
     ("dans.evaluation", "dans.samplers"),
     ("dans.config", "dans.recipes"),
     ("dans.training",),
-    ("dans.builders", "dans.rundir", "dans.pipeline"),
-    ("dans.prediction", "dans.export", "dans.tracking", "dans.pykeen"),
+    ("dans.builders", "dans.rundir", "dans.tracking", "dans.pipeline"),
+    ("dans.prediction", "dans.export", "dans.pykeen"),
     ("dans.experiments",),
     ("dans.cli", "dans.__main__"),
 )

@@ -19,8 +19,9 @@ from dans.models import DECODERS, ENCODERS, KGModel
 from dans.pipeline import load_run, resume, train
 from dans.prediction import Prediction, Query, predict
 from dans.recipes import recipe
-from dans.rundir import Run, RunMetrics
+from dans.rundir import FinishedRun, Run, RunMetrics
 from dans.samplers import SAMPLERS, DANSSampler, Negatives, NegativeSampler, StepContext
+from dans.training import TrainingCallback
 from dans.version import __version__
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "DANSSampler",
     "DansError",
     "Evaluation",
+    "FinishedRun",
     "KGModel",
     "KnowledgeGraph",
     "NegativeSampler",
@@ -41,6 +43,7 @@ __all__ = [
     "RunMetrics",
     "StepContext",
     "TrainConfig",
+    "TrainingCallback",
     "__version__",
     "evaluate",
     "load_dataset",

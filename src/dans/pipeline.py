@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,64 @@ from dans.rundir import (
     CHECKPOINT_FILE,
     PROVENANCE_FILE,
     STATE_FILE,
+    FinishedRun,
     Run,
     RunDirectory,
     RunMetrics,
+    RunWriter,
 )
 from dans.sealed import first_line
+from dans.tracking import NO_TRACKERS, TrackerSpec
+from dans.training.callbacks import ProgressBar, TrainingCallback
 from dans.training.footprint import check_fits
-from dans.training.trainer import Best, EpochCallback, Trainer
+from dans.training.trainer import Trainer
 
 # Epochs between saved training states, unless the caller sets another cadence.
 CHECKPOINT_EVERY = 1
+
+
+def run_training(
+    config: TrainConfig | None,
+    out: str | Path | None = None,
+    *,
+    resume_run: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    callbacks: Sequence[TrainingCallback] = (),
+    trackers: TrackerSpec = NO_TRACKERS,
+    tracker_params: dict[str, Any] | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> FinishedRun:
+    """Train ``config`` into ``out`` (see :func:`train`), or with ``resume_run`` finish the run
+    in ``out`` with its own configuration (see :func:`resume`; ``config`` is then None), logged
+    to ``trackers`` under the folder's name with ``tracker_params`` beside the configuration;
+    the trackers see every epoch before ``callbacks`` do, and the test metrics at the end.
+    The one way that commands, grids and searches run a run."""
+    if resume_run:
+        if out is None:
+            raise DansError("resuming a run needs its folder")
+        RunDirectory(out).check_can_resume()
+        config = RunDirectory(out).read_config()
+    if config is None:
+        raise DansError("training needs a configuration")
+    name = Path(out).name if out is not None else ""
+    with trackers.open(name, config, tracker_params) as log:
+        if resume_run:
+            assert out is not None
+            run = resume(out, progress, checkpoint_every, callbacks=[log, *callbacks])
+        else:
+            run = train(
+                config,
+                out,
+                overwrite,
+                progress,
+                checkpoint_every,
+                on_start,
+                callbacks=[log, *callbacks],
+            )
+        log.log_final(run.metrics)
+    return run
 
 
 def train(
@@ -40,9 +89,10 @@ def train(
     progress: bool = True,
     checkpoint_every: int = CHECKPOINT_EVERY,
     on_start: Callable[[], None] | None = None,
-    on_epoch: EpochCallback | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
     graph: KnowledgeGraph | None = None,
-) -> Run:
+    callbacks: Sequence[TrainingCallback] = (),
+) -> FinishedRun:
     """Train, validate, test; write the run directory ``out`` when given.
 
     ``graph`` is trained on instead of the dataset the configuration names (one made from
@@ -51,8 +101,10 @@ def train(
 
     Everything that can be checked before training (values, names, data files, the output path)
     is checked before anything is written, so bad input never leaves a half-written directory;
-    ``on_start`` is called then, as training begins. ``on_epoch`` receives each epoch's log row
-    (in a process group, in every process), after the run directory has it.
+    ``on_start`` is called then, as training begins. ``callbacks`` (see
+    :class:`~dans.training.callbacks.TrainingCallback`) follow the run, in a process group in
+    every process, each epoch after the run directory has it; ``on_epoch``, a function of each
+    epoch's log row, is the older form of one and goes in the next release.
     Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
     is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
     ``torchrun``, every process trains and only rank 0 writes.
@@ -63,7 +115,8 @@ def train(
         run_dir.check_can_start(overwrite)
     kg = graph if graph is not None else load_graph(config)
     check_fits(config, kg, device)
-    trainer = build_trainer(config, kg, device, run_dir, progress, checkpoint_every, on_epoch)
+    watchers = _callbacks(config, run_dir, progress, callbacks, on_epoch)
+    trainer = build_trainer(config, kg, device, watchers, checkpoint_every)
     with run_dir.writing(start=True, overwrite=overwrite) if run_dir else nullcontext():
         if run_dir is not None:
             _record(run_dir, config, kg, device)
@@ -76,13 +129,15 @@ def resume(
     path: str | Path,
     progress: bool = True,
     checkpoint_every: int = CHECKPOINT_EVERY,
-    on_epoch: EpochCallback | None = None,
-) -> Run:
+    on_epoch: Callable[[dict], None] | None = None,
+    callbacks: Sequence[TrainingCallback] = (),
+) -> FinishedRun:
     """Finish the run in ``path`` with its own config.toml, from its last saved training state.
 
     The result is what the run would have given had it never stopped (on the CPU, exactly). A
     run killed before its first saved state starts again; a finished run is loaded as it is.
-    ``on_epoch`` receives the log row of each epoch trained from here, as in :func:`train`.
+    ``callbacks`` (and the older ``on_epoch``) follow the epochs trained from here, as in
+    :func:`train`.
     """
     run_dir = RunDirectory(path)
     run_dir.check_can_resume()
@@ -90,12 +145,13 @@ def resume(
     device = _prepare(config, checkpoint_every)
     writer = run_dir if world().main else None  # rank 0 alone writes
     with writer.writing() if writer else nullcontext():
-        if run_dir.read_metrics() is not None:
-            return load_run(path)
+        if (metrics := run_dir.read_metrics()) is not None:
+            return FinishedRun(**{**vars(load_run(path)), "metrics": metrics})
         state = run_dir.load_state()
         kg = run_graph(run_dir, config)
         check_fits(config, kg, device)
-        trainer = build_trainer(config, kg, device, writer, progress, checkpoint_every, on_epoch)
+        watchers = _callbacks(config, writer, progress, callbacks, on_epoch)
+        trainer = build_trainer(config, kg, device, watchers, checkpoint_every)
         if state is None:  # killed before its first saved state: it starts again
             if writer is not None:
                 writer.remove_run_files()
@@ -103,6 +159,38 @@ def resume(
         else:
             _restore(trainer, state, run_dir.path / STATE_FILE, writer)
         return _finish(trainer, writer)
+
+
+class _EpochFunction(TrainingCallback):
+    """The older ``on_epoch`` function as a callback."""
+
+    def __init__(self, function: Callable[[dict], None]) -> None:
+        self.function = function
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.function(row)
+
+
+def _callbacks(
+    config: TrainConfig,
+    run_dir: RunDirectory | None,
+    progress: bool,
+    callbacks: Sequence[TrainingCallback],
+    on_epoch: Callable[[dict], None] | None,
+) -> list[TrainingCallback]:
+    """A run's callbacks: its folder's writer first, then the progress bar (rank 0's), then
+    the caller's."""
+    found: list[TrainingCallback] = [RunWriter(run_dir, config)] if run_dir else []
+    found += [ProgressBar()] if progress and world().main else []
+    found += callbacks
+    if on_epoch is not None:
+        warnings.warn(
+            "on_epoch= goes in the next release: pass callbacks=[a TrainingCallback] instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        found.append(_EpochFunction(on_epoch))
+    return found
 
 
 def _record(
@@ -172,29 +260,15 @@ def build_trainer(
     config: TrainConfig,
     kg: KnowledgeGraph,
     device: torch.device,
-    run_dir: RunDirectory | None,
-    progress: bool,
-    checkpoint_every: int,
-    on_epoch: EpochCallback | None = None,
+    callbacks: Sequence[TrainingCallback] = (),
+    checkpoint_every: int = 0,
 ) -> Trainer:
-    """The model, the samplers and their trainer on ``device``, wired to write into ``run_dir``
-    if given (nothing is written before :meth:`Trainer.fit`) and to hand each epoch's log row
-    to ``on_epoch`` after that."""
+    """The model, the samplers and their trainer on ``device``, with ``callbacks`` (nothing is
+    written before :meth:`Trainer.fit`)."""
     torch.manual_seed(config.runtime.seed)
     model = build_model(config, kg).to(device)
     sampler = build_sampler(config.training.sampler, config, kg).to(device)
     pretrain_sampler = build_sampler("uniform", config, kg).to(device)
-
-    def save_best(best: Best) -> None:
-        assert run_dir is not None
-        run_dir.save_checkpoint(config, best.epoch, best.valid.mrr, best.model, best.sampler)
-
-    observers = [observer for observer in (run_dir and run_dir.append_log, on_epoch) if observer]
-
-    def observe(row: dict) -> None:
-        for observer in observers:
-            observer(row)
-
     return Trainer(
         model,
         kg,
@@ -202,11 +276,8 @@ def build_trainer(
         sampler,
         pretrain_sampler,
         device,
-        on_epoch=observe if observers else None,
-        on_improvement=save_best if run_dir else None,
-        on_checkpoint=run_dir.save_state if run_dir else None,
+        callbacks=callbacks,
         checkpoint_every=checkpoint_every,
-        progress=progress and world().main,
     )
 
 
@@ -222,11 +293,11 @@ def _restore(
     if run_dir is None:
         return
     run_dir.restore_log(trainer.history)
-    if trainer.best is not None and trainer.on_improvement is not None:
-        trainer.on_improvement(trainer.best)
+    if trainer.best is not None:
+        RunWriter(run_dir, trainer.config).on_best(trainer, trainer.best)
 
 
-def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
+def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> FinishedRun:
     """Train to the end, test, and write the metrics."""
     model, kg, config = trainer.model, trainer.kg, trainer.config
     try:
@@ -261,7 +332,7 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> Run:
     if run_dir is not None:
         run_dir.write_metrics(metrics)
         run_dir.remove_state()
-    return Run(
+    return FinishedRun(
         model=model,
         kg=kg,
         config=config,

@@ -25,6 +25,8 @@ from dans.folders import LOCK_FILE, MARKER_FILE, Kind, kind_of, mark, other_kind
 from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
+from dans.training.callbacks import TrainingCallback
+from dans.training.trainer import Best, Trainer
 from dans.version import __version__
 
 # The kinds of sealed file a run directory holds: the best model, and the state to resume from.
@@ -363,3 +365,30 @@ class Run:
     metrics: RunMetrics | None = None
     # The epoch whose weights the model holds, where a checkpoint gave them.
     epoch: int | None = None
+
+
+@dataclass(kw_only=True)
+class FinishedRun(Run):
+    """A run trained to its end and tested: its metrics are always there."""
+
+    metrics: RunMetrics
+
+
+class RunWriter(TrainingCallback):
+    """Writes a run's folder as it trains: each epoch's row of ``log.csv``, the best model's
+    checkpoint, and the training state that a killed run resumes from."""
+
+    def __init__(self, run_dir: RunDirectory, config: TrainConfig) -> None:
+        self.run_dir = run_dir
+        self.config = config
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.run_dir.append_log(row)
+
+    def on_best(self, trainer: Trainer, best: Best) -> None:
+        self.run_dir.save_checkpoint(
+            self.config, best.epoch, best.valid.mrr, best.model, best.sampler
+        )
+
+    def on_checkpoint(self, trainer: Trainer, state: dict[str, Any]) -> None:
+        self.run_dir.save_state(state)

@@ -237,16 +237,16 @@ def test_compare_checks_every_name_before_training(tmp_path):
 
 
 def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch):
-    real_train = grids.train
+    real_run = grids.run_training
 
-    def diverging(config, **kwargs):
+    def diverging(config, out, **kwargs):
         if config.runtime.seed == 2:
-            kwargs["out"].mkdir(parents=True, exist_ok=True)
-            (kwargs["out"] / "config.toml").write_text(config.to_toml())
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.toml").write_text(config.to_toml())
             raise TrainingDiverged("training diverged: 20 steps in a row")
-        return real_train(config, **kwargs)
+        return real_run(config, out, **kwargs)
 
-    monkeypatch.setattr(grids, "train", diverging)
+    monkeypatch.setattr(grids, "run_training", diverging)
     out = tmp_path / "grid"
     rows = compare(
         dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, GridOptions(False, print)

@@ -236,7 +236,7 @@ def test_generator_and_discriminator_steps_touch_only_their_own_parameters(umls)
 
 def test_base_step_leaves_generator_and_discriminator_alone(umls, monkeypatch):
     config, model, sampler = _build(umls)
-    trainer = Trainer(model, umls, config, sampler, sampler, CPU, progress=False)
+    trainer = Trainer(model, umls, config, sampler, sampler, CPU)
     before_update = _snapshot(sampler.pathways)
     model_before = _snapshot(model)
     after_update = {}
@@ -564,7 +564,7 @@ def test_with_the_score_term_the_fakes_score_above_the_uniform_negatives(tmp_pat
         config = dans.TrainConfig(
             sampler="dans", dans_score_weight=weight, dim=16, epochs=20, eval_every=20, device="cpu"
         )
-        dans.train(config, out=out, progress=False)
+        dans.train(config, out=out)
         last = list(csv.DictReader((out / "log.csv").open()))[-1]
         return float(last["score_generated"]) - float(last["score_uniform"])
 
@@ -580,7 +580,7 @@ def test_with_the_score_term_the_fakes_score_above_the_uniform_negatives(tmp_pat
 def test_one_training_step_with_every_model(umls, encoder, decoder):
     config, model, sampler = _build(umls, encoder=encoder, decoder=decoder)
     assert type(sampler) is DANSSampler
-    trainer = Trainer(model, umls, config, sampler, sampler, CPU, progress=False)
+    trainer = Trainer(model, umls, config, sampler, sampler, CPU)
     logs = trainer.step(umls.train[:64], sampler)
     assert math.isfinite(logs["loss"])
     assert all(f"score_{group}" in logs for group in ("entity_pathway", "relation_pathway"))
@@ -690,7 +690,7 @@ def test_a_row_sparse_entity_table_gives_the_same_negatives_and_a_row_sparse_gra
     losses, grads = [], []
     for sparse in (False, True):
         config = dans.TrainConfig(**settings, sparse_embeddings=sparse)
-        trainer = build_trainer(config, umls, torch.device("cpu"), None, False, 0)
+        trainer = build_trainer(config, umls, torch.device("cpu"))
         trainer.optimizer.step = lambda: None  # keep the gradient to look at it
         losses.append(trainer.step(umls.train[:300], trainer.sampler)["loss"])
         grads.append(trainer.model.encoder.embeddings.weight.grad)

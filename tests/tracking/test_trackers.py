@@ -13,6 +13,7 @@ import dans
 from dans.cli import build_parser
 from dans.cli.arguments import tracker_spec
 from dans.errors import ConfigError
+from dans.pipeline import run_training
 from dans.tracking import NO_TRACKERS, TrackerSpec
 from dans.tracking.mlflow import STORE_FILE, mlflow_name
 from dans.training import Trainer
@@ -26,10 +27,7 @@ KINDS = ("csv", "tensorboard", "mlflow")
 
 
 def _train(out, spec, config=CONFIG):
-    with spec.open(out.name, config) as log:
-        run = dans.train(config, out=out, progress=False, on_epoch=log.log_epoch)
-        log.log_final(run.metrics)
-    return run
+    return run_training(config, out, progress=False, trackers=spec)
 
 
 def _log_rows(out):
@@ -197,11 +195,9 @@ def test_a_resumed_runs_csv_holds_each_epoch_once(tmp_path, monkeypatch):
     # States are saved every 2 epochs: epoch 3 is logged, then trained and logged again.
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "train_epoch", killed_at_epoch_4)
-        with pytest.raises(_Killed), spec.open(out.name, config) as log:
-            dans.train(config, out=out, progress=False, on_epoch=log.log_epoch, checkpoint_every=2)
-    with spec.open(out.name, config) as log:
-        run = dans.resume(out, progress=False, on_epoch=log.log_epoch, checkpoint_every=2)
-        log.log_final(run.metrics)
+        with pytest.raises(_Killed):
+            run_training(config, out, progress=False, checkpoint_every=2, trackers=spec)
+    run_training(None, out, resume_run=True, progress=False, checkpoint_every=2, trackers=spec)
     with (out / "tracking.csv").open() as file:
         rows = list(csv.DictReader(file))
     keys = [(row["kind"], row["step"], row["key"]) for row in rows]

@@ -11,7 +11,7 @@ from dans.builders import build_model, build_sampler
 from dans.errors import ConfigError
 from dans.evaluation import Evaluation, RankMetrics
 from dans.rundir import RunDirectory
-from dans.training import EarlyStopping, Trainer, bce_loss
+from dans.training import Callbacks, EarlyStopping, Trainer, TrainingCallback, bce_loss
 
 
 def _log_sigmoid(x):
@@ -110,8 +110,22 @@ def _trainer(umls, sampler="uniform", **overrides):
         build_sampler(config.training.sampler, config, umls),
         build_sampler("uniform", config, umls),
         torch.device("cpu"),
-        progress=False,
     )
+
+
+class Hooks(TrainingCallback):
+    """Hands each new best and each epoch's log row to the functions given."""
+
+    def __init__(self, on_best=None, on_epoch=None):
+        self.best_function, self.epoch_function = on_best, on_epoch
+
+    def on_best(self, trainer, best):
+        if self.best_function:
+            self.best_function(best)
+
+    def on_epoch_end(self, trainer, row):
+        if self.epoch_function:
+            self.epoch_function(row)
 
 
 def test_pretraining_uses_the_uniform_sampler_first(umls):
@@ -151,9 +165,8 @@ def test_early_stopping_restores_the_best_weights(umls, monkeypatch):
         for key, value in best.model.items():
             assert torch.equal(value, snapshots[best.epoch][key]), key
 
-    trainer.on_improvement = on_improvement
     rows = []
-    trainer.on_epoch = rows.append
+    trainer.callbacks = Callbacks([Hooks(on_improvement, rows.append)])
     result = trainer.fit()
     # Best at epoch 2; epochs 3 and 4 do not beat it, so patience 2 stops after epoch 4.
     assert result.epochs_run == 4
@@ -186,9 +199,13 @@ def test_the_sampler_starts_from_pretrainings_best_weights_when_asked(umls, monk
     monkeypatch.setattr(trainer, "validate", lambda: _validation(next(scripted)))
     key = "encoder.embeddings.weight"
     seen = {}
-    trainer.on_improvement = lambda best: seen.setdefault("best", best.model[key].clone())
-    trainer.on_epoch = lambda row: seen.setdefault(
-        row["epoch"], trainer.model.state_dict()[key].clone()
+    trainer.callbacks = Callbacks(
+        [
+            Hooks(
+                lambda best: seen.setdefault("best", best.model[key].clone()),
+                lambda row: seen.setdefault(row["epoch"], trainer.model.state_dict()[key].clone()),
+            )
+        ]
     )
     update = trainer.sampler.update
 
@@ -217,7 +234,9 @@ def test_patience_running_out_in_pretraining_ends_pretraining_not_the_run(umls, 
     monkeypatch.setattr(trainer, "validate", lambda: _validation(next(scripted)))
     key = "encoder.embeddings.weight"
     seen = {}
-    trainer.on_improvement = lambda best: seen.setdefault(best.epoch, best.model[key].clone())
+    trainer.callbacks = Callbacks(
+        [Hooks(lambda best: seen.setdefault(best.epoch, best.model[key].clone()))]
+    )
     update = trainer.sampler.update
 
     def first_update(step):

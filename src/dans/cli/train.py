@@ -22,8 +22,7 @@ from dans.cli.arguments import (
 from dans.cli.render import metrics_table, training_summary
 from dans.config import TrainConfig, resolve_device
 from dans.options import flag_name
-from dans.pipeline import resume, train
-from dans.rundir import RunDirectory
+from dans.pipeline import run_training
 from dans.tracking import NO_TRACKERS
 
 
@@ -98,46 +97,29 @@ def _announce(config: TrainConfig, out: Path | None, chosen: bool) -> Callable[[
 
 def run(args: argparse.Namespace) -> None:
     with distributed.session():
-        if args.resume is not None:
-            RunDirectory(args.resume).check_can_resume()
-            config = RunDirectory(args.resume).read_config()
-        else:
+        config, on_start = None, None
+        if args.resume is None:
             config = config_from_args(args)
             chosen = args.out is not None
             if not chosen and not args.no_save:
                 args.out = default_out(config)
+            if not distributed.launch_rank():  # under torchrun, rank 0 speaks for the group
+                on_start = _announce(config, args.out, chosen)
         folder = args.resume or args.out
-        trackers = tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS
-        with trackers.open(folder.name if folder else "", config) as log:
-            if args.resume is not None:
-                finished = resume(
-                    args.resume,
-                    progress=not args.quiet,
-                    checkpoint_every=args.checkpoint_every,
-                    on_epoch=log.log_epoch,
-                )
-            else:
-                finished = train(
-                    config,
-                    out=args.out,
-                    overwrite=args.overwrite,
-                    progress=not args.quiet,
-                    checkpoint_every=args.checkpoint_every,
-                    # Under torchrun, rank 0 speaks for the group.
-                    on_start=(
-                        _announce(config, args.out, chosen)
-                        if not distributed.launch_rank()
-                        else None
-                    ),
-                    on_epoch=log.log_epoch,
-                )
-            assert finished.metrics is not None  # train and resume return finished runs
-            log.log_final(finished.metrics)
+        finished = run_training(
+            config,
+            folder,
+            resume_run=args.resume is not None,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            checkpoint_every=args.checkpoint_every,
+            trackers=tracker_spec(args, folder, grouped=False) if folder else NO_TRACKERS,
+            on_start=on_start,
+        )
         reports = distributed.world().main  # under torchrun, rank 0 reports for the group
     if not reports:
         return
     config, metrics = finished.config, finished.metrics
-    assert metrics is not None  # train and resume return finished runs
     print(training_summary(metrics))
     print(metrics_table(metrics.test, f"test ({config.evaluation.ties} ranks, filtered):"))
     if finished.path is not None:

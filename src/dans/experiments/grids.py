@@ -35,7 +35,7 @@ from dans.experiments.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, m
 from dans.experiments.tables import latex_table
 from dans.files import make_folder, write_atomic
 from dans.folders import Kind, claim_folder, writing
-from dans.pipeline import CHECKPOINT_EVERY, resume, train
+from dans.pipeline import CHECKPOINT_EVERY, run_training
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, METRICS_FILE
 from dans.tracking import NO_TRACKERS, TrackerSpec
 
@@ -433,25 +433,16 @@ def _train_one(
     # The run's folder is this process's from training to its diversity record.
     with writing(run_dir):
         try:
-            with trackers.open(run_dir.name, config) as log:
-                if (run_dir / CONFIG_FILE).exists():
-                    run = resume(
-                        run_dir,
-                        progress=progress,
-                        checkpoint_every=checkpoint_every,
-                        on_epoch=log.log_epoch,
-                    )
-                else:
-                    run = train(
-                        config,
-                        out=run_dir,
-                        overwrite=True,
-                        progress=progress,
-                        checkpoint_every=checkpoint_every,
-                        on_epoch=log.log_epoch,
-                    )
-                assert run.metrics is not None  # train and resume return finished runs
-                log.log_final(run.metrics)
+            resuming = (run_dir / CONFIG_FILE).exists()
+            run = run_training(
+                None if resuming else config,
+                run_dir,
+                resume_run=resuming,
+                overwrite=True,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+                trackers=trackers,
+            )
         except TrainingDiverged as exc:
             write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
             return f"diverged ({exc})"

@@ -29,11 +29,13 @@ from dans.experiments.plots import save_figure
 from dans.files import make_folder, write_atomic
 from dans.folders import Kind, claim_folder
 from dans.options import OptionError, flag_name, show, value_type
-from dans.pipeline import train
+from dans.pipeline import run_training
 from dans.redaction import shown_url, without_secrets
 from dans.rundir import CONFIG_FILE
 from dans.sealed import first_line
 from dans.tracking import NO_TRACKERS, TrackerSpec
+from dans.training.callbacks import TrainingCallback
+from dans.training.trainer import Trainer
 
 if TYPE_CHECKING:
     import optuna
@@ -266,6 +268,22 @@ class _Surplus(Exception):
     """Raised by a trial asked for after another process took the study's last one."""
 
 
+class Pruner(TrainingCallback):
+    """Reports each validation MRR to an Optuna trial and ends the trial where its pruner says
+    so, after the epoch is recorded."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        import optuna
+
+        if "valid_mrr" in row:
+            self.trial.report(row["valid_mrr"], row["epoch"])
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {row['epoch']}")
+
+
 class _Objective:
     """One trial: train the suggested configuration into ``out/trials/<number>``, reporting each
     validation MRR so the pruner can stop it; returns its best validation MRR."""
@@ -296,30 +314,18 @@ class _Objective:
             for key, value in values.items()
         )
 
-        def prune(row: dict[str, Any]) -> None:
-            if "valid_mrr" in row:
-                trial.report(row["valid_mrr"], row["epoch"])
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at epoch {row['epoch']}")
-
         start = time.monotonic()
         try:
-            with self.options.trackers.open(run_dir.name, config, {"trial": trial.number}) as log:
-
-                def observe(row: dict[str, Any]) -> None:
-                    log.log_epoch(row)
-                    prune(row)
-
-                run = train(
-                    config,
-                    out=run_dir,
-                    overwrite=True,
-                    progress=False,
-                    checkpoint_every=0,
-                    on_epoch=observe,
-                )
-                assert run.metrics is not None  # train returns finished runs
-                log.log_final(run.metrics)
+            run = run_training(
+                config,
+                run_dir,
+                overwrite=True,
+                progress=False,
+                checkpoint_every=0,
+                callbacks=[Pruner(trial)],
+                trackers=self.options.trackers,
+                tracker_params={"trial": trial.number},
+            )
         except optuna.TrialPruned as exc:
             self.options.report(f"{label}: {exc} ({time.monotonic() - start:.0f} s)")
             raise

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 from dans.config import TrainConfig
 from dans.registry import Registry
 from dans.rundir import RunMetrics
-from dans.training.trainer import score_gap
+from dans.training.callbacks import TrainingCallback
+from dans.training.trainer import Trainer, score_gap
 
 TRACKERS: Registry[Tracker] = Registry("tracker")
 # Log-row columns that are not metrics: the step itself, and the phase's name.
@@ -91,9 +92,10 @@ class Tracker(ABC):
         return self.spec.folder / f"{kind}{suffix}"
 
 
-class RunTracker:
+class RunTracker(TrainingCallback):
     """The trackers of one run, made at its first log so that nothing is written before the run
-    directory is (a tracker's files may live in it)."""
+    directory is (a tracker's files may live in it); as a training callback, it logs each
+    epoch's row."""
 
     def __init__(self, spec: TrackerSpec, run: str, params: dict[str, Any]) -> None:
         self.spec, self.run, self.params = spec, run, params
@@ -111,6 +113,9 @@ class RunTracker:
         if gap is not None:
             metrics["score_gap"] = gap
         self._log(metrics, int(row["epoch"]))
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.log_epoch(row)
 
     def log_final(self, metrics: RunMetrics) -> None:
         """The finished run's test metrics, best validation MRR and epoch, and times."""

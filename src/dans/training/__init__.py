@@ -1,7 +1,16 @@
-"""Training: the loss of Eq. 2, the mini-batch loop, early stopping."""
+"""Training: the loss of Eq. 2, the mini-batch loop and its callbacks, early stopping."""
 
+from dans.training.callbacks import Callbacks, ProgressBar, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
 from dans.training.loss import bce_loss
 from dans.training.trainer import Trainer, TrainResult
 
-__all__ = ["EarlyStopping", "TrainResult", "Trainer", "bce_loss"]
+__all__ = [
+    "Callbacks",
+    "EarlyStopping",
+    "ProgressBar",
+    "TrainResult",
+    "Trainer",
+    "TrainingCallback",
+    "bce_loss",
+]

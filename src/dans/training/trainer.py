@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import LongTensor, Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
@@ -23,6 +22,7 @@ from dans.models.gather import gather_rows
 from dans.models.model import KGModel, score_corrupted, score_triples
 from dans.optim import guarded_step, model_optimizer
 from dans.samplers.base import NegativeSampler, StepContext
+from dans.training.callbacks import Callbacks, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
 from dans.training.loss import bce_loss
 from dans.training.schedule import lr_factor, set_lr
@@ -31,10 +31,6 @@ from dans.training.schedule import lr_factor, set_lr
 _RANK_SEED_STRIDE = 1_000_003
 # Base-model steps skipped in a row (non-finite loss or gradient) after which training stops.
 MAX_CONSECUTIVE_SKIPS = 20
-
-EpochCallback = Callable[[dict], None]
-ImprovementCallback = Callable[["Best"], None]
-CheckpointCallback = Callable[[dict[str, Any]], None]
 
 
 def score_gap(row: Mapping[str, Any]) -> float | None:
@@ -78,10 +74,11 @@ class Trainer:
     ``config.evaluation.eval_every`` epochs and after the last one; the model and the sampler
     with the best valid MRR are restored at the end. Early stopping that falls in pretraining ends
     pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
-    afresh, so the epoch numbers skip the pretraining epochs not run. Callbacks receive each
-    epoch's log row, each new best, and every ``checkpoint_every`` epochs (and after the last)
-    the state that :meth:`load_state_dict` continues from, so the caller decides what gets
-    written where.
+    afresh, so the epoch numbers skip the pretraining epochs not run. The ``callbacks`` (see
+    :class:`~dans.training.callbacks.TrainingCallback`) receive each epoch's log row, each
+    validation and new best, and every ``checkpoint_every`` epochs (and after the last) the
+    state that :meth:`load_state_dict` continues from, so the caller decides what gets written
+    where.
 
     In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
     every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
@@ -98,11 +95,8 @@ class Trainer:
         sampler: NegativeSampler,
         pretrain_sampler: NegativeSampler,
         device: torch.device,
-        on_epoch: EpochCallback | None = None,
-        on_improvement: ImprovementCallback | None = None,
-        on_checkpoint: CheckpointCallback | None = None,
+        callbacks: Sequence[TrainingCallback] = (),
         checkpoint_every: int = 1,
-        progress: bool = True,
     ) -> None:
         self.model = model
         self.kg = kg
@@ -110,11 +104,8 @@ class Trainer:
         self.sampler = sampler
         self.pretrain_sampler = pretrain_sampler
         self.device = device
-        self.on_epoch = on_epoch
-        self.on_improvement = on_improvement
-        self.on_checkpoint = on_checkpoint
+        self.callbacks = Callbacks(callbacks)
         self.checkpoint_every = checkpoint_every
-        self.progress = progress
         self.optimizer = model_optimizer(model.parameters(), config.training.lr)
         self.world = world()
         self.generator = torch.Generator(device=device).manual_seed(config.runtime.seed)
@@ -256,80 +247,26 @@ class Trainer:
         self.eval_seconds += result.seconds
         return result
 
+    @property
+    def total_epochs(self) -> int:
+        """Pretraining's epochs and the sampler's."""
+        return self.config.training.pretrain_epochs + self.config.training.epochs
+
     def fit(self) -> TrainResult:
         """Train from where the trainer stands (epoch 0, or a loaded state) to the end."""
-        config = self.config
-        total_epochs = config.training.pretrain_epochs + config.training.epochs
-        bar = tqdm(
-            total=total_epochs,
-            initial=self.epoch,
-            unit="epoch",
-            disable=not self.progress,
-            leave=False,
-        )
-        while self.epoch < total_epochs and not self.stopper.should_stop:
+        self.callbacks.on_train_start(self)
+        while self.epoch < self.total_epochs and not self.stopper.should_stop:
             self.epoch += 1
-            epoch = self.epoch
-            pretraining = epoch <= config.training.pretrain_epochs
-            if self._starts_from_pretrained_best(epoch):
-                assert self.best is not None
-                # Only the weights: the optimiser's moments and the random streams go on, and
-                # patience counts afresh for the sampler.
-                self.model.load_state_dict(self.best.model)
-                self.stopper.checks_without_improvement = 0
-            lr = config.training.lr * lr_factor(
-                epoch, total_epochs, config.training.lr_warmup_epochs, config.training.lr_decay
-            )
-            set_lr(self.optimizer, lr)
-            start = time.perf_counter()
-            row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
-            seconds = time.perf_counter() - start
-            self.train_seconds += seconds
-            row = {
-                "epoch": epoch,
-                "phase": "pretrain" if pretraining else "train",
-                "seconds": seconds,
-                "triples_per_second": len(self.train_triples) / seconds,
-                "lr": lr,
-                **row,
-            }
-            if (
-                epoch % config.evaluation.eval_every == 0
-                or epoch == total_epochs
-                or (
-                    config.training.pretrain_restore_best
-                    and epoch == config.training.pretrain_epochs
-                )
-            ):
-                valid = self.validate()
-                row.update(
-                    {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}
-                )
-                if self.stopper.update(valid.mrr, epoch):
-                    self._record_best(epoch, valid)
+            self.callbacks.on_epoch_start(self)
+            row = self._train_epoch_logged()
+            if self._validation_due():
+                row.update(self._validate_epoch())
             self.history.append(row)
-            if self.on_epoch:
-                self.on_epoch(row)
-            bar.set_postfix(
-                loss=f"{row.get('loss', math.nan):.4f}",
-                triples_s=f"{row['triples_per_second']:.0f}",
-                valid_mrr=f"{self.stopper.best:.3f}" if self.best is not None else "-",
-            )
-            bar.update()
-            if pretraining and self.stopper.should_stop:
-                # Patience ran out in pretraining: pretraining ends here and the sampler's
-                # phase starts next, from pretraining's best weights when asked.
-                bar.update(config.training.pretrain_epochs - epoch)
-                self.epoch = config.training.pretrain_epochs
-                self.stopper.checks_without_improvement = 0
-            last = epoch == total_epochs or self.stopper.should_stop
-            due = self.checkpoint_every and (epoch % self.checkpoint_every == 0 or last)
-            # Every process takes part in gathering the state; the caller writes it.
-            if due and (self.on_checkpoint or self.world.size > 1):
-                state = self.state_dict()
-                if self.on_checkpoint:
-                    self.on_checkpoint(state)
-        bar.close()
+            self.callbacks.on_epoch_end(self, row)
+            trained = self.epoch
+            self._end_pretraining_if_stopped()
+            if self._checkpoint_due(trained):
+                self.callbacks.on_checkpoint(self, self.state_dict())
         if self.best is None:
             # No training epoch ran: the untrained model is what gets evaluated.
             valid = self.validate()
@@ -338,7 +275,7 @@ class Trainer:
         assert self.best is not None
         self.model.load_state_dict(self.best.model)
         self.sampler.load_state_dict(self.best.sampler)
-        return TrainResult(
+        result = TrainResult(
             best_epoch=self.best.epoch,
             best_valid=self.best.valid,
             epochs_run=self.epoch,
@@ -347,6 +284,69 @@ class Trainer:
             history=self.history,
             skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
         )
+        self.callbacks.on_train_end(self, result)
+        return result
+
+    def _train_epoch_logged(self) -> dict[str, Any]:
+        """Train epoch ``self.epoch`` with its phase's sampler at its scheduled learning rate;
+        its log row, without validation."""
+        config, epoch = self.config.training, self.epoch
+        pretraining = epoch <= config.pretrain_epochs
+        if self._starts_from_pretrained_best(epoch):
+            assert self.best is not None
+            # Only the weights: the optimiser's moments and the random streams go on, and
+            # patience counts afresh for the sampler.
+            self.model.load_state_dict(self.best.model)
+            self.stopper.checks_without_improvement = 0
+        lr = config.lr * lr_factor(
+            epoch, self.total_epochs, config.lr_warmup_epochs, config.lr_decay
+        )
+        set_lr(self.optimizer, lr)
+        start = time.perf_counter()
+        row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
+        seconds = time.perf_counter() - start
+        self.train_seconds += seconds
+        return {
+            "epoch": epoch,
+            "phase": "pretrain" if pretraining else "train",
+            "seconds": seconds,
+            "triples_per_second": len(self.train_triples) / seconds,
+            "lr": lr,
+            **row,
+        }
+
+    def _validation_due(self) -> bool:
+        """Every ``eval_every`` epochs, after the last, and where pretraining hands over its
+        best weights."""
+        epoch, training = self.epoch, self.config.training
+        return (
+            epoch % self.config.evaluation.eval_every == 0
+            or epoch == self.total_epochs
+            or (training.pretrain_restore_best and epoch == training.pretrain_epochs)
+        )
+
+    def _validate_epoch(self) -> dict[str, float]:
+        """Validate, keep a new best; the log row's ``valid_*`` columns."""
+        valid = self.validate()
+        self.callbacks.on_validation(self, valid)
+        if self.stopper.update(valid.mrr, self.epoch):
+            self._record_best(self.epoch, valid)
+        return {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}
+
+    def _end_pretraining_if_stopped(self) -> None:
+        """Patience that ran out in pretraining ends pretraining only: the sampler's phase
+        starts next, patience afresh (from pretraining's best weights when asked)."""
+        if self.epoch <= self.config.training.pretrain_epochs and self.stopper.should_stop:
+            self.epoch = self.config.training.pretrain_epochs
+            self.stopper.checks_without_improvement = 0
+
+    def _checkpoint_due(self, trained: int) -> bool:
+        """Whether a checkpoint follows epoch ``trained``: every ``checkpoint_every`` epochs
+        (0: never) and after the last."""
+        if not self.checkpoint_every:
+            return False
+        last = self.epoch == self.total_epochs or self.stopper.should_stop
+        return trained % self.checkpoint_every == 0 or last
 
     def _starts_from_pretrained_best(self, epoch: int) -> bool:
         """Whether ``epoch`` is the sampler's first and starts from pretraining's best weights."""
@@ -365,8 +365,7 @@ class Trainer:
             copy.deepcopy(self.model.state_dict()),
             copy.deepcopy(self.sampler.state_dict()),
         )
-        if self.on_improvement:
-            self.on_improvement(self.best)
+        self.callbacks.on_best(self, self.best)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything :meth:`fit` needs to go on after the last finished epoch exactly as if it
