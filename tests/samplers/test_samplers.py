@@ -269,45 +269,20 @@ def test_self_adversarial_refuses_a_bad_alpha():
         SelfAdversarialSampler(4, 3, options=SelfAdversarialOptions(alpha=0.0))
 
 
-def test_concat_offsets_groups_and_renormalises_weights():
-    first = dans.Negatives(
-        torch.zeros(2, 2, 3),
-        torch.tensor([[True, False], [False, False]]),
-        weights=torch.tensor([[0.0, 2.0], [1.0, 1.0]]),
-        groups={"generated": slice(0, 2)},
-    )
-    second = dans.Negatives(
-        torch.ones(2, 2, 3),
-        torch.tensor([[False, True], [True, True]]),
-        ids=torch.tensor([[4, 5], [6, 7]]),
-        groups={"uniform": slice(0, 2)},
-    )
-    both = first.concat(second)
-    assert both.embeddings.shape == (2, 4, 3)
-    assert both.head_replaced.tolist() == [[True, False, False, True], [False, False, True, True]]
-    assert both.ids is None, "ids only survive when every part has them"
-    assert both.groups == {"generated": slice(0, 2), "uniform": slice(2, 4)}
+def test_joined_weights_are_renormalised_over_the_whole_row():
+    first = torch.tensor([[True, False], [False, False]])
+    second = torch.tensor([[False, True], [True, True]])
+    joined = join_weights((torch.tensor([[0.0, 2.0], [1.0, 1.0]]), first), (None, second))
     # Row 0: weights (0, 2, 1, 1) sum to 4 over 4 negatives, already averaging 1.
     # Row 1: (1, 1, 1, 1) stays.
-    torch.testing.assert_close(both.weights, torch.tensor([[0.0, 2.0, 1.0, 1.0], [1.0] * 4]))
+    torch.testing.assert_close(joined, torch.tensor([[0.0, 2.0, 1.0, 1.0], [1.0] * 4]))
+    assert join_weights((None, first), (None, second)) is None
 
 
 def test_joined_weights_stay_on_the_negatives_device():
     sides = torch.zeros(2, 3, dtype=torch.bool, device="meta")
     joined = join_weights((None, sides), (torch.ones(2, 1, device="meta"), sides[:, :1]))
     assert joined.device.type == "meta" and joined.shape == (2, 4)
-
-
-def test_concat_without_weights_keeps_none():
-    a = dans.Negatives(
-        torch.zeros(1, 1, 2), torch.zeros(1, 1, dtype=torch.bool), torch.tensor([[1]])
-    )
-    b = dans.Negatives(
-        torch.zeros(1, 2, 2), torch.ones(1, 2, dtype=torch.bool), torch.tensor([[2, 3]])
-    )
-    both = a.concat(b)
-    assert both.weights is None
-    assert both.ids.tolist() == [[1, 2, 3]]
 
 
 def test_training_filters_against_train_only(umls):

@@ -64,29 +64,6 @@ class Negatives:
     weights: Tensor | None = None
     groups: dict[str, slice] = field(default_factory=dict)
 
-    def concat(self, other: Negatives) -> Negatives:
-        """These negatives followed by ``other``'s, for the same positives: shape (B, K + K', d).
-
-        Ids survive only when both sides have them; weights are renormalised over the whole row.
-        """
-        width = self.embeddings.shape[1]
-        ids = None
-        if self.ids is not None and other.ids is not None:
-            ids = torch.cat([self.ids, other.ids], 1)
-        weights = join_weights(
-            (self.weights, self.head_replaced), (other.weights, other.head_replaced)
-        )
-        groups = dict(self.groups)
-        for name, cols in other.groups.items():
-            groups[name] = slice(cols.start + width, cols.stop + width)
-        return Negatives(
-            torch.cat([self.embeddings, other.embeddings], 1),
-            torch.cat([self.head_replaced, other.head_replaced], 1),
-            ids,
-            weights,
-            groups,
-        )
-
     def triples(self, positives: LongTensor) -> LongTensor:
         """The corrupted id triples, shape (B, K, 3); needs ``ids``."""
         if self.ids is None:

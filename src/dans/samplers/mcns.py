@@ -201,14 +201,6 @@ class MCNSSampler(NegativeSampler):
         use_uniform = (coin < self.uniform_share) | (degree == 0)
         return torch.where(use_uniform, uniform, neighbour)
 
-    def log_proposal(self, source: LongTensor, target: LongTensor) -> Tensor:
-        """``log q(target | source)`` of :meth:`propose`, shape (n,).
-
-        ``q(y | x) = s / E + (1 - s) * [y in N(x)] / deg(x)``, with the neighbour term ``1 / E``
-        where ``x`` has no neighbour (its neighbour move falls back to a uniform one).
-        """
-        return self._log_q(source, self._linked(source, target))
-
     def log_proposal_ratio(self, current: LongTensor, proposal: LongTensor) -> Tensor:
         """``log q(current | proposal) - log q(proposal | current)``, shape (n,): the Hastings
         correction. The graph is undirected, so one adjacency lookup serves both directions."""
@@ -224,7 +216,10 @@ class MCNSSampler(NegativeSampler):
         return self.edge_codes[index] == codes
 
     def _log_q(self, source: LongTensor, linked: BoolTensor) -> Tensor:
-        """``log q(y | source)`` given whether ``y`` is a neighbour of ``source``, shape (n,)."""
+        """``log q(y | source)`` of :meth:`propose` given whether ``y`` is a neighbour of
+        ``source``, shape (n,): ``q(y | x) = s / E + (1 - s) * [y in N(x)] / deg(x)``, with the
+        neighbour term ``1 / E`` where ``x`` has no neighbour (its neighbour move falls back to a
+        uniform one)."""
         e = self.num_entities
         degree = (self.offsets[source + 1] - self.offsets[source]).double()
         neighbour_term = torch.where(degree > 0, linked.double() / degree.clamp_min(1), 1.0 / e)
