@@ -139,6 +139,20 @@ def test_inverse_relation_swaps_head_and_tail(name):
     assert torch.allclose(decoder.inverse(decoder.inverse(relations)), relations)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_query_relations_ask_each_side_as_a_tail_query(name):
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    head_side = torch.tensor([True, False, True, True, False])
+    anchors = torch.where(head_side[:, None], entities[tails], entities[heads])
+    queries = decoder.query_relations(relations[rels], head_side)
+    candidates = torch.randint(E, (B,))
+    found = decoder.score(anchors, queries, entities[candidates])
+    for b in range(B):  # each query by hand: (candidate, r, t) for a head, (h, r, candidate)
+        h, t = (candidates[b], tails[b]) if head_side[b] else (heads[b], candidates[b])
+        expected = decoder.score(entities[h], relations[rels[b]], entities[t])
+        assert torch.allclose(found[b], expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["distmult", "complex", "transe"])
 def test_inverse_is_not_the_identity_where_the_decoder_is_asymmetric(name):
     # DistMult is symmetric by construction; the others must actually change the relation.

@@ -41,9 +41,7 @@ def test_one_training_step_with_every_combination(umls, sampler, decoder, encode
     torch.manual_seed(0)
     model = build_model(config, umls)
     negative_sampler = build_sampler(sampler, config, umls)
-    trainer = Trainer(
-        model, umls, config, negative_sampler, negative_sampler, torch.device("cpu")
-    )
+    trainer = Trainer(model, umls, config, negative_sampler, negative_sampler, torch.device("cpu"))
     before = [p.detach().clone() for p in model.parameters()]
     logs = trainer.step(umls.train[:128], negative_sampler)
     assert math.isfinite(logs["loss"])

@@ -43,9 +43,7 @@ class Recorder(TrainingCallback):
 
 
 def _config(**overrides):
-    values = dict(
-        sampler="uniform", dim=8, epochs=3, eval_every=2, batch_size=2000, negatives=4
-    )
+    values = dict(sampler="uniform", dim=8, epochs=3, eval_every=2, batch_size=2000, negatives=4)
     return dans.TrainConfig(**{**values, "device": "cpu", **overrides})
 
 

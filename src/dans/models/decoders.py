@@ -22,7 +22,8 @@ class Decoder(nn.Module):
     Subclasses implement :meth:`score` (broadcasting), :meth:`compose` and :meth:`inverse`, and
     may override :meth:`score_all_tails` with a faster exact formula. Head prediction is tail
     prediction with the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every
-    decoder here, which is also how samplers that replace heads condition on the tail.
+    decoder here, which is also how samplers that replace heads condition on the tail
+    (:meth:`query_relations` is the one place that turns a head query into a tail query).
     """
 
     name: ClassVar[str] = ""
@@ -59,6 +60,13 @@ class Decoder(nn.Module):
         """shape: (..., d_r) -> (..., d_r), such that score(h, r, t) == score(t, inverse(r), h)."""
         raise NotImplementedError
 
+    def query_relations(self, relations: Tensor, head_side: Tensor) -> Tensor:
+        """The relation of each query asked as a tail query: ``relations`` where the tail is
+        asked for, their inverse where the head is (``head_side`` true), so that the query
+        ``(t, r, ?)`` of a head is ``(anchor, query_relation, candidate)`` like any other.
+        Broadcasting shapes: (..., d_r), (...) -> (..., d_r)."""
+        return torch.where(head_side[..., None].bool(), self.inverse(relations), relations)
+
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
         """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E)."""
         rows = max(1, _BROADCAST_BUDGET // max(1, entities.numel()))
@@ -82,10 +90,10 @@ class Decoder(nn.Module):
         Head replacement scores ``(t, inverse(r), candidate)``, so every corrupted triple is a
         tail query.
         """
-        replaced = head_replaced[..., None]
-        anchors = torch.where(replaced, tails[:, None], heads[:, None])
-        rels = torch.where(replaced, self.inverse(relations)[:, None], relations[:, None])
-        return self.score(anchors, rels, candidates)
+        anchors = torch.where(head_replaced[..., None], tails[:, None], heads[:, None])
+        return self.score(
+            anchors, self.query_relations(relations[:, None], head_replaced), candidates
+        )
 
     def both_queries(self, heads: Tensor, relations: Tensor, tails: Tensor, dim: int) -> Tensor:
         """Each positive's tail query ``compose(h, r)`` and head query ``compose(t, inverse(r))``,

@@ -117,8 +117,9 @@ class MCNSSampler(NegativeSampler):
         positives = step.positives.to(device)
         with torch.no_grad():
             rel = gather_rows(step.relations, positives[:, 1].to(step.relations.device))
-            # Head replacement scores (candidate, r, t) as the tail query (t, inverse(r), ?).
-            queries = torch.cat([rel, decoder.inverse(rel)])
+            # The tail-side chains first, then the head-side ones.
+            sides = torch.arange(2, device=rel.device).repeat_interleave(len(rel))
+            queries = decoder.query_relations(rel.repeat(2, 1), sides)
         anchors = torch.cat([positives[:, 0], positives[:, 2]])
         keys = torch.cat(
             [positives[:, 0] + TAIL * self.num_entities, positives[:, 2] + HEAD * self.num_entities]

@@ -82,9 +82,8 @@ def hardest_negatives(
         slots = torch.searchsorted(candidates, ids)
         nearest.scatter_reduce_(0, slots, distances, "amin")
         made_by[slots, p] = True
-    rel = relations[relation].expand(len(candidates), -1)
-    if replace_head:
-        rel = model.decoder.inverse(rel)
+    side = torch.tensor(replace_head, device=device)
+    rel = model.decoder.query_relations(relations[relation], side).expand(len(candidates), -1)
     chosen = entities[candidates]
     scores = model.decoder.score(entities[anchor].expand_as(chosen), rel, chosen)
     order = scores.argsort(descending=True)[:k]

@@ -264,7 +264,7 @@ class DANSSampler(NegativeSampler):
             vectors = gather_rows(entities, anchor_ids[first])
             if name == "relation":
                 rel = gather_rows(relations, relation_ids[first])
-                rel = torch.where(head_side[first, None].bool(), step.decoder.inverse(rel), rel)
+                rel = step.decoder.query_relations(rel, head_side[first])
                 vectors = step.decoder.compose(vectors, rel)
             conditioning[name] = Conditioning(vectors, rows, scale)
         return conditioning
@@ -275,10 +275,9 @@ class DANSSampler(NegativeSampler):
         (2B, d), and the relation, inverted on a head row, shape (2B, d_r)."""
         anchor_ids, relation_ids, head_side = _rows(step.positives)
         relations = gather_rows(step.relations, relation_ids)
-        inverted = torch.where(
-            head_side[:, None].bool(), step.decoder.inverse(relations), relations
+        return gather_rows(step.entities, anchor_ids), step.decoder.query_relations(
+            relations, head_side
         )
-        return gather_rows(step.entities, anchor_ids), inverted
 
     @staticmethod
     def replaced(step: StepContext) -> Tensor:
