@@ -30,15 +30,13 @@ import math
 import statistics
 from pathlib import Path
 
+from dans.experiments import paper
 from dans.experiments.claims import covered_seconds, worker_spans
-from dans.experiments.compare import DECODER_TITLES, Cell, holm, mrr_p_value, p_text, render_table
+from dans.experiments.compare import Cell, holm, mrr_p_value, p_text, render_table
 from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
 from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
 from dans.files import write_atomic
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, LOG_FILE, METRICS_FILE
-
-PAPER = Path(__file__).with_name("paper_values.json")
-SAMPLERS = "uniform,popularity,self-adv,mcns,nscaching,kbgan,sans,cake,smile,dans,dans-authors"
 
 Row = dict[str, str]
 RunKey = tuple[str, str, int]
@@ -51,8 +49,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grids", type=Path, nargs="+", help="dans compare --out folders")
     parser.add_argument("--dataset", required=True, help="the paper's dataset: wn18rr, nell-995")
-    parser.add_argument("--samplers", default=SAMPLERS, help="rows, in order (comma-separated)")
-    parser.add_argument("--decoders", default="distmult,complex,rotate", help="blocks, in order")
+    parser.add_argument(
+        "--samplers", default=",".join(paper.SAMPLERS), help="rows, in order (comma-separated)"
+    )
+    parser.add_argument("--decoders", default=",".join(paper.DECODERS), help="blocks, in order")
     parser.add_argument("--seeds", type=int, default=3, help="seeds that complete a cell")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     parser.add_argument("--earlier", type=Path, help="a folder this script wrote before")
@@ -65,9 +65,9 @@ def main() -> None:
     new = {_run_key(row): row for these in grid_rows.values() for row in these}
     rows = [row for row in rows if _run_key(row) not in new] + list(new.values())
     grids = merge_records(records, rows)
-    paper = json.loads(PAPER.read_text())["values"][args.dataset]
+    published = paper.published()["values"][args.dataset]
     markdown, figures = paper_table(
-        rows, paper, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
+        rows, published, args.samplers.split(","), args.decoders.split(","), args.seeds, epochs
     )
     markdown += "\n" + "\n".join(
         f"Grid `{g['grid']}`: {g['runs']} runs finished, wall clock {g['wall_hours']:.1f} h "
@@ -90,7 +90,7 @@ def main() -> None:
 
 def paper_table(
     rows: list[Row],
-    paper: dict[str, dict[str, dict[str, list[float]]]],
+    published: dict[str, dict[str, dict[str, list[float]]]],
     samplers: list[str],
     decoders: list[str],
     seeds: int,
@@ -122,9 +122,11 @@ def paper_table(
         if not any(groups.values()):
             continue
         styled = metric_cells(groups)
-        lines.append(f"| **{DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 5))
+        lines.append(
+            f"| **{paper.DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 5)
+        )
         for sampler, runs in groups.items():
-            theirs = paper.get(decoder, {}).get(sampler, {})
+            theirs = published.get(decoder, {}).get(sampler, {})
             if not runs and not theirs:
                 continue  # neither run here nor in the paper: a row of dashes says nothing
             ours = styled[sampler]
@@ -156,7 +158,7 @@ def paper_table(
                     "peak_memory_mib": peak,
                 }
             )
-    missing = [DECODER_TITLES[d] for d in decoders if not any(blocks[d].values())]
+    missing = [paper.DECODER_TITLES[d] for d in decoders if not any(blocks[d].values())]
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}."]
     return "\n".join(lines) + "\n", figures

@@ -33,7 +33,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from dans.experiments.compare import DECODER_TITLES, holm, mrr_p_value
+from dans.experiments import paper
+from dans.experiments.compare import holm, mrr_p_value
 from dans.experiments.grids import read_results
 from dans.experiments.tables import by_seed, mean_std, mean_std_text, three
 from dans.options import flag_name
@@ -41,7 +42,6 @@ from dans.samplers import SAMPLERS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAPER = ROOT / "benchmarks" / "paper_values.json"
 BLOCK = re.compile(
     r"(<!-- rendered: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL
 )
@@ -93,7 +93,7 @@ def block(spec: list[str]) -> str:
 
 def headline() -> str:
     """The headline table: a row per graph and decoder with complete cells."""
-    paper = json.loads(PAPER.read_text())["values"]
+    published = paper.published()["values"]
     lines = [
         "| graph | decoder | seeds | uniform | best other baseline | DANS | paper's DANS "
         "| every entity (1-vs-all) |",
@@ -119,9 +119,9 @@ def headline() -> str:
             }
             others = [s for s in groups if s != "uniform" and s not in NOT_BASELINES]
             best = max(others, key=means.__getitem__) if others else None
-            paper_dans = paper.get(dataset, {}).get(decoder, {}).get("dans", {}).get("mrr")
+            paper_dans = published.get(dataset, {}).get(decoder, {}).get("dans", {}).get("mrr")
             lines.append(
-                f"| {graph} | {DECODER_TITLES.get(decoder, decoder)} | {complete} | "
+                f"| {graph} | {paper.DECODER_TITLES.get(decoder, decoder)} | {complete} | "
                 + " | ".join(
                     _cell(sampler, means, p_values.get((decoder, sampler)))
                     for sampler in ("uniform", best, "dans")
@@ -173,8 +173,8 @@ def sampler_figures(sampler: str) -> str:
                 else "– (" + " against ".join("/".join(sorted(d)) for d in devices) + ")"
             )
             lines.append(
-                f"| {graph} | {DECODER_TITLES.get(decoder, decoder)} | {len(groups[sampler])} | "
-                f"{mrr} | {base} | {ratio} |"
+                f"| {graph} | {paper.DECODER_TITLES.get(decoder, decoder)} | "
+                f"{len(groups[sampler])} | {mrr} | {base} | {ratio} |"
             )
     if len(lines) == 2:
         return "No grid with this sampler is committed yet.\n"

@@ -5,8 +5,9 @@ import pytest
 import dans
 from dans.cli import main
 from dans.errors import ConfigError
-from dans.experiments.ablate import ABLATIONS, ablate
+from dans.experiments.ablate import ablate
 from dans.experiments.grids import GridOptions, read_results
+from dans.experiments.paper import ABLATIONS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ import torch
 
 import dans
 from dans.builders import build_model, build_sampler
-from dans.cli.compare import COMPARED_SAMPLERS
+from dans.experiments import paper
 from dans.models import DECODERS
 from dans.samplers import SAMPLERS
 from dans.samplers.base import sampler_variants
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # The samplers of the paper's tables, as `dans compare` trains them by default; a variant is its
 # sampler with some options fixed, so it is not trained again here.
-PAPER_SAMPLERS = [name for name in COMPARED_SAMPLERS if name not in sampler_variants()]
+PAPER_SAMPLERS = [name for name in paper.SAMPLERS if name not in sampler_variants()]
 
 
 def test_the_paper_samplers_are_registered():

@@ -6,39 +6,22 @@ import argparse
 
 from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_options, names
 from dans.cli.render import grid_summary
+from dans.experiments import paper
 from dans.experiments.compare import GRID_KEYS, compare
-
-# The samplers and decoders of the paper's Tables 2 and 3, in its order; DANS as the paper has
-# it, then with the GAN schedule of the authors' code.
-COMPARED_SAMPLERS = (
-    "uniform",
-    "popularity",
-    "self-adv",
-    "mcns",
-    "nscaching",
-    "kbgan",
-    "sans",
-    "cake",
-    "smile",
-    "dans",
-    "dans-authors",
-)
-COMPARED_DECODERS = ("distmult", "complex", "rotate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samplers",
         type=names,
-        default=list(COMPARED_SAMPLERS),
-        help="comma-separated samplers or sampler variants "
-        f"(default: {','.join(COMPARED_SAMPLERS)})",
+        default=list(paper.SAMPLERS),
+        help=f"comma-separated samplers or sampler variants (default: {','.join(paper.SAMPLERS)})",
     )
     parser.add_argument(
         "--decoders",
         type=names,
-        default=list(COMPARED_DECODERS),
-        help=f"comma-separated (default: {','.join(COMPARED_DECODERS)})",
+        default=list(paper.DECODERS),
+        help=f"comma-separated (default: {','.join(paper.DECODERS)})",
     )
     add_grid_flags(parser, leave_out=GRID_KEYS)
 

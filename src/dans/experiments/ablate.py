@@ -4,10 +4,10 @@ and both pathways without FiLM, over seeds, for either DANS (``dans`` or ``dans-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dans.config import TrainConfig
 from dans.errors import ConfigError
+from dans.experiments import paper
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     Grid,
@@ -22,13 +22,6 @@ from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_
 from dans.samplers import SAMPLERS, DANSSampler
 
 CHART_FILE = "ablation.png"
-# The paper's variants: its three ablations do without FiLM.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "G_E": {"dans_pathways": "entity", "dans_film": False},
-    "G_R": {"dans_pathways": "relation", "dans_film": False},
-    "G_ER": {"dans_pathways": "both", "dans_film": False},
-    "DANS": {"dans_pathways": "both", "dans_film": True},
-}
 # The config keys each variant sets.
 ABLATION_KEYS = ("seed", "dans_pathways", "dans_film")
 
@@ -39,9 +32,9 @@ def ablate(
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
 ) -> list[dict[str, str]]:
-    """Train each variant of :data:`ABLATIONS` with ``config``'s DANS for ``seeds`` (a count N:
-    seeds 1..N) into ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``,
-    ``table.md`` and ``ablation.png`` and returns the result rows."""
+    """Train each variant of :data:`dans.experiments.paper.ABLATIONS` with ``config``'s DANS
+    for ``seeds`` (a count N: seeds 1..N) into ``out/runs``, resuming as ``dans compare`` does;
+    writes ``results.csv``, ``table.md`` and ``ablation.png`` and returns the result rows."""
     if not issubclass(SAMPLERS.get(config.training.sampler), DANSSampler):
         raise ConfigError(
             f"dans ablate varies DANS's generator; got --sampler {config.training.sampler}"
@@ -53,7 +46,7 @@ def ablate(
             config.replace(seed=seed, **changes),
             {"variant": variant},
         )
-        for variant, changes in ABLATIONS.items()
+        for variant, changes in paper.ABLATIONS.items()
         for seed in seed_list(seeds)
     ]
     return Grid(runs, ("variant",), _summarize).run(out, options)

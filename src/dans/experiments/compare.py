@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dans.config import TrainConfig
+from dans.experiments import paper
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     Grid,
@@ -31,10 +32,8 @@ from dans.experiments.tables import (
 )
 
 # The samplers every other one is tested against, where the table has them.
-BASELINES = ("uniform", "nscaching")
 # The config keys the grid sets for each run.
 GRID_KEYS = ("sampler", "decoder", "seed")
-DECODER_TITLES = {"distmult": "DistMult", "complex": "ComplEx", "rotate": "RotatE"}
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
     ran, Holm-corrected across every distinct test in the table."""
     decoders = list(dict.fromkeys(row["decoder"] for row in rows))
     blocks = {d: by_seed([row for row in rows if row["decoder"] == d], "sampler") for d in decoders}
-    baselines = [b for b in BASELINES if any(b in groups for groups in blocks.values())]
+    baselines = [b for b in paper.BASELINES if any(b in groups for groups in blocks.values())]
     # Each test once: uniform against NSCaching is the same test as NSCaching against uniform.
     tests = list(
         dict.fromkeys(
@@ -156,7 +155,7 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
     for decoder, groups in blocks.items():
         block = [row for row in rows if row["decoder"] == decoder]
         cells = metric_cells(groups)
-        title = DECODER_TITLES.get(decoder, decoder)
+        title = paper.DECODER_TITLES.get(decoder, decoder)
         lines.append(f"| **{title}** |" + " |" * (len(TABLE_METRICS) + 1 + len(baselines)))
         for sampler, runs in groups.items():
             seeds = seeds_cell(block, runs, {"sampler": sampler})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dans.config import TrainConfig
 from dans.errors import DansError
+from dans.experiments import paper
 from dans.experiments.grids import (
     DEFAULT_OPTIONS,
     Grid,
@@ -23,16 +24,14 @@ from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_
 from dans.options import flag_name, value_type
 
 CHART_FILE = "sweep.png"
-# The paper's names for the two settings it sweeps.
-SWEEP_ALIASES = {"n_negatives": "negatives", "lambda": "dans_film_lambda"}
 _NUMERIC = (int, float)
 
 
 def sweep_key(name: str) -> str:
     """The config key that ``name`` (a key, a flag such as ``--negatives``, or an alias of
-    :data:`SWEEP_ALIASES`) names; refuses settings that are not numeric."""
+    :data:`dans.experiments.paper.SWEEP_ALIASES`) names; refuses settings that are not numeric."""
     key = name.removeprefix("--").replace("-", "_")
-    key = SWEEP_ALIASES.get(key, key)
+    key = paper.SWEEP_ALIASES.get(key, key)
     types = {key: value_type(spec) for key, spec in TrainConfig.specs().items()}
     numeric = sorted(k for k, kind in types.items() if kind in _NUMERIC and k != "seed")
     if key not in numeric:
