@@ -330,17 +330,32 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
 def test_a_run_killed_after_its_metrics_gets_its_diversity_measured(tmp_path, umls, monkeypatch):
     config = dans.TrainConfig(**FAST)
     whole = compare(
-        config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", GridOptions(False, print)
+        config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", GridOptions(False, print, diversity=True)
     )
     out = tmp_path / "grid"
     with monkeypatch.context() as patch:
         patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
         with pytest.raises(Killed):
-            compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
+            compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True))
     assert (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").exists()
-    rows = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
+    rows = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True))
     assert rows[0]["mean_pairwise_distance"] != ""
     assert rows[0]["mean_pairwise_distance"] == whole[0]["mean_pairwise_distance"]
+
+
+def test_diversity_is_measured_only_when_asked_and_then_for_runs_finished_without(
+    tmp_path, umls
+):
+    config, out = dans.TrainConfig(**FAST), tmp_path / "grid"
+    plain = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
+    run_dir = out / "runs" / "self-adv-distmult-seed1"
+    assert not (run_dir / "diversity.json").exists()
+    assert plain[0]["mean_pairwise_distance"] == ""
+    asked = GridOptions(False, print, diversity=True)
+    measured = compare(config, ["self-adv"], ["distmult"], 1, out, asked)
+    assert (run_dir / "diversity.json").exists()
+    assert float(measured[0]["mean_pairwise_distance"]) > 0
+    assert measured[0]["mrr"] == plain[0]["mrr"]  # measured, not trained again
 
 
 def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, monkeypatch):
@@ -354,7 +369,7 @@ def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, mon
                 ["distmult"],
                 1,
                 out,
-                GridOptions(False, print),
+                GridOptions(False, print, diversity=True),
             )
     other = dans.TrainConfig(**{**FAST, "dim": 4})
     with pytest.raises(DansError, match="a run with other settings \\(dim\\)"):

@@ -134,13 +134,12 @@ def test_cli_diversity_writes_json_and_refuses_what_is_not_a_run(tmp_path, capsy
     assert not (tmp_path / "x").exists()
 
 
-def test_grid_runs_carry_their_diversity(tmp_path, umls):
+def test_grid_runs_carry_their_diversity_when_asked(tmp_path, umls):
     from dans.experiments.compare import compare
 
     config = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, device="cpu")
-    rows = compare(
-        config, ["uniform"], ["distmult"], 1, tmp_path, GridOptions(False, lambda _: None)
-    )
+    options = GridOptions(False, lambda _: None, diversity=True)
+    rows = compare(config, ["uniform"], ["distmult"], 1, tmp_path, options)
     stored = json.loads(
         (tmp_path / "runs" / "uniform-distmult-seed1" / "diversity.json").read_text()
     )

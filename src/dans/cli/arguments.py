@@ -214,6 +214,12 @@ def add_grid_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str]) ->
         "each claims a run before training it and renews the claim while it trains; a claim not "
         "renewed for this long is taken over",
     )
+    parser.add_argument(
+        "--diversity",
+        action="store_true",
+        help="measure each finished run's negatives too (their spread, overlap and false "
+        "negatives) into its diversity.json and results.csv's diversity columns",
+    )
     add_checkpoint_flag(parser)
     add_tracker_flags(parser)
     add_config_flags(parser, leave_out=leave_out)
@@ -342,6 +348,7 @@ def grid_options(args: argparse.Namespace) -> GridOptions:
         checkpoint_every=args.checkpoint_every,
         lease_seconds=args.lease,
         trackers=tracker_spec(args, args.out, grouped=True),
+        diversity=args.diversity,
     )
 
 

@@ -72,7 +72,9 @@ def without_machine_columns(row: dict[str, str]) -> dict[str, str]:
 class GridOptions:
     """How a grid runs, none of which changes a result: progress bars, where each run's line
     goes, runs trained at once, epochs between each run's saved states, the lease of a claim on
-    a run (see :mod:`dans.experiments.claims`), and the trackers each run logs to."""
+    a run (see :mod:`dans.experiments.claims`), the trackers each run logs to, and whether each
+    finished run's negatives are measured (``diversity.json`` and results.csv's diversity
+    columns)."""
 
     progress: bool = True
     report: Callable[[str], None] = print
@@ -80,6 +82,7 @@ class GridOptions:
     checkpoint_every: int = CHECKPOINT_EVERY
     lease_seconds: float = LEASE_SECONDS
     trackers: TrackerSpec = NO_TRACKERS
+    diversity: bool = False
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -141,7 +144,7 @@ class Grid:
         runs = self.runs
         pending, seconds_before = [], []
         for number, run in enumerate(runs, 1):
-            if finished(run_directory(out, run), run.config):
+            if finished(run_directory(out, run), run.config, options.diversity):
                 options.report(f"{_prefix(number, runs)}: done before")
                 result = outcome(run_directory(out, run)) or {}
                 if result.get("status") == "ok":
@@ -217,14 +220,16 @@ def run_directory(out: Path, run: GridRun) -> Path:
     return out / RUNS_FOLDER / run.name
 
 
-def finished(run_dir: Path, config: TrainConfig) -> bool:
-    """Whether ``run_dir`` holds a finished run of ``config``, its diversity measured, or one
-    that diverged. A run finished on another device counts (a grid's runs can be shared out
+def finished(run_dir: Path, config: TrainConfig, diversity: bool = False) -> bool:
+    """Whether ``run_dir`` holds a finished run of ``config`` (its diversity measured, if
+    ``diversity``), or one that diverged. A run finished on another device counts (a grid's runs can be shared out
     between a GPU and CPUs); a run of other settings is refused, finished or not, and so is an
     unfinished one of another device, which would resume there."""
     if not (run_dir / CONFIG_FILE).exists():
         return False
-    measured = (run_dir / METRICS_FILE).exists() and (run_dir / DIVERSITY_FILE).exists()
+    measured = (run_dir / METRICS_FILE).exists() and (
+        not diversity or (run_dir / DIVERSITY_FILE).exists()
+    )
     done = measured or (run_dir / DIVERGED_FILE).exists()
     stored = TrainConfig.from_toml(run_dir / CONFIG_FILE, warn=False).to_dict()
     changed = sorted(
@@ -325,7 +330,7 @@ def _train(
                 while waiting and len(running) < jobs:
                     number = waiting.pop(0)
                     run = runs[number - 1]
-                    state = _claim(run, out, claims)
+                    state = _claim(run, out, claims, options.diversity)
                     if state == HELD_ELSEWHERE:
                         deferred.append(number)
                     elif state == FINISHED_ELSEWHERE:
@@ -338,6 +343,7 @@ def _train(
                             progress,
                             every,
                             options.trackers,
+                            options.diversity,
                         )
                         running[future] = number
                 retry = claims.retry_seconds if deferred else None
@@ -405,12 +411,12 @@ class _InProcess(Executor):
 HELD_HERE, HELD_ELSEWHERE, FINISHED_ELSEWHERE = "held here", "held elsewhere", "finished"
 
 
-def _claim(run: GridRun, out: Path, claims: Claims) -> str:
+def _claim(run: GridRun, out: Path, claims: Claims, diversity: bool) -> str:
     """Claim ``run`` for this process; one of :data:`HELD_HERE`, :data:`HELD_ELSEWHERE`,
     :data:`FINISHED_ELSEWHERE`."""
     if not claims.take(run.name):
         return HELD_ELSEWHERE
-    if finished(run_directory(out, run), run.config):
+    if finished(run_directory(out, run), run.config, diversity):
         claims.release(run.name)
         return FINISHED_ELSEWHERE
     return HELD_HERE
@@ -422,10 +428,11 @@ def _train_one(
     progress: bool,
     checkpoint_every: int,
     trackers: TrackerSpec,
+    diversity: bool,
 ) -> str:
     """Train one run into ``run_dir``, or resume it there (a divergence is recorded there),
-    logging it to ``trackers`` under its directory's name, then measure its sampler's negatives
-    into ``diversity.json``; returns its summary.
+    logging it to ``trackers`` under its directory's name, then, if ``diversity``, measure its
+    sampler's negatives into ``diversity.json``; returns its summary.
 
     :func:`finished` has checked that a config.toml already in ``run_dir`` is ``config``.
     """
@@ -446,15 +453,17 @@ def _train_one(
         except TrainingDiverged as exc:
             write_atomic(run_dir / DIVERGED_FILE, f"{exc}\n".encode())
             return f"diverged ({exc})"
-        diversity = measure_diversity(
-            run.model,
-            run.sampler,
-            run.kg,
-            config.runtime.seed,
-            DIVERSITY_POSITIVES,
-            config.training.batch_size,
-        )
-        write_atomic(run_dir / DIVERSITY_FILE, (json.dumps(diversity, indent=2) + "\n").encode())
+        if diversity:
+            measured = measure_diversity(
+                run.model,
+                run.sampler,
+                run.kg,
+                config.runtime.seed,
+                DIVERSITY_POSITIVES,
+                config.training.batch_size,
+            )
+            text = json.dumps(measured, indent=2) + "\n"
+            write_atomic(run_dir / DIVERSITY_FILE, text.encode())
         return (
             f"test MRR {run.metrics.test.mrr:.4f} ({run.metrics.train_seconds:.0f} s of training)"
         )
