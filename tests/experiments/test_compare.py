@@ -330,22 +330,34 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
 def test_a_run_killed_after_its_metrics_gets_its_diversity_measured(tmp_path, umls, monkeypatch):
     config = dans.TrainConfig(**FAST)
     whole = compare(
-        config, ["self-adv"], ["distmult"], 1, tmp_path / "whole", GridOptions(False, print, diversity=True)
+        config,
+        ["self-adv"],
+        ["distmult"],
+        1,
+        tmp_path / "whole",
+        GridOptions(False, print, diversity=True),
     )
     out = tmp_path / "grid"
     with monkeypatch.context() as patch:
         patch.setattr(grids, "measure_diversity", lambda *args: (_ for _ in ()).throw(Killed))
         with pytest.raises(Killed):
-            compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True))
+            compare(
+                config,
+                ["self-adv"],
+                ["distmult"],
+                1,
+                out,
+                GridOptions(False, print, diversity=True),
+            )
     assert (out / "runs" / "self-adv-distmult-seed1" / "metrics.json").exists()
-    rows = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True))
+    rows = compare(
+        config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True)
+    )
     assert rows[0]["mean_pairwise_distance"] != ""
     assert rows[0]["mean_pairwise_distance"] == whole[0]["mean_pairwise_distance"]
 
 
-def test_diversity_is_measured_only_when_asked_and_then_for_runs_finished_without(
-    tmp_path, umls
-):
+def test_diversity_is_measured_only_when_asked_and_then_for_runs_finished_without(tmp_path, umls):
     config, out = dans.TrainConfig(**FAST), tmp_path / "grid"
     plain = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
     run_dir = out / "runs" / "self-adv-distmult-seed1"

@@ -15,7 +15,7 @@ from dans.cli.arguments import (
     positive_int,
 )
 from dans.cli.render import negatives_table, rows_tsv
-from dans.samplers.dans.hardest import hardest_negatives
+from dans.experiments.hardest import hardest_negatives
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -222,9 +222,10 @@ def run_directory(out: Path, run: GridRun) -> Path:
 
 def finished(run_dir: Path, config: TrainConfig, diversity: bool = False) -> bool:
     """Whether ``run_dir`` holds a finished run of ``config`` (its diversity measured, if
-    ``diversity``), or one that diverged. A run finished on another device counts (a grid's runs can be shared out
-    between a GPU and CPUs); a run of other settings is refused, finished or not, and so is an
-    unfinished one of another device, which would resume there."""
+    ``diversity``), or one that diverged. A run finished on another device counts (a grid's
+    runs can be shared out between a GPU and CPUs); a run of other settings is refused,
+    finished or not, and so is an unfinished one of another device, which would resume
+    there."""
     if not (run_dir / CONFIG_FILE).exists():
         return False
     measured = (run_dir / METRICS_FILE).exists() and (

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 
+from dans.experiments.hardest import PATHWAY_LABELS
 from dans.experiments.plots import scatter_chart
 from dans.files import write_output
 from dans.rundir import Run
 from dans.samplers.base import StepContext
 from dans.samplers.dans import DANSSampler
-from dans.samplers.dans.hardest import PATHWAY_LABELS
 from dans.samplers.snap import nearest_entities
 
 CHART_FILE, POINTS_FILE = "tsne.png", "tsne.csv"
