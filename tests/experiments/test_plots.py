@@ -3,6 +3,7 @@
 import dans
 from dans.cli import main
 from dans.experiments.plots import _curve, bar_chart, line_chart, scatter_chart, training_curves
+from dans.samplers import DANSSampler
 
 
 def test_bar_chart(tmp_path, png_size):
@@ -26,24 +27,26 @@ def test_scatter_chart_and_no_temporary_left(tmp_path, png_size):
 
 
 def _row(epoch, loss, valid="", generated="", uniform=""):
-    return {
+    row = {
         "epoch": str(epoch),
         "loss": str(loss),
         "valid_mrr": str(valid),
         "score_generated": str(generated),
         "score_uniform": str(uniform),
     }
+    return {**row, **DANSSampler.diagnostics(row)}
 
 
 DANS_LOG = [_row(1, 0.7, "", -1.0, -2.5), _row(2, 0.5, 0.4, -1.0, -1.5)]
 UNIFORM_LOG = [_row(1, 0.6), _row(2, 0.4, 0.45)]
 
 
-def test_curves_take_the_epochs_that_have_a_value_and_compute_the_gap():
+def test_curves_take_the_epochs_that_have_a_value_and_dans_derives_the_gap():
     assert _curve(DANS_LOG, "loss") == ([1, 2], [0.7, 0.5])
     assert _curve(DANS_LOG, "valid_mrr") == ([2], [0.4])
     assert _curve(DANS_LOG, "score_gap") == ([1, 2], [1.5, 0.5])
     assert _curve(UNIFORM_LOG, "score_gap") == ([], [])
+    assert dans.NegativeSampler.diagnostics(DANS_LOG[0]) == {}
 
 
 def test_training_curves_have_a_gap_panel_only_with_a_gan(tmp_path, png_size):

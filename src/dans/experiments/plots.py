@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dans.files import write_output
-from dans.training.trainer import score_gap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,7 +85,8 @@ def scatter_chart(
     save_figure(figure, path)
 
 
-# The panels of training_curves: a log.csv column, or the generated-minus-uniform score gap.
+# The panels of training_curves: log.csv columns, and the generated-minus-uniform score gap
+# that DANS derives from its rows (see NegativeSampler.diagnostics).
 CURVES = (
     ("loss", "training loss"),
     ("valid_mrr", "validation MRR (filtered)"),
@@ -96,8 +96,8 @@ CURVES = (
 
 def training_curves(logs: dict[str, list[dict[str, str]]], title: str, path: Path) -> None:
     """One panel per :data:`CURVES` entry against the epoch, a line per run (``logs``: each
-    run's log.csv rows by label). The gap panel appears when a run logs the scores of its
-    generated and its uniform negatives (DANS)."""
+    run's log.csv rows by label, with its sampler's diagnostics). A panel appears when some
+    run has its values (the gap: DANS)."""
     series = {key: {label: _curve(rows, key) for label, rows in logs.items()} for key, _ in CURVES}
     panels = [(key, name) for key, name in CURVES if any(xs for xs, _ in series[key].values())]
     figure = _figure((10.0, 3.2 * len(panels)))
@@ -115,18 +115,13 @@ def training_curves(logs: dict[str, list[dict[str, str]]], title: str, path: Pat
 
 
 def _curve(rows: list[dict[str, str]], key: str) -> tuple[list[int], list[float]]:
-    """The epochs that have ``key`` and its values there; ``score_gap`` is computed."""
+    """The epochs that have ``key`` and its values there."""
     xs, ys = [], []
     for row in rows:
-        if key == "score_gap":
-            value = score_gap(row)
-        elif row.get(key):
-            value = float(row[key])
-        else:
-            value = None
-        if value is not None:
+        value = row.get(key)
+        if value not in (None, ""):
             xs.append(int(row["epoch"]))
-            ys.append(value)
+            ys.append(float(value))
     return xs, ys
 
 

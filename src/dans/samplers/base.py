@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -238,6 +239,12 @@ class NegativeSampler(nn.Module):
     def update(self, step: StepContext) -> dict[str, float]:
         """Train the sampler on this mini-batch (detached representations); returns values to
         log."""
+        return {}
+
+    @classmethod
+    def diagnostics(cls, row: Mapping[str, Any]) -> dict[str, float]:
+        """What the sampler derives from an epoch's log row (numbers, or log.csv's strings)
+        for trackers and plots, by name; nothing unless a sampler says otherwise."""
         return {}
 
     def _redraw_known_true(

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from dans.config import TrainConfig
 from dans.registry import Registry
 from dans.rundir import RunMetrics
+from dans.samplers import SAMPLERS
 from dans.training.callbacks import TrainingCallback
-from dans.training.trainer import Trainer, score_gap
+from dans.training.trainer import Trainer
 
 TRACKERS: Registry[Tracker] = Registry("tracker")
 # Log-row columns that are not metrics: the step itself, and the phase's name.
@@ -102,16 +103,16 @@ class RunTracker(TrainingCallback):
         self._trackers: list[Tracker] | None = None
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        """An epoch's log row: its loss, validation metrics, timing and the sampler's
-        diagnostics (for a generator beside uniform negatives, the gap between their scores)."""
+        """An epoch's log row: its loss, validation metrics, timing, and what the run's sampler
+        derives from it (:meth:`~dans.samplers.base.NegativeSampler.diagnostics`)."""
         metrics = {
             key: float(value)
             for key, value in row.items()
             if key not in NOT_METRICS and _is_number(value)
         }
-        gap = score_gap(row)
-        if gap is not None:
-            metrics["score_gap"] = gap
+        sampler = self.params.get("sampler")
+        if sampler in SAMPLERS.names():
+            metrics |= SAMPLERS.get(sampler).diagnostics(row)
         self._log(metrics, int(row["epoch"]))
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,15 +31,6 @@ from dans.training.schedule import lr_factor, set_lr
 _RANK_SEED_STRIDE = 1_000_003
 # Base-model steps skipped in a row (non-finite loss or gradient) after which training stops.
 MAX_CONSECUTIVE_SKIPS = 20
-
-
-def score_gap(row: Mapping[str, Any]) -> float | None:
-    """The mean logit of an epoch's generated negatives minus that of its uniform ones, from
-    its log row (numbers, or log.csv's strings); None for a sampler without both groups."""
-    generated, uniform = row.get("score_generated"), row.get("score_uniform")
-    if generated in (None, "") or uniform in (None, ""):
-        return None
-    return float(generated) - float(uniform)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -177,6 +177,15 @@ class DANSSampler(NegativeSampler):
             "negative_pathways": "relation",
         },
     }
+
+    @classmethod
+    def diagnostics(cls, row: Mapping[str, Any]) -> dict[str, float]:
+        """``score_gap``: the mean logit of the epoch's generated negatives minus that of its
+        uniform ones, where the row has both (not in pretraining)."""
+        generated, uniform = row.get("score_generated"), row.get("score_uniform")
+        if generated in (None, "") or uniform in (None, ""):
+            return {}
+        return {"score_gap": float(generated) - float(uniform)}
 
     def __init__(
         self,
