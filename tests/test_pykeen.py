@@ -55,6 +55,14 @@ def test_pykeens_pipeline_trains_and_evaluates_with_each_sampler_by_name(name):
     assert len(result.losses) == 2
 
 
+def test_the_bridged_samplers_are_those_whose_negatives_can_be_ids_alone():
+    assert sorted(bridge.BRIDGED) == sorted(NAMES)
+    assert bridge.NSCachingNegativeSampler.get_normalized_name() == "nscaching"
+    assert bridge.DANSNegativeSampler.sampler_type.ids_only_settings == {"dans_mode": "snap"}
+    # Self-adversarial weighting needs loss weights, which PyKEEN's samplers cannot carry.
+    assert "self-adv" not in bridge.BRIDGED
+
+
 def test_a_sampler_passed_by_class_is_the_same_as_by_name():
     by_class = _pipeline(bridge.NSCachingNegativeSampler).metric_results.get_metric("mrr")
     assert by_class == _pipeline("nscaching").metric_results.get_metric("mrr")
@@ -76,16 +84,17 @@ def test_a_bridged_sampler_draws_what_the_dans_sampler_draws_from_the_same_state
     callback.register_training_loop(_Loop(model))
     triples = dataset.training.mapped_triples
     bridged = negative_sampler_resolver.make(
-        name, mapped_triples=triples, num_negs_per_pos=4, seed=3
+        name, mapped_triples=triples, num_negs_per_pos=4, seed=3, sampler_callback=callback
     )
     # The dans sampler, made from the same seed, fed the same model's representations.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
-        config = dans.TrainConfig(sampler=name, negatives=4, dim=8, **type(bridged).fixed)
+        fixed = type(bridged).sampler_type.ids_only_settings
+        config = dans.TrainConfig(sampler=name, negatives=4, dim=8, **fixed)
         graph = bridge.training_graph(triples, dataset.num_entities, dataset.num_relations)
         reference = build_sampler(name, config, graph)
     generator = torch.Generator().manual_seed(3)
-    entities, relations = bridge.representations(model, name)
+    entities, relations = bridge.representations(model, type(bridged).sampler_type)
     decoder = bridge.InteractionDecoder(model.interaction)
     for batch in (triples[:64], triples[64:128]):  # the second after a learned update
         drawn = bridged.corrupt_batch(batch)

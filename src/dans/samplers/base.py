@@ -143,6 +143,14 @@ class NegativeSampler(nn.Module):
     # True for a sampler whose step reaches every entity's embedding (row-sparse updates of the
     # entity table cannot serve it).
     touches_every_entity: ClassVar[bool] = False
+    # True for a sampler that scores candidates with the model being trained, and for one that
+    # also needs its decoder's algebra (compose, inverse): what a framework that hosts the
+    # sampler must hand it.
+    scores_with_model: ClassVar[bool] = False
+    needs_algebra: ClassVar[bool] = False
+    # The settings with which the sampler's negatives are entity ids without loss weights, all
+    # that frameworks which take only ids (PyKEEN) can use; None where no settings make them so.
+    ids_only_settings: ClassVar[dict[str, Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +75,8 @@ class KBGANSampler(NegativeSampler):
     """
 
     name = "kbgan"
+    scores_with_model = True
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = KBGANOptions
 
     def __init__(

@@ -32,7 +32,7 @@ and each positive gets one negative.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor
@@ -79,6 +79,9 @@ class MCNSSampler(NegativeSampler):
     """
 
     name = "mcns"
+    scores_with_model = True
+    needs_algebra = True
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = MCNSOptions
 
     def __init__(

@@ -16,7 +16,7 @@ hold densely (3.4M keys for FB15k-237), and positives are train triples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor
@@ -59,6 +59,8 @@ class NSCachingSampler(NegativeSampler):
     """
 
     name = "nscaching"
+    scores_with_model = True
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = NSCachingOptions
 
     def __init__(

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor
@@ -87,6 +87,7 @@ class SANSSampler(NegativeSampler):
     """
 
     name = "sans"
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = SANSOptions
 
     def __init__(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor
@@ -30,6 +30,7 @@ class PopularitySampler(NegativeSampler):
     """Entities drawn in proportion to how often they occur in train: the paper's Pop."""
 
     name = "popularity"
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(
         self,

@@ -162,6 +162,10 @@ class DANSSampler(NegativeSampler):
     """
 
     name = "dans"
+    scores_with_model = True
+    needs_algebra = True
+    # Snap mode replaces each generated vector by its nearest entity.
+    ids_only_settings: ClassVar[dict[str, Any] | None] = {"dans_mode": "snap"}
     options_type = DANSOptions
     # The GAN schedule of the authors' released code, where the defaults are the paper's
     # (Section 4.1): first on UMLS validation, not significantly ahead on test (docs/results).
