@@ -254,16 +254,16 @@ def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     device = torch.device(config.runtime.device)
     trainer = Trainer(model, kg, config, sampler, sampler, device)
     start = time.perf_counter()
-    row: dict[str, float] = {}
+    loss: float | None = None
     for _ in range(config.training.epochs):
-        row = trainer.train_epoch(sampler)
+        loss = trainer.train_epoch(sampler).means.get("loss")
     seconds = time.perf_counter() - start
     result = dans.evaluate(trainer.model, kg, "test", ties="realistic").to_dict()
     return {
         "config": config.to_dict(),
         "train_seconds": seconds,
         "seconds_per_epoch": seconds / config.training.epochs,
-        "final_loss": row.get("loss"),
+        "final_loss": loss,
         "skipped_steps": trainer.skipped_steps,
         "test": metrics_row(result["mrr"], {k: result[f"hits@{k}"] for k in HITS_AT}),
     }

@@ -31,6 +31,7 @@ from dans.rundir import (
 from dans.sealed import first_line
 from dans.tracking import NO_TRACKERS, TrackerSpec
 from dans.training.callbacks import ProgressBar, TrainingCallback
+from dans.training.epoch_log import EpochLog
 from dans.training.footprint import check_fits
 from dans.training.trainer import Trainer
 
@@ -167,8 +168,8 @@ class _EpochFunction(TrainingCallback):
     def __init__(self, function: Callable[[dict], None]) -> None:
         self.function = function
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        self.function(row)
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
+        self.function(log.row())
 
 
 def _callbacks(

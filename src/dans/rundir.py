@@ -26,6 +26,7 @@ from dans.models.model import KGModel
 from dans.samplers.base import NegativeSampler
 from dans.sealed import seal, unseal
 from dans.training.callbacks import TrainingCallback
+from dans.training.epoch_log import EpochLog
 from dans.training.trainer import Best, Trainer
 from dans.version import __version__
 
@@ -382,8 +383,8 @@ class RunWriter(TrainingCallback):
         self.run_dir = run_dir
         self.config = config
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        self.run_dir.append_log(row)
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
+        self.run_dir.append_log(log.row())
 
     def on_best(self, trainer: Trainer, best: Best) -> None:
         self.run_dir.save_checkpoint(

@@ -30,8 +30,8 @@ class Recorder(TrainingCallback):
     def on_best(self, trainer, best):
         self.calls.append(("best", best.epoch))
 
-    def on_epoch_end(self, trainer, row):
-        assert row["epoch"] == trainer.epoch
+    def on_epoch_end(self, trainer, log):
+        assert log.epoch == trainer.epoch and log.row()["epoch"] == log.epoch
         self.calls.append(("epoch_end", trainer.epoch))
 
     def on_checkpoint(self, trainer, state):

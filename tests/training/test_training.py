@@ -123,9 +123,9 @@ class Hooks(TrainingCallback):
         if self.best_function:
             self.best_function(best)
 
-    def on_epoch_end(self, trainer, row):
+    def on_epoch_end(self, trainer, log):
         if self.epoch_function:
-            self.epoch_function(row)
+            self.epoch_function(log.row())
 
 
 def test_pretraining_uses_the_uniform_sampler_first(umls):

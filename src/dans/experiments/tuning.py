@@ -35,6 +35,7 @@ from dans.rundir import CONFIG_FILE
 from dans.sealed import first_line
 from dans.tracking import NO_TRACKERS, TrackerSpec
 from dans.training.callbacks import TrainingCallback
+from dans.training.epoch_log import EpochLog
 from dans.training.trainer import Trainer
 
 if TYPE_CHECKING:
@@ -275,13 +276,13 @@ class Pruner(TrainingCallback):
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
         import optuna
 
-        if "valid_mrr" in row:
-            self.trial.report(row["valid_mrr"], row["epoch"])
+        if "mrr" in log.valid:
+            self.trial.report(log.valid["mrr"], log.epoch)
             if self.trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {row['epoch']}")
+                raise optuna.TrialPruned(f"pruned at epoch {log.epoch}")
 
 
 class _Objective:

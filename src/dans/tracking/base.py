@@ -15,6 +15,7 @@ from dans.registry import Registry
 from dans.rundir import RunMetrics
 from dans.samplers import SAMPLERS
 from dans.training.callbacks import TrainingCallback
+from dans.training.epoch_log import EpochLog
 from dans.training.trainer import Trainer
 
 TRACKERS: Registry[Tracker] = Registry("tracker")
@@ -115,8 +116,8 @@ class RunTracker(TrainingCallback):
             metrics |= SAMPLERS.get(sampler).diagnostics(row)
         self._log(metrics, int(row["epoch"]))
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        self.log_epoch(row)
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
+        self.log_epoch(log.row())
 
     def log_final(self, metrics: RunMetrics) -> None:
         """The finished run's test metrics, best validation MRR and epoch, and times."""

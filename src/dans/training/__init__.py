@@ -2,13 +2,16 @@
 
 from dans.training.callbacks import Callbacks, ProgressBar, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
+from dans.training.epoch_log import EpochLog, StepTotals
 from dans.training.loss import bce_loss
 from dans.training.trainer import Trainer, TrainResult
 
 __all__ = [
     "Callbacks",
     "EarlyStopping",
+    "EpochLog",
     "ProgressBar",
+    "StepTotals",
     "TrainResult",
     "Trainer",
     "TrainingCallback",

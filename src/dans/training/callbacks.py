@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from dans.evaluation.metrics import Evaluation
+from dans.training.epoch_log import EpochLog
 
 if TYPE_CHECKING:
     from dans.training.trainer import Best, Trainer, TrainResult
@@ -36,8 +37,8 @@ class TrainingCallback:
     def on_best(self, trainer: Trainer, best: Best) -> None:
         """When ``best`` became the best validation so far; ``best`` holds its weights."""
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        """After epoch ``trainer.epoch``, with its log row."""
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
+        """After epoch ``trainer.epoch``, with its log (``log.row()`` is log.csv's row)."""
 
     def on_checkpoint(self, trainer: Trainer, state: dict[str, Any]) -> None:
         """When a checkpoint is due: ``state`` is what :meth:`Trainer.load_state_dict` goes on
@@ -69,9 +70,9 @@ class Callbacks(TrainingCallback):
         for callback in self.callbacks:
             callback.on_best(trainer, best)
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
         for callback in self.callbacks:
-            callback.on_epoch_end(trainer, row)
+            callback.on_epoch_end(trainer, log)
 
     def on_checkpoint(self, trainer: Trainer, state: dict[str, Any]) -> None:
         for callback in self.callbacks:
@@ -94,11 +95,11 @@ class ProgressBar(TrainingCallback):
             total=trainer.total_epochs, initial=trainer.epoch, unit="epoch", leave=False
         )
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
         assert self.bar is not None
         self.bar.set_postfix(
-            loss=f"{row.get('loss', float('nan')):.4f}",
-            triples_s=f"{row['triples_per_second']:.0f}",
+            loss=f"{log.loss:.4f}",
+            triples_s=f"{log.triples_per_second:.0f}",
             valid_mrr=f"{trainer.stopper.best:.3f}" if trainer.best is not None else "-",
         )
         # Pretraining that stopped early skipped the rest of its epochs.

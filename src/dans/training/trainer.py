@@ -24,6 +24,7 @@ from dans.optim import guarded_step, model_optimizer
 from dans.samplers.base import NegativeSampler, StepContext
 from dans.training.callbacks import Callbacks, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
+from dans.training.epoch_log import EpochLog, StepTotals
 from dans.training.loss import bce_loss
 from dans.training.schedule import lr_factor, set_lr
 
@@ -180,9 +181,8 @@ class Trainer:
             return entities.pow(2).mean()
         return gather_rows(entities, torch.unique(batch[:, [0, 2]])).pow(2).mean()
 
-    def train_epoch(self, sampler: NegativeSampler) -> dict[str, float]:
-        """One pass over the shuffled training triples; returns the batch means of the step logs
-        (non-finite values left out) and the steps skipped in it."""
+    def train_epoch(self, sampler: NegativeSampler) -> StepTotals:
+        """One pass over the shuffled training triples; what its steps add up to."""
         order = torch.randperm(
             len(self.train_triples), generator=self.order_generator, device=self.device
         )
@@ -198,11 +198,14 @@ class Trainer:
         # What a sampler learns without gradients (caches, chains, baselines, batch-norm
         # statistics) followed each process's own positives: rank 0's is kept.
         broadcast_state(sampler)
-        row = {key: sums[key] / counts[key] for key in sums}
-        row["skipped_steps"] = self.skipped_steps - skipped_before
-        for part, total in sampler.skipped_steps.items():
-            row[f"skipped_{part}_steps"] = total - sampler_skipped_before[part]
-        return row
+        return StepTotals(
+            {key: sums[key] / counts[key] for key in sums},
+            self.skipped_steps - skipped_before,
+            {
+                part: total - sampler_skipped_before[part]
+                for part, total in sampler.skipped_steps.items()
+            },
+        )
 
     def _own_share(self, order: LongTensor) -> LongTensor:
         """This process's share of the epoch's order: every ``size``-th triple from its rank on,
@@ -249,11 +252,11 @@ class Trainer:
         while self.epoch < self.total_epochs and not self.stopper.should_stop:
             self.epoch += 1
             self.callbacks.on_epoch_start(self)
-            row = self._train_epoch_logged()
+            log = self._train_epoch_logged()
             if self._validation_due():
-                row.update(self._validate_epoch())
-            self.history.append(row)
-            self.callbacks.on_epoch_end(self, row)
+                log.valid = self._validate_epoch()
+            self.history.append(log.row())
+            self.callbacks.on_epoch_end(self, log)
             trained = self.epoch
             self._end_pretraining_if_stopped()
             if self._checkpoint_due(trained):
@@ -278,9 +281,9 @@ class Trainer:
         self.callbacks.on_train_end(self, result)
         return result
 
-    def _train_epoch_logged(self) -> dict[str, Any]:
+    def _train_epoch_logged(self) -> EpochLog:
         """Train epoch ``self.epoch`` with its phase's sampler at its scheduled learning rate;
-        its log row, without validation."""
+        its log, without validation."""
         config, epoch = self.config.training, self.epoch
         pretraining = epoch <= config.pretrain_epochs
         if self._starts_from_pretrained_best(epoch):
@@ -294,17 +297,17 @@ class Trainer:
         )
         set_lr(self.optimizer, lr)
         start = time.perf_counter()
-        row = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
+        steps = self.train_epoch(self.pretrain_sampler if pretraining else self.sampler)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
-        return {
-            "epoch": epoch,
-            "phase": "pretrain" if pretraining else "train",
-            "seconds": seconds,
-            "triples_per_second": len(self.train_triples) / seconds,
-            "lr": lr,
-            **row,
-        }
+        return EpochLog(
+            epoch=epoch,
+            phase="pretrain" if pretraining else "train",
+            seconds=seconds,
+            triples_per_second=len(self.train_triples) / seconds,
+            lr=lr,
+            steps=steps,
+        )
 
     def _validation_due(self) -> bool:
         """Every ``eval_every`` epochs, after the last, and where pretraining hands over its
@@ -317,12 +320,12 @@ class Trainer:
         )
 
     def _validate_epoch(self) -> dict[str, float]:
-        """Validate, keep a new best; the log row's ``valid_*`` columns."""
+        """Validate, keep a new best; the validation metrics, by name."""
         valid = self.validate()
         self.callbacks.on_validation(self, valid)
         if self.stopper.update(valid.mrr, self.epoch):
             self._record_best(self.epoch, valid)
-        return {f"valid_{k}": v for k, v in valid.to_dict().items() if isinstance(v, float)}
+        return {k: v for k, v in valid.to_dict().items() if isinstance(v, float)}
 
     def _end_pretraining_if_stopped(self) -> None:
         """Patience that ran out in pretraining ends pretraining only: the sampler's phase
