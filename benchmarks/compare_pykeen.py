@@ -71,9 +71,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import dans
-from dans.builders import build_model, build_sampler, load_graph
+from dans.builders import load_graph
 from dans.data.graph import KnowledgeGraph
-from dans.training.trainer import Trainer
+from dans.pipeline import build_trainer
 
 if TYPE_CHECKING:
     from pykeen.models import RGCN
@@ -248,11 +248,8 @@ def pykeen_test(model: RGCN, kg: KnowledgeGraph) -> dict[str, float]:
 def run_dans(config: dans.TrainConfig, kg: KnowledgeGraph) -> dict[str, Any]:
     """Train and test dans on ``kg``; the epochs are timed through ``train_epoch`` so no
     validation runs inside the timed loop."""
-    torch.manual_seed(config.runtime.seed)
-    model = build_model(config, kg)
-    sampler = build_sampler(config.training.sampler, config, kg)
-    device = torch.device(config.runtime.device)
-    trainer = Trainer(model, kg, config, sampler, sampler, device)
+    trainer = build_trainer(config, kg, torch.device(config.runtime.device))
+    sampler = trainer.sampler
     start = time.perf_counter()
     loss: float | None = None
     for _ in range(config.training.epochs):

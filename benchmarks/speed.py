@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 import dans
-from dans.builders import build_model, build_sampler, load_graph
+from dans.builders import load_graph
 from dans.evaluation.ranking import DEFAULT_MEMORY_ELEMENTS, rank_triples
+from dans.pipeline import build_trainer
 from dans.recipes import recipe_names
 from dans.training.trainer import Trainer
 
@@ -55,12 +56,7 @@ def trainer_for(device: torch.device, **settings: object) -> Trainer:
 
 
 def trainer_of(config: dans.TrainConfig) -> Trainer:
-    device = torch.device(config.runtime.device)
-    kg = load_graph(config)
-    torch.manual_seed(config.runtime.seed)
-    model = build_model(config, kg).to(device)
-    sampler = build_sampler(config.training.sampler, config, kg).to(device)
-    return Trainer(model, kg, config, sampler, sampler, device)
+    return build_trainer(config, load_graph(config), torch.device(config.runtime.device))
 
 
 def data_dir(name: str) -> str:
