@@ -26,20 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 from pathlib import Path
 
 from dans.experiments import paper
 from dans.experiments.claims import covered_seconds, worker_spans
-from dans.experiments.compare import Cell, holm, mrr_p_value, p_text, render_table
+from dans.experiments.compare import Cell, render_table
 from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
-from dans.experiments.tables import TABLE_METRICS, by_seed, metric_cells, three
+from dans.experiments.paper import Row, RunKey, paper_table, run_key
 from dans.files import write_atomic
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, LOG_FILE, METRICS_FILE
 
-Row = dict[str, str]
-RunKey = tuple[str, str, int]
 # What a finished run keeps once its checkpoints are gone: enough for `dans compare` to count it
 # as done, and its log.
 RUN_RECORD = (CONFIG_FILE, METRICS_FILE, DIVERSITY_FILE, DIVERGED_FILE, LOG_FILE)
@@ -62,8 +59,8 @@ def main() -> None:
     for grid, these in grid_rows.items():
         epochs |= epoch_seconds(grid / "runs", these)
         records.append(grid_record(grid, these))
-    new = {_run_key(row): row for these in grid_rows.values() for row in these}
-    rows = [row for row in rows if _run_key(row) not in new] + list(new.values())
+    new = {run_key(row): row for these in grid_rows.values() for row in these}
+    rows = [row for row in rows if run_key(row) not in new] + list(new.values())
     grids = merge_records(records, rows)
     published = paper.published()["values"][args.dataset]
     markdown, figures = paper_table(
@@ -86,82 +83,6 @@ def main() -> None:
     write_atomic(args.out / "paper_table.json", (json.dumps(record, indent=1) + "\n").encode())
     for grid, these in grid_rows.items():
         keep_runs(grid / "runs", these, args.out / "runs")
-
-
-def paper_table(
-    rows: list[Row],
-    published: dict[str, dict[str, dict[str, list[float]]]],
-    samplers: list[str],
-    decoders: list[str],
-    seeds: int,
-    epochs: dict[RunKey, float],
-) -> tuple[str, list[dict]]:
-    """The table as markdown, and one record per (decoder, sampler) cell; ``epochs`` gives each
-    run's median epoch seconds by (sampler, decoder, seed)."""
-    blocks = {
-        decoder: by_seed([row for row in rows if row["decoder"] == decoder], "sampler")
-        for decoder in decoders
-    }
-    tests = [(d, s) for d in decoders for s in samplers if s != "uniform"]
-    raw = [mrr_p_value(blocks[d].get(s, {}), blocks[d].get("uniform", {})) for d, s in tests]
-    corrected = dict(zip(tests, holm(raw), strict=True))
-    titles = [f"{title} | paper" for _, title in TABLE_METRICS]
-    lines = [
-        f"Test metrics, mean ± std over seeds (filtered, realistic ranks), each beside the "
-        f"paper's mean; a cell is complete with {seeds} seeds. p: two-sided paired t-test of MRR "
-        "against uniform over seeds, Holm-corrected across the table (–: no test). ran on: "
-        "where the cell's runs trained; its seconds per epoch and peak memory are that device's "
-        "(the process's resident set on a CPU, CUDA's allocations on a GPU).",
-        "",
-        f"| sampler | seeds | {' | '.join(titles)} | p | ran on | s/epoch | peak MiB |",
-        "|---" * (2 + 2 * len(TABLE_METRICS) + 4) + "|",
-    ]
-    figures = []
-    for decoder in decoders:
-        groups = {sampler: blocks[decoder].get(sampler, {}) for sampler in samplers}
-        if not any(groups.values()):
-            continue
-        styled = metric_cells(groups)
-        lines.append(
-            f"| **{paper.DECODER_TITLES[decoder]}** |" + " |" * (2 * len(TABLE_METRICS) + 5)
-        )
-        for sampler, runs in groups.items():
-            theirs = published.get(decoder, {}).get(sampler, {})
-            if not runs and not theirs:
-                continue  # neither run here nor in the paper: a row of dashes says nothing
-            ours = styled[sampler]
-            cells = [
-                f"{mine} | {three(theirs[key][0]) if key in theirs else '–'}"
-                for mine, (key, _) in zip(ours, TABLE_METRICS, strict=True)
-            ]
-            p = corrected.get((decoder, sampler), math.nan)
-            speed, peak = _cost(runs, epochs)
-            devices = sorted({run.get("device") or "unrecorded" for run in runs.values()})
-            complete = "" if len(runs) in (0, seeds) else " (incomplete)"
-            lines.append(
-                f"| {sampler} | {len(runs)}{complete} | {' | '.join(cells)} | "
-                f"{p_text(sampler, 'uniform', p)} | {', '.join(devices) or '–'} | {speed} | "
-                f"{peak} |"
-            )
-            figures.append(
-                {
-                    "decoder": decoder,
-                    "sampler": sampler,
-                    "seeds": sorted(runs),
-                    "ours": {
-                        key: [float(run[key]) for run in runs.values()] for key, _ in TABLE_METRICS
-                    },
-                    "paper": theirs,
-                    "p_holm_vs_uniform": None if math.isnan(p) else p,
-                    "devices": devices,
-                    "seconds_per_epoch": speed,
-                    "peak_memory_mib": peak,
-                }
-            )
-    missing = [paper.DECODER_TITLES[d] for d in decoders if not any(blocks[d].values())]
-    if missing:
-        lines += ["", f"Not run yet: {', '.join(missing)}."]
-    return "\n".join(lines) + "\n", figures
 
 
 def grid_record(grid: Path, rows: list[Row]) -> dict:
@@ -219,7 +140,7 @@ def epoch_seconds(runs: Path, rows: list[Row]) -> dict[RunKey, float]:
         if row["status"] != "ok":
             continue  # a diverged or failed run has no cost to report, and maybe no log
         log = read_results(runs / _run_name(row) / LOG_FILE)
-        medians[_run_key(row)] = statistics.median(
+        medians[run_key(row)] = statistics.median(
             float(r["seconds"]) for r in log if r["phase"] == "train"
         )
     return medians
@@ -234,7 +155,7 @@ def read_earlier(folder: Path) -> tuple[list[Row], dict[RunKey, float], list[dic
     cells = {(c["decoder"], c["sampler"]): c["seconds_per_epoch"] for c in record["cells"]}
     logged = [row for row in rows if (folder / "runs" / _run_name(row) / LOG_FILE).exists()]
     from_cells = {
-        _run_key(row): float(cells[row["decoder"], row["sampler"]])
+        run_key(row): float(cells[row["decoder"], row["sampler"]])
         for row in rows
         if row["status"] == "ok" and (row["decoder"], row["sampler"]) in cells
     }
@@ -252,24 +173,9 @@ def keep_runs(runs: Path, rows: list[Row], out: Path) -> None:
                 write_atomic(out / name / file, (runs / name / file).read_bytes())
 
 
-def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
-    """The mean over seeds of each run's median epoch seconds, and the largest peak memory
-    recorded."""
-    if not runs:
-        return "–", "–"
-    speed = statistics.fmean(epochs[_run_key(r)] for r in runs.values())
-    peaks = [float(r["peak_memory_mb"]) for r in runs.values() if r.get("peak_memory_mb")]
-    return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
-
-
-def _run_key(row: Row) -> RunKey:
-    """A result row's (sampler, decoder, seed)."""
-    return row["sampler"], row["decoder"], int(row["seed"])
-
-
 def _run_name(row: Row) -> str:
     """A result row's folder under a grid's runs/."""
-    return Cell(*_run_key(row)).name
+    return Cell(*run_key(row)).name
 
 
 if __name__ == "__main__":

@@ -34,9 +34,8 @@ import sys
 from pathlib import Path
 
 from dans.experiments import paper
-from dans.experiments.compare import holm, mrr_p_value
 from dans.experiments.grids import read_results
-from dans.experiments.tables import by_seed, mean_std, mean_std_text, three
+from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
 from dans.options import flag_name
 from dans.samplers import SAMPLERS
 

@@ -3,13 +3,11 @@ kept and read back, and the table's cells against hand-worked figures."""
 
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import pytest
 
 from dans.experiments.grids import render_csv
-from dans.experiments.tables import three
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "paper_tables.py"
 spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
@@ -120,41 +118,3 @@ def test_kept_runs_are_records_without_checkpoints_and_give_their_median_epoch(t
     # A run whose log was not kept takes its cell's figure.
     (kept / "log.csv").unlink()
     assert paper_tables.read_earlier(out)[1][("uniform", "distmult", 1)] == 9.9
-
-
-def test_cells_give_their_seeds_tests_devices_and_costs():
-    uniform = [0.30, 0.31, 0.32]
-    mcns = [0.35, 0.37, 0.36]
-    rows = [_row("uniform", s, m) for s, m in enumerate(uniform, 1)]
-    rows += [_row("mcns", s, m, device="cuda") for s, m in enumerate(mcns, 1)]
-    rows += [_row("kbgan", 1, 0.2), _row("kbgan", 2, 0.25)]
-    epochs = {paper_tables._run_key(row): float(row["seed"]) for row in rows}
-    paper = {"distmult": {"mcns": {"mrr": [0.376, 0.01]}, "sans": {"mrr": [0.349, 0.01]}}}
-    samplers = ["uniform", "mcns", "kbgan", "sans", "cake"]
-    markdown, figures = paper_tables.paper_table(
-        rows, paper, samplers, ["distmult", "rotate"], 3, epochs
-    )
-    # By hand: MCNS's differences .05, .06, .04 give t = 5 sqrt(3) on 2 degrees of freedom, so
-    # p = 1 - t / sqrt(t^2 + 2); KBGAN's -.10 and -.06 (seeds 1 and 2) give t = -4 on 1, so
-    # p = 1 - 2 atan(4) / pi = .156. Holm doubles the smaller of the two tests.
-    t = 5 * math.sqrt(3)
-    p_mcns = 2 * (1 - t / math.sqrt(t**2 + 2))
-    p_kbgan = 1 - 2 * math.atan(4) / math.pi
-    lines = {line.split(" | ")[0]: line for line in markdown.splitlines()}
-    assert lines["| mcns"].startswith("| mcns | 3 | ")
-    assert "| .376 | " in lines["| mcns"]
-    # p, where it ran, the mean of its runs' median epochs (seeds 1, 2, 3), peak memory.
-    assert lines["| mcns"].endswith(f"| {three(p_mcns)} | cuda | 2.0 | 1000 |")
-    assert lines["| kbgan"].startswith("| kbgan | 2 (incomplete) | ")
-    assert lines["| kbgan"].endswith(f"| {three(p_kbgan)} | cpu | 1.5 | 1000 |")
-    # Not run, but in the paper: a row of dashes beside the paper's value. In neither: no row.
-    assert lines["| sans"].startswith("| sans | 0 | – | .349 | ")
-    assert lines["| sans"].endswith("| – | – | – | – |")
-    assert "| cake" not in lines
-    assert "Not run yet: RotatE." in markdown
-    by_sampler = {figure["sampler"]: figure for figure in figures}
-    assert by_sampler["mcns"]["ours"]["mrr"] == mcns
-    assert by_sampler["mcns"]["p_holm_vs_uniform"] == pytest.approx(p_mcns)
-    assert by_sampler["mcns"]["devices"] == ["cuda"]
-    assert by_sampler["sans"]["seeds"] == []
-    assert "cake" not in by_sampler

@@ -9,20 +9,14 @@ import dans
 from dans.cli import main
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments import grids
-from dans.experiments.compare import (
-    compare,
-    comparison_grid,
-    holm,
-    paired_p_value,
-    render_table,
-)
+from dans.experiments.compare import compare, comparison_grid, render_table
 from dans.experiments.grids import (
     GridOptions,
     read_results,
     render_csv,
     without_machine_columns,
 )
-from dans.experiments.tables import latex_table, three
+from dans.experiments.tables import holm, latex_table, paired_p_value, three
 from dans.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")

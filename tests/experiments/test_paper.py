@@ -1,9 +1,16 @@
 """The paper's experiments in one place: its published figures name only its samplers and
-decoders, every command takes its defaults from there, and every fixed setting is a real one."""
+decoders, every command takes its defaults from there, every fixed setting is a real one, and
+its table's cells, tests and costs by hand."""
+
+import math
+
+import pytest
 
 import dans
 from dans.cli import build_parser
 from dans.experiments import paper
+from dans.experiments.paper import paper_table, run_key
+from dans.experiments.tables import three
 from dans.samplers.base import sampler_names
 
 
@@ -33,3 +40,55 @@ def test_every_fixed_setting_is_a_setting_and_every_sampler_exists():
         dans.TrainConfig(sampler="dans", **changes).validate()
     specs = dans.TrainConfig.specs()
     assert all(key in specs for key in paper.SWEEP_ALIASES.values())
+
+
+def _row(sampler, seed, mrr, device="cpu"):
+    return {
+        "sampler": sampler,
+        "decoder": "distmult",
+        "seed": str(seed),
+        "status": "ok",
+        "mrr": repr(mrr),
+        "hits@1": repr(mrr - 0.05),
+        "ndcg@5": repr(mrr + 0.01),
+        "train_seconds": "100.0",
+        "eval_seconds": "20.0",
+        "peak_memory_mb": "1000",
+        "device": device,
+    }
+
+
+def test_cells_give_their_seeds_tests_devices_and_costs():
+    uniform = [0.30, 0.31, 0.32]
+    mcns = [0.35, 0.37, 0.36]
+    rows = [_row("uniform", s, m) for s, m in enumerate(uniform, 1)]
+    rows += [_row("mcns", s, m, device="cuda") for s, m in enumerate(mcns, 1)]
+    rows += [_row("kbgan", 1, 0.2), _row("kbgan", 2, 0.25)]
+    epochs = {run_key(row): float(row["seed"]) for row in rows}
+    published = {"distmult": {"mcns": {"mrr": [0.376, 0.01]}, "sans": {"mrr": [0.349, 0.01]}}}
+    samplers = ["uniform", "mcns", "kbgan", "sans", "cake"]
+    markdown, figures = paper_table(rows, published, samplers, ["distmult", "rotate"], 3, epochs)
+    # By hand: MCNS's differences .05, .06, .04 give t = 5 sqrt(3) on 2 degrees of freedom, so
+    # p = 1 - t / sqrt(t^2 + 2); KBGAN's -.10 and -.06 (seeds 1 and 2) give t = -4 on 1, so
+    # p = 1 - 2 atan(4) / pi = .156. Holm doubles the smaller of the two tests.
+    t = 5 * math.sqrt(3)
+    p_mcns = 2 * (1 - t / math.sqrt(t**2 + 2))
+    p_kbgan = 1 - 2 * math.atan(4) / math.pi
+    lines = {line.split(" | ")[0]: line for line in markdown.splitlines()}
+    assert lines["| mcns"].startswith("| mcns | 3 | ")
+    assert "| .376 | " in lines["| mcns"]
+    # p, where it ran, the mean of its runs' median epochs (seeds 1, 2, 3), peak memory.
+    assert lines["| mcns"].endswith(f"| {three(p_mcns)} | cuda | 2.0 | 1000 |")
+    assert lines["| kbgan"].startswith("| kbgan | 2 (incomplete) | ")
+    assert lines["| kbgan"].endswith(f"| {three(p_kbgan)} | cpu | 1.5 | 1000 |")
+    # Not run, but in the paper: a row of dashes beside the paper's value. In neither: no row.
+    assert lines["| sans"].startswith("| sans | 0 | – | .349 | ")
+    assert lines["| sans"].endswith("| – | – | – | – |")
+    assert "| cake" not in lines
+    assert "Not run yet: RotatE." in markdown
+    by_sampler = {figure["sampler"]: figure for figure in figures}
+    assert by_sampler["mcns"]["ours"]["mrr"] == mcns
+    assert by_sampler["mcns"]["p_holm_vs_uniform"] == pytest.approx(p_mcns)
+    assert by_sampler["mcns"]["devices"] == ["cuda"]
+    assert by_sampler["sans"]["seeds"] == []
+    assert "cake" not in by_sampler

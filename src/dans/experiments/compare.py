@@ -26,12 +26,13 @@ from dans.experiments.tables import (
     by_seed,
     dataset_of,
     header,
+    holm,
     metric_cells,
+    mrr_p_value,
+    p_text,
     seeds_cell,
-    three,
 )
 
-# The samplers every other one is tested against, where the table has them.
 # The config keys the grid sets for each run.
 GRID_KEYS = ("sampler", "decoder", "seed")
 
@@ -96,31 +97,6 @@ def _write_table(rows: list[dict[str, str]], out: Path) -> None:
     write_table(out, render_table(rows))
 
 
-def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:
-    """Two-sided paired t-test p-value of ``values`` against ``baseline`` (matched by seed);
-    NaN with fewer than two pairs or when every difference is the same."""
-    differences = [a - b for a, b in zip(values, baseline, strict=True)]
-    if len(differences) < 2 or max(differences) == min(differences):
-        return math.nan
-    # SciPy loads here rather than with the module: about 0.9 s that only tables need.
-    from scipy import stats
-
-    return float(stats.ttest_rel(values, baseline).pvalue)
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment for testing the p-values together: the i-th smallest of m
-    becomes the largest of ``min(1, (m - j + 1) p_(j))`` over j <= i. A NaN (no test) stays NaN
-    and does not count in m."""
-    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, (p, index) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
-        adjusted[index] = running
-    return adjusted
-
-
 def render_table(rows: Sequence[dict[str, str]]) -> str:
     """The paper's layout: a block of samplers per decoder; MRR, H@1 and NDCG@5 as mean ± std
     over seeds, the best of each column in bold and the runner-up underlined; a paired t-test of
@@ -165,21 +141,3 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
             ]
             lines.append(f"| {sampler} | {seeds} | " + " | ".join([*cells[sampler], *ps]) + " |")
     return "\n".join(lines) + "\n"
-
-
-def mrr_p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
-    """:func:`paired_p_value` of the test MRR of two groups' runs (by seed), over the seeds
-    both finished."""
-    seeds = sorted(runs.keys() & baseline.keys())
-    return paired_p_value(
-        [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
-    )
-
-
-def p_text(sampler: str, baseline: str, p: float) -> str:
-    """A table's p cell: empty for the baseline itself, – for no test, three decimals else."""
-    if sampler == baseline:
-        return ""
-    if math.isnan(p):
-        return "–"
-    return "<.001" if p < 0.001 else three(p)

@@ -3,6 +3,7 @@ in bold and the runner-up underlined, as the paper prints them; and the same tab
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Sequence
@@ -147,3 +148,46 @@ def _latex_cell(text: str) -> str:
     for pattern, replacement in _LATEX:
         text = pattern.sub(replacement, text)
     return text
+
+
+def paired_p_value(values: Sequence[float], baseline: Sequence[float]) -> float:
+    """Two-sided paired t-test p-value of ``values`` against ``baseline`` (matched by seed);
+    NaN with fewer than two pairs or when every difference is the same."""
+    differences = [a - b for a, b in zip(values, baseline, strict=True)]
+    if len(differences) < 2 or max(differences) == min(differences):
+        return math.nan
+    # SciPy loads here rather than with the module: about 0.9 s that only tables need.
+    from scipy import stats
+
+    return float(stats.ttest_rel(values, baseline).pvalue)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment for testing the p-values together: the i-th smallest of m
+    becomes the largest of ``min(1, (m - j + 1) p_(j))`` over j <= i. A NaN (no test) stays NaN
+    and does not count in m."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
+def mrr_p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
+    """:func:`paired_p_value` of the test MRR of two groups' runs (by seed), over the seeds
+    both finished."""
+    seeds = sorted(runs.keys() & baseline.keys())
+    return paired_p_value(
+        [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
+    )
+
+
+def p_text(sampler: str, baseline: str, p: float) -> str:
+    """A table's p cell: empty for the baseline itself, – for no test, three decimals else."""
+    if sampler == baseline:
+        return ""
+    if math.isnan(p):
+        return "–"
+    return "<.001" if p < 0.001 else three(p)
