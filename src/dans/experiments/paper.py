@@ -1,8 +1,9 @@
 """What the paper fixes for its experiments, in one place: the samplers and decoders of its
 Tables 2 and 3 in its order, the baselines its tests compare against, the decoders' titles, the
 variants of its ablation (Fig. 2(a)), the names of the settings it sweeps (Fig. 2(b) and (c)),
-and its published figures. `dans compare`, `dans ablate`, `dans sweep`, the table renderers and
-the documentation take them from here."""
+its published figures, and its table laid out beside them (:func:`paper_table`). `dans
+compare`, `dans ablate`, `dans sweep`, the table renderers and the documentation take them
+from here."""
 
 from __future__ import annotations
 
