@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import dans
+from dans.data.types import EntityTypes
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +85,41 @@ def _png_size(path):
 @pytest.fixture(scope="session")
 def png_size():
     return _png_size
+
+
+def _random_types(entities, relations, kinds, triples, seed):
+    """Random entity types, several or none per entity, and random train triples: the
+    membership matrix (E, T), its ``EntityTypes`` and the triples (N, 3)."""
+    torch.manual_seed(seed)
+    membership = torch.rand(entities, kinds) < 0.4
+    types = EntityTypes([f"t{i}" for i in range(kinds)], membership.nonzero(), "random")
+    train = torch.randint(entities, (triples, 3))
+    train[:, 1] %= relations
+    return membership, types, train
+
+
+@pytest.fixture(scope="session")
+def random_types():
+    return _random_types
+
+
+def _result_row(sampler, seed, mrr, device="cpu"):
+    """A results.csv row of a DistMult run, its other metrics a fixed step from its MRR."""
+    return {
+        "sampler": sampler,
+        "decoder": "distmult",
+        "seed": str(seed),
+        "status": "ok",
+        "mrr": repr(mrr),
+        "hits@1": repr(mrr - 0.05),
+        "ndcg@5": repr(mrr + 0.01),
+        "train_seconds": "100.0",
+        "eval_seconds": "20.0",
+        "peak_memory_mb": "1000",
+        "device": device,
+    }
+
+
+@pytest.fixture(scope="session")
+def result_row():
+    return _result_row

@@ -15,24 +15,12 @@ paper_tables = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(paper_tables)
 
 
-def _row(sampler, seed, mrr, device="cpu"):
-    return {
-        "sampler": sampler,
-        "decoder": "distmult",
-        "seed": str(seed),
-        "status": "ok",
-        "mrr": repr(mrr),
-        "hits@1": repr(mrr - 0.05),
-        "ndcg@5": repr(mrr + 0.01),
-        "train_seconds": "100.0",
-        "eval_seconds": "20.0",
-        "peak_memory_mb": "1000",
-        "device": device,
-    }
-
-
-def test_records_of_one_grid_unite_their_runs_and_workers():
-    rows = [_row("uniform", 1, 0.3), _row("uniform", 2, 0.3), _row("mcns", 1, 0.3)]
+def test_records_of_one_grid_unite_their_runs_and_workers(result_row):
+    rows = [
+        result_row("uniform", 1, 0.3),
+        result_row("uniform", 2, 0.3),
+        result_row("mcns", 1, 0.3),
+    ]
     earlier = {
         "grid": "g",
         "run_names": ["uniform-distmult-seed1"],
@@ -56,8 +44,8 @@ def test_records_of_one_grid_unite_their_runs_and_workers():
     assert h["runs"] == 1 and h["wall_hours"] == pytest.approx(0.01)
 
 
-def test_a_run_copied_into_another_grid_stays_with_the_grid_that_trained_it():
-    rows = [_row("mcns", 1, 0.4, device="cuda"), _row("uniform", 1, 0.3)]
+def test_a_run_copied_into_another_grid_stays_with_the_grid_that_trained_it(result_row):
+    rows = [result_row("mcns", 1, 0.4, device="cuda"), result_row("uniform", 1, 0.3)]
     gpu = {"grid": "gpu", "run_names": ["mcns-distmult-seed1"], "spans": {"a": [0.0, 10.0]}}
     # The CPU grid's folder got the GPU run's record, so its results list that run too.
     cpu = {
@@ -92,9 +80,11 @@ def _write_run(runs: Path, name: str, epoch_seconds: list[float]) -> None:
     (folder / "log.csv").write_text(render_csv(log, ["epoch", "phase", "seconds"]))
 
 
-def test_kept_runs_are_records_without_checkpoints_and_give_their_median_epoch(tmp_path):
+def test_kept_runs_are_records_without_checkpoints_and_give_their_median_epoch(
+    tmp_path, result_row
+):
     grid = tmp_path / "grid"
-    rows = [_row("uniform", 1, 0.3), _row("mcns", 1, 0.4)]
+    rows = [result_row("uniform", 1, 0.3), result_row("mcns", 1, 0.4)]
     # A median: the epoch during which the grid stood paused (60 s) weighs as any slow one.
     _write_run(grid / "runs", "uniform-distmult-seed1", [5.0, 60.0, 4.0, 5.5, 6.0])
     _write_run(grid / "runs", "mcns-distmult-seed1", [2.0, 3.0])

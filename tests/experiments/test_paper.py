@@ -42,28 +42,12 @@ def test_every_fixed_setting_is_a_setting_and_every_sampler_exists():
     assert all(key in specs for key in paper.SWEEP_ALIASES.values())
 
 
-def _row(sampler, seed, mrr, device="cpu"):
-    return {
-        "sampler": sampler,
-        "decoder": "distmult",
-        "seed": str(seed),
-        "status": "ok",
-        "mrr": repr(mrr),
-        "hits@1": repr(mrr - 0.05),
-        "ndcg@5": repr(mrr + 0.01),
-        "train_seconds": "100.0",
-        "eval_seconds": "20.0",
-        "peak_memory_mb": "1000",
-        "device": device,
-    }
-
-
-def test_cells_give_their_seeds_tests_devices_and_costs():
+def test_cells_give_their_seeds_tests_devices_and_costs(result_row):
     uniform = [0.30, 0.31, 0.32]
     mcns = [0.35, 0.37, 0.36]
-    rows = [_row("uniform", s, m) for s, m in enumerate(uniform, 1)]
-    rows += [_row("mcns", s, m, device="cuda") for s, m in enumerate(mcns, 1)]
-    rows += [_row("kbgan", 1, 0.2), _row("kbgan", 2, 0.25)]
+    rows = [result_row("uniform", s, m) for s, m in enumerate(uniform, 1)]
+    rows += [result_row("mcns", s, m, device="cuda") for s, m in enumerate(mcns, 1)]
+    rows += [result_row("kbgan", 1, 0.2), result_row("kbgan", 2, 0.25)]
     epochs = {run_key(row): float(row["seed"]) for row in rows}
     published = {"distmult": {"mcns": {"mrr": [0.376, 0.01]}, "sans": {"mrr": [0.349, 0.01]}}}
     samplers = ["uniform", "mcns", "kbgan", "sans", "cake"]

@@ -70,13 +70,9 @@ def test_commonsense_candidates_by_hand():
     ]
 
 
-def test_relation_types_equal_the_brute_force_on_random_types():
-    torch.manual_seed(0)
+def test_relation_types_equal_the_brute_force_on_random_types(random_types):
     entities, relations, kinds = 30, 4, 5
-    membership = torch.rand(entities, kinds) < 0.4  # several types, or none, per entity
-    types = EntityTypes([f"t{i}" for i in range(kinds)], membership.nonzero(), "random")
-    train = torch.randint(entities, (200, 3))
-    train[:, 1] %= relations
+    membership, types, train = random_types(entities, relations, kinds, 200, seed=0)
     known = KnownTriples(train, entities, relations)
     sampler = CAKESampler(entities, relations, 4, train, types, known_triples=known)
     for column, found in ((0, sampler.head_types), (2, sampler.tail_types)):

@@ -98,13 +98,9 @@ def test_allowed_types_equal_the_brute_force_on_random_types():
         assert torch.equal(sampler.allowed_types(positives, head_replaced), brute)
 
 
-def test_the_schema_graph_equals_the_brute_force_on_random_types():
-    torch.manual_seed(1)
+def test_the_schema_graph_equals_the_brute_force_on_random_types(random_types):
     entities, relations, kinds = 30, 4, 5
-    membership = torch.rand(entities, kinds) < 0.4  # several types, or none, per entity
-    types = EntityTypes([f"t{i}" for i in range(kinds)], membership.nonzero(), "random")
-    train = torch.randint(entities, (300, 3))
-    train[:, 1] %= relations
+    membership, types, train = random_types(entities, relations, kinds, 300, seed=1)
     counts = torch.zeros(relations, kinds, kinds)
     for h, r, t in train.tolist():  # brute force: one count per (head type, tail type) pair
         counts[r] += membership[h].float()[:, None] * membership[t].float()[None, :]
