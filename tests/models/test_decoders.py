@@ -151,6 +151,10 @@ def test_query_relations_ask_each_side_as_a_tail_query(name):
         h, t = (candidates[b], tails[b]) if head_side[b] else (heads[b], candidates[b])
         expected = decoder.score(entities[h], relations[rels[b]], entities[t])
         assert torch.allclose(found[b], expected, atol=1e-5)
+    # Both ways at once: the tail queries' relations, then the head queries'.
+    sides = torch.arange(2).repeat_interleave(B)
+    both = decoder.query_relations(relations[rels].repeat(2, 1), sides)
+    assert torch.equal(decoder.both_query_relations(relations[rels]), both)
 
 
 @pytest.mark.parametrize("name", ["distmult", "complex", "transe"])

@@ -67,6 +67,11 @@ class Decoder(nn.Module):
         Broadcasting shapes: (..., d_r), (...) -> (..., d_r)."""
         return torch.where(head_side[..., None].bool(), self.inverse(relations), relations)
 
+    def both_query_relations(self, relations: Tensor) -> Tensor:
+        """:meth:`query_relations` of every relation asked both ways: the tail queries' first,
+        then the head queries'. shape: (N, d_r) -> (2N, d_r)."""
+        return torch.cat([relations, self.inverse(relations)])
+
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
         """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E)."""
         rows = max(1, _BROADCAST_BUDGET // max(1, entities.numel()))

@@ -50,6 +50,10 @@ class NoDecoder(Decoder):
         torch.nn.Module.__init__(self)
 
 
+# Stateless: one serves every step without a model.
+NO_DECODER = NoDecoder()
+
+
 def representations(model: ERModel, sampler: type[NegativeSampler]) -> tuple[Tensor, Tensor]:
     """All entities' and relations' representations of a PyKEEN model with one of each, shapes
     (E, d), (R, d_r), cut from its graph; refused where the sampler needs an algebra the

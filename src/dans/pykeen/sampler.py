@@ -14,7 +14,7 @@ from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError, DansError
 from dans.models.decoders import Decoder
-from dans.pykeen.decoder import InteractionDecoder, NoDecoder, representations
+from dans.pykeen.decoder import NO_DECODER, InteractionDecoder, representations
 from dans.samplers.base import SAMPLERS, NegativeSampler, StepContext, corrupt
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class DansNegativeSampler(PyKEENNegativeSampler):
                     "dans.pykeen.SamplerCallback() to the training callbacks"
                 )
             entities = relations = torch.zeros(self.num_entities, 0)
-            decoder: Decoder = NoDecoder()
+            decoder: Decoder = NO_DECODER
         else:
             # The sampler learns from the model, never the model from it.
             entities, relations = representations(callback.model, self.sampler_type)

@@ -63,9 +63,7 @@ class AllEntitiesSampler(NegativeSampler):
         relation_ids = step.positives[:, 1]
         relations = gather_rows(step.relations, relation_ids)
         anchors = gather_rows(step.entities, torch.cat([heads, tails]))
-        # The tail queries first, then the head queries.
-        sides = torch.arange(2, device=relations.device).repeat_interleave(len(relations))
-        queries = step.decoder.query_relations(relations.repeat(2, 1), sides)
+        queries = step.decoder.both_query_relations(relations)  # the tail queries first
         answers = torch.cat([tails, heads])
         rows = max(1, self.memory_elements // max(1, len(step.entities)))
         total = anchors.new_zeros(())

@@ -120,9 +120,7 @@ class MCNSSampler(NegativeSampler):
         positives = step.positives.to(device)
         with torch.no_grad():
             rel = gather_rows(step.relations, positives[:, 1].to(step.relations.device))
-            # The tail-side chains first, then the head-side ones.
-            sides = torch.arange(2, device=rel.device).repeat_interleave(len(rel))
-            queries = decoder.query_relations(rel.repeat(2, 1), sides)
+            queries = decoder.both_query_relations(rel)  # the tail-side chains first
         anchors = torch.cat([positives[:, 0], positives[:, 2]])
         keys = torch.cat(
             [positives[:, 0] + TAIL * self.num_entities, positives[:, 2] + HEAD * self.num_entities]

@@ -113,15 +113,16 @@ class SMiLESampler(UniformSampler):
         after (or before) any type of its kept entity; every type the relation allows there
         for a kept entity without types. Built from the (positive, kept type) pairs, not a
         (B, T, T) block: NELL-995 has 267 types."""
-        relations = positives[:, 1]
-        kept = self.typed.membership(positives[:, 2 if head_replaced else 0])
-        row, kind = kept.nonzero().unbind(1)
+        relations, kept = positives[:, 1], positives[:, 2 if head_replaced else 0]
+        row, kind = self.typed.types_of(kept)
         if head_replaced:
             slots, anywhere = self.schema[relations[row], :, kind], self.schema.any(2)
         else:
             slots, anywhere = self.schema[relations[row], kind, :], self.schema.any(1)
-        allowed = torch.zeros(kept.shape, device=kept.device).index_add_(0, row, slots.float())
-        return torch.where(kept.any(1, keepdim=True), allowed > 0, anywhere[relations])
+        shape = (len(positives), self.typed.num_types)
+        allowed = torch.zeros(shape, device=kind.device).index_add_(0, row, slots.float())
+        typed = self.typed.type_counts[kept] > 0
+        return torch.where(typed[:, None], allowed > 0, anywhere[relations])
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         drawn = super().draw(step, head_replaced)  # uniform, where a kind has no entity
