@@ -130,16 +130,16 @@ def pykeen_model_kwargs(config: dans.TrainConfig) -> dict[str, Any]:
     """RGCN constructor arguments matching ``config`` as closely as PyKEEN allows."""
     return {
         "embedding_dim": config.model.dim,
-        "num_layers": config.model.layers,
+        "num_layers": config["layers"],
         "interaction": "DistMult",
         "decomposition": "bases",
-        "decomposition_kwargs": {"num_bases": config.model.bases},
+        "decomposition_kwargs": {"num_bases": config["bases"]},
         # PyKEEN's default is no activation at all; dans applies ReLU between layers.
         "activation": "relu",
         # Per-relation inverse in-degree is PyKEEN's nearest to dans's per-pair mean.
         "edge_weighting": "inverse_in_degree",
-        "edge_dropout": config.model.edge_dropout,
-        "self_loop_dropout": config.model.dropout,
+        "edge_dropout": config["edge_dropout"],
+        "self_loop_dropout": config["dropout"],
         "loss": "BCEWithLogits",
         "random_seed": config.runtime.seed,
     }

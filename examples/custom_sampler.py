@@ -4,12 +4,15 @@ one draws rare entities more often than common ones (in proportion to 1 / (count
     python examples/custom_sampler.py [--epochs 50]
 """
 
+from __future__ import annotations
+
 import argparse
 
 import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 import dans
+from dans.models import BuildContext
 from dans.samplers import NegativeSampler, StepContext
 
 
@@ -19,9 +22,14 @@ class RareEntitySampler(NegativeSampler):
     name = "rare"  # registered under this name: `sampler="rare"`, `--sampler rare`
 
     def __init__(self, num_entities: int, num_negatives: int, entity_counts: Tensor) -> None:
-        # Constructor arguments are filled by name from the configuration and the graph.
         super().__init__(num_entities, num_negatives)
         self.register_buffer("weights", 1.0 / (entity_counts.double() + 1.0))
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: None) -> RareEntitySampler:
+        # A run builds its sampler from what the graph and the settings give (the context) and
+        # the sampler's own options (it has none).
+        return cls(context.num_entities, context.num_negatives, context.entity_counts)
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """Entity ids for the replaced slots, shape (B, K)."""

@@ -1,6 +1,7 @@
 """The configuration: sections, each sampler's options, settings files old and new, and a sampler
 registered from outside the package."""
 
+import tomllib
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -9,12 +10,14 @@ import pytest
 
 from dans.builders import build_sampler
 from dans.cli import main
-from dans.config import TrainConfig
+from dans.config import COMPONENTS, SECTIONS, TrainConfig
 from dans.errors import ConfigError
 from dans.options import Options, option
 from dans.samplers import SAMPLERS, UniformSampler
 from dans.samplers.base import sampler_names, sampler_variants
 from dans.samplers.dans import DANSOptions
+
+COMPONENT_TABLES = [kind + "s" for kind in COMPONENTS]
 
 # A config.toml as the flat layout wrote it: no headings, the self-adversarial weights' alpha
 # amid the training keys under its old name, DANS's keys last.
@@ -69,12 +72,76 @@ def test_a_flat_config_file_loads_and_a_written_one_reads_back(tmp_path):
     written = tmp_path / "config.toml"
     written.write_text(config.to_toml())
     assert TrainConfig.from_toml(written) == config
-    lines = config.to_toml().splitlines()
-    for heading in ("data", "model", "training", "evaluation", "runtime", "sampler dans"):
-        assert f"# {heading}" in lines
-    # Each key sits under its own heading.
-    assert lines.index("# model") < lines.index("dim = 16") < lines.index("# training")
-    assert lines.index("# sampler self-adv") < lines.index("self_adv_alpha = 2.0")
+    # Every group is one table holding its keys, and nothing else.
+    document = tomllib.loads(config.to_toml())
+    tables = {
+        **{name: document[name] for name in SECTIONS},
+        **{
+            f"{kind}.{name}": table
+            for kind in COMPONENT_TABLES
+            for name, table in document[kind].items()
+        },
+    }
+    groups = TrainConfig.groups()
+    assert tables.keys() == groups.keys()
+    assert {"encoders.rgcn", "encoders.lookup", "decoders.rotate", "samplers.dans"} <= set(groups)
+    for name, table in tables.items():
+        assert table == {key: config[key] for key in groups[name].specs()}
+    assert tables["model"] == {"encoder": "lookup", "decoder": "distmult", "dim": 16}
+    assert (
+        tables["encoders.rgcn"]["layers"] == 2
+        and tables["samplers.self-adv"]["self_adv_alpha"] == 2.0
+    )
+
+
+def test_a_settings_file_in_tables_reads_as_its_flat_keys(tmp_path):
+    tabled = tmp_path / "tabled.toml"
+    tabled.write_text(
+        'dataset = "umls"\n[model]\nencoder = "lookup"\ndim = 8\n[encoders.lookup]\n'
+        "sparse_embeddings = true\n[encoders.rgcn]\nlayers = 3\n[decoders.transe]\n"
+        'margin = 4.0\n[samplers.dans]\ndans_mode = "snap"\n'
+    )
+    assert TrainConfig.from_toml(tabled) == TrainConfig(
+        encoder="lookup", dim=8, sparse_embeddings=True, layers=3, margin=4.0, dans_mode="snap"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[model]\nlayers = 3\n", r"x.toml:2: \[model\] has no key 'layers'"),
+        ("[samplers.dans]\nmcns_alpha = 0.5\n", r"x.toml:2: \[samplers.dans\] has no key"),
+        ("[samplers.nope]\nx = 1\n", r"x.toml:1: unknown sampler 'nope'; choose one of"),
+        ("[samplers.uniform]\nx = 1\n", r"x.toml:2: \[samplers.uniform\] has no key 'x'"),
+        (
+            "[optimiser]\nlr = 1\n",
+            r"x.toml:1: 'optimiser' is neither a setting nor a table of settings; tables are",
+        ),
+        ("[samplers]\ndans = 3\n", r"x.toml:2: dans must be a table"),
+        ("dim = 4\n[model]\ndim = 8\n", r"x.toml:3: dim is given twice"),
+        ("[encoders.rgcn]\nbases = 0\n", r"x.toml:2: --bases must be at least 1, got 0"),
+        ('[training]\nlr = "fast"\n', r"x.toml:2: lr must be float, got str"),
+        ("[encoders.rgcn]\n\nlayers = 1.5\n", r"x.toml:3: layers must be int, got float"),
+    ],
+)
+def test_a_bad_table_names_its_file_and_line(tmp_path, text, message):
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_toml(path)
+
+
+def test_an_option_of_a_component_not_chosen_is_named_as_unused():
+    config = TrainConfig(encoder="lookup", sampler="uniform")
+    assert config.unused("layers") == (
+        "layers is a setting of the rgcn encoder, but the runs use --encoder lookup"
+    )
+    assert config.unused("dans_mode").startswith("dans_mode is a setting of the dans sampler")
+    assert config.unused("dim") is None and config.unused("sparse_embeddings") is None
+    assert config.unused("layers", varied=["encoder"]) is None
+    # transe keeps rotate's options: its margin is used.
+    assert TrainConfig(decoder="transe").unused("margin") is None
+    assert TrainConfig(decoder="distmult").unused("margin").endswith("--decoder distmult")
 
 
 def test_a_value_out_of_range_names_its_flag_or_its_file_and_line(tmp_path):
@@ -112,6 +179,10 @@ def half_sampler(monkeypatch):
             super().__init__(num_entities, num_negatives)
             self.share = options.share
 
+        @classmethod
+        def from_context(cls, context, options):
+            return cls(context.num_entities, context.num_negatives, options)
+
     return HalfSampler
 
 
@@ -120,7 +191,7 @@ def test_a_sampler_registered_outside_gets_keys_files_and_flags(
 ):
     config = TrainConfig(sampler="half", half_share=0.25)
     assert build_sampler("half", config, umls).share == 0.25
-    assert "# sampler half\nhalf_share = 0.25\n" in config.to_toml()
+    assert "\n[samplers.half]\nhalf_share = 0.25\n" in config.to_toml()
 
     path = tmp_path / "half.toml"
     path.write_text('sampler = "half"\nhalf_share = 2.0\n')
@@ -129,7 +200,7 @@ def test_a_sampler_registered_outside_gets_keys_files_and_flags(
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "--half-share" in capsys.readouterr().out
+    assert "sampler half:\n  --half-share" in capsys.readouterr().out
     out = tmp_path / "run"
     argv = ["train", "--sampler", "half", "--half-share", "0.25", "--epochs", "0"]
     assert main([*argv, "--dim", "8", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
@@ -198,3 +269,20 @@ def test_row_sparse_embeddings_are_refused_where_a_step_reaches_every_row(settin
     TrainConfig(**{**allowed, "l2_scope": "table", "l2": 0.0}).validate()
     with pytest.raises(ConfigError, match=f"^{message}"):
         TrainConfig(**{**allowed, **settings}).validate()
+
+
+def test_two_groups_declaring_one_key_are_refused(monkeypatch):
+    monkeypatch.setattr(SAMPLERS, "_classes", dict(SAMPLERS._classes))
+
+    @dataclass(frozen=True)
+    class Clashing(Options):
+        dim: int = option(4, "a second dimension")
+
+    class ClashingSampler(UniformSampler):
+        name = "clashing"
+        options_type = Clashing
+
+    with pytest.raises(
+        ValueError, match=r"config key 'dim' is declared by model and samplers\.clashing"
+    ):
+        TrainConfig()

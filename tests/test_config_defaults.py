@@ -35,12 +35,14 @@ def test_constructor_defaults_match_the_config(cls):
 
 
 def test_the_check_compares_something():
-    assert "edge_dropout" in compared_arguments(ENCODERS.get("rgcn"))
     assert "filter_negatives" in compared_arguments(SAMPLERS.get("dans"))
+    assert {ENCODERS.get("rgcn"), ENCODERS.get("lookup"), DECODERS.get("rotate")} <= set(
+        WITH_OPTIONS
+    )
 
 
 @pytest.mark.parametrize("cls", WITH_OPTIONS, ids=lambda cls: cls.__name__)
-def test_a_sampler_takes_its_own_settings_only_through_its_options(cls):
+def test_a_component_takes_its_own_settings_only_through_its_options(cls):
     parameters = inspect.signature(cls.__init__).parameters
     assert parameters["options"].default == cls.options_type()
     own = {spec.name for spec in dataclasses.fields(cls.options_type)}

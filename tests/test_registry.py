@@ -47,16 +47,3 @@ def test_a_name_taken_by_another_class_is_refused_and_the_same_class_is_welcome_
 
     with pytest.raises(ValueError, match="already registered"):
         registry.register(Impostor)
-
-
-def test_build_fills_arguments_by_name_and_ignores_the_rest():
-    registry, plain = _registry()
-    built = registry.build("plain", {"size": 3, "scale": 0.5, "unrelated": object()})
-    assert isinstance(built, plain) and (built.size, built.scale) == (3, 0.5)
-    assert registry.build("plain", {"size": 4}).scale == 2.0  # the default when not available
-
-
-def test_build_without_a_required_argument_names_it():
-    registry, _ = _registry()
-    with pytest.raises(TypeError, match=r"cannot build widget 'plain': no value for \['size'\]"):
-        registry.build("plain", {"scale": 1.0})

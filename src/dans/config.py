@@ -1,5 +1,5 @@
-"""The training configuration: sections of settings and each sampler's options, read and written
-as one flat set of keys shared by CLI flags and ``--config`` files."""
+"""The training configuration: sections of settings and the options of each encoder, decoder and
+sampler, one set of keys shared by CLI flags and ``--config`` files (flat, or in tables)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import re
 import tomllib
 import warnings
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,10 @@ from typing import Any, ClassVar
 import torch
 
 from dans.errors import ConfigError
+from dans.models.decoders import DECODERS
+from dans.models.encoders import ENCODERS
 from dans.options import OptionError, Options, option, show, value_type
+from dans.registry import Registry
 from dans.samplers import SAMPLERS
 from dans.samplers.base import sampler_variants
 
@@ -41,35 +45,14 @@ class DataSettings(Options):
 
 @dataclass(frozen=True)
 class ModelSettings(Options):
-    """The encoder and decoder: their kinds and shapes."""
+    """The encoder and decoder, and the dimension they share; each one's own settings are its
+    options (:attr:`RGCNEncoder.options_type <dans.models.encoders.RGCNEncoder.options_type>`)."""
 
     title: ClassVar[str] = "model"
 
     encoder: str = option("rgcn", "entity encoder")
     decoder: str = option("distmult", "decoder: scores a triple from its embeddings")
     dim: int = option(100, "embedding dimension d", minimum=1)
-    layers: int = option(2, "RGCN layers", minimum=1)
-    bases: int = option(4, "RGCN basis matrices", minimum=1)
-    blocks: int = option(
-        0,
-        "RGCN: make each relation's matrix block-diagonal with this many blocks, instead of a "
-        "combination of --bases matrices; it must divide --dim (0: bases)",
-        minimum=0,
-    )
-    dropout: float = option(0.2, "dropout between RGCN layers", minimum=0.0, below=1.0)
-    edge_dropout: float = option(
-        0.4,
-        "RGCN: share of training triples left out of each step's message passing",
-        minimum=0.0,
-        below=1.0,
-    )
-    margin: float = option(6.0, "logit offset of the distance decoders (rotate, transe)")
-    sparse_embeddings: bool = option(
-        False,
-        "lookup encoder: row-sparse gradients for the entity table and a lazy Adam that updates "
-        "the rows a step touches (and their moments) alone, so that a step costs what its batch "
-        "touches, not the size of the graph; needs --l2-scope batch",
-    )
 
 
 @dataclass(frozen=True)
@@ -163,22 +146,30 @@ SECTIONS: dict[str, type[Options]] = {
     "evaluation": EvaluationSettings,
     "runtime": RuntimeSettings,
 }
+# Each kind of component that may own settings, by the config key that picks one.
+COMPONENTS: dict[str, Registry[Any]] = {
+    "encoder": ENCODERS,
+    "decoder": DECODERS,
+    "sampler": SAMPLERS,
+}
 
 
 class TrainConfig:
-    """Everything that defines a training run: five sections, and the options of every sampler.
+    """Everything that defines a training run: five sections, and the options of every encoder,
+    decoder and sampler.
 
     Built from flat keys, as flags and settings files spell them (``TrainConfig(dim=200,
-    dans_mode="snap")``), and read by section (``config.model.dim``,
-    ``config.sampler_options("dans").mode``). Each value is checked against its declared range
-    when the config is made; :meth:`validate` adds the checks that span settings. Defaults follow
-    the paper (d = 100, batch 1000, 20 negatives, a 2-layer RGCN with 4 bases and dropout 0.2)
-    except where README.md says a measurement here chose otherwise.
+    dans_mode="snap")``), and read by section (``config.model.dim``), by component
+    (``config.sampler_options("dans").mode``, ``config.options_of("encoder", "rgcn").layers``)
+    or by key (``config["layers"]``). Each value is checked against its declared range when the
+    config is made; :meth:`validate` adds the checks that span settings. Defaults follow the
+    paper (d = 100, batch 1000, 20 negatives, a 2-layer RGCN with 4 bases and dropout 0.2) except
+    where the docs say a measurement here chose otherwise.
 
-    A sampler's options come from its class (:attr:`NegativeSampler.options_type`), so one that
-    a user registers gets its keys here, in settings files and on the command line. A sampler
-    variant's name (``sampler="dans-authors"``) becomes its sampler's, with the options the
-    variant fixes over any given (:attr:`NegativeSampler.variants`).
+    A component's options come from its class (``options_type``), so one that a user registers
+    gets its keys here, in settings files and on the command line. A sampler variant's name
+    (``sampler="dans-authors"``) becomes its sampler's, with the options the variant fixes over
+    any given (:attr:`NegativeSampler.variants`).
     """
 
     data: DataSettings
@@ -194,8 +185,8 @@ class TrainConfig:
         if isinstance(sampler, str):
             values = {**values, **sampler_variants().get(sampler, {})}
         groups = self.groups()
-        owner = {key: name for name, group in groups.items() for key in group.specs()}
-        unknown = [key for key in values if key not in owner]
+        owners = self._owners()
+        unknown = [key for key in values if key not in owners]
         if unknown:
             raise TypeError(f"unknown setting {unknown[0]!r}")
         built = {
@@ -206,46 +197,85 @@ class TrainConfig:
         }
         for name in SECTIONS:
             setattr(self, name, built[name])
-        self._samplers = {name: built[name] for name in groups if name not in SECTIONS}
+        self._components = {name: built[name] for name in groups if name not in SECTIONS}
 
     @staticmethod
     def groups() -> dict[str, type[Options]]:
-        """Every group of settings by name: the sections, then each registered sampler's options
-        under the sampler's name; a sampler that keeps another's options class (a subclass)
-        shares that sampler's group rather than repeating its keys."""
-        samplers: dict[str, type[Options]] = {}
-        for name in SAMPLERS.names():
-            options = SAMPLERS.get(name).options_type
-            if options is not None and options not in samplers.values():
-                samplers[name] = options
-        return {**SECTIONS, **samplers}
+        """Every group of settings by the name of its table in a settings file: the sections,
+        then each registered encoder's, decoder's and sampler's options (``encoders.rgcn``,
+        ``samplers.dans``); a component that keeps another's options class (a subclass) shares
+        that one's group rather than repeating its keys."""
+        groups = dict(SECTIONS)
+        for kind, registry in COMPONENTS.items():
+            for name in registry.names():
+                options = registry.get(name).options_type
+                if options is not None and options not in groups.values():
+                    groups[f"{kind}s.{name}"] = options
+        return groups
+
+    @classmethod
+    def heading(cls, name: str) -> str:
+        """How group ``name`` is headed in help: a section's title, or the component's kind and
+        name (``sampler dans``)."""
+        kind, _, component = name.partition(".")
+        return f"{kind.removesuffix('s')} {component}" if component else cls.groups()[name].title
+
+    @classmethod
+    def _owners(cls) -> dict[str, str]:
+        """Config key -> the group that declares it; two groups may not declare one key."""
+        owners: dict[str, str] = {}
+        for name, group in cls.groups().items():
+            for key in group.specs():
+                if key in owners:
+                    raise ValueError(f"config key {key!r} is declared by {owners[key]} and {name}")
+                owners[key] = name
+        return owners
 
     @classmethod
     def specs(cls) -> dict[str, dataclasses.Field]:
         """Every config key and the field that declares it, in the order of :meth:`to_dict`."""
         return {key: spec for group in cls.groups().values() for key, spec in group.specs().items()}
 
-    def sampler_options(self, name: str) -> Options | None:
-        """Sampler ``name``'s options, or None for a sampler without any."""
-        options_type = SAMPLERS.get(name).options_type
+    def chosen(self, kind: str) -> str:
+        """The name of the ``kind`` (encoder, decoder or sampler) this configuration trains with."""
+        return {
+            "encoder": self.model.encoder,
+            "decoder": self.model.decoder,
+            "sampler": self.training.sampler,
+        }[kind]
+
+    def options_of(self, kind: str, name: str) -> Options | None:
+        """The options of the ``kind`` (encoder, decoder or sampler) called ``name``, or None for
+        one without any."""
+        options_type = COMPONENTS[kind].get(name).options_type
         if options_type is None:
             return None
-        found = [options for options in self._samplers.values() if type(options) is options_type]
-        # None found: the sampler was registered after this config was made, so its defaults.
+        found = [options for options in self._components.values() if type(options) is options_type]
+        # None found: the component was registered after this config was made, so its defaults.
         return found[0] if found else options_type()
 
-    @classmethod
-    def owner(cls, key: str) -> str:
-        """The group that declares config key ``key``: a section's name or a sampler's."""
-        return next(name for name, group in cls.groups().items() if key in group.specs())
+    def sampler_options(self, name: str) -> Options | None:
+        """Sampler ``name``'s options, or None for a sampler without any."""
+        return self.options_of("sampler", name)
 
-    def uses(self, key: str) -> bool:
-        """Whether config key ``key`` can change this configuration's run: a section's setting,
-        or an option of its own sampler (not another sampler's)."""
-        if self.owner(key) in SECTIONS:
-            return True
-        options_type = SAMPLERS.get(self.training.sampler).options_type
-        return options_type is not None and key in options_type.specs()
+    def unused(self, key: str, varied: Collection[str] = ()) -> str | None:
+        """Why config key ``key`` cannot change this configuration's run (it is an option of
+        another component than the one chosen), or None when it can; the options of every
+        component of a kind in ``varied`` (whose choice varies, as in a search) can."""
+        owner = self._owners()[key]
+        if owner in SECTIONS:
+            return None
+        kind = owner.split(".", 1)[0].removesuffix("s")
+        if kind in varied:
+            return None
+        options_type = COMPONENTS[kind].get(self.chosen(kind)).options_type
+        if options_type is not None and key in options_type.specs():
+            return None
+        component = owner.split(".", 1)[1]
+        return (
+            f"{key} is a setting of the {component} {kind}, but the runs use --{kind} "
+            f"{self.chosen(kind)}"
+        )
 
     def __getitem__(self, key: str) -> Any:
         """The value of a flat key, as a flag or a settings file spells it."""
@@ -259,7 +289,7 @@ class TrainConfig:
         """The checks that span settings; raises :class:`ConfigError` naming the flags."""
         if self.training.subgraph_edges and self.model.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
-        if self.model.sparse_embeddings:
+        if self["sparse_embeddings"]:
             self._check_sparse()
         resolve_device(self.runtime.device)
         return self
@@ -297,16 +327,21 @@ class TrainConfig:
         return {key: value for group in self._groups() for key, value in group.values().items()}
 
     def to_toml(self) -> str:
-        lines = ["# dans training configuration (every key is also a `dans train` flag)"]
+        """Every key, one table per group (``[model]``, ``[encoders.rgcn]``, ``[samplers.dans]``),
+        as :meth:`from_toml` reads it."""
+        lines = [
+            "# dans training configuration: every key is also a `dans train` flag, and a settings",
+            "# file may give its keys in these tables or flat, without any",
+        ]
         for name, group in zip(self.groups(), self._groups(), strict=True):
-            lines.append(f"# {group.title or 'sampler ' + name}")
+            kind, _, component = name.partition(".")
+            table = f"{kind}.{_toml_key(component)}" if component else name
+            lines += ["", f"[{table}]"]
             lines += [f"{key} = {_toml_value(value)}" for key, value in group.values().items()]
         return "\n".join(lines) + "\n"
 
     def _groups(self) -> list[Options]:
-        return [getattr(self, name) for name in SECTIONS] + [
-            self.sampler_options(name) for name in self.groups() if name not in SECTIONS
-        ]
+        return [getattr(self, name) for name in SECTIONS] + list(self._components.values())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TrainConfig) and self.to_dict() == other.to_dict()
@@ -319,27 +354,37 @@ class TrainConfig:
         return f"TrainConfig({', '.join(f'{key}={value!r}' for key, value in changed.items())})"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str, warn: bool = True) -> TrainConfig:
-        """Build from a mapping, refusing unknown keys and values of the wrong type, named after
-        ``source``; a value out of range raises :class:`~dans.options.OptionError` naming its
-        flag. Renamed keys are read under their new names, with a warning if ``warn``."""
+    def from_dict(
+        cls,
+        values: dict[str, Any],
+        source: str,
+        warn: bool = True,
+        where: Callable[[str], str] | None = None,
+    ) -> TrainConfig:
+        """Build from a flat mapping, refusing unknown keys and values of the wrong type, named
+        after ``where(key)`` (by default ``source``); a value out of range raises
+        :class:`~dans.options.OptionError` naming its flag. Renamed keys are read under their new
+        names, with a warning naming ``source`` if ``warn``."""
+        where = where or (lambda key: source)
         types = {key: value_type(spec) for key, spec in cls.specs().items()}
         values = current_names(values, source, warn)
         for key, value in values.items():
             if key not in types:
-                raise ConfigError(f"{source}: unknown key {key!r}")
+                raise ConfigError(f"{where(key)}: unknown key {key!r}")
             expected = types[key]
             ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 try:
                     values[key] = float(value)
                 except OverflowError:
-                    raise ConfigError(f"{source}: {key} is too large, got {show(value)}") from None
+                    raise ConfigError(
+                        f"{where(key)}: {key} is too large, got {show(value)}"
+                    ) from None
                 ok = True
             if not ok:
                 raise ConfigError(
-                    f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} "
-                    f"{show(value)}"
+                    f"{where(key)}: {key} must be {expected.__name__}, got "
+                    f"{type(value).__name__} {show(value)}"
                 )
         return cls(**values)
 
@@ -347,17 +392,74 @@ class TrainConfig:
     def from_toml(
         cls, path: Path, defaults: dict[str, Any] | None = None, warn: bool = True
     ) -> TrainConfig:
-        """The file's settings over ``defaults`` over the built-in defaults; ``warn``: whether
-        keys the file names by an old name are warned about (not for a file dans wrote)."""
-        text, values = read_toml(path)
+        """The file's settings over ``defaults`` over the built-in defaults; the file gives its
+        keys flat, in the tables :meth:`to_toml` writes, or both. ``warn``: whether keys the file
+        names by an old name are warned about (not for a file dans wrote). Every error names the
+        file, and the line where one is to blame."""
+        text, document = read_toml(path)
+        values, tables = _flatten(document, lambda key, table: where_set(path, text, key, table))
+        old_names = {new: old for old, new in renamed_keys().items()}
+
+        def where(key: str) -> str:
+            # The key as the file spells it: a renamed key's message names its new name.
+            spelled = key if key in values else old_names.get(key, key)
+            return where_set(path, text, spelled, tables.get(spelled))
+
         try:
-            return cls.from_dict({**(defaults or {}), **values}, str(path), warn)
+            return cls.from_dict({**(defaults or {}), **values}, str(path), warn, where)
         except OptionError as exc:
-            old = {new: old for old, new in renamed_keys().items()}.get(exc.key, exc.key)
-            key = exc.key if exc.key in values else old
-            if key not in values:
+            if exc.key not in values and old_names.get(exc.key) not in values:
                 raise
-            raise ConfigError(f"{where_set(path, text, key)}: {exc}") from None
+            raise ConfigError(f"{where(exc.key)}: {exc}") from None
+
+
+def _flatten(
+    document: dict[str, Any], where: Callable[[str | None, str], str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The flat keys of a settings file's ``document``, and the table each key came from (flat
+    keys have none). Tables are a section's (``[model]``) or a component's (``[samplers.dans]``)
+    and hold that group's keys only; ``where(key, table)`` locates a key (None: the table's
+    header) for the errors."""
+    values: dict[str, Any] = {}
+    tables: dict[str, str] = {}
+    renamed = renamed_keys()
+    keys = TrainConfig.specs()
+    for name, value in document.items():
+        if not isinstance(value, dict) or name in keys:
+            # A setting, flat; one given a table is refused with the setting's type.
+            values[name] = value
+            continue
+        kind = name.removesuffix("s")
+        if name in SECTIONS:
+            groups = {name: (SECTIONS[name], value)}
+        elif kind in COMPONENTS and name == kind + "s":
+            groups = {}
+            for component, table in value.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(f"{where(component, name)}: {component} must be a table")
+                try:
+                    options = COMPONENTS[kind].get(component).options_type
+                except ConfigError as exc:
+                    raise ConfigError(f"{where(None, f'{name}.{component}')}: {exc}") from None
+                groups[f"{name}.{component}"] = (options, table)
+        else:
+            raise ConfigError(
+                f"{where(None, name)}: {name!r} is neither a setting nor a table of settings; "
+                f"tables are the sections ({', '.join(SECTIONS)}), encoders.NAME, decoders.NAME "
+                "and samplers.NAME"
+            )
+        for table_name, (options, table) in groups.items():
+            declared = options.specs() if options is not None else {}
+            for key, setting in table.items():
+                if renamed.get(key, key) not in declared:
+                    raise ConfigError(
+                        f"{where(key, table_name)}: [{table_name}] has no key {key!r}"
+                    )
+                if key in values:
+                    raise ConfigError(f"{where(key, table_name)}: {key} is given twice")
+                values[key] = setting
+                tables[key] = table_name
+    return values, tables
 
 
 def renamed_keys() -> dict[str, str]:
@@ -433,6 +535,11 @@ def where_set(path: Path, text: str, key: str | None, table: str | None = None) 
         elif inside and setting is not None and setting.match(line):
             return f"{path}:{number}"
     return str(path)
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare where TOML allows it, else quoted."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def _toml_value(value: Any) -> str:

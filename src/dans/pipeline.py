@@ -247,7 +247,7 @@ def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
     if checkpoint_every < 0:
         raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
     device = resolve_device(config.runtime.device)
-    if distributed.launched_by_torchrun() and config.model.sparse_embeddings:
+    if distributed.launched_by_torchrun() and config["sparse_embeddings"]:
         raise DansError(
             "--sparse-embeddings trains in one process: under torchrun the processes would "
             "have to exchange row-sparse gradients, which dans does not do"

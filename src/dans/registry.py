@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from dans.errors import ConfigError
 
@@ -41,30 +39,3 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._classes)
-
-    def build(self, name: str, available: Mapping[str, Any]) -> T:
-        """Instantiate ``name`` with the constructor arguments it names, from ``available``.
-
-        This is the single place where configuration becomes objects: each class declares plain
-        typed constructor arguments, and they are filled by name.
-        """
-        cls = self.get(name)
-        params = inspect.signature(cls.__init__).parameters
-        kwargs = {
-            key: available[key]
-            for key, param in params.items()
-            if key != "self"
-            and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
-            and key in available
-        }
-        missing = [
-            key
-            for key, param in params.items()
-            if key != "self"
-            and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
-            and param.default is param.empty
-            and key not in kwargs
-        ]
-        if missing:
-            raise TypeError(f"cannot build {self.kind} {name!r}: no value for {missing}")
-        return cls(**kwargs)

@@ -26,8 +26,8 @@ low = 1e-3
 high = 3e-2
 log = true
 
-[edge-dropout]
-choices = [0.0, 0.2]
+[grad-clip]
+choices = [0.0, 1.0]
 
 [negatives]
 low = 4
@@ -45,7 +45,7 @@ def _space(tmp_path, text, base=BASE):
 def test_a_space_file_declares_ranges_and_choices_by_key_or_flag(tmp_path):
     assert _space(tmp_path, SPACE) == [
         Dimension("lr", low=1e-3, high=3e-2, log=True),
-        Dimension("edge_dropout", choices=(0.0, 0.2)),
+        Dimension("grad_clip", choices=(0.0, 1.0)),
         Dimension("negatives", low=4, high=16, step=4),
     ]
 
@@ -74,7 +74,7 @@ def test_a_space_file_declares_ranges_and_choices_by_key_or_flag(tmp_path):
 )
 def test_a_bad_space_is_refused_naming_its_file_and_line(tmp_path, text, line, message):
     with pytest.raises(ConfigError, match=message) as caught:
-        _space(tmp_path, text)
+        _space(tmp_path, text, BASE.replace(encoder="rgcn"))
     assert str(caught.value).startswith(f"{tmp_path / 'space.toml'}:{line}: "), caught.value
 
 
@@ -83,6 +83,17 @@ def test_a_samplers_own_setting_is_searched_with_that_sampler_or_beside_the_samp
     assert _space(tmp_path, text, BASE.replace(sampler="dans"))[0].key == "dans_film_lambda"
     both = _space(tmp_path, text + "[sampler]\nchoices = ['uniform', 'dans']\n")
     assert [dimension.key for dimension in both] == ["dans_film_lambda", "sampler"]
+
+
+def test_an_encoders_own_setting_is_searched_with_that_encoder_or_beside_the_encoder(tmp_path):
+    text = "[edge_dropout]\nchoices = [0.0, 0.2]\n"
+    with pytest.raises(
+        ConfigError, match="setting of the rgcn encoder, but the runs use --encoder"
+    ):
+        _space(tmp_path, text)
+    assert _space(tmp_path, text, BASE.replace(encoder="rgcn"))[0].key == "edge_dropout"
+    both = _space(tmp_path, text + "[encoder]\nchoices = ['lookup', 'rgcn']\n")
+    assert [dimension.key for dimension in both] == ["edge_dropout", "encoder"]
 
 
 def _trials(out):
@@ -134,7 +145,7 @@ def test_trials_count_in_total_so_a_rerun_trains_only_the_missing_ones(tmp_path)
     # The same search from scratch asks for the same parameters: the rerun changed nothing.
     again = tmp_path / "again"
     tune(BASE, space, 3, again, TuneOptions(report=lambda _: None))
-    keys = ("number", "state", "valid_mrr", "lr", "edge_dropout", "negatives")
+    keys = ("number", "state", "valid_mrr", "lr", "grad_clip", "negatives")
     assert [{k: r[k] for k in keys} for r in _trials(again)] == [
         {k: r[k] for k in keys} for r in _trials(out)
     ]

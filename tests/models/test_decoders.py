@@ -5,6 +5,7 @@ import torch
 
 from dans.errors import ConfigError
 from dans.models import DECODERS, Decoder, decoders
+from dans.models.decoders import DistanceOptions
 
 NAMES = ["distmult", "complex", "rotate", "transe"]
 E, R, DIM, B, K = 15, 4, 6, 5, 7
@@ -210,7 +211,7 @@ def test_complex_by_hand():
 
 def test_rotate_by_hand():
     # h = 1 + 0i rotated by pi/2 is i; t = 0 + 0i: distance 1, so margin - 1.
-    decoder = DECODERS.get("rotate")(1, 2, margin=6.0)
+    decoder = DECODERS.get("rotate")(1, 2, DistanceOptions(margin=6.0))
     h, r, t = torch.tensor([1.0, 0.0]), torch.tensor([torch.pi / 2]), torch.tensor([0.0, 0.0])
     assert decoder.score(h, r, t).item() == pytest.approx(5.0, abs=1e-5)
     # Rotating onto the tail exactly: distance 0.
@@ -219,7 +220,7 @@ def test_rotate_by_hand():
 
 
 def test_transe_by_hand():
-    decoder = DECODERS.get("transe")(1, 2, margin=6.0)
+    decoder = DECODERS.get("transe")(1, 2, DistanceOptions(margin=6.0))
     h, r, t = torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0]), torch.tensor([0.0, -3.0])
     # h + r - t = (3, 4): distance 5.
     assert decoder.score(h, r, t).item() == pytest.approx(1.0)

@@ -5,6 +5,7 @@ import torch
 
 from dans.errors import ConfigError
 from dans.models import DECODERS, KGModel, RelationalGraph, RGCNEncoder, RGCNLayer
+from dans.models.encoders import RGCNOptions
 from dans.models.rgcn import _SegmentedProduct
 
 E, R = 12, 4  # relation 3 never occurs, entity 11 is isolated
@@ -152,9 +153,8 @@ def test_self_weight_and_bias_by_hand():
 
 def _encoder(dim=6, layers=2, dropout=0.2, edge_dropout=0.0, seed=2):
     torch.manual_seed(seed)
-    return RGCNEncoder(
-        E, R, dim, _triples(), layers=layers, bases=3, dropout=dropout, edge_dropout=edge_dropout
-    )
+    options = RGCNOptions(layers=layers, bases=3, dropout=dropout, edge_dropout=edge_dropout)
+    return RGCNEncoder(E, R, dim, _triples(), options)
 
 
 def test_encoder_shape_and_reference_composition():
@@ -185,13 +185,13 @@ def test_encoder_single_layer_and_dropout():
     assert torch.equal(encoder(), encoder())
 
 
-def test_encoder_refuses_bad_sizes():
-    with pytest.raises(ConfigError, match="layers"):
-        _encoder(layers=0)
-    with pytest.raises(ConfigError, match="bases"):
-        RGCNEncoder(E, R, 4, _triples(), bases=0)
-    with pytest.raises(ConfigError, match="edge-dropout"):
-        _encoder(edge_dropout=1.0)
+def test_encoder_options_refuse_bad_sizes():
+    with pytest.raises(ConfigError, match="--layers must be at least 1"):
+        RGCNOptions(layers=0)
+    with pytest.raises(ConfigError, match="--bases must be at least 1"):
+        RGCNOptions(bases=0)
+    with pytest.raises(ConfigError, match="--edge-dropout must be less than 1"):
+        RGCNOptions(edge_dropout=1.0)
 
 
 def test_edge_dropout_only_in_training():

@@ -8,6 +8,7 @@ from torch.testing import assert_close
 
 from dans.errors import ConfigError
 from dans.models import DECODERS, gather
+from dans.models.context import BuildContext
 from dans.models.model import score_corrupted
 from dans.samplers import kbgan
 from dans.samplers.base import SAMPLERS, StepContext, corrupt
@@ -50,16 +51,10 @@ def _update(sampler, positives, entities, decoder, seed=0):
 
 def test_registered_and_built_by_name(umls):
     assert SAMPLERS.get("kbgan") is KBGANSampler
-    available = {
-        "num_entities": umls.num_entities,
-        "num_relations": umls.num_relations,
-        "num_negatives": K,
-        "known_triples": umls.train_known_triples,
-        "filter_negatives": False,
-        "dim": DIM,
-        "options": KBGANOptions(candidates=7, generator_dim=12, temperature=2.0),
-    }
-    sampler = SAMPLERS.build("kbgan", available)
+    context = BuildContext(umls, dim=DIM, num_negatives=K, filter_negatives=False, seed=1)
+    sampler = SAMPLERS.get("kbgan").from_context(
+        context, KBGANOptions(candidates=7, generator_dim=12, temperature=2.0)
+    )
     assert sampler.candidates == 7 and sampler.temperature == 2.0
     assert sampler.entity_embeddings.weight.shape == (umls.num_entities, 12)
     assert sampler.relation_embeddings.weight.shape == (umls.num_relations, 12)

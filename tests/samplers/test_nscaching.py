@@ -7,6 +7,7 @@ import dans
 from dans.builders import build_model
 from dans.errors import ConfigError
 from dans.models import DECODERS, gather
+from dans.models.context import BuildContext
 from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.nscaching import NSCachingOptions, NSCachingSampler
 
@@ -56,16 +57,10 @@ def _tiny(values, relation=1.0, **options):
 
 def test_registered_and_built_by_name(umls):
     assert SAMPLERS.get("nscaching") is NSCachingSampler
-    available = {
-        "num_entities": umls.num_entities,
-        "num_relations": umls.num_relations,
-        "num_negatives": K,
-        "train_triples": umls.train,
-        "known_triples": umls.train_known_triples,
-        "options": NSCachingOptions(refresh="top", cache_size=7),
-        "seed": 3,
-    }
-    sampler = SAMPLERS.build("nscaching", available)
+    context = BuildContext(umls, dim=8, num_negatives=K, filter_negatives=False, seed=3)
+    sampler = SAMPLERS.get("nscaching").from_context(
+        context, NSCachingOptions(refresh="top", cache_size=7)
+    )
     assert sampler.refresh_mode == "top" and sampler.cache_size == 7
     assert sampler.candidates == 50  # the paper's N2
     keys = torch.unique(umls.train[:, 0] * umls.num_relations + umls.train[:, 1])

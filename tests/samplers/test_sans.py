@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
 from dans.samplers import sans
 from dans.samplers.base import SAMPLERS, StepContext
 from dans.samplers.sans import SANSOptions, SANSSampler
@@ -292,11 +293,6 @@ def test_same_seed_same_negatives(umls, mode):
 
 def test_registered_and_built_by_name(umls):
     assert SAMPLERS.get("sans") is SANSSampler
-    available = {
-        "num_entities": umls.num_entities,
-        "num_negatives": 4,
-        "train_triples": umls.train,
-        "options": SANSOptions(mode="rw", hops=3),
-    }
-    sampler = SAMPLERS.build("sans", available)
+    context = BuildContext(umls, dim=8, num_negatives=4, filter_negatives=False, seed=1)
+    sampler = SAMPLERS.get("sans").from_context(context, SANSOptions(mode="rw", hops=3))
     assert (sampler.mode, sampler.hops, sampler.num_negatives) == ("rw", 3, 4)

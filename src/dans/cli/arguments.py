@@ -47,13 +47,13 @@ REGISTERED: dict[str, Callable[[], list[str]]] = {
 
 
 def add_config_flags(parser: argparse.ArgumentParser, leave_out: Sequence[str] = ()) -> None:
-    """One flag per :class:`TrainConfig` key, under its section's or its sampler's heading (a
-    sampler registered by then included); unset flags stay None so a --config file shows."""
+    """One flag per :class:`TrainConfig` key, under its section's or its component's heading (a
+    component registered by then included); unset flags stay None so a --config file shows."""
     for name, options in TrainConfig.groups().items():
         specs = {key: spec for key, spec in options.specs().items() if key not in leave_out}
         if not specs:
             continue
-        group = parser.add_argument_group(options.title or f"sampler {name}")
+        group = parser.add_argument_group(TrainConfig.heading(name))
         for key, spec in specs.items():
             help_text = f"{spec.metadata['help']} (default: {spec.default})"
             kind = value_type(spec)

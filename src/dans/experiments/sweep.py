@@ -79,11 +79,9 @@ def sweep(
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``sweep.png`` and returns the result rows."""
     key = sweep_key(param)
-    if not config.uses(key):
-        raise DansError(
-            f"--param {key} is a setting of the {config.owner(key)} sampler, but the runs use "
-            f"--sampler {config.training.sampler}: every value would train the same model"
-        )
+    unused = config.unused(key)
+    if unused:
+        raise DansError(f"--param {unused}: every value would train the same model")
     runs = [
         GridRun(
             f"{key}={value_label(value)}-seed{seed}",

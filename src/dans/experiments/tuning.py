@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dans.config import SECTIONS, TrainConfig, read_toml, where_set
+from dans.config import COMPONENTS, SECTIONS, TrainConfig, read_toml, where_set
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments.claims import LEASE_SECONDS, locked
 from dans.experiments.grids import render_csv
@@ -101,7 +101,7 @@ def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
         raise ConfigError(f"{path}: the space names no setting; add a table such as [lr]")
     specs = TrainConfig.specs()
     keys = [name.removeprefix("--").replace("-", "_") for name in tables]
-    varies_sampler = "sampler" in keys
+    varied = [kind for kind in COMPONENTS if kind in keys]
     dimensions = []
     for name, key in zip(tables, keys, strict=True):
         table = tables[name]
@@ -120,11 +120,9 @@ def read_space(path: Path, base: TrainConfig) -> list[Dimension]:
                 f"{header}: {flag_name(key)} cannot be searched (a search varies how the model "
                 "trains, not the data, the seed, the device or how ranks are measured)"
             )
-        if not varies_sampler and not base.uses(key):
-            raise ConfigError(
-                f"{header}: {key} is a setting of the {base.owner(key)} sampler, but the "
-                f"trials use --sampler {base.training.sampler}: it would change nothing"
-            )
+        unused = base.unused(key, varied)
+        if unused:
+            raise ConfigError(f"{header}: {unused}: it would change nothing")
         dimension = _dimension(key, table, functools.partial(where_set, path, text, table=name))
         _check_values(dimension, base, header)
         dimensions.append(dimension)

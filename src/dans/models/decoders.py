@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import BoolTensor, Tensor, nn
 
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
+from dans.options import Options, option
 from dans.registry import Registry
 
 DECODERS: Registry[Decoder] = Registry("decoder")
@@ -27,10 +30,18 @@ class Decoder(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # The decoder's own settings (see :class:`~dans.samplers.base.NegativeSampler`), or None.
+    options_type: ClassVar[type[Options] | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         DECODERS.register(cls)
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: Options | None) -> Decoder:
+        """The decoder for ``context``'s relations and dimension; a subclass whose constructor
+        takes more, or that has options, overrides this."""
+        return cls(context.num_relations, context.dim)
 
     def __init__(self, num_relations: int, dim: int, relation_dim: int | None = None) -> None:
         super().__init__()
@@ -170,15 +181,30 @@ class ComplEx(BilinearDecoder):
         return torch.cat([r_re, -r_im], -1)
 
 
+@dataclass(frozen=True)
+class DistanceOptions(Options):
+    margin: float = option(6.0, "logit offset of the distance decoders (rotate, transe)")
+
+
 class DistanceDecoder(Decoder):
     """A decoder whose score is ``margin - distance(compose(h, r) - t)``; ``margin`` centres the
     logits for the cross-entropy loss. Subclasses implement :meth:`distance`."""
 
+    options_type = DistanceOptions
+
     def __init__(
-        self, num_relations: int, dim: int, margin: float, relation_dim: int | None = None
+        self,
+        num_relations: int,
+        dim: int,
+        options: DistanceOptions = DistanceOptions(),
+        relation_dim: int | None = None,
     ) -> None:
         super().__init__(num_relations, dim, relation_dim)
-        self.margin = margin
+        self.margin = options.margin
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: DistanceOptions) -> DistanceDecoder:
+        return cls(context.num_relations, context.dim, options)
 
     def distance(self, differences: Tensor) -> Tensor:
         """shape: (..., d) -> (...)."""
@@ -210,10 +236,12 @@ class RotatE(DistanceDecoder):
 
     name = "rotate"
 
-    def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
+    def __init__(
+        self, num_relations: int, dim: int, options: DistanceOptions = DistanceOptions()
+    ) -> None:
         if dim % 2:
             raise ConfigError(f"the rotate decoder needs an even --dim, got {dim}")
-        super().__init__(num_relations, dim, margin, relation_dim=dim // 2)
+        super().__init__(num_relations, dim, options, relation_dim=dim // 2)
         nn.init.uniform_(self.relation_embeddings, -torch.pi, torch.pi)
 
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
@@ -235,9 +263,6 @@ class TransE(DistanceDecoder):
     """``margin - ||h + r - t||_2`` (Bordes et al., 2013)."""
 
     name = "transe"
-
-    def __init__(self, num_relations: int, dim: int, margin: float = 6.0) -> None:
-        super().__init__(num_relations, dim, margin)
 
     def compose(self, anchors: Tensor, relations: Tensor) -> Tensor:
         return anchors + relations

@@ -12,6 +12,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.options import Options
@@ -158,6 +159,18 @@ class NegativeSampler(nn.Module):
         taken = set(cls.__dict__.get("variants", {})) & set(SAMPLERS.names())
         if taken:
             raise ValueError(f"sampler variant {sorted(taken)[0]!r} is a sampler's name")
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: Options | None) -> NegativeSampler:
+        """The sampler for ``context``'s graph, with ``options`` (of :attr:`options_type`); a
+        subclass whose constructor takes more than this class's, or that has options, overrides
+        this."""
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.known_triples,
+            context.filter_negatives,
+        )
 
     def __init__(
         self,

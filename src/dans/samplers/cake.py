@@ -30,6 +30,7 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.data.types import EntityTypes
+from dans.models.context import BuildContext
 from dans.options import Options, option
 from dans.samplers.base import Negatives, StepContext
 from dans.samplers.simple import UniformSampler, adversarial_weights
@@ -71,6 +72,18 @@ class CAKESampler(UniformSampler):
 
     name = "cake"
     options_type = CAKEOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: CAKEOptions) -> CAKESampler:
+        return cls(
+            context.num_entities,
+            context.num_relations,
+            context.num_negatives,
+            context.train_triples,
+            context.entity_types,
+            context.known_triples,
+            options,
+        )
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 from torch.autograd.function import FunctionCtx
 
 from dans.data.graph import KnownTriples
+from dans.models.context import BuildContext
 from dans.models.gather import block_rows, gather_rows
 from dans.models.model import score_corrupted
 from dans.optim import adam, guarded_step
@@ -78,6 +79,17 @@ class KBGANSampler(NegativeSampler):
     scores_with_model = True
     ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = KBGANOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: KBGANOptions) -> KBGANSampler:
+        return cls(
+            context.num_entities,
+            context.num_relations,
+            context.num_negatives,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,

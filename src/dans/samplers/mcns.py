@@ -38,6 +38,7 @@ import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
+from dans.models.context import BuildContext
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.options import Options, option
@@ -83,6 +84,17 @@ class MCNSSampler(NegativeSampler):
     needs_algebra = True
     ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = MCNSOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: MCNSOptions) -> MCNSSampler:
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.train_triples,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
 from dans.models.gather import block_rows, gather_rows
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
@@ -62,6 +63,19 @@ class NSCachingSampler(NegativeSampler):
     scores_with_model = True
     ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = NSCachingOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: NSCachingOptions) -> NSCachingSampler:
+        return cls(
+            context.num_entities,
+            context.num_relations,
+            context.num_negatives,
+            context.train_triples,
+            context.known_triples,
+            context.filter_negatives,
+            context.seed,
+            options,
+        )
 
     def __init__(
         self,

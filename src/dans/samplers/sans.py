@@ -46,6 +46,7 @@ from torch import BoolTensor, LongTensor
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
 from dans.options import Options, option
 from dans.samplers.base import NegativeSampler, StepContext
 
@@ -89,6 +90,17 @@ class SANSSampler(NegativeSampler):
     name = "sans"
     ids_only_settings: ClassVar[dict[str, Any] | None] = {}
     options_type = SANSOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: SANSOptions) -> SANSSampler:
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.train_triples,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,

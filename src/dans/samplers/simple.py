@@ -9,6 +9,7 @@ import torch
 from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
+from dans.models.context import BuildContext
 from dans.models.model import score_corrupted
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
@@ -31,6 +32,16 @@ class PopularitySampler(NegativeSampler):
 
     name = "popularity"
     ids_only_settings: ClassVar[dict[str, Any] | None] = {}
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: Options | None) -> PopularitySampler:
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.entity_counts,
+            context.known_triples,
+            context.filter_negatives,
+        )
 
     def __init__(
         self,
@@ -75,6 +86,18 @@ class SelfAdversarialSampler(UniformSampler):
 
     name = "self-adv"
     options_type = SelfAdversarialOptions
+
+    @classmethod
+    def from_context(
+        cls, context: BuildContext, options: SelfAdversarialOptions
+    ) -> SelfAdversarialSampler:
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,

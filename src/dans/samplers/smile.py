@@ -36,6 +36,7 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.data.types import EntityTypes
+from dans.models.context import BuildContext
 from dans.options import Options, option
 from dans.samplers.base import Negatives, StepContext
 from dans.samplers.simple import UniformSampler, adversarial_weights
@@ -90,6 +91,19 @@ class SMiLESampler(UniformSampler):
 
     name = "smile"
     options_type = SMiLEOptions
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: SMiLEOptions) -> SMiLESampler:
+        return cls(
+            context.num_entities,
+            context.num_relations,
+            context.num_negatives,
+            context.train_triples,
+            context.entity_types,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,

@@ -51,12 +51,13 @@ def estimate(config: TrainConfig, kg: KnowledgeGraph) -> Footprint:
     parameters = entities * d + 2 * relations * 2 * d  # relation tables up to 2d wide
     activations = 0
     if model.encoder == "rgcn":
-        parameters += model.layers * (model.bases * d * d + 2 * relations * model.bases + d * d)
+        rgcn = config.options_of("encoder", "rgcn")
+        parameters += rgcn.layers * (rgcn.bases * d * d + 2 * relations * rgcn.bases + d * d)
         edges = len(kg.train) if not training.subgraph_edges else training.subgraph_edges
         # Messages per (entity, edge type) pair, at most one per edge in each direction.
         pairs = min(2 * edges, 2 * relations * entities)
         per_layer = 2 * pairs * d + COPIES_PER_ENTITY_ACTIVATION * entities * d
-        activations = model.layers * per_layer * FLOAT_BYTES
+        activations = rgcn.layers * per_layer * FLOAT_BYTES
     batch = min(training.batch_size, len(kg.train))
     return Footprint(
         tables=parameters * COPIES_PER_PARAMETER * FLOAT_BYTES,

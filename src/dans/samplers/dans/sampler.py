@@ -21,6 +21,7 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
+from dans.models.context import BuildContext
 from dans.models.gather import gather_rows
 from dans.optim import adam, guarded_step, is_row_sparse
 from dans.options import Options, option
@@ -190,6 +191,17 @@ class DANSSampler(NegativeSampler):
         if generated in (None, "") or uniform in (None, ""):
             return {}
         return {"score_gap": float(generated) - float(uniform)}
+
+    @classmethod
+    def from_context(cls, context: BuildContext, options: DANSOptions) -> DANSSampler:
+        return cls(
+            context.num_entities,
+            context.num_negatives,
+            context.dim,
+            context.known_triples,
+            context.filter_negatives,
+            options,
+        )
 
     def __init__(
         self,
