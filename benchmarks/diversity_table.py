@@ -8,12 +8,13 @@ which results.csv carries), as mean ± std over seeds per sampler, for one decod
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 from pathlib import Path
 
 from dans.experiments.diversity import DIVERSITY_COLUMNS
+from dans.experiments.results import read_rows
+from dans.experiments.tables import by_seed
 
 
 def main() -> None:
@@ -22,18 +23,16 @@ def main() -> None:
     parser.add_argument("--decoder", required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
-    with args.results.open(newline="") as file:
-        rows = [
-            row
-            for row in csv.DictReader(file)
-            if row["decoder"] == args.decoder and row["status"] == "ok"
-        ]
-    samplers = list(dict.fromkeys(row["sampler"] for row in rows))
+    rows = [
+        row
+        for row in read_rows(args.results)
+        if row.key["decoder"] == args.decoder and row.finished
+    ]
     found: dict[str, dict[str, list[float]]] = {}
-    for sampler in samplers:
-        runs = [row for row in rows if row["sampler"] == sampler]
+    for sampler, runs in by_seed(rows, "sampler").items():
         found[sampler] = {
-            key: [float(row[key]) for row in runs] for key in ("mrr", *DIVERSITY_COLUMNS)
+            "mrr": [run.test["mrr"] for run in runs.values()],
+            **{key: [run.diversity[key] for run in runs.values()] for key in DIVERSITY_COLUMNS},
         }
     print("| sampler | seeds | test MRR | " + " | ".join(DIVERSITY_COLUMNS) + " |")
     print("|---" * (3 + len(DIVERSITY_COLUMNS)) + "|")

@@ -18,6 +18,7 @@ from typing import Any
 
 import dans
 from dans.experiments.grids import Grid, GridOptions, GridRun
+from dans.experiments.results import GridRow
 from dans.options import value_type
 
 
@@ -55,19 +56,19 @@ def settings_grid(fixed: dict[str, Any], grid: dict[str, list]) -> Grid:
     return Grid(runs, tuple(key for key in grid if key != "seed"), lambda rows, out: None)
 
 
-def report_row(row: dict[str, str], grid: dict[str, list]) -> dict[str, Any]:
+def report_row(row: GridRow, grid: dict[str, list]) -> dict[str, Any]:
     """A results.csv row in the form the JSON file keeps: the grid's values, then metrics."""
-    epochs = int(row["epochs"])
+    cells = {**row.key, "seed": str(row.seed)}
     return {
-        **{key: next(v for v in grid[key] if repr(v) == row[key]) for key in grid},
-        "valid_mrr": float(row["valid_mrr"]),
-        "test_mrr": float(row["mrr"]),
-        "test_hits@1": float(row["hits@1"]),
-        "test_ndcg@5": float(row["ndcg@5"]),
-        "best_epoch": int(row["best_epoch"]),
-        "epochs": epochs,
-        "train_seconds": float(row["train_seconds"]),
-        "seconds_per_epoch": float(row["train_seconds"]) / max(1, epochs),
+        **{key: next(v for v in grid[key] if repr(v) == cells[key]) for key in grid},
+        "valid_mrr": row.valid_mrr,
+        "test_mrr": row.test["mrr"],
+        "test_hits@1": row.test["hits@1"],
+        "test_ndcg@5": row.test["ndcg@5"],
+        "best_epoch": row.best_epoch,
+        "epochs": row.epochs,
+        "train_seconds": row.train_seconds,
+        "seconds_per_epoch": row.train_seconds / max(1, row.epochs),
     }
 
 
@@ -83,7 +84,7 @@ def main() -> None:
     grid = parse_grid(args.grid)
     options = GridOptions(progress=False, jobs=args.jobs)
     results = settings_grid(fixed, grid).run(args.runs or args.out.with_suffix(""), options)
-    rows = [report_row(row, grid) for row in results if row["status"] == "ok"]
+    rows = [report_row(row, grid) for row in results if row.finished]
     for row in rows:
         print(json.dumps(row), flush=True)
     best = max(rows, key=lambda row: row["valid_mrr"])

@@ -13,20 +13,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dans.experiments.compare import render_table
-from dans.experiments.grids import RESULTS_FILE, read_results, render_csv, write_table
+from dans.experiments.compare import KEY_COLUMNS, render_table
+from dans.experiments.grids import write_table
+from dans.experiments.results import RESULTS_FILE, GridRow, read_rows, result_columns, results_csv
 from dans.files import make_folder, write_atomic
 
-# What tells two runs of a comparison grid apart.
-RUN_KEY = ("dataset", "sampler", "decoder", "seed")
 
-
-def merge(tables: list[list[dict[str, str]]]) -> list[dict[str, str]]:
-    """The rows of every table, in order; a run two tables hold is the later table's."""
-    rows: dict[tuple[str, ...], dict[str, str]] = {}
+def merge(tables: list[list[GridRow]]) -> list[GridRow]:
+    """The rows of every table, in order; a run two tables hold (the same dataset, sampler,
+    decoder and seed) is the later table's."""
+    rows: dict[tuple[str, ...], GridRow] = {}
     for table in tables:
         for row in table:
-            rows[tuple(row[key] for key in RUN_KEY)] = row
+            rows[row.dataset, *(row.key[key] for key in KEY_COLUMNS), str(row.seed)] = row
     return list(rows.values())
 
 
@@ -35,11 +34,9 @@ def main() -> None:
     parser.add_argument("results", type=Path, nargs="+", help="results.csv files of the grids")
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     args = parser.parse_args()
-    tables = [read_results(path) for path in args.results]
-    columns = list(dict.fromkeys(column for table in tables for row in table for column in row))
-    rows = merge(tables)
+    rows = merge([read_rows(path) for path in args.results])
     make_folder(args.out)
-    write_atomic(args.out / RESULTS_FILE, render_csv(rows, columns).encode())
+    write_atomic(args.out / RESULTS_FILE, results_csv(rows, result_columns(KEY_COLUMNS)).encode())
     write_table(args.out, render_table(rows))
     print(render_table(rows))
 

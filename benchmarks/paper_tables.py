@@ -31,9 +31,16 @@ from pathlib import Path
 
 from dans.experiments import paper
 from dans.experiments.claims import covered_seconds, worker_spans
-from dans.experiments.compare import Cell, render_table
-from dans.experiments.grids import RESULTS_FILE, read_results, render_csv
-from dans.experiments.paper import Row, RunKey, paper_table, run_key
+from dans.experiments.compare import KEY_COLUMNS, Cell, render_table
+from dans.experiments.paper import RunKey, paper_table, run_key
+from dans.experiments.results import (
+    RESULTS_FILE,
+    GridRow,
+    read_csv,
+    read_rows,
+    result_columns,
+    results_csv,
+)
 from dans.files import write_atomic
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, LOG_FILE, METRICS_FILE
 
@@ -54,7 +61,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write")
     parser.add_argument("--earlier", type=Path, help="a folder this script wrote before")
     args = parser.parse_args()
-    grid_rows = {grid: read_results(grid / RESULTS_FILE) for grid in args.grids}
+    grid_rows = {grid: read_rows(grid / RESULTS_FILE) for grid in args.grids}
     rows, epochs, records = read_earlier(args.earlier) if args.earlier else ([], {}, [])
     for grid, these in grid_rows.items():
         epochs |= epoch_seconds(grid / "runs", these)
@@ -75,8 +82,8 @@ def main() -> None:
     )
     print(markdown)
     args.out.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    write_atomic(args.out / RESULTS_FILE, render_csv(rows, columns).encode())
+    columns = result_columns(KEY_COLUMNS)
+    write_atomic(args.out / RESULTS_FILE, results_csv(rows, columns).encode())
     write_atomic(args.out / "table.md", render_table(rows).encode())
     write_atomic(args.out / "paper_table.md", (markdown + "\n").encode())
     record = {"dataset": args.dataset, "cells": figures, "grids": grids}
@@ -85,17 +92,17 @@ def main() -> None:
         keep_runs(grid / "runs", these, args.out / "runs")
 
 
-def grid_record(grid: Path, rows: list[Row]) -> dict:
+def grid_record(grid: Path, rows: list[GridRow]) -> dict:
     """A grid's name, its finished runs (of ``rows``, its results.csv) and its worker
     processes, each as [start, last seen alive]."""
     return {
         "grid": grid.name,
-        "run_names": sorted(_run_name(row) for row in rows if row["status"] == "ok"),
+        "run_names": sorted(_run_name(row) for row in rows if row.finished),
         "spans": {holder: list(span) for holder, span in worker_spans(grid).items()},
     }
 
 
-def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
+def merge_records(records: list[dict], rows: list[GridRow]) -> list[dict]:
     """One record per grid name, in order of first appearance, with its runs, wall clock,
     worker processes and the run time of its runs (from ``rows``, every grid's). Records of one
     name are a grid rendered again, or resumed in a folder of that name on another machine:
@@ -118,11 +125,7 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
         for holder, (start, end) in record["spans"].items():
             before = into["spans"].get(holder, [start, end])
             into["spans"][holder] = [min(start, before[0]), max(end, before[1])]
-    seconds = {
-        _run_name(row): float(row["train_seconds"]) + float(row["eval_seconds"])
-        for row in rows
-        if row["status"] == "ok"
-    }
+    seconds = {_run_name(row): row.train_seconds + row.eval_seconds for row in rows if row.finished}
     for record in merged.values():
         if "spans" in record:
             record["runs"] = len(record["run_names"])
@@ -132,37 +135,37 @@ def merge_records(records: list[dict], rows: list[Row]) -> list[dict]:
     return list(merged.values())
 
 
-def epoch_seconds(runs: Path, rows: list[Row]) -> dict[RunKey, float]:
+def epoch_seconds(runs: Path, rows: list[GridRow]) -> dict[RunKey, float]:
     """Each finished run's (``rows``, a grid's results.csv) median training seconds per epoch,
     from its log.csv in ``runs``."""
     medians = {}
     for row in rows:
-        if row["status"] != "ok":
+        if not row.finished:
             continue  # a diverged or failed run has no cost to report, and maybe no log
-        log = read_results(runs / _run_name(row) / LOG_FILE)
+        log = read_csv(runs / _run_name(row) / LOG_FILE)
         medians[run_key(row)] = statistics.median(
             float(r["seconds"]) for r in log if r["phase"] == "train"
         )
     return medians
 
 
-def read_earlier(folder: Path) -> tuple[list[Row], dict[RunKey, float], list[dict]]:
+def read_earlier(folder: Path) -> tuple[list[GridRow], dict[RunKey, float], list[dict]]:
     """The rows of a folder this script wrote (its results.csv), each finished run's seconds per
     epoch (from its log under ``folder/runs``, else its cell's figure in the folder's
     paper_table.json), and the grid records there."""
-    rows = read_results(folder / RESULTS_FILE)
+    rows = read_rows(folder / RESULTS_FILE)
     record = json.loads((folder / "paper_table.json").read_text())
     cells = {(c["decoder"], c["sampler"]): c["seconds_per_epoch"] for c in record["cells"]}
     logged = [row for row in rows if (folder / "runs" / _run_name(row) / LOG_FILE).exists()]
     from_cells = {
-        run_key(row): float(cells[row["decoder"], row["sampler"]])
+        run_key(row): float(cells[row.key["decoder"], row.key["sampler"]])
         for row in rows
-        if row["status"] == "ok" and (row["decoder"], row["sampler"]) in cells
+        if row.finished and (row.key["decoder"], row.key["sampler"]) in cells
     }
     return rows, from_cells | epoch_seconds(folder / "runs", logged), record["grids"]
 
 
-def keep_runs(runs: Path, rows: list[Row], out: Path) -> None:
+def keep_runs(runs: Path, rows: list[GridRow], out: Path) -> None:
     """Copy the record of each run of ``rows`` (a grid's results.csv) from the grid's ``runs``
     folder to ``out``: the files by which `dans compare` counts it as done, and its log."""
     for row in rows:
@@ -173,7 +176,7 @@ def keep_runs(runs: Path, rows: list[Row], out: Path) -> None:
                 write_atomic(out / name / file, (runs / name / file).read_bytes())
 
 
-def _run_name(row: Row) -> str:
+def _run_name(row: GridRow) -> str:
     """A result row's folder under a grid's runs/."""
     return Cell(*run_key(row)).name
 

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 from dans.experiments import paper
-from dans.experiments.grids import read_results
+from dans.experiments.results import GridRow, read_csv, read_rows
 from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
 from dans.options import flag_name
 from dans.samplers import SAMPLERS
@@ -99,22 +99,21 @@ def headline() -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for graph, dataset, folder in HEADLINE_SOURCES:
-        rows = [r for r in read_results(RESULTS / folder / "results.csv") if r["status"] == "ok"]
+        rows = [r for r in read_rows(RESULTS / folder / "results.csv") if r.finished]
         complete = max(len(runs) for runs in by_seed(rows, "sampler").values())
         p_values = holm_against_uniform(rows)
-        for decoder in dict.fromkeys(row["decoder"] for row in rows):
+        for decoder in dict.fromkeys(row.key["decoder"] for row in rows):
             groups = {
                 sampler: runs
                 for sampler, runs in by_seed(
-                    [r for r in rows if r["decoder"] == decoder], "sampler"
+                    [r for r in rows if r.key["decoder"] == decoder], "sampler"
                 ).items()
                 if len(runs) == complete
             }
             if "uniform" not in groups:
                 continue
             means = {
-                s: mean_std([float(r["mrr"]) for r in runs.values()])[0]
-                for s, runs in groups.items()
+                s: mean_std([r.test["mrr"] for r in runs.values()])[0] for s, runs in groups.items()
             }
             others = [s for s in groups if s != "uniform" and s not in NOT_BASELINES]
             best = max(others, key=means.__getitem__) if others else None
@@ -153,18 +152,17 @@ def sampler_figures(sampler: str) -> str:
         "|---|---|---|---|---|---|",
     ]
     for graph, _, folder in (*HEADLINE_SOURCES, *EXTRA_SOURCES):
-        rows = [r for r in read_results(RESULTS / folder / "results.csv") if r["status"] == "ok"]
-        for decoder in dict.fromkeys(row["decoder"] for row in rows):
-            groups = by_seed([r for r in rows if r["decoder"] == decoder], "sampler")
+        rows = [r for r in read_rows(RESULTS / folder / "results.csv") if r.finished]
+        for decoder in dict.fromkeys(row.key["decoder"] for row in rows):
+            groups = by_seed([r for r in rows if r.key["decoder"] == decoder], "sampler")
             if sampler not in groups or "uniform" not in groups:
                 continue
             mrr, base = (
-                mean_std_text([float(r["mrr"]) for r in groups[name].values()])
+                mean_std_text([r.test["mrr"] for r in groups[name].values()])
                 for name in (sampler, "uniform")
             )
             devices = [
-                {r.get("device") or "?" for r in groups[name].values()}
-                for name in (sampler, "uniform")
+                {r.device or "?" for r in groups[name].values()} for name in (sampler, "uniform")
             ]
             ratio = (
                 f"{_epoch_seconds(groups[sampler]) / _epoch_seconds(groups['uniform']):.2f}x"
@@ -240,7 +238,7 @@ def json_table(path: Path) -> str:
 def csv_table(path: Path, columns: list[str]) -> str:
     """``columns`` of every row of a results.csv, numbers to three decimals."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in read_results(path):
+    for row in read_csv(path):
         lines.append("| " + " | ".join(_number_text(row[column]) for column in columns) + " |")
     return "\n".join(lines) + "\n"
 
@@ -280,8 +278,8 @@ def _mean_text(values: list[float]) -> str:
     return f"{mean:.1f} ± {spread:.1f}"
 
 
-def _epoch_seconds(runs: dict[int, dict[str, str]]) -> float:
-    return statistics.median(float(r["train_seconds"]) / float(r["epochs"]) for r in runs.values())
+def _epoch_seconds(runs: dict[int, GridRow]) -> float:
+    return statistics.median(r.train_seconds / r.epochs for r in runs.values())
 
 
 def _cell(sampler: str | None, means: dict[str, float], p: float | None) -> str:
@@ -293,12 +291,12 @@ def _cell(sampler: str | None, means: dict[str, float], p: float | None) -> str:
     return f"{name}{three(means[sampler])}{tested}"
 
 
-def holm_against_uniform(rows: list[dict[str, str]]) -> dict[tuple[str, str], float]:
+def holm_against_uniform(rows: list[GridRow]) -> dict[tuple[str, str], float]:
     """Each (decoder, sampler)'s paired t-test of MRR against uniform over the seeds both ran,
     Holm-corrected across every such test in ``rows``."""
     tests, raw = [], []
-    for decoder in dict.fromkeys(row["decoder"] for row in rows):
-        groups = by_seed([r for r in rows if r["decoder"] == decoder], "sampler")
+    for decoder in dict.fromkeys(row.key["decoder"] for row in rows):
+        groups = by_seed([r for r in rows if r.key["decoder"] == decoder], "sampler")
         for sampler, runs in groups.items():
             if sampler != "uniform" and "uniform" in groups:
                 tests.append((decoder, sampler))

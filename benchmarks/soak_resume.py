@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dans.experiments.grids import read_results, without_machine_columns
+from dans.experiments.results import GridRow, read_rows
 
 GRID = [
     "--samplers",
@@ -64,9 +64,9 @@ def finish(process: subprocess.Popen) -> float:
     return time.perf_counter() - start
 
 
-def results(out: Path) -> list[dict[str, str]]:
+def results(out: Path) -> list[GridRow]:
     """The grid's rows less what measures the machine (time, memory, device)."""
-    return [without_machine_columns(row) for row in read_results(out / "results.csv")]
+    return [row.without_machine() for row in read_rows(out / "results.csv")]
 
 
 def main() -> None:

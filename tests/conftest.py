@@ -7,6 +7,7 @@ import torch
 
 import dans
 from dans.data.types import EntityTypes
+from dans.experiments.results import GridRow
 
 
 @pytest.fixture(scope="session")
@@ -105,19 +106,15 @@ def random_types():
 
 def _result_row(sampler, seed, mrr, device="cpu"):
     """A results.csv row of a DistMult run, its other metrics a fixed step from its MRR."""
-    return {
-        "sampler": sampler,
-        "decoder": "distmult",
-        "seed": str(seed),
-        "status": "ok",
-        "mrr": repr(mrr),
-        "hits@1": repr(mrr - 0.05),
-        "ndcg@5": repr(mrr + 0.01),
-        "train_seconds": "100.0",
-        "eval_seconds": "20.0",
-        "peak_memory_mb": "1000",
-        "device": device,
-    }
+    return GridRow(
+        key={"sampler": sampler, "decoder": "distmult"},
+        seed=seed,
+        test={"mrr": mrr, "hits@1": mrr - 0.05, "ndcg@5": mrr + 0.01},
+        train_seconds=100.0,
+        eval_seconds=20.0,
+        peak_memory_mb=1000.0,
+        device=device,
+    )
 
 
 @pytest.fixture(scope="session")

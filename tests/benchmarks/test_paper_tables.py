@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dans.experiments.grids import render_csv
+from dans.experiments.compare import KEY_COLUMNS
+from dans.experiments.results import render_csv, result_columns, results_csv
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "paper_tables.py"
 spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
@@ -97,7 +98,7 @@ def test_kept_runs_are_records_without_checkpoints_and_give_their_median_epoch(
         "metrics.json",
     ]
     # What read_earlier finds in a folder the script wrote: rows, logs, and grid records.
-    (out / "results.csv").write_text(render_csv(rows, list(rows[0])))
+    (out / "results.csv").write_text(results_csv(rows, result_columns(KEY_COLUMNS)))
     cells = [{"decoder": "distmult", "sampler": "uniform", "seconds_per_epoch": "9.9"}]
     record = {"cells": cells, "grids": [{"grid": "grid"}]}
     (out / "paper_table.json").write_text(json.dumps(record))

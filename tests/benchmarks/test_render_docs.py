@@ -37,7 +37,7 @@ def test_a_block_is_replaced_whole_and_the_text_around_it_kept(tmp_path):
 
 def test_the_headline_tests_are_the_paper_tables_tests():
     results = render_docs.RESULTS / "wn18rr_table"
-    rows = render_docs.read_results(results / "results.csv")
+    rows = render_docs.read_rows(results / "results.csv")
     ours = render_docs.holm_against_uniform(rows)
     cells = json.loads((results / "paper_table.json").read_text())["cells"]
     tested = [c for c in cells if c["p_holm_vs_uniform"] is not None]

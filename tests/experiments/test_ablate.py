@@ -6,8 +6,9 @@ import dans
 from dans.cli import main
 from dans.errors import ConfigError
 from dans.experiments.ablate import ablate
-from dans.experiments.grids import GridOptions, read_results
+from dans.experiments.grids import GridOptions
 from dans.experiments.paper import ABLATIONS
+from dans.experiments.results import read_rows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,11 +19,11 @@ def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
     out = tmp_path / "ablation"
     config = dans.TrainConfig(**FAST, sampler="dans")
     rows = ablate(config, 1, out, GridOptions(False, lambda _: None))
-    assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [
-        ("G_E", "1", "ok"),
-        ("G_R", "1", "ok"),
-        ("G_ER", "1", "ok"),
-        ("DANS", "1", "ok"),
+    assert [(r.key, r.seed, r.status) for r in rows] == [
+        ({"variant": "G_E"}, 1, "ok"),
+        ({"variant": "G_R"}, 1, "ok"),
+        ({"variant": "G_ER"}, 1, "ok"),
+        ({"variant": "DANS"}, 1, "ok"),
     ]
     for variant, changes in ABLATIONS.items():
         stored = dans.TrainConfig.from_toml(out / "runs" / f"{variant}-seed1" / "config.toml")
@@ -31,7 +32,7 @@ def test_ablate_trains_each_variant_with_its_settings(tmp_path, umls, png_size):
             changes["dans_pathways"],
             changes["dans_film"],
         )
-    assert read_results(out / "results.csv") == rows
+    assert read_rows(out / "results.csv") == rows
     table = (out / "table.md").read_text()
     assert all(f"| {variant} | 1 |" in table for variant in ABLATIONS)
     assert png_size(out / "ablation.png")[0] >= 800

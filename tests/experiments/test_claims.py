@@ -19,7 +19,7 @@ from dans.experiments.claims import (
     wall_seconds,
     worker_spans,
 )
-from dans.experiments.grids import read_results, without_machine_columns
+from dans.experiments.results import read_rows
 
 
 def holder_of(claim):
@@ -243,7 +243,7 @@ def test_two_grid_processes_on_one_folder_train_every_run_once(tmp_path):
     assert _grid(alone).wait(timeout=600) == 0
 
     def timeless(folder):
-        return [without_machine_columns(row) for row in read_results(folder / "results.csv")]
+        return [row.without_machine() for row in read_rows(folder / "results.csv")]
 
     assert timeless(shared) == timeless(alone)
     assert (shared / "table.md").read_text() == (alone / "table.md").read_text()
@@ -290,9 +290,9 @@ def test_a_killed_holders_run_is_taken_over_once_its_lease_lapses_and_ends_as_if
 
     alone = tmp_path / "alone"
     assert grid(alone).wait(timeout=600) == 0
-    shared_rows, alone_rows = (read_results(folder / "results.csv") for folder in (shared, alone))
+    shared_rows, alone_rows = (read_rows(folder / "results.csv") for folder in (shared, alone))
     for row, expected in zip(shared_rows, alone_rows, strict=True):
-        assert without_machine_columns(row) == without_machine_columns(expected)
+        assert row.without_machine() == expected.without_machine()
 
 
 def _children(pid):

@@ -10,12 +10,8 @@ from dans.cli import main
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments import grids
 from dans.experiments.compare import compare, comparison_grid, render_table
-from dans.experiments.grids import (
-    GridOptions,
-    read_results,
-    render_csv,
-    without_machine_columns,
-)
+from dans.experiments.grids import GridOptions
+from dans.experiments.results import GridRow, read_rows, results_csv
 from dans.experiments.tables import holm, latex_table, paired_p_value, three
 from dans.training import Trainer
 
@@ -26,11 +22,10 @@ COLUMNS = comparison_grid(dans.TrainConfig(), ["uniform"], ["distmult"], 1).colu
 
 
 def _row(sampler, decoder, seed, mrr, hits1, ndcg, status="ok"):
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(sampler=sampler, decoder=decoder, seed=str(seed), status=status, dataset="toy")
-    if status == "ok":
-        row.update({"mrr": str(mrr), "hits@1": str(hits1), "ndcg@5": str(ndcg)})
-    return row
+    key = {"sampler": sampler, "decoder": decoder}
+    if status != "ok":
+        return GridRow(key, seed, status)
+    return GridRow(key, seed, dataset="toy", test={"mrr": mrr, "hits@1": hits1, "ndcg@5": ndcg})
 
 
 def _known_rows():
@@ -82,7 +77,7 @@ def test_paired_p_value_matches_the_closed_form_for_two_degrees_of_freedom():
 
 
 def test_a_table_without_uniform_or_nscaching_names_no_test():
-    rows = [row for row in _known_rows() if row["sampler"] != "uniform"]
+    rows = [row for row in _known_rows() if row.key["sampler"] != "uniform"]
     lines = render_table(rows).splitlines()
     assert lines[0] == ("Test metrics on toy, mean ± std over seeds (filtered, realistic ranks).")
     assert lines[2] == "| sampler | seeds | MRR | H@1 | NDCG@5 |"
@@ -127,7 +122,7 @@ def test_tiny_p_values_are_printed_as_a_bound():
     rows += [
         _row("dans", "distmult", seed, 0.6 + seed / 10 + seed * 1e-5, 0, 0) for seed in (1, 2, 3)
     ]
-    assert paired_p_value([float(r["mrr"]) for r in rows[3:]], [0.6, 0.7, 0.8]) < 0.001
+    assert paired_p_value([r.test["mrr"] for r in rows[3:]], [0.6, 0.7, 0.8]) < 0.001
     assert render_table(rows).splitlines()[6].endswith("| <.001 |")
 
 
@@ -138,8 +133,12 @@ def test_the_results_columns_name_the_cell_then_the_outcome():
 
 def test_csv_round_trip(tmp_path):
     path = tmp_path / "results.csv"
-    path.write_text(render_csv(_known_rows(), COLUMNS))
-    assert read_results(path) == _known_rows()
+    path.write_text(results_csv(_known_rows(), COLUMNS))
+    assert path.read_text().splitlines()[:2] == [
+        ",".join(COLUMNS),
+        "toy,uniform,distmult,1,ok,0.5,,0.4,,,0.55" + "," * (len(COLUMNS) - 11),
+    ]
+    assert read_rows(path) == _known_rows()
 
 
 def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
@@ -149,21 +148,20 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
     rows = compare(
         config, ["uniform", "self-adv"], ["distmult"], 2, out, GridOptions(False, said.append)
     )
-    assert [(r["sampler"], r["seed"], r["status"]) for r in rows] == [
-        ("uniform", "1", "ok"),
-        ("uniform", "2", "ok"),
-        ("self-adv", "1", "ok"),
-        ("self-adv", "2", "ok"),
+    assert [(r.key["sampler"], r.seed, r.status) for r in rows] == [
+        ("uniform", 1, "ok"),
+        ("uniform", 2, "ok"),
+        ("self-adv", 1, "ok"),
+        ("self-adv", 2, "ok"),
     ]
-    assert read_results(out / "results.csv") == rows
+    assert read_rows(out / "results.csv") == rows
     for row in rows:
-        metrics = json.loads(
-            (
-                out / "runs" / f"{row['sampler']}-distmult-seed{row['seed']}" / "metrics.json"
-            ).read_text()
-        )
-        assert float(row["mrr"]) == metrics["test"]["mrr"]
-        assert row["dataset"] == "umls"
+        run_dir = out / "runs" / f"{row.key['sampler']}-distmult-seed{row.seed}"
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert row.test == {name: metrics["test"][name] for name in row.test}
+        assert len(row.test) == 6 and row.valid_mrr == metrics["valid"]["mrr"]
+        assert (row.epochs, row.best_epoch) == (metrics["epochs"], metrics["best_epoch"])
+        assert row.dataset == "umls" and row.device == "cpu"
     assert "**DistMult**" in (out / "table.md").read_text()
     assert said[0] == "4 of 4 runs to train, 1 at a time; the time left is estimated after each run"
     assert all("test MRR" in line for line in said[1:])
@@ -178,7 +176,7 @@ def test_compare_runs_the_grid_and_resumes(tmp_path, umls):
     assert said[3].endswith(" min at their pace)")
     assert said[-1].startswith("[3/4] self-adv + distmult, seed 1: test MRR ")
     # The same seed gives the same run (its time and memory are the machine's).
-    assert list(map(without_machine_columns, again)) == list(map(without_machine_columns, rows))
+    assert [row.without_machine() for row in again] == [row.without_machine() for row in rows]
 
 
 def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
@@ -200,13 +198,13 @@ def test_parallel_jobs_give_the_runs_of_one_job(tmp_path, umls):
         tmp_path / "two",
         GridOptions(False, said.append, 2),
     )
-    assert list(map(without_machine_columns, two)) == list(map(without_machine_columns, one))
+    assert [row.without_machine() for row in two] == [row.without_machine() for row in one]
     assert said[0].startswith("2 of 2 runs to train, 2 at a time;")
     assert sorted(line.split(": test MRR ")[0] for line in said[1:]) == [
         "[1/2] uniform + distmult, seed 1",
         "[2/2] self-adv + distmult, seed 1",
     ]
-    assert read_results(tmp_path / "two" / "results.csv") == two
+    assert read_rows(tmp_path / "two" / "results.csv") == two
 
 
 def test_compare_refuses_a_finished_run_of_other_settings(tmp_path, umls):
@@ -245,7 +243,7 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path, umls, monkeypatch)
     rows = compare(
         dans.TrainConfig(**FAST), ["uniform"], ["distmult"], 2, out, GridOptions(False, print)
     )
-    assert [r["status"] for r in rows] == ["ok", "diverged"]
+    assert [r.status for r in rows] == ["ok", "diverged"]
     assert "diverged" in (out / "runs" / "uniform-distmult-seed2" / "diverged.txt").read_text()
     said = []
     compare(
@@ -264,7 +262,7 @@ def test_cli_compare(tmp_path, capsys, umls):
     printed = capsys.readouterr().out
     assert "| uniform | 1 |" in printed and "| popularity | 1 |" in printed
     assert "2 runs in" in printed
-    assert len(read_results(out / "results.csv")) == 2
+    assert len(read_rows(out / "results.csv")) == 2
     assert (out / "table.tex").read_text() == latex_table((out / "table.md").read_text())
     assert main([*argv, "--format", "latex"]) == 0
     assert "\\begin{tabular}{lrrrrr}" in capsys.readouterr().out
@@ -313,11 +311,11 @@ def test_a_killed_grid_resumes_its_unfinished_run_to_the_uninterrupted_table(
         patch.setattr(Trainer, "train_epoch", train_epoch)
         with pytest.raises(Killed):
             compare(config, ["nscaching"], ["distmult"], 2, out, GridOptions(False, print))
-    assert len(read_results(out / "results.csv")) == 1
+    assert len(read_rows(out / "results.csv")) == 1
     said = []
     rows = compare(config, ["nscaching"], ["distmult"], 2, out, GridOptions(False, said.append))
     assert said[0].endswith("done before")
-    assert list(map(without_machine_columns, rows)) == list(map(without_machine_columns, whole))
+    assert [row.without_machine() for row in rows] == [row.without_machine() for row in whole]
     assert (out / "table.md").read_text() == (tmp_path / "whole" / "table.md").read_text()
 
 
@@ -347,8 +345,8 @@ def test_a_run_killed_after_its_metrics_gets_its_diversity_measured(tmp_path, um
     rows = compare(
         config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print, diversity=True)
     )
-    assert rows[0]["mean_pairwise_distance"] != ""
-    assert rows[0]["mean_pairwise_distance"] == whole[0]["mean_pairwise_distance"]
+    assert "mean_pairwise_distance" in rows[0].diversity
+    assert rows[0].diversity == whole[0].diversity
 
 
 def test_diversity_is_measured_only_when_asked_and_then_for_runs_finished_without(tmp_path, umls):
@@ -356,12 +354,12 @@ def test_diversity_is_measured_only_when_asked_and_then_for_runs_finished_withou
     plain = compare(config, ["self-adv"], ["distmult"], 1, out, GridOptions(False, print))
     run_dir = out / "runs" / "self-adv-distmult-seed1"
     assert not (run_dir / "diversity.json").exists()
-    assert plain[0]["mean_pairwise_distance"] == ""
+    assert plain[0].diversity == {}
     asked = GridOptions(False, print, diversity=True)
     measured = compare(config, ["self-adv"], ["distmult"], 1, out, asked)
     assert (run_dir / "diversity.json").exists()
-    assert float(measured[0]["mean_pairwise_distance"]) > 0
-    assert measured[0]["mrr"] == plain[0]["mrr"]  # measured, not trained again
+    assert measured[0].diversity["mean_pairwise_distance"] > 0
+    assert measured[0].test == plain[0].test  # measured, not trained again
 
 
 def test_compare_refuses_an_unfinished_run_of_other_settings(tmp_path, umls, monkeypatch):

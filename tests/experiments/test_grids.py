@@ -6,14 +6,8 @@ import dans
 from dans.cli import build_parser
 from dans.errors import DansError
 from dans.experiments import grids
-from dans.experiments.grids import (
-    OUTCOME_COLUMNS,
-    Grid,
-    GridOptions,
-    GridRun,
-    read_results,
-    seed_list,
-)
+from dans.experiments.grids import Grid, GridOptions, GridRun, seed_list
+from dans.experiments.results import OUTCOME_COLUMNS, read_rows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,7 +16,7 @@ FAST = dans.TrainConfig(encoder="lookup", dim=8, epochs=1, eval_every=1, device=
 
 def _grid(summaries, lrs=(0.01, 0.003)):
     runs = [GridRun(f"lr{lr}", f"lr {lr}", FAST.replace(lr=lr), {"lr": repr(lr)}) for lr in lrs]
-    return Grid(runs, ("lr",), lambda rows, out: summaries.append([row["lr"] for row in rows]))
+    return Grid(runs, ("lr",), lambda rows, out: summaries.append([row.key["lr"] for row in rows]))
 
 
 def test_columns_name_the_run_then_the_seed_then_the_outcome():
@@ -35,13 +29,13 @@ def test_the_summary_follows_every_run_and_a_rerun_trains_nothing(tmp_path, umls
     rows = _grid(summaries).run(tmp_path, options)
     # Once after each run, with the rows finished so far, and once at the end.
     assert summaries == [["0.01"], ["0.01", "0.003"], ["0.01", "0.003"]]
-    assert [row["lr"] for row in rows] == ["0.01", "0.003"]
+    assert [row.key["lr"] for row in rows] == ["0.01", "0.003"]
     # How many runs, then each run as it ends with the time left at the pace so far.
     assert said[0] == "2 of 2 runs to train, 1 at a time; the time left is estimated after each run"
     assert said[1].startswith("[1/2] lr 0.01: test MRR ") and said[1].endswith(" min left")
     assert said[2].startswith("[2/2] lr 0.003: test MRR ") and "left" not in said[2]
-    assert read_results(tmp_path / "results.csv") == rows
-    assert all(row["status"] == "ok" and row["dataset"] == "umls" for row in rows)
+    assert read_rows(tmp_path / "results.csv") == rows
+    assert all(row.finished and row.dataset == "umls" for row in rows)
     summaries.clear()
     said.clear()
     assert _grid(summaries).run(tmp_path, options) == rows

@@ -48,7 +48,7 @@ def test_cells_give_their_seeds_tests_devices_and_costs(result_row):
     rows = [result_row("uniform", s, m) for s, m in enumerate(uniform, 1)]
     rows += [result_row("mcns", s, m, device="cuda") for s, m in enumerate(mcns, 1)]
     rows += [result_row("kbgan", 1, 0.2), result_row("kbgan", 2, 0.25)]
-    epochs = {run_key(row): float(row["seed"]) for row in rows}
+    epochs = {run_key(row): float(row.seed) for row in rows}
     published = {"distmult": {"mcns": {"mrr": [0.376, 0.01]}, "sans": {"mrr": [0.349, 0.01]}}}
     samplers = ["uniform", "mcns", "kbgan", "sans", "cake"]
     markdown, figures = paper_table(rows, published, samplers, ["distmult", "rotate"], 3, epochs)

@@ -5,7 +5,8 @@ import pytest
 import dans
 from dans.cli import main
 from dans.errors import DansError
-from dans.experiments.grids import GridOptions, read_results
+from dans.experiments.grids import GridOptions
+from dans.experiments.results import read_rows
 from dans.experiments.sweep import sweep, sweep_key, sweep_values, value_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,17 +64,17 @@ def test_sweep_trains_each_value_and_seed(tmp_path, umls, png_size):
     out = tmp_path / "sweep"
     config = dans.TrainConfig(**FAST, sampler="dans")
     rows = sweep(config, "n_negatives", ["4", "2"], 2, out, GridOptions(False, lambda _: None))
-    assert [(r["param"], r["value"], r["seed"]) for r in rows] == [
-        ("negatives", "4", "1"),
-        ("negatives", "4", "2"),
-        ("negatives", "2", "1"),
-        ("negatives", "2", "2"),
+    assert [(r.key["param"], r.key["value"], r.seed) for r in rows] == [
+        ("negatives", "4", 1),
+        ("negatives", "4", 2),
+        ("negatives", "2", 1),
+        ("negatives", "2", 2),
     ]
     for row in rows:
-        run = out / "runs" / f"negatives={row['value']}-seed{row['seed']}"
+        run = out / "runs" / f"negatives={row.key['value']}-seed{row.seed}"
         stored = dans.TrainConfig.from_toml(run / "config.toml")
-        assert (stored["negatives"], stored["seed"]) == (int(row["value"]), int(row["seed"]))
-    assert read_results(out / "results.csv") == rows
+        assert (stored["negatives"], stored["seed"]) == (int(row.key["value"]), row.seed)
+    assert read_rows(out / "results.csv") == rows
     table = (out / "table.md").read_text()
     assert "| 4 | 2 |" in table and "| 2 | 2 |" in table
     assert png_size(out / "sweep.png")[0] >= 800

@@ -11,7 +11,8 @@ from typing import Any
 from dans.data.datasets import DATASETS, locate
 from dans.evaluation.metrics import METRIC_NAMES, Evaluation
 from dans.experiments.diversity import DIVERSITY_COLUMNS
-from dans.experiments.grids import LATEX_TABLE_FILE, RESULTS_FILE, TABLE_FILE, read_results
+from dans.experiments.grids import LATEX_TABLE_FILE, TABLE_FILE
+from dans.experiments.results import RESULTS_FILE, read_csv
 from dans.prediction import Prediction
 from dans.recipes import describe, recipe, recipe_names
 from dans.rundir import RunMetrics
@@ -128,7 +129,7 @@ def grid_summary(out: Path, runs: int, chart: str = "", table_format: str = "mar
     """A grid's table as written (markdown or LaTeX), how many runs it holds, and its chart when
     there is one; or, as JSON, the rows of its results."""
     if table_format == "json":
-        return json.dumps(read_results(out / RESULTS_FILE), indent=2)
+        return json.dumps(read_csv(out / RESULTS_FILE), indent=2)
     lines = [f"{runs} runs in {out / RESULTS_FILE}"]
     if chart and (out / chart).exists():
         lines.append(f"chart: {out / chart}")

@@ -18,6 +18,7 @@ from dans.experiments.grids import (
     write_table,
 )
 from dans.experiments.plots import bar_chart
+from dans.experiments.results import GridRow
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.samplers import SAMPLERS, DANSSampler
 
@@ -31,7 +32,7 @@ def ablate(
     seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
-) -> list[dict[str, str]]:
+) -> list[GridRow]:
     """Train each variant of :data:`dans.experiments.paper.ABLATIONS` with ``config``'s DANS
     for ``seeds`` (a count N: seeds 1..N) into ``out/runs``, resuming as ``dans compare`` does;
     writes ``results.csv``, ``table.md`` and ``ablation.png`` and returns the result rows."""
@@ -52,7 +53,7 @@ def ablate(
     return Grid(runs, ("variant",), _summarize).run(out, options)
 
 
-def _summarize(rows: list[dict[str, str]], out: Path) -> None:
+def _summarize(rows: list[GridRow], out: Path) -> None:
     """The ablation's table and bar chart."""
     dataset = dataset_of(rows)
     title = f"DANS ablation on {dataset}: test metrics, mean ± std over seeds"

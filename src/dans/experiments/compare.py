@@ -20,6 +20,7 @@ from dans.experiments.grids import (
     seed_list,
     write_table,
 )
+from dans.experiments.results import GridRow
 from dans.experiments.tables import (
     RANKS_NOTE,
     TABLE_METRICS,
@@ -33,8 +34,9 @@ from dans.experiments.tables import (
     seeds_cell,
 )
 
-# The config keys the grid sets for each run.
+# The config keys the grid sets for each run, and the results.csv columns that name a run.
 GRID_KEYS = ("sampler", "decoder", "seed")
+KEY_COLUMNS = ("sampler", "decoder")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def comparison_grid(
         )
         for cell in grid(samplers, decoders, seeds)
     ]
-    return Grid(runs, ("sampler", "decoder"), _write_table)
+    return Grid(runs, KEY_COLUMNS, _write_table)
 
 
 def compare(
@@ -83,7 +85,7 @@ def compare(
     seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
-) -> list[dict[str, str]]:
+) -> list[GridRow]:
     """Train every cell not finished before into ``out/runs/<cell>`` (see
     :mod:`dans.experiments.grids`), ``jobs`` at a time, then write ``results.csv`` and
     ``table.md``; returns the result rows.
@@ -93,17 +95,19 @@ def compare(
     return comparison_grid(config, samplers, decoders, seeds).run(out, options)
 
 
-def _write_table(rows: list[dict[str, str]], out: Path) -> None:
+def _write_table(rows: list[GridRow], out: Path) -> None:
     write_table(out, render_table(rows))
 
 
-def render_table(rows: Sequence[dict[str, str]]) -> str:
+def render_table(rows: Sequence[GridRow]) -> str:
     """The paper's layout: a block of samplers per decoder; MRR, H@1 and NDCG@5 as mean ± std
     over seeds, the best of each column in bold and the runner-up underlined; a paired t-test of
     each sampler's MRR against each baseline present (uniform, NSCaching) over the seeds both
     ran, Holm-corrected across every distinct test in the table."""
-    decoders = list(dict.fromkeys(row["decoder"] for row in rows))
-    blocks = {d: by_seed([row for row in rows if row["decoder"] == d], "sampler") for d in decoders}
+    decoders = list(dict.fromkeys(row.key["decoder"] for row in rows))
+    blocks = {
+        d: by_seed([row for row in rows if row.key["decoder"] == d], "sampler") for d in decoders
+    }
     baselines = [b for b in paper.BASELINES if any(b in groups for groups in blocks.values())]
     # Each test once: uniform against NSCaching is the same test as NSCaching against uniform.
     tests = list(
@@ -129,7 +133,7 @@ def render_table(rows: Sequence[dict[str, str]]) -> str:
         *header("sampler", [f"p ({baseline})" for baseline in baselines]),
     ]
     for decoder, groups in blocks.items():
-        block = [row for row in rows if row["decoder"] == decoder]
+        block = [row for row in rows if row.key["decoder"] == decoder]
         cells = metric_cells(groups)
         title = paper.DECODER_TITLES.get(decoder, decoder)
         lines.append(f"| **{title}** |" + " |" * (len(TABLE_METRICS) + 1 + len(baselines)))

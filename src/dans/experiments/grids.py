@@ -32,6 +32,7 @@ from dans.errors import DansError, TrainingDiverged
 from dans.evaluation.metrics import METRIC_NAMES
 from dans.experiments.claims import CLAIMS_FOLDER, LEASE_SECONDS, Claims, locked
 from dans.experiments.diversity import DIVERSITY_COLUMNS, DIVERSITY_POSITIVES, measure_diversity
+from dans.experiments.results import RESULTS_FILE, GridRow, result_columns, results_csv
 from dans.experiments.tables import latex_table
 from dans.files import make_folder, write_atomic
 from dans.folders import Kind, claim_folder, writing
@@ -39,33 +40,12 @@ from dans.pipeline import CHECKPOINT_EVERY, run_training
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, DIVERSITY_FILE, METRICS_FILE
 from dans.tracking import NO_TRACKERS, TrackerSpec
 
-RESULTS_FILE, TABLE_FILE, RUNS_FOLDER = "results.csv", "table.md", "runs"
+TABLE_FILE, RUNS_FOLDER = "table.md", "runs"
 LATEX_TABLE_FILE = "table.tex"
 # How often a grid's worker process looks whether the grid process is still there.
 PARENT_CHECK_SECONDS = 1.0
-# What results.csv says of every run after the columns that name it in its grid.
-OUTCOME_COLUMNS = (
-    "status",
-    *METRIC_NAMES,
-    "valid_mrr",
-    "epochs",
-    "best_epoch",
-    "train_seconds",
-    "eval_seconds",
-    "peak_memory_mb",
-    "device",
-    *DIVERSITY_COLUMNS,
-)
-# The outcome columns that say where a run trained and measure that machine (its speed, its
-# load) rather than the run.
-MACHINE_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb", "device")
 # The settings that say where a run trains rather than what it trains.
 PLACEMENT_KEYS = frozenset({"device"})
-
-
-def without_machine_columns(row: dict[str, str]) -> dict[str, str]:
-    """``row`` less its :data:`MACHINE_COLUMNS`: what a run gives wherever and however it ran."""
-    return {key: value for key, value in row.items() if key not in MACHINE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -107,14 +87,14 @@ class Grid:
 
     runs: Sequence[GridRun]
     key_columns: tuple[str, ...]
-    summarize: Callable[[list[dict[str, str]], Path], None]
+    summarize: Callable[[list[GridRow], Path], None]
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns of results.csv."""
-        return ("dataset", *self.key_columns, "seed", *OUTCOME_COLUMNS)
+        return result_columns(self.key_columns)
 
-    def run(self, out: Path, options: GridOptions = DEFAULT_OPTIONS) -> list[dict[str, str]]:
+    def run(self, out: Path, options: GridOptions = DEFAULT_OPTIONS) -> list[GridRow]:
         """Train every run not finished before into ``out/runs/<name>``, as ``options`` say;
         returns the result rows.
 
@@ -139,18 +119,16 @@ class Grid:
         finally:
             claims.close()
 
-    def _run_claimed(self, out: Path, options: GridOptions, claims: Claims) -> list[dict[str, str]]:
+    def _run_claimed(self, out: Path, options: GridOptions, claims: Claims) -> list[GridRow]:
         """:meth:`run` once this process can claim runs in ``out``."""
         runs = self.runs
         pending, seconds_before = [], []
         for number, run in enumerate(runs, 1):
             if finished(run_directory(out, run), run.config, options.diversity):
                 options.report(f"{_prefix(number, runs)}: done before")
-                result = outcome(run_directory(out, run)) or {}
-                if result.get("status") == "ok":
-                    seconds_before.append(
-                        float(result["train_seconds"]) + float(result["eval_seconds"])
-                    )
+                result = outcome(run_directory(out, run), run)
+                if result is not None and result.finished:
+                    seconds_before.append(result.train_seconds + result.eval_seconds)
             else:
                 pending.append(number)
         options.report(_plan(len(runs), len(pending), options.jobs, seconds_before))
@@ -246,9 +224,9 @@ def finished(run_dir: Path, config: TrainConfig, diversity: bool = False) -> boo
     return done
 
 
-def outcome(run_dir: Path) -> dict[str, str] | None:
-    """The :data:`OUTCOME_COLUMNS` of a finished run (the diversity ones when it was measured),
-    plus its ``dataset``; None if unfinished."""
+def outcome(run_dir: Path, run: GridRun) -> GridRow | None:
+    """The row of ``run`` from its folder ``run_dir`` (its diversity when it was measured);
+    None if unfinished."""
     if (run_dir / METRICS_FILE).exists():
         metrics = json.loads((run_dir / METRICS_FILE).read_text())
         diversity = (
@@ -256,53 +234,35 @@ def outcome(run_dir: Path) -> dict[str, str] | None:
             if (run_dir / DIVERSITY_FILE).exists()
             else {}
         )
-        return {
-            **{key: repr(diversity[key]) for key in DIVERSITY_COLUMNS if key in diversity},
-            "dataset": metrics["dataset"],
-            "status": "ok",
-            **{key: repr(metrics["test"][key]) for key in METRIC_NAMES},
-            "valid_mrr": repr(metrics["valid"]["mrr"]),
-            "epochs": str(metrics["epochs"]),
-            "best_epoch": str(metrics["best_epoch"]),
-            "train_seconds": f"{metrics['train_seconds']:.1f}",
-            "eval_seconds": f"{metrics['eval_seconds']:.1f}",
-            "peak_memory_mb": (
-                "" if metrics.get("peak_memory_mb") is None else f"{metrics['peak_memory_mb']:.0f}"
-            ),
-            "device": metrics["device"],
-        }
+        return GridRow(
+            key=run.key,
+            seed=run.config.runtime.seed,
+            dataset=metrics["dataset"],
+            test={name: metrics["test"][name] for name in METRIC_NAMES},
+            valid_mrr=metrics["valid"]["mrr"],
+            epochs=metrics["epochs"],
+            best_epoch=metrics["best_epoch"],
+            train_seconds=metrics["train_seconds"],
+            eval_seconds=metrics["eval_seconds"],
+            peak_memory_mb=metrics.get("peak_memory_mb"),
+            device=metrics["device"],
+            diversity={name: diversity[name] for name in DIVERSITY_COLUMNS if name in diversity},
+        )
     if (run_dir / DIVERGED_FILE).exists():
-        return {"status": "diverged"}
+        return GridRow(key=run.key, seed=run.config.runtime.seed, status="diverged")
     return None
 
 
-def write_results(
-    out: Path, runs: Sequence[GridRun], columns: Sequence[str]
-) -> list[dict[str, str]]:
-    """Rewrite ``out/results.csv`` with one row per finished run, in grid order; returns them.
+def write_results(out: Path, runs: Sequence[GridRun], columns: Sequence[str]) -> list[GridRow]:
+    """Rewrite ``out/results.csv`` with one row per finished run, in grid order; returns them as
+    the file holds them (seconds to a tenth, memory to a MiB).
 
-    ``columns`` are each run's key columns and ``seed``, then :data:`OUTCOME_COLUMNS`."""
-    rows = []
-    for run in runs:
-        result = outcome(run_directory(out, run))
-        if result is not None:
-            row = {**run.key, "seed": str(run.config.runtime.seed), **result}
-            rows.append({column: row.get(column, "") for column in columns})
-    write_atomic(out / RESULTS_FILE, render_csv(rows, columns).encode())
-    return rows
-
-
-def render_csv(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
+    ``columns`` are the dataset, each run's key columns and ``seed``, then
+    :func:`~dans.experiments.results.result_columns`."""
+    rows = [row for run in runs if (row := outcome(run_directory(out, run), run)) is not None]
+    text = results_csv(rows, columns)
+    write_atomic(out / RESULTS_FILE, text.encode())
+    return [GridRow.from_cells(cells) for cells in csv.DictReader(io.StringIO(text))]
 
 
 def _train(

@@ -14,6 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from dans.experiments.results import GridRow
 from dans.experiments.tables import (
     TABLE_METRICS,
     by_seed,
@@ -64,13 +65,12 @@ def published() -> dict[str, Any]:
     return json.loads(PUBLISHED_FILE.read_text())
 
 
-Row = dict[str, str]
 # A run of a comparison: its sampler, decoder and seed.
 RunKey = tuple[str, str, int]
 
 
 def paper_table(
-    rows: list[Row],
+    rows: list[GridRow],
     published: dict[str, dict[str, dict[str, list[float]]]],
     samplers: list[str],
     decoders: list[str],
@@ -80,7 +80,7 @@ def paper_table(
     """The table as markdown, and one record per (decoder, sampler) cell; ``epochs`` gives each
     run's median epoch seconds by (sampler, decoder, seed)."""
     blocks = {
-        decoder: by_seed([row for row in rows if row["decoder"] == decoder], "sampler")
+        decoder: by_seed([row for row in rows if row.key["decoder"] == decoder], "sampler")
         for decoder in decoders
     }
     tests = [(d, s) for d in decoders for s in samplers if s != "uniform"]
@@ -115,7 +115,7 @@ def paper_table(
             ]
             p = corrected.get((decoder, sampler), math.nan)
             speed, peak = _cost(runs, epochs)
-            devices = sorted({run.get("device") or "unrecorded" for run in runs.values()})
+            devices = sorted({run.device or "unrecorded" for run in runs.values()})
             complete = "" if len(runs) in (0, seeds) else " (incomplete)"
             lines.append(
                 f"| {sampler} | {len(runs)}{complete} | {' | '.join(cells)} | "
@@ -128,7 +128,7 @@ def paper_table(
                     "sampler": sampler,
                     "seeds": sorted(runs),
                     "ours": {
-                        key: [float(run[key]) for run in runs.values()] for key, _ in TABLE_METRICS
+                        key: [run.test[key] for run in runs.values()] for key, _ in TABLE_METRICS
                     },
                     "paper": theirs,
                     "p_holm_vs_uniform": None if math.isnan(p) else p,
@@ -143,16 +143,16 @@ def paper_table(
     return "\n".join(lines) + "\n", figures
 
 
-def _cost(runs: dict[int, Row], epochs: dict[RunKey, float]) -> tuple[str, str]:
+def _cost(runs: dict[int, GridRow], epochs: dict[RunKey, float]) -> tuple[str, str]:
     """The mean over seeds of each run's median epoch seconds, and the largest peak memory
     recorded."""
     if not runs:
         return "–", "–"
     speed = statistics.fmean(epochs[run_key(r)] for r in runs.values())
-    peaks = [float(r["peak_memory_mb"]) for r in runs.values() if r.get("peak_memory_mb")]
+    peaks = [r.peak_memory_mb for r in runs.values() if r.peak_memory_mb is not None]
     return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
 
 
-def run_key(row: Row) -> RunKey:
+def run_key(row: GridRow) -> RunKey:
     """A result row's (sampler, decoder, seed)."""
-    return row["sampler"], row["decoder"], int(row["seed"])
+    return row.key["sampler"], row.key["decoder"], row.seed

@@ -20,6 +20,7 @@ from dans.experiments.grids import (
     write_table,
 )
 from dans.experiments.plots import line_chart
+from dans.experiments.results import GridRow
 from dans.experiments.tables import by_seed, dataset_of, metric_series, summary_table
 from dans.options import flag_name, value_type
 
@@ -74,7 +75,7 @@ def sweep(
     seeds: Seeds,
     out: Path,
     options: GridOptions = DEFAULT_OPTIONS,
-) -> list[dict[str, str]]:
+) -> list[GridRow]:
     """Train ``config`` with ``param`` set to each value for ``seeds`` (a count N: seeds 1..N) into
     ``out/runs``, resuming as ``dans compare`` does; writes ``results.csv``, ``table.md`` and
     ``sweep.png`` and returns the result rows."""
@@ -99,7 +100,7 @@ def sweep(
     ).run(out, options)
 
 
-def _summarize(rows: list[dict[str, str]], out: Path, key: str, sampler: str) -> None:
+def _summarize(rows: list[GridRow], out: Path, key: str, sampler: str) -> None:
     """The sweep's table and line chart."""
     dataset = dataset_of(rows)
     title = (

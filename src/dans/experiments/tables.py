@@ -6,28 +6,29 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from dans.experiments.results import GridRow
 
 # The paper's table columns, each higher-is-better.
 TABLE_METRICS = (("mrr", "MRR"), ("hits@1", "H@1"), ("ndcg@5", "NDCG@5"))
 RANKS_NOTE = "filtered, realistic ranks"
 
-Row = dict[str, str]
 
-
-def by_seed(rows: Sequence[Row], column: str) -> dict[str, dict[int, Row]]:
-    """The finished rows of each value of ``column`` (in order of first appearance, diverged
-    runs included so that a value none of whose runs finished still gets a line), by seed."""
-    groups: dict[str, dict[int, Row]] = {row[column]: {} for row in rows}
+def by_seed(rows: Sequence[GridRow], column: str) -> dict[str, dict[int, GridRow]]:
+    """The finished rows of each value of key ``column`` (in order of first appearance,
+    diverged runs included so that a value none of whose runs finished still gets a line), by
+    seed."""
+    groups: dict[str, dict[int, GridRow]] = {row.key[column]: {} for row in rows}
     for row in rows:
-        if row["status"] == "ok":
-            groups[row[column]][int(row["seed"])] = row
+        if row.finished:
+            groups[row.key[column]][row.seed] = row
     return groups
 
 
-def dataset_of(rows: Sequence[Row]) -> str:
+def dataset_of(rows: Sequence[GridRow]) -> str:
     """The dataset the finished rows name ("" before any run finished)."""
-    return next((row["dataset"] for row in rows if row.get("dataset")), "")
+    return next((row.dataset for row in rows if row.dataset), "")
 
 
 def header(first: str, extra: Sequence[str] = ()) -> list[str]:
@@ -35,13 +36,13 @@ def header(first: str, extra: Sequence[str] = ()) -> list[str]:
     return ["| " + " | ".join(titles) + " |", "|---" * len(titles) + "|"]
 
 
-def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
+def metric_cells(groups: dict[str, dict[int, GridRow]]) -> dict[str, list[str]]:
     """For each group, its :data:`TABLE_METRICS` as ``mean ± std`` text (the mean alone for a
     single seed), styled against the other groups' means."""
     cells: dict[str, list[str]] = {label: [] for label in groups}
     for key, _ in TABLE_METRICS:
         values = {
-            label: [float(r[key]) for r in runs.values()] for label, runs in groups.items() if runs
+            label: [r.test[key] for r in runs.values()] for label, runs in groups.items() if runs
         }
         means = {label: statistics.fmean(seeds) for label, seeds in values.items()}
         ranking = sorted(set(means.values()), reverse=True)
@@ -59,17 +60,18 @@ def metric_cells(groups: dict[str, dict[int, Row]]) -> dict[str, list[str]]:
     return cells
 
 
-def seeds_cell(rows: Sequence[Row], runs: dict[int, Row], match: Row) -> str:
-    """How many seeds finished, and how many diverged among the rows that agree with ``match``."""
+def seeds_cell(rows: Sequence[GridRow], runs: dict[int, GridRow], match: Mapping[str, str]) -> str:
+    """How many seeds finished, and how many diverged among the rows whose key agrees with
+    ``match``."""
     diverged = sum(
         1
         for row in rows
-        if row["status"] == "diverged" and all(row[k] == v for k, v in match.items())
+        if row.status == "diverged" and all(row.key[k] == v for k, v in match.items())
     )
     return f"{len(runs)}" + (f" (+{diverged} diverged)" if diverged else "")
 
 
-def summary_table(rows: Sequence[Row], column: str, title: str) -> str:
+def summary_table(rows: Sequence[GridRow], column: str, title: str) -> str:
     """One line per value of ``column``: its seeds and metrics over them."""
     groups = by_seed(rows, column)
     cells = metric_cells(groups)
@@ -97,10 +99,12 @@ def three(value: float) -> str:
     return f"{value:.3f}".replace("0.", ".", 1) if 0 <= value < 1 else f"{value:.3f}"
 
 
-def metric_series(groups: dict[str, dict[int, Row]], key: str) -> list[tuple[str, float, float]]:
+def metric_series(
+    groups: dict[str, dict[int, GridRow]], key: str
+) -> list[tuple[str, float, float]]:
     """(label, mean, std) of ``key`` for each group that has finished runs, for a chart."""
     return [
-        (label, *mean_std([float(r[key]) for r in runs.values()]))
+        (label, *mean_std([r.test[key] for r in runs.values()]))
         for label, runs in groups.items()
         if runs
     ]
@@ -175,12 +179,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def mrr_p_value(runs: dict[int, dict[str, str]], baseline: dict[int, dict[str, str]]) -> float:
+def mrr_p_value(runs: dict[int, GridRow], baseline: dict[int, GridRow]) -> float:
     """:func:`paired_p_value` of the test MRR of two groups' runs (by seed), over the seeds
     both finished."""
     seeds = sorted(runs.keys() & baseline.keys())
     return paired_p_value(
-        [float(runs[s]["mrr"]) for s in seeds], [float(baseline[s]["mrr"]) for s in seeds]
+        [runs[s].test["mrr"] for s in seeds], [baseline[s].test["mrr"] for s in seeds]
     )
 
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from dans.config import COMPONENTS, SECTIONS, TrainConfig, read_toml, where_set
 from dans.errors import ConfigError, DansError, TrainingDiverged
 from dans.experiments.claims import LEASE_SECONDS, locked
-from dans.experiments.grids import render_csv
 from dans.experiments.plots import save_figure
+from dans.experiments.results import render_csv
 from dans.files import make_folder, write_atomic
 from dans.folders import Kind, claim_folder
 from dans.options import OptionError, flag_name, show, value_type
