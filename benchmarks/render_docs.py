@@ -14,8 +14,9 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
   its options class;
 - ``sampler SAMPLER``: the sampler's test MRR on every graph and decoder it ran, and its epoch
   time against uniform's in the same grid;
-- ``runs PATH``: a settings grid's JSON (``runs`` of settings and outcomes), a row per setting,
-  mean ± std over its seeds;
+- ``runs PATH``: a `dans sweep` results.csv, or a settings grid's JSON as the script that
+  `dans sweep` replaced wrote it (``runs`` of settings and outcomes), a row per setting, mean ±
+  std over its seeds;
 - ``metrics PATH ...``: a row per run's ``metrics.json`` (a path may hold ``*``);
 - ``json PATH``: any other benchmark's JSON, a row per value;
 - ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run.
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from dans.experiments import paper
 from dans.experiments.results import GridRow, read_csv, read_rows
+from dans.experiments.sweep import JOIN
 from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
 from dans.options import flag_name
 from dans.samplers import SAMPLERS
@@ -185,21 +187,47 @@ OUTCOMES = ("valid_mrr", "test_mrr", "test_hits@1", "best_epoch", "epochs", "tra
 def runs_table(path: Path) -> str:
     """A settings grid's runs: a row per setting (its grid keys but the seed), each outcome's
     mean ± std over the setting's seeds."""
-    record = json.loads(path.read_text())
-    keys = [key for key in record["grid"] if key != "seed"]
-    outcomes = [key for key in OUTCOMES if any(key in run for run in record["runs"])]
+    keys, runs, fixed = _sweep_runs(path) if path.suffix == ".csv" else _grid_runs(path)
+    outcomes = [key for key in OUTCOMES if any(key in run for run in runs)]
     settings: dict[tuple[str, ...], list[dict]] = {}
-    for run in record["runs"]:
+    for run in runs:
         settings.setdefault(tuple(str(run[key]) for key in keys), []).append(run)
     lines = [
         "| " + " | ".join([*keys, "seeds", *outcomes]) + " |",
         "|" + "---|" * (len(keys) + 1 + len(outcomes)),
     ]
-    for setting, runs in settings.items():
-        cells = [_mean_text([float(run[key]) for run in runs if key in run]) for key in outcomes]
-        lines.append("| " + " | ".join([*setting, str(len(runs)), *cells]) + " |")
-    fixed = ", ".join(f"{key} {value}" for key, value in record.get("fixed", {}).items())
-    return "\n".join(lines) + (f"\n\nFixed: {fixed}.\n" if fixed else "\n")
+    for setting, these in settings.items():
+        cells = [_mean_text([float(run[key]) for run in these if key in run]) for key in outcomes]
+        lines.append("| " + " | ".join([*setting, str(len(these)), *cells]) + " |")
+    text = ", ".join(f"{key} {value}" for key, value in fixed.items())
+    return "\n".join(lines) + (f"\n\nFixed: {text}.\n" if text else "\n")
+
+
+def _grid_runs(path: Path) -> tuple[list[str], list[dict], dict]:
+    """The swept keys, the runs and the fixed settings of a settings grid's JSON, as the
+    settings-grid script that `dans sweep` replaced recorded them."""
+    record = json.loads(path.read_text())
+    return [key for key in record["grid"] if key != "seed"], record["runs"], record.get("fixed", {})
+
+
+def _sweep_runs(path: Path) -> tuple[list[str], list[dict], dict]:
+    """The swept keys and the finished runs of a `dans sweep` results.csv, each run's outcomes
+    named as :func:`_grid_runs` names them."""
+    rows = [row for row in read_rows(path) if row.finished]
+    keys = rows[0].key["param"].split(JOIN) if rows else []
+    runs = [
+        {
+            **dict(zip(keys, row.key["value"].split(JOIN), strict=True)),
+            "valid_mrr": row.valid_mrr,
+            "test_mrr": row.test["mrr"],
+            "test_hits@1": row.test["hits@1"],
+            "best_epoch": row.best_epoch,
+            "epochs": row.epochs,
+            "train_seconds": row.train_seconds,
+        }
+        for row in rows
+    ]
+    return keys, runs, {}
 
 
 def metrics_table(patterns: list[str]) -> str:

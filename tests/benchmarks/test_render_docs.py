@@ -5,6 +5,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from dans.experiments.results import GridRow, result_columns, results_csv
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "render_docs.py"
 spec = importlib.util.spec_from_file_location("render_docs", SCRIPT)
 render_docs = importlib.util.module_from_spec(spec)
@@ -51,3 +53,29 @@ def test_a_headline_cell_by_hand():
     assert render_docs._cell("mcns", {"mcns": 0.40612}, 0.1791) == "mcns .406 (p .179)"
     assert render_docs._cell("dans", {"dans": 0.2}, 0.0004) == ".200 (p <.001)"
     assert render_docs._cell("dans", {}, None) == "–"
+
+
+def test_a_sweeps_results_render_a_row_per_setting(tmp_path):
+    def row(value, seed, mrr):
+        return GridRow(
+            {"param": "lr,decoder", "value": value},
+            seed,
+            test={"mrr": mrr, "hits@1": mrr / 2},
+            valid_mrr=mrr + 0.1,
+            epochs=10,
+            best_epoch=seed * 5,
+            train_seconds=20.0,
+        )
+
+    rows = [row("0.01,distmult", 1, 0.4), row("0.01,distmult", 2, 0.6), row("0.1,rotate", 1, 0.3)]
+    rows.append(GridRow({"param": "lr,decoder", "value": "0.1,rotate"}, 2, "diverged"))
+    path = tmp_path / "results.csv"
+    path.write_text(results_csv(rows, result_columns(("param", "value"))))
+    assert render_docs.runs_table(path).splitlines() == [
+        "| lr | decoder | seeds | valid_mrr | test_mrr | test_hits@1 | best_epoch | epochs "
+        "| train_seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| 0.01 | distmult | 2 | .600 ± .141 | .500 ± .141 | .250 ± .071 | 7.5 ± 3.5 | 10.0 ± 0.0 "
+        "| 20.0 ± 0.0 |",
+        "| 0.1 | rotate | 1 | .400 | .300 | .150 | 5 | 10 | 20 |",
+    ]

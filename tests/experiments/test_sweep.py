@@ -7,7 +7,7 @@ from dans.cli import main
 from dans.errors import DansError
 from dans.experiments.grids import GridOptions
 from dans.experiments.results import read_rows
-from dans.experiments.sweep import sweep, sweep_key, sweep_values, value_label
+from dans.experiments.sweep import sweep, sweep_grid, sweep_key, sweep_values, value_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,15 +29,26 @@ def test_sweep_key(name, key):
     assert sweep_key(name) == key
 
 
-@pytest.mark.parametrize("name", ["sampler", "dans_film", "seed", "nope", "device"])
-def test_sweep_key_refuses_what_is_not_a_numeric_setting(name):
-    with pytest.raises(DansError, match="not a numeric setting"):
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("seed", "seed is not swept; use --seeds"),
+        ("device", "device is not swept"),
+        ("nope", "'nope' is not a setting of `dans train`"),
+    ],
+)
+def test_sweep_key_refuses_the_seed_the_device_and_what_is_not_a_setting(name, message):
+    with pytest.raises(DansError, match=message):
         sweep_key(name)
 
 
 def test_sweep_values_take_the_setting_type():
     assert sweep_values("negatives", ["1", "5", "20"]) == [1, 5, 20]
     assert sweep_values("dans_film_lambda", ["1e-2", "0.0001"]) == [0.01, 0.0001]
+    assert sweep_values("dans_film", ["true", "false"]) == [True, False]
+    assert sweep_values("decoder", ["distmult", "rotate"]) == ["distmult", "rotate"]
+    with pytest.raises(DansError, match="'yes' is not true or false"):
+        sweep_values("dans_film", ["yes"])
     for bad, message in [("2.5", "not an int"), ("x", "not an int")]:
         with pytest.raises(DansError, match=message):
             sweep_values("negatives", [bad])
@@ -50,6 +61,7 @@ def test_sweep_values_take_the_setting_type():
 
 def test_value_labels_are_exact():
     assert [value_label(v) for v in (20, 1e-05, 0.0001, 0.01)] == ["20", "1e-05", "0.0001", "0.01"]
+    assert [value_label(v) for v in (True, False, "snap")] == ["true", "false", "snap"]
     assert value_label(0.1234567) != value_label(0.1234568)
 
 
@@ -100,3 +112,39 @@ def test_cli_sweep_bad_value_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "dans sweep: error: --negatives must be at least 1, got 0\n"
     assert not (tmp_path / "s").exists()
+
+
+def test_a_sweep_of_several_settings_trains_every_combination(tmp_path, umls):
+    out = tmp_path / "grid"
+    config = dans.TrainConfig(**FAST, sampler="uniform")
+    settings = {"lr": ["0.01", "0.003"], "decoder": ["distmult", "transe"]}
+    rows = sweep_grid(config, settings, [2], out, GridOptions(False, lambda _: None))
+    assert [(r.key["param"], r.key["value"], r.seed) for r in rows] == [
+        ("lr,decoder", "0.01,distmult", 2),
+        ("lr,decoder", "0.01,transe", 2),
+        ("lr,decoder", "0.003,distmult", 2),
+        ("lr,decoder", "0.003,transe", 2),
+    ]
+    stored = dans.TrainConfig.from_toml(
+        out / "runs" / "lr=0.003,decoder=transe-seed2" / "config.toml"
+    )
+    assert (stored["lr"], stored["decoder"], stored["seed"]) == (0.003, "transe", 2)
+    assert "| 0.003,transe | 1 |" in (out / "table.md").read_text()
+    assert not (out / "sweep.png").exists()  # a chart is drawn for one numeric setting
+
+
+def test_a_sweep_refuses_a_setting_named_twice_and_a_component_setting_unused(tmp_path):
+    config = dans.TrainConfig(**FAST, sampler="uniform")
+    with pytest.raises(DansError, match="named twice"):
+        sweep_grid(config, {"lr": ["0.1"], "--lr": ["0.2"]}, 1, tmp_path / "a")
+    with pytest.raises(DansError, match="setting of the rgcn encoder, but the runs use --encoder"):
+        sweep_grid(config, {"edge_dropout": ["0.1"]}, 1, tmp_path / "b")
+    # Sweeping the encoder too, its settings are used by some of the runs.
+    assert sweep_key("edge-dropout") == "edge_dropout"
+
+
+def test_cli_sweep_takes_a_values_for_each_param(tmp_path, capsys):
+    argv = ["sweep", "--param", "lr", "--values", "0.1", "--param", "l2", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "give each --param its own --values" in capsys.readouterr().err
