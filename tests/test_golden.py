@@ -65,6 +65,7 @@ SETTINGS = {
     "seed": 3,
     "device": "cpu",
 }
+DEFAULTS = {key: spec.default for key, spec in dans.TrainConfig.specs().items()}
 # The metrics of a run that are not timings.
 KEPT = ("epochs", "best_epoch", "skipped_steps", "valid", "test")
 
@@ -111,8 +112,12 @@ def _no_timings(value: object) -> object:
 def test_a_short_run_gives_what_it_gave_before_the_code_moved(name, tmp_path):
     expected = json.loads(GOLDEN.read_text())[name]
     seen = observe(name, tmp_path / name)
-    # Every key and value as before, in whichever layout (flat or in tables) the file has.
-    assert _settings(seen["config_toml"]) == _settings(expected["config_toml"])
+    # Every key and value as before, in whichever layout (flat or in tables) the file has; a key
+    # added since holds its default, which trains as before.
+    seen_settings, expected_settings = (_settings(o["config_toml"]) for o in (seen, expected))
+    added = seen_settings.keys() - expected_settings.keys()
+    assert {key: seen_settings[key] for key in expected_settings} == expected_settings
+    assert {key: seen_settings[key] for key in added} == {key: DEFAULTS[key] for key in added}
     assert seen["checkpoint_keys"] == expected["checkpoint_keys"]
     assert seen["checkpoint"] == expected["checkpoint"]
     _assert_close(seen["metrics"], expected["metrics"], name)

@@ -30,6 +30,7 @@ TIMINGS = (
     "train_seconds",
     "eval_seconds",
     "seconds_per_epoch",
+    "elapsed_seconds",
     "peak_memory_mb",  # of the process that finished the run
 )
 

@@ -71,6 +71,14 @@ class TrainingSettings(Options):
     epochs: int = option(
         300, "training epochs after pretraining (0: evaluate untrained)", minimum=0
     )
+    time_budget: str = option(
+        "",
+        "train for this long (90s, 10m, 1.5h: training, validation and writing the run's files "
+        "together) instead of --epochs: the warm-up, the decay and the validations are laid out "
+        "on the time spent as --epochs would lay them out on epochs; the best validated model "
+        "is tested ('': train for --epochs)",
+        duration=True,
+    )
     pretrain_epochs: int = option(0, "epochs with uniform negatives before the sampler", minimum=0)
     pretrain_restore_best: bool = option(
         False,
@@ -287,6 +295,10 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """The checks that span settings; raises :class:`ConfigError` naming the flags."""
+        if self.training.time_budget and self.training.pretrain_epochs:
+            raise ConfigError(
+                "--time-budget lays out one phase of training: it cannot follow --pretrain-epochs"
+            )
         if self.training.subgraph_edges and self.model.encoder != "rgcn":
             raise ConfigError("--subgraph-edges needs --encoder rgcn: only it passes messages")
         if self["sparse_embeddings"]:

@@ -189,3 +189,12 @@ def shard(count: int) -> slice:
     concatenating them in rank order gives back all ``count``."""
     rank, size = world().rank, world().size
     return slice(rank * count // size, (rank + 1) * count // size)
+
+
+def largest(value: float, device: torch.device) -> float:
+    """The largest of every process's ``value`` (a world of one: ``value``)."""
+    if world().size == 1:
+        return value
+    found = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(found, op=dist.ReduceOp.MAX)
+    return float(found.item())

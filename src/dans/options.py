@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -90,6 +91,28 @@ def check_range(spec: dataclasses.Field, value: Any, key: str | None = None) -> 
         raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
     if "choices" in meta:
         require_choice(flag, value, meta["choices"])
+    if meta.get("duration") and value:
+        try:
+            duration_seconds(value)
+        except ValueError:
+            raise ConfigError(
+                f"{flag} must be a duration such as 90s, 10m or 1.5h, got {show(value)}"
+            ) from None
+
+
+# A positive number of seconds, minutes or hours: 90s, 10m, 1.5h.
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smh])")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in ``text``, a number and its unit (``90s``, ``10m``, ``1.5h``); raises
+    ``ValueError`` on anything else, zero included."""
+    match = _DURATION.fullmatch(text.strip())
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0.0
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"not a duration: {text!r}")
+    return seconds
 
 
 def require_choice(flag: str, value: str, choices: tuple[str, ...]) -> None:

@@ -329,6 +329,8 @@ def _finish(trainer: Trainer, run_dir: RunDirectory | None) -> FinishedRun:
         peak_memory_mb=memory.peak_mb(trainer.device),
         num_entities=kg.num_entities,
         num_relations=kg.num_relations,
+        time_budget_seconds=trainer.budget,
+        elapsed_seconds=result.elapsed_seconds,
     )
     if run_dir is not None:
         run_dir.write_metrics(metrics)

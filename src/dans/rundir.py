@@ -334,6 +334,11 @@ class RunMetrics:
     # GPU, the process's resident set otherwise; None where unknown (runs from before it was
     # recorded, platforms that do not say).
     peak_memory_mb: float | None = None
+    # The run's time budget, and what training spent of it: training, validation and writing
+    # the run's files together (the test not included); None for runs from before they were
+    # recorded, and the budget None for a run of --epochs.
+    time_budget_seconds: float | None = None
+    elapsed_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``metrics.json``, keys in field order."""

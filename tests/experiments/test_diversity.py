@@ -145,4 +145,4 @@ def test_grid_runs_carry_their_diversity_when_asked(tmp_path, umls):
     )
     assert stored["positives"] == len(umls.train)
     for key in DIVERSITY_COLUMNS:
-        assert float(rows[0][key]) == stored[key]
+        assert rows[0].diversity[key] == stored[key]

@@ -1,5 +1,6 @@
 """Grid tables: mean ± std per group, best bold, runner-up underlined, diverged runs counted."""
 
+from dans.experiments.results import GridRow
 from dans.experiments.tables import (
     by_seed,
     latex_table,
@@ -11,10 +12,10 @@ from dans.experiments.tables import (
 
 
 def _row(variant, seed, mrr, status="ok"):
-    row = {"variant": variant, "seed": str(seed), "status": status, "dataset": "toy"}
-    if status == "ok":
-        row.update({"mrr": str(mrr), "hits@1": str(mrr / 2), "ndcg@5": str(mrr)})
-    return row
+    if status != "ok":
+        return GridRow({"variant": variant}, seed, status)
+    test = {"mrr": mrr, "hits@1": mrr / 2, "ndcg@5": mrr}
+    return GridRow({"variant": variant}, seed, dataset="toy", test=test)
 
 
 ROWS = [

@@ -58,6 +58,21 @@ def training_summary(metrics: RunMetrics) -> str:
         f"({metrics.seconds_per_epoch:.3f} s/epoch{memory}), best valid MRR "
         f"{metrics.valid.mrr:.4f} at epoch {metrics.best_epoch}"
         + (f" [{metrics.valid.protocol}]" if metrics.valid.candidates else "")
+        + budget_use(metrics)
+    )
+
+
+def budget_use(metrics: RunMetrics) -> str:
+    """How a run with a time budget spent it (training, validation, writing its files), as the
+    end of :func:`training_summary`'s line; nothing for a run of --epochs."""
+    if metrics.time_budget_seconds is None or metrics.elapsed_seconds is None:
+        return ""
+    validation = metrics.eval_seconds - metrics.test.seconds
+    writing = metrics.elapsed_seconds - metrics.train_seconds - validation
+    return (
+        f"; of the {metrics.time_budget_seconds:.0f} s budget, {metrics.elapsed_seconds:.1f} s "
+        f"spent: {metrics.train_seconds:.1f} s training, {validation:.1f} s validating, "
+        f"{writing:.1f} s writing the run"
     )
 
 

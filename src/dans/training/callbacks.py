@@ -84,13 +84,22 @@ class Callbacks(TrainingCallback):
 
 
 class ProgressBar(TrainingCallback):
-    """A progress bar over the run's epochs, with the last loss, the speed and the best valid
-    MRR; it leaves nothing on the terminal when the run ends."""
+    """A progress bar over the run's epochs (seconds, for a run with a time budget), with the
+    last loss, the speed and the best valid MRR; it leaves nothing on the terminal when the run
+    ends."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None
 
     def on_train_start(self, trainer: Trainer) -> None:
+        if trainer.budget is not None:
+            self.bar = tqdm(
+                total=round(trainer.budget),
+                initial=round(trainer.elapsed_seconds),
+                unit="s",
+                leave=False,
+            )
+            return
         self.bar = tqdm(
             total=trainer.total_epochs, initial=trainer.epoch, unit="epoch", leave=False
         )
@@ -103,7 +112,8 @@ class ProgressBar(TrainingCallback):
             valid_mrr=f"{trainer.stopper.best:.3f}" if trainer.best is not None else "-",
         )
         # Pretraining that stopped early skipped the rest of its epochs.
-        self.bar.update(trainer.epoch - self.bar.n)
+        done = trainer.epoch if trainer.budget is None else round(trainer.elapsed_seconds)
+        self.bar.update(min(done, self.bar.total) - self.bar.n)
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         assert self.bar is not None

@@ -1,7 +1,8 @@
 """The learning-rate schedule: linear warm-up, then constant, cosine or linear decay, by epoch.
 
 The factor is a pure function of the epoch, so a resumed run sets the same rate as one that never
-stopped without saving any scheduler state.
+stopped without saving any scheduler state. A run with a time budget passes a fractional epoch:
+its place on the schedule (see :class:`~dans.training.trainer.Trainer`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dans.config import LR_DECAYS
 from dans.optim import Optimizer
 
 
-def lr_factor(epoch: int, total: int, warmup: int, decay: str) -> float:
+def lr_factor(epoch: float, total: int, warmup: int, decay: str) -> float:
     """The share of the base learning rate used in ``epoch`` (1-based) of ``total``.
 
     The first ``warmup`` epochs ramp up linearly (``epoch / (warmup + 1)``, never 0); the

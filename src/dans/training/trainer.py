@@ -15,12 +15,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dans.config import TrainConfig
 from dans.data.graph import KnowledgeGraph
-from dans.distributed import broadcast_state, gather_objects, world
+from dans.distributed import broadcast_state, gather_objects, largest, world
 from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import Evaluation, evaluate
 from dans.models.gather import gather_rows
 from dans.models.model import KGModel, score_corrupted, score_triples
 from dans.optim import guarded_step, model_optimizer
+from dans.options import duration_seconds
 from dans.samplers.base import NegativeSampler, StepContext
 from dans.training.callbacks import Callbacks, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
@@ -54,6 +55,8 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     eval_seconds: float
+    # Training, validation and writing the run's files together: what a time budget counts.
+    elapsed_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
     skipped_steps: dict[str, int] = field(default_factory=dict)
 
@@ -64,7 +67,15 @@ class Trainer:
     Each epoch sets the learning rate of :func:`~dans.training.schedule.lr_factor` (warm-up,
     then decay), pretraining epochs included. Validation runs every
     ``config.evaluation.eval_every`` epochs and after the last one; the model and the sampler
-    with the best valid MRR are restored at the end. Early stopping that falls in pretraining ends
+    with the best valid MRR are restored at the end.
+
+    With a ``time_budget``, the run's length is time, not epochs: each epoch's place on the
+    schedule is the share of the budget spent before it, times ``epochs`` (so the warm-up, the
+    decay and the validations fall where ``epochs`` epochs would put them, in proportion), and
+    the last epoch is the one after which another epoch and its validation would overrun the
+    budget, judged by the last epoch's and the last validation's seconds. The budget counts
+    everything :meth:`fit` spends (training, validation, the callbacks writing files), resumed
+    runs included. Early stopping that falls in pretraining ends
     pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
     afresh, so the epoch numbers skip the pretraining epochs not run. The ``callbacks`` (see
     :class:`~dans.training.callbacks.TrainingCallback`) receive each epoch's log row, each
@@ -126,6 +137,14 @@ class Trainer:
         self.eval_seconds = 0.0
         self.skipped_steps = 0
         self.consecutive_skips = 0
+        budget = config.training.time_budget
+        self.budget = duration_seconds(budget) if budget else None
+        # The seconds earlier processes spent on this run, and when this one's fit() began.
+        self._elapsed_before = 0.0
+        self._fit_start: float | None = None
+        # Whether the epoch just trained is the run's last, and what a validation last took.
+        self._final = False
+        self._validation_seconds = 0.0
 
     def step(
         self,
@@ -239,21 +258,33 @@ class Trainer:
     def validate(self) -> Evaluation:
         result = evaluate(self.model, self.kg, "valid", **self.config.ranking())
         self.eval_seconds += result.seconds
+        self._validation_seconds = result.seconds
         return result
 
     @property
     def total_epochs(self) -> int:
-        """Pretraining's epochs and the sampler's."""
+        """Pretraining's epochs and the sampler's (with a time budget, the epochs the schedule
+        is laid out on)."""
         return self.config.training.pretrain_epochs + self.config.training.epochs
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """What :meth:`fit` has spent on the run so far, in this process and the ones before."""
+        running = 0.0 if self._fit_start is None else time.perf_counter() - self._fit_start
+        return self._elapsed_before + running
 
     def fit(self) -> TrainResult:
         """Train from where the trainer stands (epoch 0, or a loaded state) to the end."""
+        self._fit_start = time.perf_counter()
         self.callbacks.on_train_start(self)
-        while self.epoch < self.total_epochs and not self.stopper.should_stop:
+        while self._more_epochs():
             self.epoch += 1
             self.callbacks.on_epoch_start(self)
-            log = self._train_epoch_logged()
-            if self._validation_due():
+            start = self._schedule_position()
+            log = self._train_epoch_logged(start)
+            crossed = self._validation_mark_crossed(start)
+            self._final = self._is_final(log.seconds, crossed)
+            if crossed or self._final:
                 log.valid = self._validate_epoch()
             self.history.append(log.row())
             self.callbacks.on_epoch_end(self, log)
@@ -269,21 +300,66 @@ class Trainer:
         assert self.best is not None
         self.model.load_state_dict(self.best.model)
         self.sampler.load_state_dict(self.best.sampler)
+        self._elapsed_before, self._fit_start = self.elapsed_seconds, None
         result = TrainResult(
             best_epoch=self.best.epoch,
             best_valid=self.best.valid,
             epochs_run=self.epoch,
             train_seconds=self.train_seconds,
             eval_seconds=self.eval_seconds,
+            elapsed_seconds=self._elapsed_before,
             history=self.history,
             skipped_steps={"base": self.skipped_steps, **self.sampler.skipped_steps},
         )
         self.callbacks.on_train_end(self, result)
         return result
 
-    def _train_epoch_logged(self) -> EpochLog:
-        """Train epoch ``self.epoch`` with its phase's sampler at its scheduled learning rate;
-        its log, without validation."""
+    def _more_epochs(self) -> bool:
+        """Whether another epoch trains: not after the last one, nor once patience ran out, nor
+        past ``epochs`` (or the budget)."""
+        if self._final or self.stopper.should_stop:
+            return False
+        if self.budget is None:
+            return self.epoch < self.total_epochs
+        return self._budget_clock() < self.budget
+
+    def _budget_clock(self) -> float:
+        """:attr:`elapsed_seconds` as the whole process group counts it (the slowest process's),
+        so that every process decides alike."""
+        return largest(self.elapsed_seconds, self.device)
+
+    def _schedule_position(self) -> float:
+        """Where the next epoch stands on the schedule, in epochs: its number, or with a time
+        budget the share of the budget spent, times ``epochs`` (fractional)."""
+        if self.budget is None:
+            return self.epoch
+        return 1 + self._budget_clock() / self.budget * self.total_epochs
+
+    def _validation_mark_crossed(self, start: float) -> bool:
+        """Whether the epoch just trained, which began at schedule position ``start``, reached
+        a validation of the schedule: every ``eval_every`` epochs (and where pretraining hands
+        over its best weights), or with a budget where the epochs done on the schedule passed a
+        multiple of ``eval_every``."""
+        every, training = self.config.evaluation.eval_every, self.config.training
+        if self.budget is not None:
+            # A position is 1 + the epochs done before it.
+            return (self._schedule_position() - 1) // every > (start - 1) // every
+        return self.epoch % every == 0 or (
+            training.pretrain_restore_best and self.epoch == training.pretrain_epochs
+        )
+
+    def _is_final(self, epoch_seconds: float, validating: bool) -> bool:
+        """Whether the epoch just trained (in ``epoch_seconds``, to be validated or not) is the
+        last: the last of ``epochs``, or the last that leaves the budget room for itself."""
+        if self.budget is None:
+            return self.epoch == self.total_epochs
+        # Another epoch as long as this one, its validation, and this epoch's own if due.
+        needed = epoch_seconds + self._validation_seconds * (1 + validating)
+        return self._budget_clock() + needed > self.budget
+
+    def _train_epoch_logged(self, position: float) -> EpochLog:
+        """Train epoch ``self.epoch`` with its phase's sampler at the learning rate of schedule
+        ``position``; its log, without validation."""
         config, epoch = self.config.training, self.epoch
         pretraining = epoch <= config.pretrain_epochs
         if self._starts_from_pretrained_best(epoch):
@@ -293,7 +369,7 @@ class Trainer:
             self.model.load_state_dict(self.best.model)
             self.stopper.checks_without_improvement = 0
         lr = config.lr * lr_factor(
-            epoch, self.total_epochs, config.lr_warmup_epochs, config.lr_decay
+            position, self.total_epochs, config.lr_warmup_epochs, config.lr_decay
         )
         set_lr(self.optimizer, lr)
         start = time.perf_counter()
@@ -307,16 +383,6 @@ class Trainer:
             triples_per_second=len(self.train_triples) / seconds,
             lr=lr,
             steps=steps,
-        )
-
-    def _validation_due(self) -> bool:
-        """Every ``eval_every`` epochs, after the last, and where pretraining hands over its
-        best weights."""
-        epoch, training = self.epoch, self.config.training
-        return (
-            epoch % self.config.evaluation.eval_every == 0
-            or epoch == self.total_epochs
-            or (training.pretrain_restore_best and epoch == training.pretrain_epochs)
         )
 
     def _validate_epoch(self) -> dict[str, float]:
@@ -339,8 +405,7 @@ class Trainer:
         (0: never) and after the last."""
         if not self.checkpoint_every:
             return False
-        last = self.epoch == self.total_epochs or self.stopper.should_stop
-        return trained % self.checkpoint_every == 0 or last
+        return trained % self.checkpoint_every == 0 or self._final or self.stopper.should_stop
 
     def _starts_from_pretrained_best(self, epoch: int) -> bool:
         """Whether ``epoch`` is the sampler's first and starts from pretraining's best weights."""
@@ -380,6 +445,9 @@ class Trainer:
             "history": self.history,
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
+            "elapsed_seconds": self.elapsed_seconds,
+            "final": self._final,
+            "validation_seconds": self._validation_seconds,
             "skipped_steps": self.skipped_steps,
             "consecutive_skips": self.consecutive_skips,
         }
@@ -405,6 +473,12 @@ class Trainer:
         self.history = list(state["history"])
         self.train_seconds = float(state["train_seconds"])
         self.eval_seconds = float(state["eval_seconds"])
+        # States saved before these were kept: their training and validation time, no flags.
+        self._elapsed_before = float(
+            state.get("elapsed_seconds", self.train_seconds + self.eval_seconds)
+        )
+        self._final = bool(state.get("final", False))
+        self._validation_seconds = float(state.get("validation_seconds", 0.0))
         self.skipped_steps = int(state["skipped_steps"])
         self.consecutive_skips = int(state["consecutive_skips"])
 
