@@ -19,7 +19,8 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
   std over its seeds;
 - ``metrics PATH ...``: a row per run's ``metrics.json`` (a path may hold ``*``);
 - ``json PATH``: any other benchmark's JSON, a row per value;
-- ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run.
+- ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
+- ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder.
 
 No figure in a marked block is typed by hand: a new run updates the result files, and this
 script the docs.
@@ -89,6 +90,8 @@ def block(spec: list[str]) -> str:
         return json_table(ROOT / args[0])
     if name == "csv":
         return csv_table(ROOT / args[0], args[1].split(","))
+    if name == "budgets":
+        return budgets_table(sorted((ROOT / args[0]).glob("*.json")))
     raise ValueError(f"unknown rendered block {name!r}")
 
 
@@ -260,6 +263,33 @@ def json_table(path: Path) -> str:
     """Every value of a benchmark's JSON, by its path of keys."""
     lines = ["| value | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in _flatten(json.loads(path.read_text()))]
+    return "\n".join(lines) + "\n"
+
+
+def budgets_table(paths: list[Path]) -> str:
+    """A row per run of ``benchmarks/time_budget.py``: the recipe, the settings it changed and its
+    budget, how the budget was spent, where validation peaked, the test MRR and the target."""
+    lines = [
+        "| recipe | changed | budget | training | validation | writing | epochs | best epoch "
+        "| valid MRR | test MRR | target | reached |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        run = json.loads(path.read_text())
+        base = ("sampler", "encoder", "decoder", "seed")
+        changed = ", ".join(f"{k} {v}" for k, v in run["settings"].items() if k not in base)
+        seconds = [
+            f"{run[key]:.0f} s"
+            for key in ("time_budget_seconds", "training_seconds", "validation_seconds")
+        ]
+        target = run["target_test_mrr"]
+        lines.append(
+            f"| {run['recipe']} | {changed or '–'} | {' | '.join(seconds)} | "
+            f"{run['writing_seconds']:.1f} s | "
+            f"{run['epochs']} | {run['best_epoch']} | {three(run['valid_mrr'])} | "
+            f"{three(run['test_mrr'])} | {'–' if target is None else three(target)} | "
+            f"{'–' if run['reached'] is None else ('yes' if run['reached'] else 'no')} |"
+        )
     return "\n".join(lines) + "\n"
 
 

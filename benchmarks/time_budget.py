@@ -63,7 +63,7 @@ def main() -> None:
         "best_epoch": metrics.best_epoch,
         "valid_mrr": metrics.valid.mrr,
         "test_mrr": metrics.test.mrr,
-        "test_hits@10": metrics.test.hits_at_10,
+        "test_hits@10": metrics.test.both.hits_at_10,
         "target_test_mrr": args.target,
         "reached": None if args.target is None else metrics.test.mrr >= args.target,
         "torch_threads": torch.get_num_threads(),

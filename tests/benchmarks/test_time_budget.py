@@ -1,0 +1,41 @@
+"""benchmarks/time_budget.py: a recipe trained to a budget, recorded with how it spent it."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import dans
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "time_budget.py"
+spec = importlib.util.spec_from_file_location("time_budget", SCRIPT)
+time_budget = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(time_budget)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_budgeted_recipe_is_recorded_with_its_spending(tmp_path, monkeypatch, umls):
+    # UMLS stands in for a large graph's recipe, small enough for a test.
+    def small_recipe(name, **overrides):
+        return dans.TrainConfig(encoder="lookup", dim=8, epochs=4, eval_every=2, **overrides)
+
+    monkeypatch.setattr(time_budget.dans, "recipe", small_recipe)
+    out = tmp_path / "umls.json"
+    argv = ["time_budget.py", "--recipe", "umls", "--budget", "2s", "--target", "0.99"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--set", "negatives=3", "--out", str(out)])
+    time_budget.main()
+    record = json.loads(out.read_text())
+    assert record["time_budget_seconds"] == 2.0 and record["reached"] is False
+    assert record["settings"] == {
+        "sampler": "uniform",
+        "encoder": "lookup",
+        "decoder": "distmult",
+        "seed": 1,
+        "negatives": 3,
+    }
+    parts = ("training_seconds", "validation_seconds", "writing_seconds")
+    assert sum(record[part] for part in parts) == pytest.approx(record["spent_seconds"])
+    assert 0 < record["test_mrr"] < 0.99 and record["epochs"] >= 1
+    assert record["command"].endswith(f"--out {out}")
