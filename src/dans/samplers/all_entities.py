@@ -19,7 +19,6 @@ from torch import BoolTensor, LongTensor, Tensor
 from torch.utils.checkpoint import checkpoint
 
 from dans.data.graph import KnownTriples
-from dans.models.context import BuildContext
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.options import Options, option
@@ -46,16 +45,6 @@ class AllEntitiesSampler(NegativeSampler):
     options_type = AllEntitiesOptions
     draws_negatives = False
     touches_every_entity = True
-
-    @classmethod
-    def from_context(cls, context: BuildContext, options: AllEntitiesOptions) -> AllEntitiesSampler:
-        return cls(
-            context.num_entities,
-            context.num_negatives,
-            context.known_triples,
-            context.filter_negatives,
-            options,
-        )
 
     def __init__(
         self,

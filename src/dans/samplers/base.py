@@ -162,15 +162,16 @@ class NegativeSampler(nn.Module):
 
     @classmethod
     def from_context(cls, context: BuildContext, options: Options | None) -> NegativeSampler:
-        """The sampler for ``context``'s graph, with ``options`` (of :attr:`options_type`); a
-        subclass whose constructor takes more than this class's, or that has options, overrides
-        this."""
-        return cls(
+        """The sampler for ``context``'s graph, with ``options`` (of :attr:`options_type`), for a
+        constructor that takes this class's arguments and then, if it has options, ``options``; a
+        subclass whose constructor takes others overrides this."""
+        shared = (
             context.num_entities,
             context.num_negatives,
             context.known_triples,
             context.filter_negatives,
         )
+        return cls(*shared) if options is None else cls(*shared, options)
 
     def __init__(
         self,

@@ -87,18 +87,6 @@ class SelfAdversarialSampler(UniformSampler):
     name = "self-adv"
     options_type = SelfAdversarialOptions
 
-    @classmethod
-    def from_context(
-        cls, context: BuildContext, options: SelfAdversarialOptions
-    ) -> SelfAdversarialSampler:
-        return cls(
-            context.num_entities,
-            context.num_negatives,
-            context.known_triples,
-            context.filter_negatives,
-            options,
-        )
-
     def __init__(
         self,
         num_entities: int,
