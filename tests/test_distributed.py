@@ -30,6 +30,7 @@ def test_a_process_not_started_by_torchrun_is_a_world_of_one():
     assert distributed.shard(7) == slice(0, 7)
     assert distributed.gather_objects("x") == ["x"]
     assert distributed.all_true(False, torch.device("cpu")) is False
+    assert distributed.largest(2.5, torch.device("cpu")) == 2.5
 
 
 # ------------------------------------------------------------ two gloo processes, in-process
@@ -53,6 +54,15 @@ def _run_group(tmp_path, job, size=2):
 
 def _shards(rank):
     return [distributed.shard(n) for n in (0, 1, 5, 6)]
+
+
+def _largest(rank):
+    return distributed.largest([3.5, 1.25][rank], torch.device("cpu"))
+
+
+def test_every_process_gets_the_largest_value(tmp_path):
+    # What a run with a time budget decides by: the slowest process's clock.
+    assert _run_group(tmp_path, _largest) == [3.5, 3.5]
 
 
 def test_shards_cover_every_item_once_in_order(tmp_path):

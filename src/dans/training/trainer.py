@@ -67,7 +67,13 @@ class Trainer:
     Each epoch sets the learning rate of :func:`~dans.training.schedule.lr_factor` (warm-up,
     then decay), pretraining epochs included. Validation runs every
     ``config.evaluation.eval_every`` epochs and after the last one; the model and the sampler
-    with the best valid MRR are restored at the end.
+    with the best valid MRR are restored at the end. Early stopping that falls in pretraining ends
+    pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
+    afresh, so the epoch numbers skip the pretraining epochs not run. The ``callbacks`` (see
+    :class:`~dans.training.callbacks.TrainingCallback`) receive each epoch's log row, each
+    validation and new best, and every ``checkpoint_every`` epochs (and after the last) the
+    state that :meth:`load_state_dict` continues from, so the caller decides what gets written
+    where.
 
     With a ``time_budget``, the run's length is time, not epochs: each epoch's place on the
     schedule is the share of the budget spent before it, times ``epochs`` (so the warm-up, the
@@ -75,13 +81,7 @@ class Trainer:
     the last epoch is the one after which another epoch and its validation would overrun the
     budget, judged by the last epoch's and the last validation's seconds. The budget counts
     everything :meth:`fit` spends (training, validation, the callbacks writing files), resumed
-    runs included. Early stopping that falls in pretraining ends
-    pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
-    afresh, so the epoch numbers skip the pretraining epochs not run. The ``callbacks`` (see
-    :class:`~dans.training.callbacks.TrainingCallback`) receive each epoch's log row, each
-    validation and new best, and every ``checkpoint_every`` epochs (and after the last) the
-    state that :meth:`load_state_dict` continues from, so the caller decides what gets written
-    where.
+    runs included.
 
     In a process group (see :mod:`dans.distributed`) each process trains on its own shard of
     every epoch's shuffled positives, ``batch_size / processes`` at a step, so that a step sees
