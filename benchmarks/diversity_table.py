@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 from dans.experiments.diversity import DIVERSITY_COLUMNS
 from dans.experiments.results import read_rows
-from dans.experiments.tables import by_seed
+from dans.experiments.tables import by_seed, mean_std
 
 
 def main() -> None:
@@ -44,8 +43,8 @@ def main() -> None:
 
 
 def _mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+    # Three decimals with the leading zero: a mean pairwise distance is not a rate.
+    return "{:.3f} ± {:.3f}".format(*mean_std(values))
 
 
 if __name__ == "__main__":
