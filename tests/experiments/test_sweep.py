@@ -49,6 +49,8 @@ def test_sweep_values_take_the_setting_type():
     assert sweep_values("decoder", ["distmult", "rotate"]) == ["distmult", "rotate"]
     with pytest.raises(DansError, match="'yes' is not true or false"):
         sweep_values("dans_film", ["yes"])
+    with pytest.raises(DansError, match="cannot name a run's folder"):
+        sweep_values("data_dir", ["graphs/mine"])
     for bad, message in [("2.5", "not an int"), ("x", "not an int")]:
         with pytest.raises(DansError, match=message):
             sweep_values("negatives", [bad])

@@ -68,6 +68,8 @@ def _read(kind: type, text: str) -> int | float | bool | str:
             raise DansError(f"--values: {text!r} is not true or false")
         return text == "true"
     if kind is str:
+        if "/" in text:
+            raise DansError(f"--values: {text!r} cannot name a run's folder (it holds a /)")
         return text
     try:
         value = kind(text)
@@ -125,16 +127,15 @@ def sweep_grid(
     runs = []
     for values in itertools.product(*grids):
         labels = [value_label(value) for value in values]
+        pairs = list(zip(keys, labels, strict=True))
+        name = ",".join(f"{key}={label}" for key, label in pairs)
+        said = ", ".join(f"{flag_name(key)} {label}" for key, label in pairs)
         changed = dict(zip(keys, values, strict=True))
         for seed in seed_list(seeds):
             runs.append(
                 GridRun(
-                    ",".join(f"{key}={label}" for key, label in zip(keys, labels, strict=True))
-                    + f"-seed{seed}",
-                    ", ".join(
-                        f"{flag_name(key)} {label}" for key, label in zip(keys, labels, strict=True)
-                    )
-                    + f", seed {seed}",
+                    f"{name}-seed{seed}",
+                    f"{said}, seed {seed}",
                     config.replace(seed=seed, **changed),
                     {"param": JOIN.join(keys), "value": JOIN.join(labels)},
                 )
