@@ -282,7 +282,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--l2", type=float, default=dans.TrainConfig.specs()["l2"].default, help="dans's L2 weight (0: off)"
+        "--l2",
+        type=float,
+        default=dans.TrainConfig.specs()["l2"].default,
+        help="dans's L2 weight (0: off)",
     )
     parser.add_argument(
         "--data-dir", default="", help="train/valid/test folder (default: dans's bundled UMLS)"
