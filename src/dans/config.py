@@ -245,12 +245,9 @@ class TrainConfig:
         return {key: spec for group in cls.groups().values() for key, spec in group.specs().items()}
 
     def chosen(self, kind: str) -> str:
-        """The name of the ``kind`` (encoder, decoder or sampler) this configuration trains with."""
-        return {
-            "encoder": self.model.encoder,
-            "decoder": self.model.decoder,
-            "sampler": self.training.sampler,
-        }[kind]
+        """The name of the ``kind`` (encoder, decoder or sampler) this configuration trains with:
+        the value of the key that picks it (see :data:`COMPONENTS`)."""
+        return self[kind]
 
     def options_of(self, kind: str, name: str) -> Options | None:
         """The options of the ``kind`` (encoder, decoder or sampler) called ``name``, or None for

@@ -9,8 +9,6 @@ can share one folder: each run is claimed before it trains (:mod:`dans.experimen
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import multiprocessing
@@ -259,10 +257,10 @@ def write_results(out: Path, runs: Sequence[GridRun], columns: Sequence[str]) ->
 
     ``columns`` are the dataset, each run's key columns and ``seed``, then
     :func:`~dans.experiments.results.result_columns`."""
-    rows = [row for run in runs if (row := outcome(run_directory(out, run), run)) is not None]
-    text = results_csv(rows, columns)
-    write_atomic(out / RESULTS_FILE, text.encode())
-    return [GridRow.from_cells(cells) for cells in csv.DictReader(io.StringIO(text))]
+    found = [row for run in runs if (row := outcome(run_directory(out, run), run)) is not None]
+    write_atomic(out / RESULTS_FILE, results_csv(found, columns).encode())
+    # Through the cells and back: each value as precise as the file keeps it.
+    return [GridRow.from_cells(row.cells()) for row in found]
 
 
 def _train(
