@@ -16,7 +16,7 @@ from dans.samplers import (
     StepContext,
     UniformSampler,
 )
-from dans.samplers.base import join_weights
+from dans.samplers.base import Negatives, join_weights
 
 NAMES = ["uniform", "popularity", "self-adv"]
 DIM, K = 16, 10
@@ -303,3 +303,65 @@ def test_training_filters_against_train_only(umls):
     tail_replaced = ~negatives.head_replaced
     assert tail_replaced.any()
     assert (negatives.weights[tail_replaced] > 0).all()
+
+
+@pytest.mark.parametrize("decoder_name", ["distmult", "complex", "rotate"])
+@pytest.mark.parametrize("num_entities", [30, 31])
+def test_negative_scores_and_gradients_do_not_depend_on_how_they_are_scored(
+    decoder_name, num_entities
+):
+    # 3 negatives a positive: DistMult and ComplEx score a table of 30 rows against every
+    # entity and pick, one of 31 rows by gathering its negatives; RotatE always gathers.
+    torch.manual_seed(0)
+    decoder = DECODERS.get(decoder_name)(4, 6)
+    entities = torch.randn(num_entities, 6, requires_grad=True)
+    relations = decoder.relation_embeddings.detach().clone().requires_grad_()
+    positives = torch.stack(
+        [
+            torch.randint(num_entities, (5,)),
+            torch.randint(4, (5,)),
+            torch.randint(num_entities, (5,)),
+        ],
+        1,
+    )
+    ids = torch.randint(num_entities, (5, 3))
+    ids[0] = ids[0, 0]  # one entity three times in a row
+    head_replaced = torch.rand(5, 3) < 0.5
+    negatives = Negatives.of_rows(entities, head_replaced, ids)
+    fast = negatives.scores(decoder, entities, relations, positives)
+    slow = score_corrupted(decoder, entities, relations, positives, head_replaced, entities[ids])
+    torch.testing.assert_close(fast, slow)
+    upstream = torch.randn(5, 3)
+    for fast_grad, slow_grad in zip(
+        torch.autograd.grad(fast, [entities, relations], upstream),
+        torch.autograd.grad(slow, [entities, relations], upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(fast_grad, slow_grad)
+    # Brute force: each corrupted triple scored on its own.
+    triples = negatives.triples(positives)
+    one_by_one = decoder.score(
+        entities[triples[..., 0]], relations[triples[..., 1]], entities[triples[..., 2]]
+    )
+    torch.testing.assert_close(fast, one_by_one)
+
+
+def test_negatives_are_scored_against_the_whole_table_only_for_a_small_bilinear_table(
+    monkeypatch,
+):
+    calls = []
+    monkeypatch.setattr(
+        DECODERS.get("distmult"),
+        "score_corrupted_ids",
+        lambda self, *args: calls.append(len(args[-1])) or torch.zeros(2, 3),
+    )
+    decoder = DECODERS.get("distmult")(2, 4)
+    positives = torch.tensor([[0, 1, 2], [3, 0, 4]])
+    sides, ids = torch.zeros(2, 3, dtype=torch.bool), torch.ones(2, 3, dtype=torch.long)
+    relations = torch.randn(2, 4)
+    for rows, table_is_entities, expected in [(30, True, [30]), (31, True, []), (30, False, [])]:
+        calls.clear()
+        entities = torch.randn(rows, 4)
+        table = entities if table_is_entities else entities.clone()
+        Negatives.of_rows(table, sides, ids).scores(decoder, entities, relations, positives)
+        assert calls == expected

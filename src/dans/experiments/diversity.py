@@ -11,7 +11,7 @@ import torch
 from torch import LongTensor, Tensor
 
 from dans.data.graph import KnowledgeGraph, KnownTriples
-from dans.models.model import KGModel, score_corrupted, score_triples
+from dans.models.model import KGModel, score_triples
 from dans.samplers.base import Negatives, NegativeSampler, StepContext, corrupt
 from dans.samplers.snap import nearest_entities
 
@@ -113,9 +113,7 @@ def measure_diversity(
             ids, snapped = _nearest(negatives, entities), True
         triples = corrupt(batch, negatives.head_replaced, ids)
         false = heldout.contains(triples) if heldout is not None else torch.zeros_like(ids).bool()
-        scores = score_corrupted(
-            model.decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
-        )
+        scores = negatives.scores(model.decoder, entities, relations, batch)
         positive_score += score_triples(model.decoder, entities, relations, batch).sum().item()
         for name, columns in {"all": slice(None), **negatives.groups}.items():
             tally = tallies.setdefault(name, _Tally(kg.num_entities))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torch import BoolTensor, Tensor, nn
+from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.errors import ConfigError
 from dans.models.context import BuildContext
@@ -149,6 +149,22 @@ class BilinearDecoder(Decoder):
         # no (B, K, d) query tensors to build and differentiate.
         both = torch.bmm(candidates, self.both_queries(heads, relations, tails, -1))
         return both.gather(2, head_replaced.long()[..., None]).squeeze(-1)
+
+    def score_corrupted_ids(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        ids: LongTensor,
+        entities: Tensor,
+    ) -> Tensor:
+        """:meth:`score_corrupted` with the candidates given as rows ``ids`` of ``entities``:
+        each positive's two queries against every entity in one matrix product, then the K
+        picked. shapes: (B, d), (B, d_r), (B, d), (B, K), (B, K), (E, d) -> (B, K)."""
+        scores = self.both_queries(heads, relations, tails, 1) @ entities.T  # (B, 2, E)
+        picked = head_replaced.long() * len(entities) + ids
+        return scores.view(len(ids), -1).gather(1, picked)
 
 
 class DistMult(BilinearDecoder):

@@ -127,9 +127,11 @@ class RGCNEncoder(Encoder):
         super().__init__()
         self.embeddings = nn.Embedding(num_entities, dim)
         nn.init.xavier_uniform_(self.embeddings.weight)
-        self.graph = RelationalGraph(train_triples, num_entities, num_relations)
-        self.register_buffer("train_triples", train_triples.clone(), persistent=False)
+        self.graph = RelationalGraph(
+            train_triples, num_entities, num_relations, subsets=options.edge_dropout > 0
+        )
         self.num_relations = num_relations
+        self.num_triples = len(train_triples)
         self.edge_dropout = options.edge_dropout
         self.layers = nn.ModuleList(
             RGCNLayer(dim, dim, self.graph.num_edge_types, options.bases, options.blocks)
@@ -148,8 +150,8 @@ class RGCNEncoder(Encoder):
         if message_triples is None:
             if not self.training or self.edge_dropout == 0.0:
                 return self.graph
-            keep = torch.rand(len(self.train_triples), device=self.train_triples.device)
-            message_triples = self.train_triples[keep >= self.edge_dropout]
+            keep = torch.rand(self.num_triples, device=self.embeddings.weight.device)
+            return self.graph.subset(keep >= self.edge_dropout)
         return RelationalGraph(message_triples, len(self.embeddings.weight), self.num_relations)
 
     def forward(self, message_triples: LongTensor | None = None) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import BoolTensor, LongTensor, Tensor, nn
 
-from dans.models.decoders import Decoder
+from dans.models.decoders import BilinearDecoder, Decoder
 from dans.models.encoders import Encoder
 from dans.models.gather import gather_rows
 
@@ -50,11 +50,7 @@ def score_triples(
     decoder: Decoder, entities: Tensor, relations: Tensor, triples: LongTensor
 ) -> Tensor:
     """Logits of id triples, shape (B, 3) -> (B,), from entities (E, d) and relations (R, d_r)."""
-    return decoder.score(
-        gather_rows(entities, triples[:, 0]),
-        gather_rows(relations, triples[:, 1]),
-        gather_rows(entities, triples[:, 2]),
-    )
+    return decoder.score(*_rows(entities, relations, triples))
 
 
 def score_corrupted(
@@ -67,10 +63,30 @@ def score_corrupted(
 ) -> Tensor:
     """Logits of positives (B, 3) with the head (where ``head_replaced``, shape (B, K)) or the
     tail replaced by the vectors ``replacing``, shape (B, K, d): shape (B, K)."""
-    return decoder.score_corrupted(
-        gather_rows(entities, positives[:, 0]),
-        gather_rows(relations, positives[:, 1]),
-        gather_rows(entities, positives[:, 2]),
-        head_replaced,
-        replacing,
+    return decoder.score_corrupted(*_rows(entities, relations, positives), head_replaced, replacing)
+
+
+def score_corrupted_ids(
+    decoder: BilinearDecoder,
+    entities: Tensor,
+    relations: Tensor,
+    positives: LongTensor,
+    head_replaced: BoolTensor,
+    ids: LongTensor,
+) -> Tensor:
+    """:func:`score_corrupted` with the replacing entities given as ids, shape (B, K), scored
+    against the whole table: shape (B, K)."""
+    return decoder.score_corrupted_ids(
+        *_rows(entities, relations, positives), head_replaced, ids, entities
+    )
+
+
+def _rows(
+    entities: Tensor, relations: Tensor, triples: LongTensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The head, relation and tail vectors of id triples (B, 3): (B, d), (B, d_r), (B, d)."""
+    return (
+        gather_rows(entities, triples[:, 0]),
+        gather_rows(relations, triples[:, 1]),
+        gather_rows(entities, triples[:, 2]),
     )

@@ -13,8 +13,9 @@ from torch import BoolTensor, LongTensor, Tensor, nn
 from dans.data.graph import KnownTriples
 from dans.errors import ConfigError
 from dans.models.context import BuildContext
-from dans.models.decoders import Decoder
+from dans.models.decoders import BilinearDecoder, Decoder
 from dans.models.gather import gather_rows
+from dans.models.model import score_corrupted, score_corrupted_ids
 from dans.options import Options
 from dans.registry import Registry
 
@@ -22,6 +23,13 @@ SAMPLERS: Registry[NegativeSampler] = Registry("sampler")
 
 # Rounds of redrawing known-true negatives before the rest are dropped by a zero weight.
 _FILTER_ROUNDS = 3
+
+# Real negatives are scored against the whole entity table when it has at most this many
+# entities per negative of a positive: one product of the B x 2 queries with the table then costs
+# less than gathering B x K candidate vectors and their gradient. Forward and backward, 1,000
+# positives, 20 negatives, width 100, DistMult, on two CPU threads: 135 entities 1.5 ms against
+# 4.9 ms gathered, 300 entities 2.8 against 3.2, 600 entities 5.1 against 3.3.
+ALL_ENTITIES_PER_NEGATIVE = 10
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ class Negatives:
     when the negatives are real entities. ``weights``: shape (B, K), each negative's weight in the
     loss, averaging 1 over a positive's negatives; zero drops a negative. None means all ones.
     ``groups``: named column ranges (such as the negatives of one generator pathway) whose mean
-    scores the trainer logs.
+    scores the trainer logs. ``table``: shape (E, d), the entity table ``embeddings`` are the
+    rows ``ids`` of, when they are (see :meth:`of_rows`).
     """
 
     embeddings: Tensor
@@ -65,6 +74,33 @@ class Negatives:
     ids: LongTensor | None = None
     weights: Tensor | None = None
     groups: dict[str, slice] = field(default_factory=dict)
+    table: Tensor | None = None
+
+    @classmethod
+    def of_rows(cls, table: Tensor, head_replaced: BoolTensor, ids: LongTensor) -> Negatives:
+        """The entities ``ids`` (shape (B, K)) of ``table`` (shape (E, d)) as negatives."""
+        return cls(gather_rows(table, ids), head_replaced, ids, table=table)
+
+    def scores(
+        self, decoder: Decoder, entities: Tensor, relations: Tensor, positives: LongTensor
+    ) -> Tensor:
+        """Logits of the corrupted triples of ``positives`` (shape (B, 3)), shape (B, K).
+
+        Negatives that are rows of ``entities`` itself, scored by a bilinear decoder, are scored
+        against the whole table when it has at most ``ALL_ENTITIES_PER_NEGATIVE`` x K rows.
+        """
+        if (
+            self.table is entities
+            and self.ids is not None
+            and isinstance(decoder, BilinearDecoder)
+            and len(entities) <= ALL_ENTITIES_PER_NEGATIVE * self.ids.shape[1]
+        ):
+            return score_corrupted_ids(
+                decoder, entities, relations, positives, self.head_replaced, self.ids
+            )
+        return score_corrupted(
+            decoder, entities, relations, positives, self.head_replaced, self.embeddings
+        )
 
     def triples(self, positives: LongTensor) -> LongTensor:
         """The corrupted id triples, shape (B, K, 3); needs ``ids``."""
@@ -224,7 +260,7 @@ class NegativeSampler(nn.Module):
     def sample(self, step: StepContext) -> Negatives:
         """Negatives for the step's positives, shape (B, K, d)."""
         head_replaced, ids, keep = self.pick(step)
-        negatives = Negatives(gather_rows(step.entities, ids), head_replaced, ids)
+        negatives = Negatives.of_rows(step.entities, head_replaced, ids)
         weights = self.weigh(step, negatives)
         if keep is not None:
             # Renormalised so each positive's kept negatives still average weight 1.

@@ -10,7 +10,6 @@ from torch import BoolTensor, LongTensor, Tensor
 
 from dans.data.graph import KnownTriples
 from dans.models.context import BuildContext
-from dans.models.model import score_corrupted
 from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
@@ -107,12 +106,5 @@ def adversarial_weights(step: StepContext, negatives: Negatives, alpha: float) -
     (B, K), detached. ``alpha`` is a sharpness, the inverse of a temperature: every option named
     ``alpha`` multiplies scores, every one named ``temperature`` divides them."""
     with torch.no_grad():
-        scores = score_corrupted(
-            step.decoder,
-            step.entities,
-            step.relations,
-            step.positives,
-            negatives.head_replaced,
-            negatives.embeddings,
-        )
+        scores = negatives.scores(step.decoder, step.entities, step.relations, step.positives)
         return torch.softmax(alpha * scores, dim=1) * scores.shape[1]

@@ -19,7 +19,7 @@ from dans.distributed import broadcast_state, gather_objects, largest, world
 from dans.errors import TrainingDiverged
 from dans.evaluation.metrics import Evaluation, evaluate
 from dans.models.gather import gather_rows
-from dans.models.model import KGModel, score_corrupted, score_triples
+from dans.models.model import KGModel, score_triples
 from dans.optim import guarded_step, model_optimizer
 from dans.options import duration_seconds
 from dans.samplers.base import NegativeSampler, StepContext
@@ -167,9 +167,7 @@ class Trainer:
         if sampler.draws_negatives:
             negatives = sampler.sample(step)
             positive_scores = score_triples(decoder, entities, relations, batch)
-            negative_scores = score_corrupted(
-                decoder, entities, relations, batch, negatives.head_replaced, negatives.embeddings
-            )
+            negative_scores = negatives.scores(decoder, entities, relations, batch)
             loss = bce_loss(positive_scores, negative_scores, negatives.weights)
             scores["score_positive"] = positive_scores.mean().item()
             for group, columns in negatives.groups.items():
