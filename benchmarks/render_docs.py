@@ -19,6 +19,8 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
   std over its seeds;
 - ``metrics PATH ...``: a row per run's ``metrics.json`` (a path may hold ``*``);
 - ``json PATH``: any other benchmark's JSON, a row per value;
+- ``fields FOLDER KEY,...``: a row per JSON file in the folder (by name), those values of it
+  (a key nested in another is written ``outer/inner``);
 - ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
 - ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder.
 
@@ -88,6 +90,8 @@ def block(spec: list[str]) -> str:
         return metrics_table(args)
     if name == "json":
         return json_table(ROOT / args[0])
+    if name == "fields":
+        return fields_table(sorted((ROOT / args[0]).glob("*.json")), args[1].split(","))
     if name == "csv":
         return csv_table(ROOT / args[0], args[1].split(","))
     if name == "budgets":
@@ -263,6 +267,16 @@ def json_table(path: Path) -> str:
     """Every value of a benchmark's JSON, by its path of keys."""
     lines = ["| value | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in _flatten(json.loads(path.read_text()))]
+    return "\n".join(lines) + "\n"
+
+
+def fields_table(paths: list[Path], keys: list[str]) -> str:
+    """A row per JSON file, named by its stem: the values at ``keys`` (``outer/inner``)."""
+    lines = ["| file | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
+    for path in paths:
+        values = dict(_flatten(json.loads(path.read_text())))
+        cells = [values[f"`{key.replace('/', ' / ')}`"] for key in keys]
+        lines.append(f"| {path.stem} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

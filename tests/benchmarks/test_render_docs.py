@@ -79,3 +79,15 @@ def test_a_sweeps_results_render_a_row_per_setting(tmp_path):
         "| 20.0 ± 0.0 |",
         "| 0.1 | rotate | 1 | .400 | .300 | .150 | 5 | 10 | 20 |",
     ]
+
+
+def test_a_row_of_chosen_values_per_json_file(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps({"ratio": 0.123456, "dans": {"seconds": 2}}))
+    (tmp_path / "a.json").write_text(json.dumps({"ratio": 0.5, "dans": {"seconds": 1.5}}))
+    table = render_docs.block(["fields", str(tmp_path), "dans/seconds,ratio"])
+    assert table.splitlines() == [
+        "| file | dans/seconds | ratio |",
+        "|---|---|---|",
+        "| a | 1.5 | 0.5 |",
+        "| b | 2 | 0.1235 |",
+    ]

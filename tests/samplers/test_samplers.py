@@ -365,3 +365,17 @@ def test_negatives_are_scored_against_the_whole_table_only_for_a_small_bilinear_
         table = entities if table_is_entities else entities.clone()
         Negatives.of_rows(table, sides, ids).scores(decoder, entities, relations, positives)
         assert calls == expected
+
+
+def test_negatives_of_table_rows_gather_their_embeddings_at_first_use(monkeypatch):
+    table = torch.randn(6, 4)
+    ids = torch.tensor([[0, 5], [2, 2]])
+    negatives = Negatives.of_rows(table, torch.zeros(2, 2, dtype=torch.bool), ids)
+    gathered = []
+    monkeypatch.setattr("dans.samplers.base.gather_rows", lambda t, i: gathered.append(i) or t[i])
+    assert gathered == []
+    assert torch.equal(negatives.embeddings, table[ids])
+    assert torch.equal(negatives.embeddings, table[ids])
+    assert len(gathered) == 1
+    with pytest.raises(ValueError, match="a table and the ids"):
+        Negatives(None, torch.zeros(2, 2, dtype=torch.bool), ids)

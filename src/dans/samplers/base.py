@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -56,7 +56,6 @@ class StepContext:
         )
 
 
-@dataclass
 class Negatives:
     """K corrupted triples for each of B positives.
 
@@ -65,21 +64,41 @@ class Negatives:
     when the negatives are real entities. ``weights``: shape (B, K), each negative's weight in the
     loss, averaging 1 over a positive's negatives; zero drops a negative. None means all ones.
     ``groups``: named column ranges (such as the negatives of one generator pathway) whose mean
-    scores the trainer logs. ``table``: shape (E, d), the entity table ``embeddings`` are the
-    rows ``ids`` of, when they are (see :meth:`of_rows`).
+    scores the trainer logs. ``table``: shape (E, d), the entity table whose rows ``ids`` the
+    negatives are, when they are (see :meth:`of_rows`).
     """
 
-    embeddings: Tensor
-    head_replaced: BoolTensor
-    ids: LongTensor | None = None
-    weights: Tensor | None = None
-    groups: dict[str, slice] = field(default_factory=dict)
-    table: Tensor | None = None
+    def __init__(
+        self,
+        embeddings: Tensor | None,
+        head_replaced: BoolTensor,
+        ids: LongTensor | None = None,
+        weights: Tensor | None = None,
+        groups: dict[str, slice] | None = None,
+        table: Tensor | None = None,
+    ) -> None:
+        if embeddings is None and (table is None or ids is None):
+            raise ValueError("negatives need their embeddings, or a table and the ids of its rows")
+        self._embeddings = embeddings
+        self.head_replaced = head_replaced
+        self.ids = ids
+        self.weights = weights
+        self.groups = groups or {}
+        self.table = table
 
     @classmethod
     def of_rows(cls, table: Tensor, head_replaced: BoolTensor, ids: LongTensor) -> Negatives:
         """The entities ``ids`` (shape (B, K)) of ``table`` (shape (E, d)) as negatives."""
-        return cls(gather_rows(table, ids), head_replaced, ids, table=table)
+        return cls(None, head_replaced, ids, table=table)
+
+    @property
+    def embeddings(self) -> Tensor:
+        """shape (B, K, d). Negatives made by :meth:`of_rows` gather them at their first use: a
+        step that scores them against the whole table never does."""
+        if self._embeddings is None:
+            assert self.table is not None and self.ids is not None
+            self._embeddings = gather_rows(self.table, self.ids)
+        return self._embeddings
 
     def scores(
         self, decoder: Decoder, entities: Tensor, relations: Tensor, positives: LongTensor
