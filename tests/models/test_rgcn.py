@@ -96,20 +96,27 @@ def test_layer_output_and_gradients_match_reference(
     assert own_grad[[0, 1, 2]].abs().flatten(1).amax(1).min() > 0
 
 
-def test_entities_go_through_the_bases_first_when_that_costs_fewer_multiply_adds():
-    # UMLS-like: 135 entities, 4 bases, 1,371 pairs, width 100. By pair: 1,371 * 100 * 100 =
-    # 13.7M; by basis: 135 * 4 * 100 * 100 + 1,371 * 4 * 100 = 5.4M + 0.55M.
+def test_entities_go_through_the_bases_first_when_that_costs_less():
+    # UMLS-like: 135 entities, 92 edge types, 4 bases, 6,259 edges in 1,371 pairs, width 100.
+    # By pair: 1,371 * 100 * 100 + 30 * 6,259 * 100 + 92 * 2M = 13.7M + 18.8M + 184M = 216.5M;
+    # by basis: 135 * 4 * 100 * 100 + 30 * 4 * 100 * (6,259 + 1,371) = 5.4M + 91.6M = 97M.
     layer = RGCNLayer(100, 100, 92, num_bases=4)
-    graph = SimpleNamespace(num_entities=135, num_pairs=1371)
-    assert layer.projects_entities_first(graph)
-    # WN18RR-like: 40,943 entities, 69,952 pairs: by basis 1.64G + 0.03G > by pair 0.70G.
-    graph = SimpleNamespace(num_entities=40943, num_pairs=69952)
-    assert not layer.projects_entities_first(graph)
-    # The boundary: 10 entities, 4 bases, width 10 -> 4,000 + 40 P against 100 P: P = 66
-    # pairs cost 6,640 against 6,600, P = 67 cost 6,680 against 6,700.
+    umls = {"num_entities": 135, "num_edge_types": 92, "num_edges": 6259, "num_pairs": 1371}
+    assert layer.projects_entities_first(SimpleNamespace(**umls))
+    # FB15k-237-like: 14,541 entities, 474 types, 326,000 edges, 110,003 pairs. By pair
+    # 1.10G + 0.98G + 0.95G = 3.03G; by basis 0.58G + 30 * 400 * 436,003 = 5.81G.
+    layer = RGCNLayer(100, 100, 474, num_bases=4)
+    fb = {"num_entities": 14541, "num_edge_types": 474, "num_edges": 326000, "num_pairs": 110003}
+    assert not layer.projects_entities_first(SimpleNamespace(**fb))
+    # The boundary: 10 entities, 2 types, 4 bases, width 10, 100 edges: by pair 100 P +
+    # 30,000 + 4M, by basis 4,000 + 1,200 * (100 + P), equal at P = 3,550.9.
     small = RGCNLayer(10, 10, 2, num_bases=4)
-    assert not small.projects_entities_first(SimpleNamespace(num_entities=10, num_pairs=66))
-    assert small.projects_entities_first(SimpleNamespace(num_entities=10, num_pairs=67))
+    graph = {"num_entities": 10, "num_edge_types": 2, "num_edges": 100}
+    assert small.projects_entities_first(SimpleNamespace(**graph, num_pairs=3550))
+    assert not small.projects_entities_first(SimpleNamespace(**graph, num_pairs=3551))
+    # With 20 types the products cost 36M more: at 10,000 pairs, by basis again.
+    wider = graph | {"num_edge_types": 20}
+    assert small.projects_entities_first(SimpleNamespace(**wider, num_pairs=10000))
 
 
 @pytest.mark.parametrize("diagonal_blocks", [1, 3])
@@ -141,6 +148,7 @@ def test_graph_counts_types_and_pairs():
     assert graph.num_pairs == len(pairs)
     assert sum(graph.type_sizes) == len(pairs)
     assert graph.type_sizes == [sum(1 for r, _ in pairs if r == k) for k in range(2 * R)]
+    assert graph.num_edges == 2 * len(triples)  # duplicates stay: they weigh in the means
 
 
 def test_mean_aggregation_by_hand():
