@@ -379,3 +379,13 @@ def test_negatives_of_table_rows_gather_their_embeddings_at_first_use(monkeypatc
     assert len(gathered) == 1
     with pytest.raises(ValueError, match="a table and the ids"):
         Negatives(None, torch.zeros(2, 2, dtype=torch.bool), ids)
+
+
+def test_negatives_first_read_without_gradient_still_carry_the_tables_gradient():
+    table = torch.randn(6, 4, requires_grad=True)
+    ids = torch.tensor([[0, 5], [2, 2]])
+    negatives = Negatives.of_rows(table, torch.zeros(2, 2, dtype=torch.bool), ids)
+    with torch.no_grad():
+        negatives.embeddings.sum()
+    (grad,) = torch.autograd.grad(negatives.embeddings.sum(), table)
+    assert grad[:, 0].tolist() == [1, 0, 2, 0, 0, 1]

@@ -97,7 +97,10 @@ class Negatives:
         step that scores them against the whole table never does."""
         if self._embeddings is None:
             assert self.table is not None and self.ids is not None
-            self._embeddings = gather_rows(self.table, self.ids)
+            # Kept for later reads, so gathered with the table's gradient even when the first
+            # read is under no_grad (self-adversarial weighting reads them so).
+            with torch.enable_grad():
+                self._embeddings = gather_rows(self.table, self.ids)
         return self._embeddings
 
     def scores(
