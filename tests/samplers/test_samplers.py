@@ -9,6 +9,7 @@ from dans.data.graph import KnowledgeGraph
 from dans.errors import ConfigError
 from dans.models import DECODERS
 from dans.models.model import score_corrupted
+from dans.optim import mark_row_sparse
 from dans.samplers import (
     PopularitySampler,
     SelfAdversarialOptions,
@@ -359,9 +360,16 @@ def test_negatives_are_scored_against_the_whole_table_only_for_a_small_bilinear_
     positives = torch.tensor([[0, 1, 2], [3, 0, 4]])
     sides, ids = torch.zeros(2, 3, dtype=torch.bool), torch.ones(2, 3, dtype=torch.long)
     relations = torch.randn(2, 4)
-    for rows, table_is_entities, expected in [(30, True, [30]), (31, True, []), (30, False, [])]:
+    for rows, table_is_entities, sparse, expected in [
+        (30, True, False, [30]),
+        (31, True, False, []),
+        (30, False, False, []),
+        (30, True, True, []),
+    ]:
         calls.clear()
         entities = torch.randn(rows, 4)
+        if sparse:
+            mark_row_sparse(entities)
         table = entities if table_is_entities else entities.clone()
         Negatives.of_rows(table, sides, ids).scores(decoder, entities, relations, positives)
         assert calls == expected

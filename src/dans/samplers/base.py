@@ -16,6 +16,7 @@ from dans.models.context import BuildContext
 from dans.models.decoders import BilinearDecoder, Decoder
 from dans.models.gather import gather_rows
 from dans.models.model import score_corrupted, score_corrupted_ids
+from dans.optim import is_row_sparse
 from dans.options import Options
 from dans.registry import Registry
 
@@ -109,13 +110,15 @@ class Negatives:
         """Logits of the corrupted triples of ``positives`` (shape (B, 3)), shape (B, K).
 
         Negatives that are rows of ``entities`` itself, scored by a bilinear decoder, are scored
-        against the whole table when it has at most ``ALL_ENTITIES_PER_NEGATIVE`` x K rows.
+        against the whole table when it has at most ``ALL_ENTITIES_PER_NEGATIVE`` x K rows and
+        is not row-sparse (whose gradient must hold only the rows a step touches).
         """
         if (
             self.table is entities
             and self.ids is not None
             and isinstance(decoder, BilinearDecoder)
             and len(entities) <= ALL_ENTITIES_PER_NEGATIVE * self.ids.shape[1]
+            and not is_row_sparse(entities)
         ):
             return score_corrupted_ids(
                 decoder, entities, relations, positives, self.head_replaced, self.ids
