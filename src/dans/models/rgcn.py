@@ -97,7 +97,6 @@ class RelationalGraph(nn.Module):
         super().__init__()
         edges = SortedEdges.of(triples, num_entities, num_relations)
         self._build(edges, num_entities, 2 * num_relations)
-        self.keeps_edges = subsets
         if subsets:
             for name, tensor in edges._asdict().items():
                 self.register_buffer(f"edges_{name}", tensor, persistent=False)
@@ -108,13 +107,12 @@ class RelationalGraph(nn.Module):
         graph = cls.__new__(cls)
         nn.Module.__init__(graph)
         graph._build(edges, num_entities, num_edge_types)
-        graph.keeps_edges = False
         return graph
 
     def subset(self, kept: BoolTensor) -> RelationalGraph:
         """The graph of the triples where ``kept`` (shape (N,), over the triples this graph was
         built from) is True; needs ``subsets``."""
-        if not self.keeps_edges:
+        if "edges_sources" not in self._buffers:
             raise ValueError("this graph was built without subsets=True")
         edges = SortedEdges(*(getattr(self, f"edges_{name}") for name in SortedEdges._fields))
         return self.of_edges(edges.subset(kept), self.num_entities, self.num_edge_types)
