@@ -8,6 +8,7 @@ from dans.optim import (
     LazyAdam,
     SplitAdam,
     clip_gradients,
+    collect_row_gradients,
     guarded_step,
     mark_row_sparse,
     model_optimizer,
@@ -79,6 +80,7 @@ def test_lazy_adam_moves_the_rows_torchs_sparse_adam_moves_and_no_other():
             looked_up = torch.nn.functional.embedding(ids, table, sparse=True) if sparse else None
             loss = (looked_up * weights).sum() if sparse else _loss(table, ids, weights)
             loss.backward()
+            collect_row_gradients([table])
             assert table.grad.is_sparse
             optimizer.step()
         torch.testing.assert_close(ours.detach(), theirs.detach())
@@ -106,8 +108,36 @@ def test_clipping_a_row_sparse_gradient_counts_a_row_gathered_twice_once():
     # Row 2 gathered twice with weight 3 each: its gradient row is (6, 6, 6); row 4 gets (2, 2, 2).
     weights = torch.tensor([[3.0], [3.0], [2.0]]).expand(3, 3)
     _loss(table, torch.tensor([2, 2, 4]), weights).backward()
+    collect_row_gradients([table])
     norm = clip_gradients([table], max_norm=1.0)
     torch.testing.assert_close(norm, torch.tensor((3 * 36 + 3 * 4) ** 0.5))
     clipped = table.grad.to_dense()
     torch.testing.assert_close(clipped.norm(), torch.tensor(1.0), rtol=1e-5, atol=1e-5)
     assert table.grad.is_coalesced() and clipped[[0, 1, 3, 5]].abs().sum() == 0
+
+
+def test_the_gathers_of_a_step_give_one_gradient_summed_by_row_as_dense_indexing_would():
+    table = _row_sparse_table(rows=7, dim=2)
+    dense = torch.nn.Parameter(table.detach().clone())
+    # Three gathers in one loss, rows 1 and 4 reached by more than one of them.
+    gathers = [torch.tensor([1, 4]), torch.tensor([[4, 6], [1, 1]]), torch.tensor([0])]
+    weights = [torch.randn(*ids.shape, 2) for ids in gathers]
+    for t in (table, dense):
+        pairs = zip(gathers, weights, strict=True)
+        sum((gather_rows(t, ids) * w).sum() for ids, w in pairs).backward()
+    assert table.grad is None  # until collected
+    collect_row_gradients([table])
+    assert table.grad.is_coalesced() and table.grad._indices().tolist() == [[0, 1, 4, 6]]
+    torch.testing.assert_close(table.grad.to_dense(), dense.grad)
+
+
+def test_gathers_without_a_gradient_are_forgotten_and_no_grad_gathers_are_not_kept():
+    table = _row_sparse_table()
+    gather_rows(table, torch.tensor([5]))  # a step whose loss was never backpropagated
+    with torch.no_grad():
+        assert not gather_rows(table, torch.tensor([3])).requires_grad
+    _loss(table, torch.tensor([2]), 1.0).backward()
+    collect_row_gradients([table])
+    assert table.grad._indices().tolist() == [[2]]
+    collect_row_gradients([table])  # nothing new: the gradient stays
+    assert table.grad._indices().tolist() == [[2]]

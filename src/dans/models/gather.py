@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import LongTensor, Tensor
 
-from dans.optim import is_row_sparse
+from dans.optim import gather_leaf_rows, is_row_sparse
 
 # The bytes of gathered rows a loop over blocks holds at once. On the CPU, blocks this small are
 # reused by the allocator, while a block of hundreds of MB is mapped fresh at every step and its
@@ -27,10 +26,10 @@ def gather_rows(table: Tensor, ids: LongTensor) -> Tensor:
     The backward of ``index_select`` is ``index_add``, which sums in a fixed order on the CPU;
     the backward of advanced indexing accumulates in an order that depends on thread timing
     there, which would make the same seed give slightly different numbers from run to run.
-    A table marked by :func:`~dans.optim.mark_row_sparse` is gathered by an embedding lookup
-    instead, whose gradient is a sparse tensor of the gathered rows: shape (N, d), ``len(ids)``
-    rows stored.
+    A table marked by :func:`~dans.optim.mark_row_sparse`, gathered with its gradient, is
+    gathered by :func:`~dans.optim.gather_leaf_rows` instead: its gradient, once collected, is
+    a sparse tensor of the rows gathered.
     """
-    if is_row_sparse(table):
-        return F.embedding(ids, table, sparse=True)
+    if is_row_sparse(table) and table.requires_grad and torch.is_grad_enabled():
+        return gather_leaf_rows(table, ids)
     return table.index_select(0, ids.reshape(-1)).view(*ids.shape, table.shape[-1])
