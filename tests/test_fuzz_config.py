@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dans.cli import main
 from dans.config import TrainConfig
 from dans.errors import ConfigError
-from dans.options import flag_name, value_type
+from dans.options import duration_seconds, flag_name, value_type
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # database=None: no .hypothesis folder in the checkout. The examples are few: CPU time is shared.
@@ -159,7 +159,16 @@ def in_range(key, value):
         and ("below" not in meta or value < meta["below"])
         and ("maximum" not in meta or value <= meta["maximum"])
         and ("choices" not in meta or value in meta["choices"])
+        and not (meta.get("duration") and value and not is_duration(value))
     )
+
+
+def is_duration(text):
+    try:
+        duration_seconds(text)
+    except ValueError:
+        return False
+    return True
 
 
 def as_read(data):
