@@ -35,17 +35,7 @@ from dans.pipeline import build_trainer
 from dans.training import Trainer
 from dans.training.footprint import check_fits
 from dans.version import __version__
-
-
-def setting(text: str) -> tuple[str, object]:
-    key, _, value = text.partition("=")
-    spec = TrainConfig.specs().get(key)
-    if spec is None:
-        raise argparse.ArgumentTypeError(f"unknown setting {key!r}")
-    kind = {"int": int, "float": float, "bool": lambda v: v.lower() == "true"}.get(
-        spec.type if isinstance(spec.type, str) else spec.type.__name__, str
-    )
-    return key, kind(value)
+from settings import setting
 
 
 def peak_rss_gib() -> float:

@@ -22,18 +22,8 @@ import torch
 
 import dans
 from dans.files import write_atomic
-from dans.options import value_type
 from dans.version import __version__
-
-
-def setting(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` read as the setting's type."""
-    key, _, value = text.partition("=")
-    spec = dans.TrainConfig.specs().get(key)
-    if spec is None:
-        raise argparse.ArgumentTypeError(f"unknown setting {key!r}")
-    kind = value_type(spec)
-    return key, (value.lower() == "true") if kind is bool else kind(value)
+from settings import setting
 
 
 def main() -> None:
