@@ -44,7 +44,7 @@ def test_a_config_reads_by_section_by_sampler_and_by_key():
     assert (config.model.dim, config.training.lr, config.runtime.seed) == (8, 0.01, 3)
     assert config.evaluation.ties == "optimistic" and config.data.dataset == "umls"
     assert config.sampler_options("dans") == DANSOptions(mode="snap")
-    assert config.sampler_options("uniform") is None
+    assert config.sampler_options("popularity") is None
     assert config["dans_mode"] == "snap" and config["dim"] == 8
     assert config.replace(dim=4).model.dim == 4 and config.model.dim == 8
     with pytest.raises(TypeError, match="dans_modes"):

@@ -103,6 +103,29 @@ def test_corrupted_scores_and_gradients_match_the_generic_path(name):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("name", ["distmult", "complex"])
+@pytest.mark.parametrize("shared_by", [1, 2, 5])
+def test_shared_draws_score_and_differentiate_as_each_positive_with_its_own_copy(name, shared_by):
+    # B = 5 positives: with 2 per draw the last group holds one positive.
+    decoder, entities, relations, heads, rels, tails = _setup(name)
+    groups = -(-B // shared_by)
+    drawn = entities[torch.randint(E, (groups, K))].requires_grad_()
+    head_replaced = torch.rand(B, K) < 0.5
+    inputs = [entities[heads], relations[rels], entities[tails]]
+    inputs = [t.clone().requires_grad_() for t in inputs]
+    upstream = torch.randn(B, K)
+    shared = decoder.score_corrupted_shared(*inputs, head_replaced, drawn, shared_by)
+    own = drawn.repeat_interleave(shared_by, 0)[:B]
+    copied = decoder.score_corrupted(*inputs, head_replaced, own)
+    torch.testing.assert_close(shared, copied)
+    for a, b in zip(
+        torch.autograd.grad(shared, [*inputs, drawn], upstream),
+        torch.autograd.grad(copied, [*inputs, drawn], upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_triple_scores_are_one_per_triple(name):
     decoder, entities, relations, heads, rels, tails = _setup(name)

@@ -15,6 +15,7 @@ from dans.samplers import (
     SelfAdversarialOptions,
     SelfAdversarialSampler,
     StepContext,
+    UniformOptions,
     UniformSampler,
 )
 from dans.samplers.base import Negatives, join_weights
@@ -188,6 +189,37 @@ def test_filtering_weights_when_redraws_run_out(cls):
         masked = torch.where(is_known, -torch.inf, scores.detach())
         expected = torch.softmax(masked, 1).nan_to_num(0.0) * 6
         assert torch.allclose(weights, expected, atol=1e-5)
+
+
+def test_shared_uniform_draws_are_one_row_of_ids_per_group_and_scored_as_drawn(umls):
+    model, sampler = _build(umls, "uniform", uniform_shared_by=4)
+    positives = umls.train[:10]  # groups of 4, 4 and 2
+    negatives, entities, relations = _sample(umls, model, sampler, positives)
+    ids = negatives.ids
+    assert negatives.shared_by == 4 and ids.shape == (10, K)
+    for group in (ids[0:4], ids[4:8], ids[8:10]):
+        assert (group == group[0]).all()
+    assert not torch.equal(ids[0], ids[4])
+    assert negatives.head_replaced[0:4].float().std() > 0  # each positive picks its sides
+    scores = negatives.scores(model.decoder, entities, relations, positives)
+    expected = score_corrupted(
+        model.decoder, entities, relations, positives, negatives.head_replaced, entities[ids]
+    )
+    torch.testing.assert_close(scores, expected)
+
+
+def test_a_known_true_negative_of_a_shared_draw_is_dropped_not_redrawn():
+    graph = _tiny_dense_graph()
+    known = {tuple(t) for t in graph.train.tolist()}
+    sampler = UniformSampler(4, 6, graph.known_triples, True, UniformOptions(shared_by=3))
+    positives = torch.tensor([[0, 0, 1]]).repeat(9, 1)
+    negatives = sampler.sample(_step(positives, 0, torch.randn(4, 4)))
+    assert all((group == group[0]).all() for group in negatives.ids.split(3))
+    is_known = torch.tensor(
+        [[tuple(t) in known for t in row] for row in negatives.triples(positives).tolist()]
+    )
+    assert is_known.any() and (negatives.weights[is_known] == 0).all()
+    assert (negatives.weights[~is_known] > 0).all()
 
 
 def test_filtering_needs_known_triples():

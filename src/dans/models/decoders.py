@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor, nn
 
 from dans.errors import ConfigError
@@ -165,6 +166,27 @@ class BilinearDecoder(Decoder):
         scores = self.both_queries(heads, relations, tails, 1) @ entities.T  # (B, 2, E)
         picked = head_replaced.long() * len(entities) + ids
         return scores.view(len(ids), -1).gather(1, picked)
+
+    def score_corrupted_shared(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        drawn: Tensor,
+        shared_by: int,
+    ) -> Tensor:
+        """:meth:`score_corrupted` where each ``shared_by`` consecutive positives share one draw
+        of K candidates, ``drawn``: every query of a group against its K candidates in one
+        batched product. shapes: (B, d), (B, d_r), (B, d), (B, K), (G, K, d) -> (B, K), where
+        G = ceil(B / shared_by)."""
+        groups, k, _ = drawn.shape
+        queries = self.both_queries(heads, relations, tails, 1)  # (B, 2, d)
+        # The last group filled up with zero queries, whose scores are cut off again.
+        padded = F.pad(queries, (0, 0, 0, 0, 0, groups * shared_by - len(heads)))
+        grouped = padded.view(groups, 2 * shared_by, -1)
+        scores = torch.bmm(grouped, drawn.transpose(1, 2)).view(-1, 2, k)[: len(heads)]
+        return scores.gather(1, head_replaced.long()[:, None, :]).squeeze(1)
 
 
 class DistMult(BilinearDecoder):

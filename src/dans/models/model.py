@@ -81,6 +81,22 @@ def score_corrupted_ids(
     )
 
 
+def score_corrupted_shared(
+    decoder: BilinearDecoder,
+    entities: Tensor,
+    relations: Tensor,
+    positives: LongTensor,
+    head_replaced: BoolTensor,
+    drawn: Tensor,
+    shared_by: int,
+) -> Tensor:
+    """:func:`score_corrupted` where each ``shared_by`` consecutive positives share one draw
+    of K replacing vectors, ``drawn``: shape (ceil(B / shared_by), K, d) -> (B, K)."""
+    return decoder.score_corrupted_shared(
+        *_rows(entities, relations, positives), head_replaced, drawn, shared_by
+    )
+
+
 def _rows(
     entities: Tensor, relations: Tensor, triples: LongTensor
 ) -> tuple[Tensor, Tensor, Tensor]:

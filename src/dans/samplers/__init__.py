@@ -13,6 +13,7 @@ from dans.samplers.simple import (
     PopularitySampler,
     SelfAdversarialOptions,
     SelfAdversarialSampler,
+    UniformOptions,
     UniformSampler,
 )
 from dans.samplers.smile import SMiLEOptions, SMiLESampler
@@ -41,5 +42,6 @@ __all__ = [
     "SelfAdversarialOptions",
     "SelfAdversarialSampler",
     "StepContext",
+    "UniformOptions",
     "UniformSampler",
 ]

@@ -15,7 +15,7 @@ from dans.errors import ConfigError
 from dans.models.context import BuildContext
 from dans.models.decoders import BilinearDecoder, Decoder
 from dans.models.gather import gather_rows
-from dans.models.model import score_corrupted, score_corrupted_ids
+from dans.models.model import score_corrupted, score_corrupted_ids, score_corrupted_shared
 from dans.optim import is_row_sparse
 from dans.options import Options
 from dans.registry import Registry
@@ -66,7 +66,9 @@ class Negatives:
     loss, averaging 1 over a positive's negatives; zero drops a negative. None means all ones.
     ``groups``: named column ranges (such as the negatives of one generator pathway) whose mean
     scores the trainer logs. ``table``: shape (E, d), the entity table whose rows ``ids`` the
-    negatives are, when they are (see :meth:`of_rows`).
+    negatives are, when they are (see :meth:`of_rows`). ``shared_by``: how many consecutive
+    rows of ``ids`` are one draw (the last group may be shorter), so that each group's entities
+    are gathered and scored once.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Negatives:
         weights: Tensor | None = None,
         groups: dict[str, slice] | None = None,
         table: Tensor | None = None,
+        shared_by: int = 1,
     ) -> None:
         if embeddings is None and (table is None or ids is None):
             raise ValueError("negatives need their embeddings, or a table and the ids of its rows")
@@ -86,11 +89,15 @@ class Negatives:
         self.weights = weights
         self.groups = groups or {}
         self.table = table
+        self.shared_by = shared_by
 
     @classmethod
-    def of_rows(cls, table: Tensor, head_replaced: BoolTensor, ids: LongTensor) -> Negatives:
-        """The entities ``ids`` (shape (B, K)) of ``table`` (shape (E, d)) as negatives."""
-        return cls(None, head_replaced, ids, table=table)
+    def of_rows(
+        cls, table: Tensor, head_replaced: BoolTensor, ids: LongTensor, shared_by: int = 1
+    ) -> Negatives:
+        """The entities ``ids`` (shape (B, K)) of ``table`` (shape (E, d)) as negatives, each
+        ``shared_by`` consecutive rows of ``ids`` the same."""
+        return cls(None, head_replaced, ids, table=table, shared_by=shared_by)
 
     @property
     def embeddings(self) -> Tensor:
@@ -111,7 +118,9 @@ class Negatives:
 
         Negatives that are rows of ``entities`` itself, scored by a bilinear decoder, are scored
         against the whole table when it has at most ``ALL_ENTITIES_PER_NEGATIVE`` x K rows and
-        is not row-sparse (whose gradient must hold only the rows a step touches).
+        is not row-sparse (whose gradient must hold only the rows a step touches); negatives
+        drawn once for each ``shared_by`` positives are gathered once per group and scored in
+        one product per group.
         """
         if (
             self.table is entities
@@ -122,6 +131,12 @@ class Negatives:
         ):
             return score_corrupted_ids(
                 decoder, entities, relations, positives, self.head_replaced, self.ids
+            )
+        if self.shared_by > 1 and self.ids is not None and isinstance(decoder, BilinearDecoder):
+            assert self.table is not None
+            drawn = gather_rows(self.table, self.ids[:: self.shared_by])
+            return score_corrupted_shared(
+                decoder, entities, relations, positives, self.head_replaced, drawn, self.shared_by
             )
         return score_corrupted(
             decoder, entities, relations, positives, self.head_replaced, self.embeddings
@@ -213,6 +228,8 @@ class NegativeSampler(nn.Module):
     # The settings with which the sampler's negatives are entity ids without loss weights, all
     # that frameworks which take only ids (PyKEEN) can use; None where no settings make them so.
     ids_only_settings: ClassVar[dict[str, Any] | None] = None
+    # How many consecutive positives share each draw of negatives (see Negatives.shared_by).
+    negatives_shared_by: int = 1
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -285,7 +302,9 @@ class NegativeSampler(nn.Module):
     def sample(self, step: StepContext) -> Negatives:
         """Negatives for the step's positives, shape (B, K, d)."""
         head_replaced, ids, keep = self.pick(step)
-        negatives = Negatives.of_rows(step.entities, head_replaced, ids)
+        negatives = Negatives.of_rows(
+            step.entities, head_replaced, ids, shared_by=self.negatives_shared_by
+        )
         weights = self.weigh(step, negatives)
         if keep is not None:
             # Renormalised so each positive's kept negatives still average weight 1.
@@ -336,7 +355,8 @@ class NegativeSampler(nn.Module):
         assert self.known_triples is not None
         positives = step.positives
         known = self.known_triples.contains(corrupt(positives, head_replaced, ids))
-        for _ in range(_FILTER_ROUNDS):
+        # Redrawing one slot of a shared draw would make it no longer shared.
+        for _ in range(_FILTER_ROUNDS if self.negatives_shared_by == 1 else 0):
             if not known.any():
                 break
             redrawn = self.draw(step, head_replaced)

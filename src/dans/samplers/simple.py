@@ -14,16 +14,50 @@ from dans.options import Options, option
 from dans.samplers.base import Negatives, NegativeSampler, StepContext
 
 
+@dataclass(frozen=True)
+class UniformOptions(Options):
+    prefix: ClassVar[str] = "uniform_"
+
+    shared_by: int = option(
+        1,
+        "consecutive positives of a batch that share one draw of negative entities (each "
+        "replaces its own side of them): a step then touches batch x negatives / shared_by "
+        "entity rows, and a bilinear decoder scores each group in one matrix product; 1 draws "
+        "for every positive alone",
+        minimum=1,
+    )
+
+
 class UniformSampler(NegativeSampler):
-    """Every entity equally likely: the paper's Rand."""
+    """Every entity equally likely: the paper's Rand.
+
+    ``shared_by``: how many consecutive positives share one draw of K entities, as
+    PyTorch-BigGraph's and DGL-KE's chunked negatives do; a known-true negative of a shared
+    draw is dropped (zero weight) rather than redrawn, which would undo the sharing.
+    """
 
     name = "uniform"
+    options_type = UniformOptions
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_negatives: int,
+        known_triples: KnownTriples | None = None,
+        filter_negatives: bool = False,
+        options: UniformOptions = UniformOptions(),
+    ) -> None:
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        self.negatives_shared_by = options.shared_by
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         generator = step.generator
-        return torch.randint(
-            self.num_entities, head_replaced.shape, generator=generator, device=generator.device
+        batch, k = head_replaced.shape
+        groups = -(-batch // self.negatives_shared_by)
+        ids = torch.randint(
+            self.num_entities, (groups, k), generator=generator, device=generator.device
         )
+        return ids.repeat_interleave(self.negatives_shared_by, 0)[:batch]
 
 
 class PopularitySampler(NegativeSampler):
