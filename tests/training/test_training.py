@@ -10,6 +10,7 @@ import dans
 from dans.builders import build_model, build_sampler
 from dans.errors import ConfigError
 from dans.evaluation import Evaluation, RankMetrics
+from dans.optim import is_row_sparse
 from dans.rundir import RunDirectory
 from dans.training import Callbacks, EarlyStopping, Trainer, TrainingCallback, bce_loss
 
@@ -523,5 +524,5 @@ def test_row_sparse_embeddings_learn_what_dense_ones_do(negatives):
     }
     dense_mrr, sparse_mrr = (found[s].metrics.valid.mrr for s in (False, True))
     assert dense_mrr > 0.4 and abs(sparse_mrr - dense_mrr) < 0.05
-    table = found[True].model.encoder.embeddings
-    assert table.sparse and not found[False].model.encoder.embeddings.sparse
+    table = found[True].model.encoder.embeddings.weight
+    assert is_row_sparse(table) and not is_row_sparse(found[False].model.encoder.embeddings.weight)

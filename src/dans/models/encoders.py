@@ -54,9 +54,8 @@ class LookupOptions(Options):
 class LookupEncoder(Encoder):
     """A plain embedding table: each entity has a free vector.
 
-    With ``sparse_embeddings`` the table is gathered by an embedding lookup whose gradient holds
-    the rows gathered alone (see :func:`~dans.models.gather.gather_rows`), for an optimizer
-    that updates those rows alone.
+    With ``sparse_embeddings`` the table's gradient holds the rows a step gathered alone (see
+    :func:`~dans.models.gather.gather_rows`), for an optimizer that updates those rows alone.
     """
 
     name = "lookup"
@@ -66,10 +65,9 @@ class LookupEncoder(Encoder):
         self, num_entities: int, dim: int, options: LookupOptions = LookupOptions()
     ) -> None:
         super().__init__()
-        sparse = options.sparse_embeddings
-        self.embeddings = nn.Embedding(num_entities, dim, sparse=sparse)
+        self.embeddings = nn.Embedding(num_entities, dim)
         nn.init.xavier_uniform_(self.embeddings.weight)
-        if sparse:
+        if options.sparse_embeddings:
             mark_row_sparse(self.embeddings.weight)
 
     @classmethod
