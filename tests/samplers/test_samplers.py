@@ -272,7 +272,7 @@ def test_popularity_never_draws_zero_count_entities():
 
 def test_self_adversarial_weights_by_hand(umls):
     model, sampler = _build(umls, "self-adv", self_adv_alpha=0.5)
-    assert sampler.alpha == 0.5
+    assert sampler.options.alpha == 0.5
     with torch.no_grad():
         model.encoder.embeddings.weight.mul_(8)  # spread the scores out
     positives = umls.train[:20]

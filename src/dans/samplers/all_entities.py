@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor
 from torch.utils.checkpoint import checkpoint
 
-from dans.data.graph import KnownTriples
 from dans.models.decoders import Decoder
 from dans.models.gather import gather_rows
 from dans.options import Options, option
@@ -45,17 +44,7 @@ class AllEntitiesSampler(NegativeSampler):
     options_type = AllEntitiesOptions
     draws_negatives = False
     touches_every_entity = True
-
-    def __init__(
-        self,
-        num_entities: int,
-        num_negatives: int,
-        known_triples: KnownTriples | None = None,
-        filter_negatives: bool = False,
-        options: AllEntitiesOptions = AllEntitiesOptions(),
-    ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        self.memory_elements = int(options.memory_mb * 2**20) // 4  # float32 scores
+    options: AllEntitiesOptions
 
     def loss(self, step: StepContext) -> Tensor:
         """The mean cross-entropy over the step's 2B queries; a scalar."""
@@ -65,7 +54,8 @@ class AllEntitiesSampler(NegativeSampler):
         anchors = gather_rows(step.entities, torch.cat([heads, tails]))
         queries = step.decoder.both_query_relations(relations)  # the tail queries first
         answers = torch.cat([tails, heads])
-        rows = max(1, self.memory_elements // max(1, len(step.entities)))
+        memory_elements = int(self.options.memory_mb * 2**20) // 4  # float32 scores
+        rows = max(1, memory_elements // max(1, len(step.entities)))
         total = anchors.new_zeros(())
         # The scores hold no randomness, and checkpoint's saved random state costs megabytes
         # per block that stay until the backward pass: 7 GiB over one step at 100k entities.

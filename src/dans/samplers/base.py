@@ -228,8 +228,6 @@ class NegativeSampler(nn.Module):
     # The settings with which the sampler's negatives are entity ids without loss weights, all
     # that frameworks which take only ids (PyKEEN) can use; None where no settings make them so.
     ids_only_settings: ClassVar[dict[str, Any] | None] = None
-    # How many consecutive positives share each draw of negatives (see Negatives.shared_by).
-    negatives_shared_by: int = 1
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -249,7 +247,7 @@ class NegativeSampler(nn.Module):
             context.known_triples,
             context.filter_negatives,
         )
-        return cls(*shared) if options is None else cls(*shared, options)
+        return cls(*shared, options)
 
     def __init__(
         self,
@@ -257,7 +255,10 @@ class NegativeSampler(nn.Module):
         num_negatives: int,
         known_triples: KnownTriples | None = None,
         filter_negatives: bool = False,
+        options: Options | None = None,
     ) -> None:
+        """``options``: the sampler's own settings, of :attr:`options_type` (its defaults when
+        None)."""
         super().__init__()
         if num_negatives < 1:
             raise ConfigError(f"--negatives must be at least 1, got {num_negatives}")
@@ -267,6 +268,9 @@ class NegativeSampler(nn.Module):
         self.num_negatives = num_negatives
         self.known_triples = known_triples
         self.filter_negatives = filter_negatives
+        if options is None and self.options_type is not None:
+            options = self.options_type()
+        self.options = options
         self.skipped_steps: dict[str, int] = {}
 
     def training_state(self) -> dict[str, Any]:
@@ -311,6 +315,12 @@ class NegativeSampler(nn.Module):
             weights = average_one(keep.float() if weights is None else weights * keep)
         negatives.weights = weights
         return negatives
+
+    @property
+    def negatives_shared_by(self) -> int:
+        """How many consecutive positives share each draw of negatives (see
+        :attr:`Negatives.shared_by`)."""
+        return 1
 
     def pick(self, step: StepContext) -> tuple[BoolTensor, LongTensor, BoolTensor | None]:
         """The negatives :meth:`sample` makes, as ids: whether each replaces the head, shape

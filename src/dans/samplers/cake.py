@@ -96,7 +96,7 @@ class CAKESampler(UniformSampler):
         options: CAKEOptions = CAKEOptions(),
     ) -> None:
         # CAKE always removes train-true negatives.
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives=True)
+        super().__init__(num_entities, num_negatives, known_triples, True, options)
         self.alpha = options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
         heads, relations, tails = train_triples.unbind(1)

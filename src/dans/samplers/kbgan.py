@@ -100,7 +100,7 @@ class KBGANSampler(NegativeSampler):
         filter_negatives: bool = False,
         options: KBGANOptions = KBGANOptions(),
     ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         self.candidates = options.candidates
         self.temperature = options.temperature
         self.baseline_momentum = options.baseline_momentum

@@ -106,7 +106,7 @@ class MCNSSampler(NegativeSampler):
         options: MCNSOptions = MCNSOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the neighbour graph."""
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         self.alpha = options.alpha
         self.uniform_share = options.uniform_share
         self.burn_in = options.burn_in

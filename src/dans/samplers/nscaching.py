@@ -89,7 +89,7 @@ class NSCachingSampler(NegativeSampler):
         options: NSCachingOptions = NSCachingOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), the triples whose queries get a cache."""
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         if len(train_triples) == 0:
             raise ConfigError("NSCaching needs training triples to key its caches")
         self.num_relations = num_relations

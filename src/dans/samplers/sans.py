@@ -112,7 +112,7 @@ class SANSSampler(NegativeSampler):
         options: SANSOptions = SANSOptions(),
     ) -> None:
         """``train_triples``: shape (N, 3), whose heads and tails make the undirected graph."""
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         self.mode = options.mode
         self.hops = options.hops
         offsets, neighbours = adjacency(train_triples.cpu(), num_entities)

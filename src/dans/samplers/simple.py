@@ -39,16 +39,10 @@ class UniformSampler(NegativeSampler):
     name = "uniform"
     options_type = UniformOptions
 
-    def __init__(
-        self,
-        num_entities: int,
-        num_negatives: int,
-        known_triples: KnownTriples | None = None,
-        filter_negatives: bool = False,
-        options: UniformOptions = UniformOptions(),
-    ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        self.negatives_shared_by = options.shared_by
+    @property
+    def negatives_shared_by(self) -> int:
+        # The samplers that weigh uniform draws (self-adv, CAKE, SMiLE) draw for each positive.
+        return self.options.shared_by if isinstance(self.options, UniformOptions) else 1
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         generator = step.generator
@@ -119,20 +113,10 @@ class SelfAdversarialSampler(UniformSampler):
 
     name = "self-adv"
     options_type = SelfAdversarialOptions
-
-    def __init__(
-        self,
-        num_entities: int,
-        num_negatives: int,
-        known_triples: KnownTriples | None = None,
-        filter_negatives: bool = False,
-        options: SelfAdversarialOptions = SelfAdversarialOptions(),
-    ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
-        self.alpha = options.alpha
+    options: SelfAdversarialOptions
 
     def weigh(self, step: StepContext, negatives: Negatives) -> Tensor:
-        return adversarial_weights(step, negatives, self.alpha)
+        return adversarial_weights(step, negatives, self.options.alpha)
 
 
 def adversarial_weights(step: StepContext, negatives: Negatives, alpha: float) -> Tensor:

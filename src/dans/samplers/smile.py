@@ -116,7 +116,7 @@ class SMiLESampler(UniformSampler):
         filter_negatives: bool = False,
         options: SMiLEOptions = SMiLEOptions(),
     ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         self.hard_share, self.alpha = options.hard_share, options.alpha
         self.typed = TypedEntities(entity_types, num_entities)
         schema = schema_graph(train_triples, self.typed, num_relations, options.min_count)

@@ -212,7 +212,7 @@ class DANSSampler(NegativeSampler):
         filter_negatives: bool = False,
         options: DANSOptions = DANSOptions(),
     ) -> None:
-        super().__init__(num_entities, num_negatives, known_triples, filter_negatives)
+        super().__init__(num_entities, num_negatives, known_triples, filter_negatives, options)
         if options.mode == "snap" and known_triples is None:
             raise ConfigError("--dans-mode snap needs the known-true triples")
         generated = math.ceil(options.generated_share * num_negatives)
