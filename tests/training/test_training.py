@@ -510,6 +510,27 @@ def test_a_short_dans_run_ranks_far_above_random(umls):
     assert run.metrics.test.mrr > 0.4
 
 
+@pytest.mark.parametrize("shared_by", [1, 50])
+def test_a_row_sparse_step_touches_the_positives_rows_and_one_draw_per_group(shared_by):
+    from dans.data.synthetic import power_law_graph
+    from dans.pipeline import build_trainer
+
+    kg = power_law_graph(20_000, 5, 30_000, 10, 10, seed=0)
+    settings = dict(encoder="lookup", sparse_embeddings=True, l2_scope="batch", dim=8)
+    config = dans.TrainConfig(**settings, sampler="uniform", uniform_shared_by=shared_by)
+    trainer = build_trainer(config, kg, torch.device("cpu"))
+    trainer.optimizer.step = lambda: None  # keep the gradient to look at it
+    batch = kg.train[:1000]
+    trainer.step(batch, trainer.sampler)
+    touched = trainer.model.encoder.embeddings.weight.grad.coalesce()._indices()[0]
+    positives = torch.unique(batch[:, [0, 2]])
+    assert torch.isin(positives, touched).all()
+    # 20 negatives for each group of positives: 20,000 draws alone, 400 shared by 50.
+    drawn = len(touched) - len(positives)
+    assert drawn <= 20 * -(-1000 // shared_by)
+    assert drawn > (10_000 if shared_by == 1 else 0)
+
+
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("negatives", [10, 20])
 def test_row_sparse_embeddings_learn_what_dense_ones_do(negatives):
