@@ -34,8 +34,8 @@ def gather_leaf_rows(table: nn.Parameter, ids: LongTensor) -> Tensor:
 
     Autograd would sum the sparse gradients of a table's several gathers in a step (positives,
     negatives, penalty) one addition at a time, each copying every row before it into freshly
-    zeroed memory: more than half of a million-entity step. Collected at once, they are one
-    concatenation and one sum by row.
+    zeroed memory: more than half of a million-entity step. Collected at once, each gather's
+    rows are added where they belong in one sum by row.
     """
     flat = ids.reshape(-1)
     rows = table.detach().index_select(0, flat).requires_grad_()
