@@ -166,9 +166,6 @@ class Trainer:
         scores: dict[str, float] = {}  # logged after the loss, as log.csv's columns have it
         if sampler.draws_negatives:
             negatives = sampler.sample(step)
-            # The negatives before the positives: on a row-sparse table the backward pass adds
-            # the gathers' sparse gradients in the reverse order of the gathers, each addition
-            # copying what came before it, so the largest one, the negatives', comes last.
             negative_scores = negatives.scores(decoder, entities, relations, batch)
             positive_scores = score_triples(decoder, entities, relations, batch)
             loss = bce_loss(positive_scores, negative_scores, negatives.weights)
