@@ -42,6 +42,7 @@ from dans.experiments.results import GridRow, read_csv, read_rows
 from dans.experiments.sweep import JOIN
 from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
 from dans.options import flag_name
+from dans.pipeline import CHECKPOINT_EVERY
 from dans.samplers import SAMPLERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,8 +282,9 @@ def fields_table(paths: list[Path], keys: list[str]) -> str:
 
 
 def budgets_table(paths: list[Path]) -> str:
-    """A row per run of ``benchmarks/time_budget.py``: the recipe, the settings it changed and its
-    budget, how the budget was spent, where validation peaked, the test MRR and the target."""
+    """A row per run of ``benchmarks/time_budget.py``: the recipe, the settings it changed (the
+    checkpoint cadence among them) and its budget, how the budget was spent, where validation
+    peaked, the test MRR and the target."""
     lines = [
         "| recipe | changed | budget | training | validation | writing | epochs | best epoch "
         "| valid MRR | test MRR | target | reached |",
@@ -291,7 +293,12 @@ def budgets_table(paths: list[Path]) -> str:
     for path in paths:
         run = json.loads(path.read_text())
         base = ("sampler", "encoder", "decoder", "seed")
-        changed = ", ".join(f"{k} {v}" for k, v in run["settings"].items() if k not in base)
+        changes = [f"{k} {v}" for k, v in run["settings"].items() if k not in base]
+        # Older records predate the option: they saved every epoch.
+        cadence = run.get("checkpoint_every", str(CHECKPOINT_EVERY))
+        if cadence != str(CHECKPOINT_EVERY):
+            changes.append(f"checkpoint every {cadence}")
+        changed = ", ".join(changes)
         seconds = [
             f"{run[key]:.0f} s"
             for key in ("time_budget_seconds", "training_seconds", "validation_seconds")

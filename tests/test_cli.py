@@ -108,6 +108,10 @@ ERROR_CASES = {
     "unknown sampler": (lambda p: ["--sampler", "nosuch"], lambda p: ["'nosuch'", "uniform"]),
     "bad dropout": (lambda p: ["--dropout", "1.0"], lambda p: ["--dropout"]),
     "bad ties": (lambda p: ["--ties", "random"], lambda p: ["--ties"]),
+    "bad checkpoint cadence": (
+        lambda p: ["--checkpoint-every", "soon"],
+        lambda p: ["--checkpoint-every", "'soon'"],
+    ),
 }
 
 

@@ -212,6 +212,14 @@ def test_the_last_epoch_is_always_saved_so_a_kill_in_testing_trains_no_more(
     assert_same_run(out, uninterrupted("kbgan"))
 
 
+@pytest.mark.parametrize("cadence", [-1, "soon", "0s"])
+def test_a_bad_checkpoint_cadence_is_refused_before_anything_is_written(tmp_path, cadence):
+    out = tmp_path / "run"
+    with pytest.raises(dans.DansError, match="--checkpoint-every"):
+        dans.train(small("uniform"), out=out, progress=False, checkpoint_every=cadence)
+    assert not out.exists()
+
+
 def test_an_early_stopped_run_resumes_stopped(tmp_path, monkeypatch):
     config = small("self-adv", epochs=30, patience=1)
     whole = dans.train(config, out=tmp_path / "whole", progress=False)

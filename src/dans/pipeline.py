@@ -30,6 +30,7 @@ from dans.rundir import (
 )
 from dans.sealed import first_line
 from dans.tracking import NO_TRACKERS, TrackerSpec
+from dans.training.cadence import CheckpointCadence
 from dans.training.callbacks import ProgressBar, TrainingCallback
 from dans.training.epoch_log import EpochLog
 from dans.training.footprint import check_fits
@@ -46,7 +47,7 @@ def run_training(
     resume_run: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    checkpoint_every: int | str = CHECKPOINT_EVERY,
     callbacks: Sequence[TrainingCallback] = (),
     trackers: TrackerSpec = NO_TRACKERS,
     tracker_params: dict[str, Any] | None = None,
@@ -88,7 +89,7 @@ def train(
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    checkpoint_every: int | str = CHECKPOINT_EVERY,
     on_start: Callable[[], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     graph: KnowledgeGraph | None = None,
@@ -106,8 +107,9 @@ def train(
     :class:`~dans.training.callbacks.TrainingCallback`) follow the run, in a process group in
     every process, each epoch after the run directory has it; ``on_epoch``, a function of each
     epoch's log row, is the older form of one and goes in the next release.
-    Every ``checkpoint_every`` epochs (0: never) and after the last, the whole training state
-    is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
+    Every ``checkpoint_every`` epochs (0: never), or when it is a duration (``"5m"``) after each
+    epoch that ends that long after the last save, and after the last epoch, the whole training
+    state is saved to ``out`` so that :func:`resume` can continue a killed run. Started by
     ``torchrun``, every process trains and only rank 0 writes.
     """
     device = _prepare(config, checkpoint_every)
@@ -129,7 +131,7 @@ def train(
 def resume(
     path: str | Path,
     progress: bool = True,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    checkpoint_every: int | str = CHECKPOINT_EVERY,
     on_epoch: Callable[[dict], None] | None = None,
     callbacks: Sequence[TrainingCallback] = (),
 ) -> FinishedRun:
@@ -239,13 +241,15 @@ def run_graph(
     return kg
 
 
-def _prepare(config: TrainConfig, checkpoint_every: int) -> torch.device:
+def _prepare(config: TrainConfig, checkpoint_every: int | str) -> torch.device:
     """Refuse bad settings; join the process group when started by ``torchrun``. Returns the
     device this process trains on."""
     config.validate()
     check_names(config)
-    if checkpoint_every < 0:
-        raise DansError(f"--checkpoint-every must be at least 0, got {checkpoint_every}")
+    try:
+        CheckpointCadence.parse(checkpoint_every)
+    except ValueError as exc:
+        raise DansError(f"--checkpoint-every: {exc}") from None
     device = resolve_device(config.runtime.device)
     if distributed.launched_by_torchrun() and config["sparse_embeddings"]:
         raise DansError(
@@ -262,7 +266,7 @@ def build_trainer(
     kg: KnowledgeGraph,
     device: torch.device,
     callbacks: Sequence[TrainingCallback] = (),
-    checkpoint_every: int = 0,
+    checkpoint_every: int | str = 0,
 ) -> Trainer:
     """The model, the samplers and their trainer on ``device``, with ``callbacks`` (nothing is
     written before :meth:`Trainer.fit`)."""

@@ -46,7 +46,7 @@ class Record(TrainingCallback):
             self.validated.append(log.epoch)
 
 
-def _trainer(umls, callbacks=(), **overrides):
+def _trainer(umls, callbacks=(), checkpoint_every=1, **overrides):
     values = {
         "encoder": "lookup",
         "dim": 8,
@@ -70,6 +70,7 @@ def _trainer(umls, callbacks=(), **overrides):
         build_sampler("uniform", config, umls),
         torch.device("cpu"),
         callbacks,
+        checkpoint_every,
     )
 
 
@@ -127,6 +128,43 @@ def test_a_resumed_run_counts_the_time_spent_before(umls, monkeypatch):
     result = resumed.fit()
     assert result.epochs_run == 10 and result.elapsed_seconds == 100.0
     assert rest.rates == pytest.approx(whole.rates[4:])
+
+
+class Saves(TrainingCallback):
+    """The epochs after which the state was handed out to be saved."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def on_checkpoint(self, trainer, state):
+        self.epochs.append(trainer.epoch)
+
+
+@pytest.mark.parametrize("budget", [None, "100s"])
+def test_a_duration_saves_by_the_clock_and_after_the_last_epoch(umls, monkeypatch, budget):
+    FakeClock(monkeypatch)
+    saves = Saves()
+    # 10 s epochs: 30 s after the start is the first end 25 s or more after the last save.
+    _trainer(umls, [saves], checkpoint_every="25s", time_budget=budget).fit()
+    assert saves.epochs == [3, 6, 9, 10]
+
+
+def test_a_resumed_run_saves_by_the_clock_from_where_it_resumed(umls, monkeypatch):
+    clock = FakeClock(monkeypatch)
+
+    class Kill(Saves):
+        def on_checkpoint(self, trainer, state):
+            self.state = state
+            raise KeyboardInterrupt
+
+    kill, saves = Kill(), Saves()
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(umls, [kill], checkpoint_every="25s").fit()
+    clock.now += 3600.0
+    resumed = _trainer(umls, [saves], checkpoint_every="25s")
+    resumed.load_state_dict(kill.state)
+    resumed.fit()
+    assert saves.epochs == [6, 9, 10]
 
 
 def test_a_run_reports_how_it_spent_its_budget(tmp_path, monkeypatch):

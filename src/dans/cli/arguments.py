@@ -23,6 +23,7 @@ from dans.rundir import Run
 from dans.samplers.base import sampler_names
 from dans.samplers.dans import DANSSampler
 from dans.tracking import NO_TRACKERS, TRACKERS, TrackerSpec
+from dans.training.cadence import CheckpointCadence
 
 
 @dataclass(frozen=True)
@@ -278,11 +279,12 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 def add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-every",
-        type=natural_int,
+        type=checkpoint_cadence,
         default=CHECKPOINT_EVERY,
-        metavar="N",
-        help="save the whole training state every N epochs and after the last, so that a "
-        f"killed run resumes from there (0: never; default {CHECKPOINT_EVERY})",
+        metavar="N|DURATION",
+        help="save the whole training state every N epochs, or after each epoch that ends "
+        "DURATION (90s, 5m) after the last save, and after the last epoch, so that a killed run "
+        f"resumes from there (0: never; default {CHECKPOINT_EVERY})",
     )
 
 
@@ -306,6 +308,15 @@ def natural_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
+
+
+def checkpoint_cadence(text: str) -> int | str:
+    """``--checkpoint-every``'s value: a count of epochs as an int, or a duration as given."""
+    try:
+        cadence = CheckpointCadence.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return cadence.epochs if not cadence.seconds else text
 
 
 def names(text: str) -> list[str]:

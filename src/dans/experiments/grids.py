@@ -49,15 +49,15 @@ PLACEMENT_KEYS = frozenset({"device"})
 @dataclass(frozen=True)
 class GridOptions:
     """How a grid runs, none of which changes a result: progress bars, where each run's line
-    goes, runs trained at once, epochs between each run's saved states, the lease of a claim on
-    a run (see :mod:`dans.experiments.claims`), the trackers each run logs to, and whether each
-    finished run's negatives are measured (``diversity.json`` and results.csv's diversity
-    columns)."""
+    goes, runs trained at once, how often each run saves its state (epochs or a duration), the
+    lease of a claim on a run (see :mod:`dans.experiments.claims`), the trackers each run logs
+    to, and whether each finished run's negatives are measured (``diversity.json`` and
+    results.csv's diversity columns)."""
 
     progress: bool = True
     report: Callable[[str], None] = print
     jobs: int = 1
-    checkpoint_every: int = CHECKPOINT_EVERY
+    checkpoint_every: int | str = CHECKPOINT_EVERY
     lease_seconds: float = LEASE_SECONDS
     trackers: TrackerSpec = NO_TRACKERS
     diversity: bool = False
@@ -385,7 +385,7 @@ def _train_one(
     config: TrainConfig,
     run_dir: Path,
     progress: bool,
-    checkpoint_every: int,
+    checkpoint_every: int | str,
     trackers: TrackerSpec,
     diversity: bool,
 ) -> str:

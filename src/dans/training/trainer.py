@@ -23,6 +23,7 @@ from dans.models.model import KGModel, score_triples
 from dans.optim import guarded_step, model_optimizer
 from dans.options import duration_seconds
 from dans.samplers.base import NegativeSampler, StepContext
+from dans.training.cadence import CheckpointCadence
 from dans.training.callbacks import Callbacks, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
 from dans.training.epoch_log import EpochLog, StepTotals
@@ -71,7 +72,8 @@ class Trainer:
     pretraining only: the sampler's phase starts at epoch ``pretrain_epochs + 1`` with patience
     afresh, so the epoch numbers skip the pretraining epochs not run. The ``callbacks`` (see
     :class:`~dans.training.callbacks.TrainingCallback`) receive each epoch's log row, each
-    validation and new best, and every ``checkpoint_every`` epochs (and after the last) the
+    validation and new best, and at the ``checkpoint_every`` cadence (epochs or a duration, see
+    :class:`~dans.training.cadence.CheckpointCadence`; after the last epoch in any case) the
     state that :meth:`load_state_dict` continues from, so the caller decides what gets written
     where.
 
@@ -99,7 +101,7 @@ class Trainer:
         pretrain_sampler: NegativeSampler,
         device: torch.device,
         callbacks: Sequence[TrainingCallback] = (),
-        checkpoint_every: int = 1,
+        checkpoint_every: int | str = 1,
     ) -> None:
         self.model = model
         self.kg = kg
@@ -108,7 +110,7 @@ class Trainer:
         self.pretrain_sampler = pretrain_sampler
         self.device = device
         self.callbacks = Callbacks(callbacks)
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_cadence = CheckpointCadence.parse(checkpoint_every)
         self.optimizer = model_optimizer(model.parameters(), config.training.lr)
         self.world = world()
         self.generator = torch.Generator(device=device).manual_seed(config.runtime.seed)
@@ -142,6 +144,8 @@ class Trainer:
         # The seconds earlier processes spent on this run, and when this one's fit() began.
         self._elapsed_before = 0.0
         self._fit_start: float | None = None
+        # When fit() last handed out a state to save, on the group's clock.
+        self._saved_at = 0.0
         # Whether the epoch just trained is the run's last, and what a validation last took.
         self._final = False
         self._validation_seconds = 0.0
@@ -274,6 +278,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train from where the trainer stands (epoch 0, or a loaded state) to the end."""
         self._fit_start = time.perf_counter()
+        self._saved_at = self._group_clock()
         self.callbacks.on_train_start(self)
         while self._more_epochs():
             self.epoch += 1
@@ -290,6 +295,7 @@ class Trainer:
             self._end_pretraining_if_stopped()
             if self._checkpoint_due(trained):
                 self.callbacks.on_checkpoint(self, self.state_dict())
+                self._saved_at = self._group_clock()
         if self.best is None:
             # No training epoch ran: the untrained model is what gets evaluated.
             valid = self.validate()
@@ -319,9 +325,9 @@ class Trainer:
             return False
         if self.budget is None:
             return self.epoch < self.total_epochs
-        return self._budget_clock() < self.budget
+        return self._group_clock() < self.budget
 
-    def _budget_clock(self) -> float:
+    def _group_clock(self) -> float:
         """:attr:`elapsed_seconds` as the whole process group counts it (the slowest process's),
         so that every process decides alike."""
         return largest(self.elapsed_seconds, self.device)
@@ -331,7 +337,7 @@ class Trainer:
         budget the share of the budget spent, times ``epochs`` (fractional)."""
         if self.budget is None:
             return self.epoch
-        return 1 + self._budget_clock() / self.budget * self.total_epochs
+        return 1 + self._group_clock() / self.budget * self.total_epochs
 
     def _validation_mark_crossed(self, start: float) -> bool:
         """Whether the epoch just trained, which began at schedule position ``start``, reached
@@ -353,7 +359,7 @@ class Trainer:
             return self.epoch == self.total_epochs
         # Another epoch as long as this one, its validation, and this epoch's own if due.
         needed = epoch_seconds + self._validation_seconds * (1 + validating)
-        return self._budget_clock() + needed > self.budget
+        return self._group_clock() + needed > self.budget
 
     def _train_epoch_logged(self, position: float) -> EpochLog:
         """Train epoch ``self.epoch`` with its phase's sampler at the learning rate of schedule
@@ -399,11 +405,14 @@ class Trainer:
             self.stopper.checks_without_improvement = 0
 
     def _checkpoint_due(self, trained: int) -> bool:
-        """Whether a checkpoint follows epoch ``trained``: every ``checkpoint_every`` epochs
-        (0: never) and after the last."""
-        if not self.checkpoint_every:
+        """Whether a checkpoint follows epoch ``trained``: at the cadence, and after the last
+        (unless the cadence is never)."""
+        cadence = self.checkpoint_cadence
+        if cadence == CheckpointCadence():
             return False
-        return trained % self.checkpoint_every == 0 or self._final or self.stopper.should_stop
+        # The group's slowest clock, so that every process decides alike.
+        since = self._group_clock() - self._saved_at
+        return cadence.due(trained, since) or self._final or self.stopper.should_stop
 
     def _starts_from_pretrained_best(self, epoch: int) -> bool:
         """Whether ``epoch`` is the sampler's first and starts from pretraining's best weights."""
