@@ -504,10 +504,11 @@ def test_dans_run_records_skipped_steps(tmp_path, monkeypatch):
 
 
 def test_a_short_dans_run_ranks_far_above_random(umls):
-    # Random ranking of 135 entities gives an MRR near 0.04.
+    # Random ranking of 135 entities gives an MRR near 0.04; these settings gave .38 to .44 over
+    # seeds 1 to 6.
     config = dans.TrainConfig(sampler="dans", epochs=8, eval_every=8, device="cpu")
     run = dans.train(config, progress=False)
-    assert run.metrics.test.mrr > 0.4
+    assert run.metrics.test.mrr > 0.3
 
 
 @pytest.mark.parametrize("shared_by", [1, 50])

@@ -97,6 +97,20 @@ class RGCNOptions(Options):
     )
 
 
+def relu_dropout(x: Tensor, p: float) -> Tensor:
+    """ReLU, then each entry zeroed with probability ``p`` and the others scaled by
+    ``1 / (1 - p)``, as ``nn.Dropout`` does; shape kept.
+
+    The mask compares uniform draws with ``p`` rather than drawing Bernoulli variables: on the
+    CPU that takes under half the time for a large graph's (E, d) activations, where
+    ``bernoulli_`` was a sixth of a WN18RR training step.
+    """
+    x = x.relu()
+    if p == 0.0:
+        return x
+    return x.mul(torch.rand_like(x) >= p).mul_(1.0 / (1.0 - p))
+
+
 class RGCNEncoder(Encoder):
     """Learned input embeddings refined by ``options.layers`` RGCN layers over the training graph.
 
@@ -135,7 +149,7 @@ class RGCNEncoder(Encoder):
             RGCNLayer(dim, dim, self.graph.num_edge_types, options.bases, options.blocks)
             for _ in range(options.layers)
         )
-        self.dropout = nn.Dropout(options.dropout)
+        self.dropout = options.dropout
 
     @classmethod
     def from_context(cls, context: BuildContext, options: RGCNOptions) -> RGCNEncoder:
@@ -158,5 +172,5 @@ class RGCNEncoder(Encoder):
         for i, layer in enumerate(self.layers):
             x = layer(x, graph)
             if i < len(self.layers) - 1:
-                x = self.dropout(x.relu())
+                x = relu_dropout(x, self.dropout if self.training else 0.0)
         return x
