@@ -1,5 +1,7 @@
-"""Training: the loss of Eq. 2, the mini-batch loop and its callbacks, early stopping."""
+"""Training: the loss of Eq. 2, the mini-batch loop and its callbacks, early stopping, how often
+the state is saved."""
 
+from dans.training.cadence import CheckpointCadence
 from dans.training.callbacks import Callbacks, ProgressBar, TrainingCallback
 from dans.training.early_stopping import EarlyStopping
 from dans.training.epoch_log import EpochLog, StepTotals
@@ -8,6 +10,7 @@ from dans.training.trainer import Trainer, TrainResult
 
 __all__ = [
     "Callbacks",
+    "CheckpointCadence",
     "EarlyStopping",
     "EpochLog",
     "ProgressBar",
