@@ -214,11 +214,20 @@ class _SparseProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, matrix: Tensor, matrix_t: Tensor) -> Tensor:
         ctx.matrix_t = matrix_t  # type: ignore[attr-defined]
-        return matrix @ x
+        return _sparse_times_dense(matrix, x)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
-        return ctx.matrix_t @ grad, None, None  # type: ignore[attr-defined]
+        return _sparse_times_dense(ctx.matrix_t, grad), None, None  # type: ignore[attr-defined]
+
+
+def _sparse_times_dense(matrix: Tensor, x: Tensor) -> Tensor:
+    """``matrix @ x`` for a CSR ``matrix``, shapes (m, n), (n, d) -> (m, d), written straight
+    into a new tensor: ``@`` zero-fills its result and copies it once more, which on the CPU took
+    longer than the product itself for a FB15k-237 layer's 110,000 pairs."""
+    out = x.new_empty(matrix.shape[0], x.shape[1])
+    # beta = 0: the uninitialised ``out`` is ignored, never read (NaN included).
+    return torch.addmm(out, matrix, x, beta=0.0, out=out)
 
 
 class _SegmentedProduct(torch.autograd.Function):
