@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import dans
+from dans.allocator import reuse_freed_memory
 from dans.files import write_atomic
 from dans.pipeline import CHECKPOINT_EVERY
 from dans.version import __version__
@@ -41,6 +42,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args()
+    # As the dans command does (see dans.allocator).
+    kept = reuse_freed_memory()
     settings = {"sampler": "uniform", "seed": 1, "device": "cpu", **dict(args.set)}
     config = dans.recipe(args.recipe, **settings, time_budget=args.budget)
     with tempfile.TemporaryDirectory() as folder:
@@ -54,6 +57,7 @@ def main() -> None:
         "settings": {key: config[key] for key in ("sampler", "encoder", "decoder", "seed")}
         | dict(args.set),
         "checkpoint_every": args.checkpoint_every,
+        "reuses_freed_memory": kept,
         "time_budget_seconds": metrics.time_budget_seconds,
         "spent_seconds": metrics.elapsed_seconds,
         "training_seconds": metrics.train_seconds,

@@ -20,6 +20,7 @@ LAYERS = (
         "dans.sealed",
         "dans.distributed",
         "dans.memory",
+        "dans.allocator",
         "dans.options",
         "dans.version",
     ),

@@ -2,6 +2,6 @@
 
 import sys
 
-from dans.cli import main
+from dans.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from dans.allocator import release_freed_memory
+
 # Linux: writing "5" to clear_refs sets the process's peak resident set (VmHWM) back to its
 # current size, so a process that trains run after run (a grid's worker) reports each one's own.
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -22,6 +24,8 @@ def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         return
+    # What malloc holds free (see dans.allocator) would count in the new peak otherwise.
+    release_freed_memory()
     # Not Linux, or a kernel that refuses it: the process's lifetime peak stands.
     with contextlib.suppress(OSError):
         _CLEAR_REFS.write_text("5")

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from dans.allocator import reuse_freed_memory
 from dans.cli import (
     ablate,
     compare,
@@ -90,6 +91,13 @@ def command_parser() -> argparse.ArgumentParser:
 def _one_line(message: object) -> str:
     """A message on one line even when a path in it holds a line break."""
     return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def run() -> int:
+    """The ``dans`` command: :func:`main` in a process whose allocator keeps freed memory for
+    reuse (see :mod:`dans.allocator`)."""
+    reuse_freed_memory()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from dans.allocator import reuse_freed_memory
 from dans.builders import check_names
 from dans.config import TrainConfig
 from dans.errors import DansError, TrainingDiverged
@@ -339,10 +340,12 @@ def _pool(jobs: int, runs: int) -> ProcessPoolExecutor:
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    """Set a worker's threads, and end it within a second of its grid process: a pool's
-    workers outlive a parent that is killed, and would go on writing runs that the next grid
-    process takes over once their claims lapse."""
+    """Set a worker's threads and its allocator as the ``dans`` command's (see
+    :mod:`dans.allocator`), and end it within a second of its grid process: a pool's workers
+    outlive a parent that is killed, and would go on writing runs that the next grid process
+    takes over once their claims lapse."""
     torch.set_num_threads(threads)
+    reuse_freed_memory()
 
     def watch() -> None:
         while os.getppid() == parent:
