@@ -223,8 +223,8 @@ class _SparseProduct(torch.autograd.Function):
 
 def _sparse_times_dense(matrix: Tensor, x: Tensor) -> Tensor:
     """``matrix @ x`` for a CSR ``matrix``, shapes (m, n), (n, d) -> (m, d), written straight
-    into a new tensor: ``@`` zero-fills its result and copies it once more, which on the CPU took
-    longer than the product itself for a FB15k-237 layer's 110,000 pairs."""
+    into a new tensor: ``@`` zero-fills its result and copies it once more, which cost a
+    FB15k-237 recipe step on the CPU a sixth of its time."""
     out = x.new_empty(matrix.shape[0], x.shape[1])
     # beta = 0: the uninitialised ``out`` is ignored, never read (NaN included).
     return torch.addmm(out, matrix, x, beta=0.0, out=out)
