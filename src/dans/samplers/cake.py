@@ -33,7 +33,7 @@ from dans.data.types import EntityTypes
 from dans.models.context import BuildContext
 from dans.options import Options, option
 from dans.samplers.base import Negatives, StepContext
-from dans.samplers.simple import UniformSampler, adversarial_weights
+from dans.samplers.simple import UniformDraws, adversarial_weights
 from dans.samplers.typed import TypedEntities
 
 # Relation complexity, as the authors' code numbers it.
@@ -67,7 +67,7 @@ def relation_complexity(train: LongTensor, num_relations: int) -> LongTensor:
     return many_tails.long() * ONE_TO_MANY + many_heads.long() * MANY_TO_ONE
 
 
-class CAKESampler(UniformSampler):
+class CAKESampler(UniformDraws):
     """Negatives of types that commonsense says are plausible and false (see the module)."""
 
     name = "cake"

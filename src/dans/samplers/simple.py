@@ -28,6 +28,17 @@ class UniformOptions(Options):
     )
 
 
+def uniform_ids(
+    num_entities: int, head_replaced: BoolTensor, generator: torch.Generator, shared_by: int = 1
+) -> LongTensor:
+    """Entities drawn uniformly, one per negative: shape (B, K) like ``head_replaced``, each
+    ``shared_by`` consecutive rows one draw (the last group may be shorter)."""
+    batch, k = head_replaced.shape
+    groups = -(-batch // shared_by)
+    ids = torch.randint(num_entities, (groups, k), generator=generator, device=generator.device)
+    return ids.repeat_interleave(shared_by, 0)[:batch]
+
+
 class UniformSampler(NegativeSampler):
     """Every entity equally likely: the paper's Rand.
 
@@ -38,20 +49,22 @@ class UniformSampler(NegativeSampler):
 
     name = "uniform"
     options_type = UniformOptions
+    options: UniformOptions
 
     @property
     def negatives_shared_by(self) -> int:
-        # The samplers that weigh uniform draws (self-adv, CAKE, SMiLE) draw for each positive.
-        return self.options.shared_by if isinstance(self.options, UniformOptions) else 1
+        return self.options.shared_by
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
-        generator = step.generator
-        batch, k = head_replaced.shape
-        groups = -(-batch // self.negatives_shared_by)
-        ids = torch.randint(
-            self.num_entities, (groups, k), generator=generator, device=generator.device
-        )
-        return ids.repeat_interleave(self.negatives_shared_by, 0)[:batch]
+        return uniform_ids(self.num_entities, head_replaced, step.generator, self.options.shared_by)
+
+
+class UniformDraws(NegativeSampler):
+    """Uniform entities, a draw for every positive: what self-adv, CAKE and SMiLE weigh or
+    replace, under options of their own."""
+
+    def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
+        return uniform_ids(self.num_entities, head_replaced, step.generator)
 
 
 class PopularitySampler(NegativeSampler):
@@ -104,7 +117,7 @@ class SelfAdversarialOptions(Options):
     )
 
 
-class SelfAdversarialSampler(UniformSampler):
+class SelfAdversarialSampler(UniformDraws):
     """Uniform negatives weighted by ``softmax(alpha * score)`` (Sun et al., 2019).
 
     Weights are detached, so harder negatives count more without pushing gradients through the

@@ -39,7 +39,7 @@ from dans.data.types import EntityTypes
 from dans.models.context import BuildContext
 from dans.options import Options, option
 from dans.samplers.base import Negatives, StepContext
-from dans.samplers.simple import UniformSampler, adversarial_weights
+from dans.samplers.simple import UniformDraws, adversarial_weights
 from dans.samplers.typed import TypedEntities
 
 
@@ -86,7 +86,7 @@ def schema_graph(
     return schema.view(num_relations, kinds, kinds)
 
 
-class SMiLESampler(UniformSampler):
+class SMiLESampler(UniformDraws):
     """Intra- and inter-schema negatives by the schema graph of train (see the module)."""
 
     name = "smile"
