@@ -171,8 +171,8 @@ def datasets_table() -> str:
             f"{info.name:12}{info.entities:>10,}{info.relations:>10,}{info.train:>11,}"
             f"{info.valid:>8,}{info.test:>8,}  {where}"
         )
-    lines += ["", f"{'recipe':12}{'dataset':12}  use with `dans train --recipe NAME`"]
-    lines += [
-        f"{name:12}{recipe(name).data.dataset:12}  {describe(name)}" for name in recipe_names()
-    ]
+    names = recipe_names()
+    wide = max(len(name) for name in ["recipe", *names]) + 2
+    lines += ["", f"{'recipe':{wide}}{'dataset':12}  use with `dans train --recipe NAME`"]
+    lines += [f"{name:{wide}}{recipe(name).data.dataset:12}  {describe(name)}" for name in names]
     return "\n".join(lines)

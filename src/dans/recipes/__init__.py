@@ -2,20 +2,22 @@
 
 A recipe is a ``--config`` file that names its dataset. Its settings sit over the built-in
 defaults and under a ``--config`` file and flags, so any key can be overridden. Each file's
-first comment line describes it; the comments below say on what each value was chosen.
+first comment line describes it; the comments below say on what each value was chosen. A recipe
+may build on another, ``based_on = "wn18rr"``: its own keys then sit over that recipe's.
 """
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dans.config import TrainConfig
+from dans.config import TrainConfig, read_toml
 from dans.errors import ConfigError
 
 _SUFFIX = ".toml"
+# The key naming the recipe that a recipe builds on.
+BASED_ON = "based_on"
 
 
 def _folder() -> Path:
@@ -35,11 +37,16 @@ def recipe_path(name: str) -> Path:
 
 
 def recipe_settings(name: str) -> dict[str, Any]:
-    """The keys recipe ``name`` sets, checked as a ``--config`` file is; no others."""
+    """The keys recipe ``name`` sets, those of the recipe it is based on included, checked as a
+    ``--config`` file is; no others."""
     path = recipe_path(name)
-    config = TrainConfig.from_toml(path)
-    values = config.to_dict()
-    return {key: values[key] for key in tomllib.loads(path.read_text(encoding="utf-8"))}
+    _, own = read_toml(path)
+    base = own.pop(BASED_ON, None)
+    if base is not None and base not in recipe_names():
+        raise ConfigError(f"{path}: {BASED_ON}: unknown recipe {base!r}")
+    keys = {**(recipe_settings(base) if base is not None else {}), **own}
+    values = TrainConfig.from_dict(keys, str(path)).to_dict()
+    return {key: values[key] for key in keys}
 
 
 def recipe(name: str, **overrides: Any) -> TrainConfig:
