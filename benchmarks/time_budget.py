@@ -32,7 +32,9 @@ from settings import setting
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", required=True, help="wn18rr, nell-995 or fb15k-237")
+    parser.add_argument(
+        "--recipe", required=True, help="a shipped recipe (dans datasets lists them)"
+    )
     parser.add_argument("--budget", help="90s, 10m, 1.5h (default: the recipe's)")
     parser.add_argument("--target", type=float, help="the test MRR to reach")
     parser.add_argument("--set", type=setting, action="append", default=[], help="KEY=VALUE")

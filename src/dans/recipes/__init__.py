@@ -37,8 +37,8 @@ def recipe_path(name: str) -> Path:
 
 
 def recipe_settings(name: str) -> dict[str, Any]:
-    """The keys recipe ``name`` sets, those of the recipe it is based on included, checked as a
-    ``--config`` file is; no others."""
+    """The keys recipe ``name`` sets, those of the recipe it is based on included, checked as
+    config keys; no others."""
     path = recipe_path(name)
     _, own = read_toml(path)
     base = own.pop(BASED_ON, None)
