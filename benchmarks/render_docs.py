@@ -283,8 +283,8 @@ def fields_table(paths: list[Path], keys: list[str]) -> str:
 
 def budgets_table(paths: list[Path]) -> str:
     """A row per run of ``benchmarks/time_budget.py``: the recipe, the settings it changed (the
-    checkpoint cadence among them) and its budget, how the budget was spent, where validation
-    peaked, the test MRR and the target."""
+    checkpoint cadence and a seed other than 1 among them) and its budget, how the budget was
+    spent, where validation peaked, the test MRR and the target."""
     lines = [
         "| recipe | changed | budget | training | validation | writing | epochs | best epoch "
         "| valid MRR | test MRR | target | reached |",
@@ -294,6 +294,8 @@ def budgets_table(paths: list[Path]) -> str:
         run = json.loads(path.read_text())
         base = ("sampler", "encoder", "decoder", "seed")
         changes = [f"{k} {v}" for k, v in run["settings"].items() if k not in base]
+        if run["settings"]["seed"] != 1:
+            changes.append(f"seed {run['settings']['seed']}")
         # Older records predate the option: they saved every epoch.
         cadence = run.get("checkpoint_every", str(CHECKPOINT_EVERY))
         if cadence != str(CHECKPOINT_EVERY):

@@ -91,3 +91,28 @@ def test_a_row_of_chosen_values_per_json_file(tmp_path):
         "| a | 1.5 | 0.5 |",
         "| b | 2 | 0.1235 |",
     ]
+
+
+def test_a_budget_row_names_what_the_run_changed(tmp_path):
+    run = {
+        "recipe": "wn18rr-3m",
+        "settings": {"sampler": "uniform", "encoder": "rgcn", "decoder": "distmult", "seed": 2}
+        | {"layers": 1},
+        "checkpoint_every": "1m",
+        "time_budget_seconds": 180.0,
+        "training_seconds": 165.6,
+        "validation_seconds": 12.4,
+        "writing_seconds": 1.74,
+        "epochs": 132,
+        "best_epoch": 80,
+        "valid_mrr": 0.3795,
+        "test_mrr": 0.3766,
+        "target_test_mrr": 0.372,
+        "reached": True,
+    }
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    rows = render_docs.budgets_table([tmp_path / "run.json"]).splitlines()
+    assert rows[2] == (
+        "| wn18rr-3m | layers 1, seed 2, checkpoint every 1m | 180 s | 166 s | 12 s | 1.7 s | 132 "
+        "| 80 | .380 | .377 | .372 | yes |"
+    )
