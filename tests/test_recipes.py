@@ -82,10 +82,10 @@ def test_a_recipe_based_on_another_sets_its_keys_over_that_ones(tmp_path, monkey
     assert recipe_settings("shorter")["time_budget"] == "1m"
     assert recipe_settings("shorter")["lr"] == 0.1
     (tmp_path / "typo.toml").write_text('based_on = "bsae"\n')
-    with pytest.raises(ConfigError, match=r"typo\.toml: based_on: unknown recipe 'bsae'"):
+    with pytest.raises(ConfigError, match=r"typo\.toml:1: based_on: unknown recipe 'bsae'"):
         recipe_settings("typo")
     (tmp_path / "wrong.toml").write_text('based_on = "base"\nlr = "fast"\n')
-    with pytest.raises(ConfigError, match=r"wrong\.toml: lr must be float"):
+    with pytest.raises(ConfigError, match=r"wrong\.toml:2: lr must be float"):
         recipe_settings("wrong")
 
 

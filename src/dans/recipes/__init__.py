@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dans.config import TrainConfig, read_toml
+from dans.config import TrainConfig, read_toml, where_set
 from dans.errors import ConfigError
 
 _SUFFIX = ".toml"
@@ -38,14 +38,15 @@ def recipe_path(name: str) -> Path:
 
 def recipe_settings(name: str) -> dict[str, Any]:
     """The keys recipe ``name`` sets, those of the recipe it is based on included, checked as
-    config keys; no others."""
+    config keys, an error naming the file and line to blame; no others."""
     path = recipe_path(name)
-    _, own = read_toml(path)
+    text, own = read_toml(path)
     base = own.pop(BASED_ON, None)
     if base is not None and base not in recipe_names():
-        raise ConfigError(f"{path}: {BASED_ON}: unknown recipe {base!r}")
+        raise ConfigError(f"{where_set(path, text, BASED_ON)}: {BASED_ON}: unknown recipe {base!r}")
     keys = {**(recipe_settings(base) if base is not None else {}), **own}
-    values = TrainConfig.from_dict(keys, str(path)).to_dict()
+    config = TrainConfig.from_dict(keys, str(path), where=lambda key: where_set(path, text, key))
+    values = config.to_dict()
     return {key: values[key] for key in keys}
 
 
