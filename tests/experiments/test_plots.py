@@ -1,8 +1,18 @@
 """The charts: PNG files at least 800 px wide, written whole."""
 
+import pytest
+
 import dans
 from dans.cli import main
-from dans.experiments.plots import _curve, bar_chart, line_chart, scatter_chart, training_curves
+from dans.experiments.plots import (
+    Chart,
+    _curve,
+    bar_chart,
+    chart_grid,
+    line_chart,
+    scatter_chart,
+    training_curves,
+)
 from dans.samplers import DANSSampler
 
 
@@ -17,6 +27,27 @@ def test_line_chart_on_a_log_axis(tmp_path, png_size):
     path = tmp_path / "line.png"
     line_chart([1e-6, 1e-4, 1e-2], [0.5, 0.6, 0.55], [0.01] * 3, "t", "x", "y", path, True)
     assert png_size(path)[0] >= 800
+
+
+def test_chart_grid_draws_bars_lines_and_an_empty_panel_each_on_its_own_axis(tmp_path, png_size):
+    path = tmp_path / "grid.png"
+    bars = Chart("ablation", [("G_E", 0.7, 0.02), ("DANS", 0.75, 0.01)])
+    line = Chart("lambda", [(1e-6, 0.2, 0.0), (1e-2, 0.3, 0.05)], log_x=True)
+    empty = Chart("not yet", [])
+    figure = chart_grid([("variant", [bars, empty]), ("lambda", [line])], "MRR", path)
+    assert png_size(path) == (1000, 800)
+    (bar_axes, empty_axes), (line_axes, spare_axes) = figure.axes[:2], figure.axes[2:]
+    assert [p.get_height() for p in bar_axes.patches] == pytest.approx([0.7, 0.75])
+    assert [t.get_text() for t in bar_axes.get_xticklabels()] == ["G_E", "DANS"]
+    assert bar_axes.get_ylabel() == "MRR" and bar_axes.get_xlabel() == "variant"
+    assert [t.get_text() for t in empty_axes.texts] == ["not run yet"]
+    assert empty_axes.get_ylabel() == ""
+    (xs, ys) = line_axes.lines[0].get_data()
+    assert list(xs) == [1e-6, 1e-2] and list(ys) == [0.2, 0.3]
+    assert line_axes.get_xscale() == "log" and line_axes.get_title() == "lambda"
+    assert not spare_axes.axison
+    # Each panel keeps its own y range: the line's lies nowhere near the bars'.
+    assert line_axes.get_ylim()[1] < bar_axes.get_ylim()[0]
 
 
 def test_scatter_chart_and_no_temporary_left(tmp_path, png_size):

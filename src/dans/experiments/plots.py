@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dans.files import write_output
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 SIZE_INCHES, DPI = (10.0, 6.0), 100  # 1000 x 600 px
@@ -24,6 +26,21 @@ def _figure(size: tuple[float, float] = SIZE_INCHES) -> Figure:
     return Figure(figsize=size, dpi=DPI)
 
 
+SPREAD_LABEL = "mean ± std over seeds"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One panel: a metric's mean ± std over seeds at each point, as bars at text labels, or
+    as a line through numeric labels (on a log x axis when ``log_x``). ``points`` are
+    (label, mean, std), as :func:`dans.experiments.tables.metric_series` gives them; with none,
+    the panel says that nothing has run."""
+
+    title: str
+    points: Sequence[tuple[str, float, float]] | Sequence[tuple[float, float, float]]
+    log_x: bool = False
+
+
 def bar_chart(
     labels: Sequence[str],
     means: Sequence[float],
@@ -34,19 +51,7 @@ def bar_chart(
     path: Path,
 ) -> None:
     """One bar per label with a ±spread error bar, each labelled with its mean."""
-    figure = _figure()
-    axes = figure.subplots()
-    bars = axes.bar(
-        labels, means, yerr=spreads, capsize=6, color="#4C72B0", label="mean ± std over seeds"
-    )
-    axes.bar_label(bars, labels=[f"{mean:.3f}" for mean in means], padding=3)
-    low = min(m - s for m, s in zip(means, spreads, strict=True))
-    high = max(m + s for m, s in zip(means, spreads, strict=True))
-    margin = max(0.02, 0.5 * (high - low))
-    axes.set_ylim(max(0.0, low - margin), high + margin)
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.legend(loc="best")
-    save_figure(figure, path)
+    _single(Chart(title, list(zip(labels, means, spreads, strict=True))), xlabel, ylabel, path)
 
 
 def line_chart(
@@ -60,16 +65,58 @@ def line_chart(
     log_x: bool,
 ) -> None:
     """Means against ``xs`` joined by a line, with ±spread error bars."""
+    chart = Chart(title, list(zip(xs, means, spreads, strict=True)), log_x)
+    _single(chart, xlabel, ylabel, path)
+
+
+def chart_grid(rows: Sequence[tuple[str, Sequence[Chart]]], ylabel: str, path: Path) -> Figure:
+    """A row of panels per (x label, charts) in ``rows``, every panel on its own y axis, as a
+    PNG at ``path``; returns the figure drawn."""
+    columns = max(len(charts) for _, charts in rows)
+    figure = _figure((5.0 * columns, 4.0 * len(rows)))
+    grid = figure.subplots(len(rows), columns, squeeze=False)
+    for axes_row, (xlabel, charts) in zip(grid, rows, strict=True):
+        for axes, chart in zip(axes_row, charts, strict=False):
+            _draw(axes, chart)
+            axes.set(xlabel=xlabel, ylabel=ylabel if chart.points else "")
+        for axes in axes_row[len(charts) :]:
+            axes.set_axis_off()
+    save_figure(figure, path)
+    return figure
+
+
+def _single(chart: Chart, xlabel: str, ylabel: str, path: Path) -> None:
+    """``chart`` alone in a figure of :data:`SIZE_INCHES`, with its legend."""
     figure = _figure()
     axes = figure.subplots()
-    axes.errorbar(xs, means, yerr=spreads, marker="o", capsize=5, label="mean ± std over seeds")
-    if log_x:
-        axes.set_xscale("log")
-    axes.set_xticks(list(xs), [f"{x:g}" for x in xs])
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.grid(alpha=0.3)
-    axes.legend()
+    _draw(axes, chart)
+    axes.set(xlabel=xlabel, ylabel=ylabel)
+    axes.legend(loc="best")
     save_figure(figure, path)
+
+
+def _draw(axes: Axes, chart: Chart) -> None:
+    """``chart`` on ``axes``: bars at text labels, a line through numeric ones."""
+    axes.set_title(chart.title)
+    if not chart.points:
+        axes.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_xticks([])
+        axes.set_yticks([])
+        return
+    labels, means, spreads = zip(*chart.points, strict=True)
+    if isinstance(labels[0], str):
+        bars = axes.bar(labels, means, yerr=spreads, capsize=6, color="#4C72B0", label=SPREAD_LABEL)
+        axes.bar_label(bars, labels=[f"{mean:.3f}" for mean in means], padding=3)
+        low = min(m - s for m, s in zip(means, spreads, strict=True))
+        high = max(m + s for m, s in zip(means, spreads, strict=True))
+        margin = max(0.02, 0.5 * (high - low))
+        axes.set_ylim(max(0.0, low - margin), high + margin)
+        return
+    axes.errorbar(labels, means, yerr=spreads, marker="o", capsize=5, label=SPREAD_LABEL)
+    if chart.log_x:
+        axes.set_xscale("log")
+    axes.set_xticks(list(labels), [f"{x:g}" for x in labels])
+    axes.grid(alpha=0.3)
 
 
 def scatter_chart(
