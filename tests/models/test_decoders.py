@@ -195,12 +195,21 @@ def test_generic_chunked_all_tails_equals_fast_formula(name, monkeypatch):
     fast = decoder.score_all_tails(entities[heads], relations[rels], entities)
     generic = Decoder.score_all_tails(decoder, entities[heads], relations[rels], entities)
     assert torch.allclose(fast, generic, atol=1e-5)
-    # A tiny budget: blocks of 2 queries, the last one short.
-    monkeypatch.setattr(decoders, "_BROADCAST_BUDGET", 2 * E * DIM)
+    # Tiny blocks: 2 queries by 4 entities, the last ones short either way; every score is
+    # the one a single broadcast over all queries and entities gives, to the bit.
+    monkeypatch.setattr(decoders, "_CPU_BLOCK_ENTITIES", 4)
+    monkeypatch.setattr(decoders, "_CPU_BROADCAST_BUDGET", 2 * 4 * DIM)
     chunked = Decoder.score_all_tails(decoder, entities[heads], relations[rels], entities)
+    whole = decoder.score(entities[heads][:, None], relations[rels][:, None], entities[None])
+    assert E % 4 and len(heads) % 2 and torch.equal(chunked, whole)
     assert torch.allclose(fast, chunked, atol=1e-5)
     empty = Decoder.score_all_tails(decoder, entities[:0], relations[:0], entities)
     assert empty.shape == (0, E)
+    none = Decoder.score_all_tails(decoder, entities[heads], relations[rels], entities[:0])
+    assert none.shape == (len(heads), 0)
+    # Elsewhere than on a CPU, one block spans every entity.
+    meta = [tensor.to("meta") for tensor in (entities[heads], relations[rels], entities)]
+    assert Decoder.score_all_tails(decoder, *meta).shape == (len(heads), E)
 
 
 @pytest.mark.parametrize("name", NAMES)

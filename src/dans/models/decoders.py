@@ -16,8 +16,13 @@ from dans.registry import Registry
 
 DECODERS: Registry[Decoder] = Registry("decoder")
 
-# Elements of the (queries, entities, dim) block that the generic all-entity path holds at once.
+# Elements of the (queries, entities, dim) block that the generic all-entity path holds at once,
+# and on a CPU how many entities it spans. A CPU scores RotatE's all-entity blocks about 3x
+# faster in blocks of 8 MB over 512 entities than in blocks of 64 MB over every entity: each
+# block is allocated again and again, and the small ones stay in the allocator and in cache. An
+# accelerator keeps the large blocks, which launch fewer kernels.
 _BROADCAST_BUDGET = 1 << 24
+_CPU_BROADCAST_BUDGET, _CPU_BLOCK_ENTITIES = 1 << 21, 512
 
 
 class Decoder(nn.Module):
@@ -85,13 +90,25 @@ class Decoder(nn.Module):
         return torch.cat([relations, self.inverse(relations)])
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
-        """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E)."""
-        rows = max(1, _BROADCAST_BUDGET // max(1, entities.numel()))
-        blocks = [
-            self.score(h[:, None], r[:, None], entities[None])
-            for h, r in zip(heads.split(rows), relations.split(rows), strict=True)
-        ]
-        return torch.cat(blocks) if blocks else heads.new_zeros(0, len(entities))
+        """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E).
+
+        Broadcasts :meth:`score` over blocks of queries and entities, of at most
+        ``_BROADCAST_BUDGET`` (on a CPU ``_CPU_BROADCAST_BUDGET``) elements of (Q, E, d)."""
+        if not len(heads) or not len(entities):
+            return heads.new_zeros(len(heads), len(entities))
+        cpu = entities.device.type == "cpu"
+        columns = min(len(entities), _CPU_BLOCK_ENTITIES) if cpu else len(entities)
+        budget = _CPU_BROADCAST_BUDGET if cpu else _BROADCAST_BUDGET
+        rows = max(1, budget // (columns * entities.shape[1]))
+        return torch.cat(
+            [
+                torch.cat(
+                    [self.score(h[:, None], r[:, None], e[None]) for e in entities.split(columns)],
+                    1,
+                )
+                for h, r in zip(heads.split(rows), relations.split(rows), strict=True)
+            ]
+        )
 
     def score_corrupted(
         self,
