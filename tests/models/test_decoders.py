@@ -103,6 +103,37 @@ def test_corrupted_scores_and_gradients_match_the_generic_path(name):
         torch.testing.assert_close(a, b)
 
 
+def test_rotate_corrupted_distances_have_the_gradient_of_their_formula():
+    # Central differences in float64 against the written-out backward, on both sides.
+    torch.manual_seed(0)
+    queries = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
+    candidates = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    head_replaced = torch.rand(3, 5) < 0.5
+    assert head_replaced.any() and not head_replaced.all()
+    apply = decoders._CorruptedRotatEDistances.apply
+    assert torch.autograd.gradcheck(apply, (queries, candidates, head_replaced))
+    # A candidate on its query has distance 0 there, and a finite gradient.
+    on_query = queries.detach()[:, :1].expand(-1, 5, -1).clone().requires_grad_()
+    distances = apply(queries, on_query, torch.zeros(3, 5, dtype=torch.bool))
+    assert torch.allclose(distances, torch.zeros_like(distances), atol=1e-5)
+    distances.sum().backward()
+    assert torch.isfinite(on_query.grad).all() and torch.isfinite(queries.grad).all()
+
+
+def test_rotate_corrupted_scores_broadcast_one_candidate_row_over_the_batch():
+    decoder, entities, relations, heads, rels, tails = _setup("rotate")
+    head_replaced = torch.rand(B, K) < 0.5
+    inputs = (entities[heads], relations[rels], entities[tails], head_replaced)
+    one = entities[:K][None].requires_grad_()
+    each = one.detach().expand(B, -1, -1).clone().requires_grad_()
+    torch.testing.assert_close(
+        decoder.score_corrupted(*inputs, one), decoder.score_corrupted(*inputs, each)
+    )
+    decoder.score_corrupted(*inputs, one).sum().backward()
+    decoder.score_corrupted(*inputs, each).sum().backward()
+    torch.testing.assert_close(one.grad, each.grad.sum(0, keepdim=True))
+
+
 @pytest.mark.parametrize("name", ["distmult", "complex"])
 @pytest.mark.parametrize("shared_by", [1, 2, 5])
 def test_shared_draws_score_and_differentiate_as_each_positive_with_its_own_copy(name, shared_by):

@@ -303,8 +303,19 @@ class RotatE(DistanceDecoder):
         return complex_product(anchors, torch.cos(relations), torch.sin(relations))
 
     def distance(self, differences: Tensor) -> Tensor:
-        diff_re, diff_im = differences.chunk(2, -1)
-        return torch.sqrt(diff_re**2 + diff_im**2 + 1e-12).sum(-1)
+        return _moduli(differences).sum(-1)
+
+    def score_corrupted(
+        self,
+        heads: Tensor,
+        relations: Tensor,
+        tails: Tensor,
+        head_replaced: BoolTensor,
+        candidates: Tensor,
+    ) -> Tensor:
+        queries = self.both_queries(heads, relations, tails, 1)
+        candidates = candidates.expand(*head_replaced.shape, -1)
+        return self.margin - _CorruptedRotatEDistances.apply(queries, candidates, head_replaced)
 
     def inverse(self, relations: Tensor) -> Tensor:
         return -relations
@@ -312,6 +323,51 @@ class RotatE(DistanceDecoder):
     def penalty(self, relations: Tensor) -> Tensor:
         # Phases have no scale to keep in check.
         return relations.new_zeros(())
+
+
+def _moduli(differences: Tensor) -> Tensor:
+    """The modulus of each complex coordinate, real halves first, in one buffer written in
+    place; 1e-12 under the root keeps its gradient finite at zero. shape: (..., d) -> (..., d / 2).
+    """
+    real, imaginary = differences.chunk(2, -1)
+    return (real * real).addcmul_(imaginary, imaginary).add_(1e-12).sqrt_()
+
+
+class _CorruptedRotatEDistances(torch.autograd.Function):
+    """RotatE's distance from each positive's query to each of its K candidates, the query on
+    the side each candidate replaces. shapes: queries (B, 2, d) (tail query, head query),
+    candidates (B, K, d), head_replaced (B, K) -> (B, K).
+
+    Its backward is written out: it keeps the differences and the moduli alone, and sums each
+    query's gradient in one batched product, where autograd keeps and walks about ten (B, K, d)
+    intermediates and scatters into the queries; a training step's distances cost half as much.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        queries: Tensor,
+        candidates: Tensor,
+        head_replaced: BoolTensor,
+    ) -> Tensor:
+        index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
+        differences = queries.gather(1, index).sub_(candidates)
+        moduli = _moduli(differences)
+        ctx.save_for_backward(differences, moduli, head_replaced)
+        return moduli.sum(-1)
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor, Tensor, None]:
+        differences, moduli, head_replaced = ctx.saved_tensors
+        # d|z| / dz = z / |z|, for the real and the imaginary part of each coordinate.
+        scale = grad[..., None] / moduli
+        grad_differences = differences * torch.cat([scale, scale], -1)
+        # (B, 2, K) @ (B, K, d): each query gathers the gradient of the candidates it answers.
+        sides = torch.stack([~head_replaced, head_replaced], 1).to(grad_differences.dtype)
+        grad_queries = torch.bmm(sides, grad_differences)
+        return grad_queries, grad_differences.neg_(), None
 
 
 class TransE(DistanceDecoder):
