@@ -17,10 +17,11 @@ from dans.registry import Registry
 DECODERS: Registry[Decoder] = Registry("decoder")
 
 # Elements of the (queries, entities, dim) block that the generic all-entity path holds at once,
-# and on a CPU how many entities it spans. A CPU scores RotatE's all-entity blocks about 3x
-# faster in blocks of 8 MB over 512 entities than in blocks of 64 MB over every entity: each
-# block is allocated again and again, and the small ones stay in the allocator and in cache. An
-# accelerator keeps the large blocks, which launch fewer kernels.
+# and on a CPU how many entities it spans. A CPU ranks with RotatE several times faster in
+# blocks of 8 MB over 512 entities than in blocks of 64 MB over every entity (`python
+# benchmarks/speed.py --sections rotate`): each block is allocated again and again, and the
+# small ones stay in the allocator and in cache. An accelerator keeps the large blocks, which
+# launch fewer kernels.
 _BROADCAST_BUDGET = 1 << 24
 _CPU_BROADCAST_BUDGET, _CPU_BLOCK_ENTITIES = 1 << 21, 512
 
@@ -340,7 +341,8 @@ class _CorruptedRotatEDistances(torch.autograd.Function):
 
     Its backward is written out: it keeps the differences and the moduli alone, and sums each
     query's gradient in one batched product, where autograd keeps and walks about ten (B, K, d)
-    intermediates and scatters into the queries; a training step's distances cost half as much.
+    intermediates and scatters into the queries (`python benchmarks/speed.py --sections rotate`
+    times the two).
     """
 
     @staticmethod
