@@ -221,9 +221,10 @@ def rotate(repeats: int, device: torch.device) -> dict[str, float]:
     rows = [entities[positives[:, 0]], relations[positives[:, 1]], entities[positives[:, 2]]]
     inputs = [tensor.clone().requires_grad_() for tensor in (*rows, entities[ids])]
 
-    def negatives(score_corrupted: Callable[..., torch.Tensor]) -> None:
+    def negatives(distances: Callable[..., torch.Tensor]) -> None:
         heads, rels, tails, candidates = inputs
-        score_corrupted(heads, rels, tails, head_replaced, candidates).sum().backward()
+        queries = decoder.both_queries(heads, rels, tails, 1)
+        distances(queries, candidates, head_replaced).sum().backward()
 
     def ranking() -> None:
         for predict_head in (False, True):
@@ -232,10 +233,12 @@ def rotate(repeats: int, device: torch.device) -> dict[str, float]:
     test = kg.test[:500].to(device)
     result = {
         "negatives_seconds": median_seconds(
-            lambda: negatives(decoder.score_corrupted), repeats, device
+            lambda: negatives(decoder.corrupted_distances), repeats, device
         ),
         "negatives_seconds_autograd": median_seconds(
-            lambda: negatives(partial(DistanceDecoder.score_corrupted, decoder)), repeats, device
+            lambda: negatives(partial(DistanceDecoder.corrupted_distances, decoder)),
+            repeats,
+            device,
         ),
     }
     with torch.no_grad():

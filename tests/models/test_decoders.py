@@ -110,7 +110,7 @@ def test_rotate_corrupted_distances_have_the_gradient_of_their_formula():
     candidates = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
     head_replaced = torch.rand(3, 5) < 0.5
     assert head_replaced.any() and not head_replaced.all()
-    apply = decoders._CorruptedRotatEDistances.apply
+    apply = DECODERS.get("rotate")(1, 4).corrupted_distances
     assert torch.autograd.gradcheck(apply, (queries, candidates, head_replaced))
     # A candidate on its query has distance 0 there, and a finite gradient.
     on_query = queries.detach()[:, :1].expand(-1, 5, -1).clone().requires_grad_()

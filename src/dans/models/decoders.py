@@ -280,8 +280,16 @@ class DistanceDecoder(Decoder):
         # Each positive's two queries are composed once and gathered per negative, rather than
         # composed for every one of its K negatives (RotatE's rotation takes a cosine and a sine).
         queries = self.both_queries(heads, relations, tails, 1)
+        return self.margin - self.corrupted_distances(queries, candidates, head_replaced)
+
+    def corrupted_distances(
+        self, queries: Tensor, candidates: Tensor, head_replaced: BoolTensor
+    ) -> Tensor:
+        """The distance from each positive's query on the side that each candidate replaces to
+        that candidate. shapes: (B, 2, d) (tail query, head query), (B, K, d), (B, K) -> (B, K).
+        """
         index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
-        return self.margin - self.distance(queries.gather(1, index) - candidates)
+        return self.distance(queries.gather(1, index) - candidates)
 
 
 class RotatE(DistanceDecoder):
@@ -306,17 +314,11 @@ class RotatE(DistanceDecoder):
     def distance(self, differences: Tensor) -> Tensor:
         return _moduli(differences).sum(-1)
 
-    def score_corrupted(
-        self,
-        heads: Tensor,
-        relations: Tensor,
-        tails: Tensor,
-        head_replaced: BoolTensor,
-        candidates: Tensor,
+    def corrupted_distances(
+        self, queries: Tensor, candidates: Tensor, head_replaced: BoolTensor
     ) -> Tensor:
-        queries = self.both_queries(heads, relations, tails, 1)
         candidates = candidates.expand(*head_replaced.shape, -1)
-        return self.margin - _CorruptedRotatEDistances.apply(queries, candidates, head_replaced)
+        return _CorruptedRotatEDistances.apply(queries, candidates, head_replaced)
 
     def inverse(self, relations: Tensor) -> Tensor:
         return -relations
@@ -335,9 +337,8 @@ def _moduli(differences: Tensor) -> Tensor:
 
 
 class _CorruptedRotatEDistances(torch.autograd.Function):
-    """RotatE's distance from each positive's query to each of its K candidates, the query on
-    the side each candidate replaces. shapes: queries (B, 2, d) (tail query, head query),
-    candidates (B, K, d), head_replaced (B, K) -> (B, K).
+    """RotatE's :meth:`~DistanceDecoder.corrupted_distances`. shapes: queries (B, 2, d) (tail
+    query, head query), candidates (B, K, d), head_replaced (B, K) -> (B, K).
 
     Its backward is written out: it keeps the differences and the moduli alone, and sums each
     query's gradient in one batched product, where autograd keeps and walks about ten (B, K, d)
