@@ -1,5 +1,6 @@
-"""The 1-vs-all reference: its blocked, recomputed cross-entropy equals the one over the whole
-score matrix, in value and gradients, whatever the block."""
+"""The 1-vs-all reference: its blocked cross-entropy (gradients computed with the scores for a
+bilinear decoder, scores recomputed for the others) equals the one over the whole score
+matrix, in value and gradients, whatever the block."""
 
 import pytest
 import torch
@@ -36,12 +37,23 @@ def test_the_blocked_loss_is_the_whole_matrixs_cross_entropy(decoder, memory_mb)
     sampler = AllEntitiesSampler(E, 1, options=AllEntitiesOptions(memory_mb=memory_mb))
     step = _step(decoder)
     loss = sampler.loss(step)
-    (grad,) = torch.autograd.grad(loss, step.entities)
+    grads = torch.autograd.grad(loss, [step.entities, step.decoder.relation_embeddings])
     fresh = _step(decoder)
     expected = _by_hand(fresh)
-    (expected_grad,) = torch.autograd.grad(expected, fresh.entities)
+    expected_grads = torch.autograd.grad(
+        expected, [fresh.entities, fresh.decoder.relation_embeddings]
+    )
     torch.testing.assert_close(loss, expected)
-    torch.testing.assert_close(grad, expected_grad)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad)
+
+
+def test_the_bilinear_loss_scales_its_kept_gradients_by_the_upstream_one():
+    sampler = AllEntitiesSampler(E, 1, options=AllEntitiesOptions(memory_mb=8 / 2**20))
+    step = _step("complex")
+    (once,) = torch.autograd.grad(sampler.loss(step), step.entities)
+    (thrice,) = torch.autograd.grad(3 * sampler.loss(step), step.entities)
+    torch.testing.assert_close(thrice, 3 * once)
 
 
 def test_it_draws_no_negatives_and_lays_out_every_entity_for_analyses():
