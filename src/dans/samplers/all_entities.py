@@ -54,13 +54,13 @@ class AllEntitiesSampler(NegativeSampler):
         relation_ids = step.positives[:, 1]
         relations = gather_rows(step.relations, relation_ids)
         anchors = gather_rows(step.entities, torch.cat([heads, tails]))
-        queries = step.decoder.both_query_relations(relations)  # the tail queries first
+        query_relations = step.decoder.both_query_relations(relations)  # tail queries first
         answers = torch.cat([tails, heads])
         memory_elements = int(self.options.memory_mb * 2**20) // 4  # float32 scores
         rows = max(1, memory_elements // max(1, len(step.entities)))
         if isinstance(step.decoder, BilinearDecoder):
-            composed = step.decoder.compose(anchors, queries)
-            total = _DotCrossEntropy.apply(composed, step.entities, answers, rows)
+            queries = step.decoder.compose(anchors, query_relations)
+            total = _DotCrossEntropy.apply(queries, step.entities, answers, rows)
             return total / max(1, len(answers))
         total = anchors.new_zeros(())
         # The scores hold no randomness, and checkpoint's saved random state costs megabytes
@@ -71,7 +71,7 @@ class AllEntitiesSampler(NegativeSampler):
                 _cross_entropy,
                 step.decoder,
                 anchors[part],
-                queries[part],
+                query_relations[part],
                 step.entities,
                 answers[part],
                 use_reentrant=False,
