@@ -288,8 +288,7 @@ class DistanceDecoder(Decoder):
         """The distance from each positive's query on the side that each candidate replaces to
         that candidate. shapes: (B, 2, d) (tail query, head query), (B, K, d), (B, K) -> (B, K).
         """
-        index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
-        return self.distance(queries.gather(1, index) - candidates)
+        return self.distance(_query_per_candidate(queries, head_replaced) - candidates)
 
 
 class RotatE(DistanceDecoder):
@@ -328,6 +327,13 @@ class RotatE(DistanceDecoder):
         return relations.new_zeros(())
 
 
+def _query_per_candidate(queries: Tensor, head_replaced: BoolTensor) -> Tensor:
+    """Each positive's tail or head query, the one on the side each candidate replaces.
+    shapes: (B, 2, d) (tail query, head query), (B, K) -> (B, K, d)."""
+    index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
+    return queries.gather(1, index)
+
+
 def _moduli(differences: Tensor) -> Tensor:
     """The modulus of each complex coordinate, real halves first, in one buffer written in
     place; 1e-12 under the root keeps its gradient finite at zero. shape: (..., d) -> (..., d / 2).
@@ -353,8 +359,7 @@ class _CorruptedRotatEDistances(torch.autograd.Function):
         candidates: Tensor,
         head_replaced: BoolTensor,
     ) -> Tensor:
-        index = head_replaced.long()[..., None].expand(-1, -1, queries.shape[-1])
-        differences = queries.gather(1, index).sub_(candidates)
+        differences = _query_per_candidate(queries, head_replaced).sub_(candidates)
         moduli = _moduli(differences)
         ctx.save_for_backward(differences, moduli, head_replaced)
         return moduli.sum(-1)
