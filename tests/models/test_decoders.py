@@ -158,6 +158,26 @@ def test_shared_draws_score_and_differentiate_as_each_positive_with_its_own_copy
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_tails_scorer_scores_every_set_of_tails_as_score_does(name):
+    decoder, entities, relations, heads, rels, _ = _setup(name)
+    scorer = decoder.tails_scorer(entities[heads], relations[rels])
+    for _ in range(3):
+        tails = entities[torch.randint(E, (B,))]
+        expected = decoder.score(entities[heads], relations[rels], tails)
+        assert torch.equal(scorer(tails), expected)
+
+
+def test_a_decoder_with_score_alone_gets_a_tails_scorer_that_calls_it():
+    class Offset(Decoder):
+        def score(self, heads, relations, tails):
+            return (heads - tails).sum(-1) + relations.sum(-1)
+
+    heads, relations, tails = torch.ones(2, 3), torch.full((2, 3), 2.0), torch.zeros(2, 3)
+    scorer = Offset(R, 3).tails_scorer(heads, relations)
+    assert scorer(tails).tolist() == [9.0, 9.0]  # 3 * 1 + 3 * 2
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_triple_scores_are_one_per_triple(name):
     decoder, entities, relations, heads, rels, tails = _setup(name)
     batch = decoder.score(entities[heads], relations[rels], entities[tails])

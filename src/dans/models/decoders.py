@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,7 +32,8 @@ class Decoder(nn.Module):
     """Scores triples from embeddings; owns the relation embeddings.
 
     Subclasses implement :meth:`score` (broadcasting), :meth:`compose` and :meth:`inverse`, and
-    may override :meth:`score_all_tails` with a faster exact formula. Head prediction is tail
+    may override :meth:`score_all_tails` with a faster exact formula and :meth:`tails_scorer`
+    with one that prepares the queries once. Head prediction is tail
     prediction with the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every
     decoder here, which is also how samplers that replace heads condition on the tail
     (:meth:`query_relations` is the one place that turns a head query into a tail query).
@@ -89,6 +92,13 @@ class Decoder(nn.Module):
         """:meth:`query_relations` of every relation asked both ways: the tail queries' first,
         then the head queries'. shape: (N, d_r) -> (2N, d_r)."""
         return torch.cat([relations, self.inverse(relations)])
+
+    def tails_scorer(self, heads: Tensor, relations: Tensor) -> Callable[[Tensor], Tensor]:
+        """:meth:`score` of fixed queries as a function of their tails, with what depends on
+        the queries alone done once: ``tails_scorer(h, r)(t) == score(h, r, t)``, for a chain
+        that scores the same queries at each of its steps. Broadcasting shapes: (..., d),
+        (..., d_r), then tails (..., d) -> (...)."""
+        return functools.partial(self.score, heads, relations)
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
         """Score every entity as the tail. shapes: (Q, d), (Q, d_r), (E, d) -> (Q, E).
@@ -151,7 +161,11 @@ class BilinearDecoder(Decoder):
     ``score(h, r, t) == compose(h, r) . t``, so a block of candidates is one matrix product."""
 
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return (self.compose(heads, relations) * tails).sum(-1)
+        return self.tails_scorer(heads, relations)(tails)
+
+    def tails_scorer(self, heads: Tensor, relations: Tensor) -> Callable[[Tensor], Tensor]:
+        composed = self.compose(heads, relations)
+        return lambda tails: (composed * tails).sum(-1)
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
         return self.compose(heads, relations) @ entities.T
@@ -267,7 +281,11 @@ class DistanceDecoder(Decoder):
         raise NotImplementedError
 
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
-        return self.margin - self.distance(self.compose(heads, relations) - tails)
+        return self.tails_scorer(heads, relations)(tails)
+
+    def tails_scorer(self, heads: Tensor, relations: Tensor) -> Callable[[Tensor], Tensor]:
+        composed = self.compose(heads, relations)
+        return lambda tails: self.margin - self.distance(composed - tails)
 
     def score_corrupted(
         self,

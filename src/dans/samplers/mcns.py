@@ -166,12 +166,13 @@ class MCNSSampler(NegativeSampler):
         entities ``c``, scored by ``decoder``. Shapes: anchors, start (n,); queries (n, d_r);
         entities (E, d). Returns the state after each step, shape (n, steps).
         """
-        anchor_vectors = gather_rows(entities, anchors.to(entities.device))
+        # Every step scores the same queries: RotatE's rotations (a cosine and a sine each) and
+        # the other decoders' compositions are computed once for the walk.
+        score = decoder.tails_scorer(gather_rows(entities, anchors.to(entities.device)), queries)
 
         def log_target(candidates: LongTensor) -> Tensor:
             vectors = gather_rows(entities, candidates.to(entities.device))
-            scores = decoder.score(anchor_vectors, queries, vectors)
-            return (self.alpha * scores).to(candidates.device)
+            return (self.alpha * score(vectors)).to(candidates.device)
 
         current = start
         current_log_target = log_target(current)
