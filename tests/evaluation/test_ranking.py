@@ -377,6 +377,55 @@ def test_chunking_does_not_change_ranks():
         assert torch.equal(ranks.equal, results[0].equal)
 
 
+def _repeated_queries(seed, predict_head):
+    """A random graph whose 15 test triples ask 5 queries 3 times each, in shuffled order."""
+    graph = _random_graph(seed)
+    generator = torch.Generator().manual_seed(seed)
+    test = graph.test[:5].repeat(3, 1)
+    test[:, 0 if predict_head else 2] = torch.randint(BRUTE_E, (15,), generator=generator)
+    test = test[torch.randperm(15, generator=generator)]
+    names = {"entity_names": graph.entity_names, "relation_names": graph.relation_names}
+    return KnowledgeGraph(**names, train=graph.train, valid=graph.valid, test=test)
+
+
+@pytest.mark.parametrize("predict_head", [False, True], ids=["tail", "head"])
+@pytest.mark.parametrize("name", ["distmult", "rotate"])
+@pytest.mark.parametrize("memory_elements", [1, 4 * BRUTE_E, 1 << 20])
+def test_triples_that_ask_one_query_rank_as_each_alone(name, predict_head, memory_elements):
+    graph = _repeated_queries(seed=9, predict_head=predict_head)
+    decoder, entities = _random_embeddings(name, seed=10, integer=False)
+    relations = decoder.relations().detach()
+    ranks = rank_triples(
+        graph.test, entities, relations, decoder, graph.known_triples, predict_head, memory_elements
+    )
+    better, equal = _brute_force(graph, entities, relations, decoder, predict_head)
+    assert ranks.better.tolist() == better
+    assert ranks.equal.tolist() == equal
+
+
+@pytest.mark.parametrize("predict_head", [False, True], ids=["tail", "head"])
+def test_a_query_asked_by_several_triples_is_scored_once(predict_head, monkeypatch):
+    graph = _repeated_queries(seed=11, predict_head=predict_head)
+    decoder, entities = _random_embeddings("distmult", seed=12, integer=False)
+    scored = []
+    score_all_tails = decoder.score_all_tails
+
+    def counted(heads, relations, candidates):
+        scored.append(len(heads))
+        return score_all_tails(heads, relations, candidates)
+
+    # Head prediction scores through score_all_tails too, with the inverse relation.
+    monkeypatch.setattr(decoder, "score_all_tails", counted)
+    known, relations = graph.known_triples, decoder.relations().detach()
+    rank_triples(graph.test, entities, relations, decoder, known, predict_head, 1 << 20)
+    assert scored == [5]
+    # Blocks of 8 rows of scores: 4 triples' and their distinct queries' at a time.
+    scored.clear()
+    rank_triples(graph.test, entities, relations, decoder, known, predict_head, 8 * BRUTE_E)
+    assert max(scored) <= 4
+    assert sum(scored) < 15
+
+
 def test_no_queries_gives_empty_ranks():
     graph = _random_graph(seed=1)
     decoder, entities = _random_embeddings("distmult", seed=1, integer=False)

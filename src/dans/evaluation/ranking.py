@@ -66,36 +66,55 @@ def rank_triples(
 
     ``triples``: shape (Q, 3); ``entities``: (E, d); ``relations``: (R, d_r). Every other entity
     that forms a known-true triple is removed before counting; the true answer itself is compared
-    against the rest (better: ``>``, equal: ``==``). Queries are scored in blocks of
-    ``memory_elements / E`` rows (at least one), which bounds the scores held at once.
+    against the rest (better: ``>``, equal: ``==``). Triples that ask the same query (anchor and
+    relation) share its row of scores, computed once: a quarter of NELL-995's validation
+    queries and over two fifths of FB15k-237's repeat another. Blocks of triples, in the order of
+    their queries, hold at most ``memory_elements / E`` rows of scores (at least one), their
+    distinct queries' and their own together.
     """
-    num_entities = len(entities)
-    # Capped at the query count: split() takes at most a 64-bit count, and more is pointless.
-    rows = min(max(1, len(triples)), max(1, memory_elements // max(1, num_entities)))
     anchor_col, target_col = (2, 0) if predict_head else (0, 2)
+    triples = triples.to(entities.device)
+    queries, query_of = torch.unique(triples[:, [anchor_col, 1]], dim=0, return_inverse=True)
+    rows = max(1, memory_elements // max(1, len(entities)))
+    if len(queries) < len(triples):
+        rows = max(1, rows // 2)  # a block's distinct queries' scores, then its triples' rows
+    # Capped at the query count: split() takes at most a 64-bit count, and more is pointless.
+    rows = min(max(1, len(triples)), rows)
 
-    def score(block: LongTensor) -> Tensor:
-        anchors, rels = entities[block[:, anchor_col]], relations[block[:, 1]]
+    def score(asked: LongTensor) -> Tensor:
+        """shape (n, 2) of (anchor, relation) -> (n, E)."""
+        anchors, rels = entities[asked[:, 0]], relations[asked[:, 1]]
         if predict_head:
             return decoder.score_all_heads(rels, anchors, entities)
         return decoder.score_all_tails(anchors, rels, entities)
+
+    def block_scores(block_queries: LongTensor) -> Tensor:
+        """The rows of scores of a block's triples, given their queries in order, (n,) -> (n, E)."""
+        distinct, local = torch.unique_consecutive(block_queries, return_inverse=True)
+        scores = score(queries[distinct])
+        return scores if len(distinct) == len(block_queries) else scores[local]
 
     def answers(block: LongTensor) -> tuple[LongTensor, LongTensor]:
         query_index, entity = known.answers(block[:, anchor_col], block[:, 1], predict_head)
         return query_index.to(entities.device), entity.to(entities.device)
 
-    better, equal = [], []
-    for block in triples.to(entities.device).split(rows):
+    better = torch.zeros(len(triples), dtype=torch.long, device=entities.device)
+    equal = torch.zeros_like(better)
+    for positions in torch.argsort(query_of, stable=True).split(rows):
+        block, block_queries = triples[positions], query_of[positions]
         targets = block[:, target_col]
-        block_better, block_equal, unsure = _count_by_sign(score(block), targets, *answers(block))
+        block_better, block_equal, unsure = _count_by_sign(
+            block_scores(block_queries), targets, *answers(block)
+        )
         if unsure.any():
             # Rare: a NaN or infinite score made a difference NaN; count those rows exactly.
             redo = unsure.nonzero().squeeze(1)
-            exact = _count_by_comparison(score(block[redo]), targets[redo], *answers(block[redo]))
+            exact = _count_by_comparison(
+                block_scores(block_queries[redo]), targets[redo], *answers(block[redo])
+            )
             block_better[redo], block_equal[redo] = exact
-        better.append(block_better)
-        equal.append(block_equal)
-    return Ranks.joined(better, equal, entities.device)
+        better[positions], equal[positions] = block_better, block_equal
+    return Ranks(better.double(), equal.double())
 
 
 @torch.no_grad()

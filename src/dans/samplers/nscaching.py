@@ -201,28 +201,22 @@ class NSCachingSampler(NegativeSampler):
 
         ``keys``: shape (Q,), ``anchor * R + relation``; ``is_head``: shape (Q,), True for a
         head query ``(c, r, anchor)`` and False for a tail query ``(anchor, r, c)``;
-        ``candidates``: shape (Q, M). The decoder scores head queries as tail queries with the
-        inverse relation, so one call covers both sides.
+        ``candidates``: shape (Q, M). A head query is asked as a tail query with the inverse
+        relation, so one call covers both sides, and each query is composed once for all its
+        candidates (:meth:`~dans.models.decoders.Decoder.tails_scorer`).
         """
-        entities = step.entities
+        entities, decoder = step.entities, step.decoder
         anchors = gather_rows(entities, keys // self.num_relations)
-        rels = gather_rows(step.relations, keys % self.num_relations)
+        relations = gather_rows(step.relations, keys % self.num_relations)
+        queries = decoder.query_relations(relations, is_head)
         width = candidates.shape[1]
         # Blocks of queries whose N1 + N2 gathered candidate embeddings fill block_rows's budget.
         row_bytes = width * entities.shape[1] * entities.element_size()
         block = block_rows(row_bytes, entities.device)
         scores = [
-            # The anchor fills both the head and the tail slot; score_corrupted reads the tail
-            # where the head is replaced and the head where the tail is.
-            step.decoder.score_corrupted(
-                a, r, a, h[:, None].expand(-1, width), gather_rows(entities, c.to(a.device))
-            )
-            for a, r, h, c in zip(
-                anchors.split(block),
-                rels.split(block),
-                is_head.split(block),
-                candidates.split(block),
-                strict=True,
+            decoder.tails_scorer(a[:, None], q[:, None])(gather_rows(entities, c.to(a.device)))
+            for a, q, c in zip(
+                anchors.split(block), queries.split(block), candidates.split(block), strict=True
             )
         ]
         return torch.cat(scores) if scores else entities.new_zeros(0, width)
