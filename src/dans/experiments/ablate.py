@@ -36,6 +36,12 @@ def ablate(
     """Train each variant of :data:`dans.experiments.paper.ABLATIONS` with ``config``'s DANS
     for ``seeds`` (a count N: seeds 1..N) into ``out/runs``, resuming as ``dans compare`` does;
     writes ``results.csv``, ``table.md`` and ``ablation.png`` and returns the result rows."""
+    return ablation_grid(config, seeds).run(out, options)
+
+
+def ablation_grid(config: TrainConfig, seeds: Seeds) -> Grid:
+    """Each variant of :data:`dans.experiments.paper.ABLATIONS` as a run of ``config``'s DANS,
+    summarised as ``table.md`` and ``ablation.png``."""
     if not issubclass(SAMPLERS.get(config.training.sampler), DANSSampler):
         raise ConfigError(
             f"dans ablate varies DANS's generator; got --sampler {config.training.sampler}"
@@ -50,7 +56,7 @@ def ablate(
         for variant, changes in paper.ABLATIONS.items()
         for seed in seed_list(seeds)
     ]
-    return Grid(runs, ("variant",), _summarize).run(out, options)
+    return Grid(runs, ("variant",), _summarize)
 
 
 def _summarize(rows: list[GridRow], out: Path) -> None:

@@ -115,6 +115,12 @@ def sweep_grid(
     values' texts, as on the command line). results.csv names each run's settings in its
     ``param`` column and their values in ``value``, joined by commas when there are several
     (``lr,l2`` and ``0.001,0.01``); ``sweep.png`` is drawn for one numeric setting."""
+    return settings_grid(config, settings, seeds).run(out, options)
+
+
+def settings_grid(config: TrainConfig, settings: Mapping[str, Sequence[str]], seeds: Seeds) -> Grid:
+    """Every combination of the values of ``settings`` as a run of ``config``, summarised as
+    :func:`sweep_grid` says."""
     keys = [sweep_key(name) for name in settings]
     if len(set(keys)) < len(keys):
         raise DansError("--param: a setting is named twice")
@@ -147,7 +153,7 @@ def sweep_grid(
         runs,
         ("param", "value"),
         lambda rows, folder: _summarize(rows, folder, keys, config.training.sampler, numeric),
-    ).run(out, options)
+    )
 
 
 def _summarize(

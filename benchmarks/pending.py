@@ -1,0 +1,358 @@
+"""The runs the paper's large-graph grids still have to train, and the time they would take
+here, on one core.
+
+    OMP_NUM_THREADS=1 DANS_DATA_DIR=DATASETS python benchmarks/pending.py --measure
+    python benchmarks/pending.py
+    python benchmarks/pending.py --restore-into GRIDS
+
+Each grid of :func:`plan` is a command of the results pages, its results kept in a folder
+under benchmarks/results. A run is done when that folder's results.csv holds it (finished or
+diverged). A run not done is copied rather than trained when a done run has the same settings
+(the full DANS of the ablation is the tables' DANS) and its record is kept (under its folder's
+runs/); of several runs not done with the same settings, the first in the plan trains and the
+others copy it.
+
+--measure times each configuration still to train on one thread (``--threads``), untrained:
+one training epoch after a warm-up step, and for each graph and decoder one validation and one
+test ranking (which cost the same whatever the weights), and adds the timings to
+pending.json. A run's time is its epochs' + its validations' (one every ``eval_every`` epochs
+and one after the last) + its test's. Without --measure the timings there are used, so that the
+counts follow new results without timing again. Writes, under --out, pending.json and
+pending.md, the table the large-graphs page renders.
+
+--restore-into GRIDS prepares a folder of grids (each grid in GRIDS/FOLDER, its command run
+with --out GRIDS/FOLDER) to go on from the committed results on a new machine: it copies each
+done run's record there, and the record of each run to copy, from benchmarks/results or from
+a grid under GRIDS that has finished it, so that the grid counts it as done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dans.builders import load_graph
+from dans.config import TrainConfig
+from dans.evaluation import evaluate
+from dans.experiments import paper
+from dans.experiments.ablate import ablation_grid
+from dans.experiments.compare import comparison_grid
+from dans.experiments.grids import PLACEMENT_KEYS, Grid, GridRun
+from dans.experiments.results import RESULTS_FILE, GridRow, read_rows
+from dans.experiments.sweep import settings_grid
+from dans.files import write_atomic
+from dans.pipeline import build_trainer
+from dans.recipes import recipe
+from dans.rundir import METRICS_FILE
+from paper_tables import RUN_RECORD
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = RESULTS / "pending"
+TIMINGS_FILE = "pending.json"
+# The samplers of the paper's Table 2 for ComplEx and RotatE, and of its FB15k-237 appendix
+# (Table 2's DistMult block has every sampler, paper.SAMPLERS).
+TABLE_SAMPLERS = ("uniform", "popularity", "self-adv", "mcns", "nscaching", "dans", "dans-authors")
+FB_SAMPLERS = TABLE_SAMPLERS[:6]
+# Figure 2's values of N_s and lambda.
+NEGATIVES = ["1", "5", "10", "20", "40"]
+LAMBDAS = ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6"]
+SEEDS = 3
+
+
+@dataclass(frozen=True)
+class PlannedGrid:
+    """A grid of the results pages: what the table calls it, the folder under
+    benchmarks/results that keeps its results, its runs, and the settings its runs vary (a
+    recipe), from which a run's timing name says what changed."""
+
+    title: str
+    folder: str
+    grid: Grid
+    base: TrainConfig
+
+
+def plan() -> list[PlannedGrid]:
+    """The large graphs' grids in the order they run: Table 2 (DistMult done first), Figure 2,
+    FB15k-237 with ComplEx, and the 1-vs-all reference on the DistMult tables."""
+    graphs = (("wn18rr", "WN18RR", "wn18rr"), ("nell-995", "NELL-995", "nell"))
+    grids = []
+    for name, graph, folder in graphs:
+        config = recipe(name, device="cpu")
+        for title, decoders, samplers in (
+            ("DistMult", ("distmult",), paper.SAMPLERS),
+            ("ComplEx and RotatE", ("complex", "rotate"), TABLE_SAMPLERS),
+        ):
+            grid = comparison_grid(config, samplers, decoders, SEEDS)
+            grids.append(PlannedGrid(f"{graph}, Table 2, {title}", f"{folder}_table", grid, config))
+    for name, graph, folder in graphs:
+        dans = recipe(name, device="cpu", sampler="dans")
+        grids += [
+            PlannedGrid(
+                f"{graph}, Figure 2(a), ablation",
+                f"{folder}_ablation",
+                ablation_grid(dans, SEEDS),
+                dans,
+            ),
+            PlannedGrid(
+                f"{graph}, Figure 2(b), N_s",
+                f"{folder}_sweep_negatives",
+                settings_grid(dans, {"negatives": NEGATIVES}, SEEDS),
+                dans,
+            ),
+            PlannedGrid(
+                f"{graph}, Figure 2(c), lambda",
+                f"{folder}_sweep_lambda",
+                settings_grid(dans, {"dans_film_lambda": LAMBDAS}, SEEDS),
+                dans,
+            ),
+        ]
+    fb = recipe("fb15k-237", device="cpu")
+    grids.append(
+        PlannedGrid(
+            "FB15k-237, ComplEx",
+            "fb15k-237_complex",
+            comparison_grid(fb, FB_SAMPLERS, ("complex",), SEEDS),
+            fb,
+        )
+    )
+    for name, graph, folder in graphs:
+        config = recipe(name, device="cpu")
+        grid = comparison_grid(config, ("all-entities",), ("distmult",), SEEDS)
+        grids.append(PlannedGrid(f"{graph}, 1-vs-all, DistMult", f"{folder}_table", grid, config))
+    return grids
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where one planned run stands: ``done`` (its folder's results hold it), ``copy`` (a run
+    of the same settings, ``source`` (folder, run name), is done or trains earlier in the plan)
+    or ``train``; the name of its timing (:func:`cost_name`); a done run's results row."""
+
+    grid: PlannedGrid
+    run: GridRun
+    state: str
+    cost: str
+    source: tuple[str, str] | None = None
+    row: GridRow | None = None  # a done run's results
+
+
+def settings(config: TrainConfig) -> str:
+    """What makes two runs the same training: every setting but where it runs."""
+    values = config.to_dict()
+    return json.dumps({k: v for k, v in values.items() if k not in PLACEMENT_KEYS}, sort_keys=True)
+
+
+def cost_name(config: TrainConfig, base: TrainConfig) -> str:
+    """A configuration's timing name: its dataset, decoder and sampler, and each other setting
+    in which it differs from ``base``. The seed is left out: it changes no cost."""
+    left_out = {"seed", "sampler", "decoder", *PLACEMENT_KEYS}
+    before = base.to_dict()
+    changed = [
+        f"{key}={value}"
+        for key, value in sorted(config.to_dict().items())
+        if before[key] != value and key not in left_out
+    ]
+    return " ".join([config.data.dataset, config.model.decoder, config.training.sampler, *changed])
+
+
+def statuses(grids: list[PlannedGrid], results: Path = RESULTS) -> list[Status]:
+    """Each run of ``grids`` with where it stands against the result folders under ``results``."""
+    ended: dict[str, dict[tuple[tuple[tuple[str, str], ...], int], GridRow]] = {}
+    for folder in {grid.folder for grid in grids}:
+        path = results / folder / RESULTS_FILE
+        rows = read_rows(path) if path.exists() else []
+        ended[folder] = {(tuple(sorted(row.key.items())), row.seed): row for row in rows}
+
+    def ended_row(grid: PlannedGrid, run: GridRun) -> GridRow | None:
+        return ended[grid.folder].get((tuple(sorted(run.key.items())), run.config.runtime.seed))
+
+    sources: dict[str, tuple[str, str]] = {}
+    for grid in grids:
+        for run in grid.grid.runs:
+            kept = results / grid.folder / "runs" / run.name / METRICS_FILE
+            if ended_row(grid, run) is not None and kept.exists():
+                sources.setdefault(settings(run.config), (grid.folder, run.name))
+    found = []
+    for grid in grids:
+        for run in grid.grid.runs:
+            key, cost = settings(run.config), cost_name(run.config, grid.base)
+            row = ended_row(grid, run)
+            if row is not None:
+                found.append(Status(grid, run, "done", cost, row=row))
+            elif key in sources:
+                found.append(Status(grid, run, "copy", cost, sources[key]))
+            else:
+                found.append(Status(grid, run, "train", cost))
+                sources[key] = (grid.folder, run.name)
+    return found
+
+
+def ranking_name(config: TrainConfig) -> str:
+    """The timing name of a configuration's rankings: its dataset and decoder."""
+    return f"{config.data.dataset} {config.model.decoder}"
+
+
+def run_seconds(status: Status, timings: dict) -> float:
+    """A run's estimated seconds: its epochs, validations and test at the measured pace."""
+    config = status.run.config
+    epochs = config.training.pretrain_epochs + config.training.epochs
+    ranking = timings["ranking"][ranking_name(config)]
+    validations = math.ceil(epochs / config.evaluation.eval_every)
+    return timings["epoch"][status.cost] * epochs + ranking["valid"] * validations + ranking["test"]
+
+
+def to_train(found: list[Status]) -> list[Status]:
+    """One run per timing name among the runs to train, in plan order."""
+    first: dict[str, Status] = {}
+    for status in found:
+        if status.state == "train":
+            first.setdefault(status.cost, status)
+    return list(first.values())
+
+
+def measure(found: list[Status], timings: dict, save: Path) -> None:
+    """Time each configuration still to train that ``timings`` lacks (one untrained epoch after
+    a warm-up step, and its graph and decoder's rankings), saving ``timings`` to ``save`` after
+    each."""
+    device = torch.device("cpu")
+    for status in to_train(found):
+        config, ranking = status.run.config, ranking_name(status.run.config)
+        if status.cost in timings["epoch"] and ranking in timings["ranking"]:
+            continue
+        kg = load_graph(config)
+        trainer = build_trainer(config, kg, device)
+        trainer.step(trainer.train_triples[: config.training.batch_size], trainer.sampler)
+        start = time.perf_counter()
+        trainer.train_epoch(trainer.sampler)
+        timings["epoch"][status.cost] = time.perf_counter() - start
+        print(f"{status.cost}: epoch {timings['epoch'][status.cost]:.1f} s", flush=True)
+        if ranking not in timings["ranking"]:
+            timings["ranking"][ranking] = {
+                split: evaluate(trainer.model, kg, split, **config.ranking()).seconds
+                for split in ("valid", "test")
+            }
+            print(f"{ranking}: ranking {timings['ranking'][ranking]}", flush=True)
+        write_atomic(save, (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
+
+
+def table(found: list[Status], timings: dict) -> str:
+    """pending.md: a row per grid (runs, done, copied, to train, hours) and their total, then a
+    row per configuration still to train with its timings."""
+    lines = [
+        "Runs of the large graphs' grids: done (in the grid's results), copied (the same "
+        "settings as a run done in another grid, or trained earlier in this list) and still to "
+        "train, with the hours those would take one after another on one core of this 2-core "
+        "CPU: each configuration's epoch, validation and test timed once on one thread, "
+        "untrained, while a grid's run trained on the other core (`python "
+        f"benchmarks/pending.py --measure`, torch {timings['torch']}), times its epochs and "
+        "validations. Beside each, the hours of its runs finished here, on one core as well.",
+        "",
+        "| grid | results | runs | done | copied | to train | hours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    total_runs, total_hours = 0, 0.0
+    for grid, these in _by_grid(found):
+        count = {state: sum(s.state == state for s in these) for state in ("done", "copy", "train")}
+        hours = sum(run_seconds(s, timings) for s in these if s.state == "train") / 3600
+        total_runs, total_hours = total_runs + count["train"], total_hours + hours
+        lines.append(
+            f"| {grid.title} | `{grid.folder}` | {len(these)} | {count['done']} "
+            f"| {count['copy']} | {count['train']} | {hours:.1f} |"
+        )
+    lines += [
+        f"| **all** | | | | | **{total_runs}** | **{total_hours:.1f}** |",
+        "",
+        "| configuration still to train | s/epoch | epochs | s/validation | s/test | h/run "
+        "| h/run finished here |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    finished = finished_hours(found)
+    for status in to_train(found):
+        config = status.run.config
+        ranking = timings["ranking"][ranking_name(config)]
+        lines.append(
+            f"| {status.cost} | {timings['epoch'][status.cost]:.1f} "
+            f"| {config.training.pretrain_epochs + config.training.epochs} "
+            f"| {ranking['valid']:.1f} | {ranking['test']:.1f} "
+            f"| {run_seconds(status, timings) / 3600:.2f} | {finished.get(status.cost, '–')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def finished_hours(found: list[Status]) -> dict[str, str]:
+    """For each timing name with runs finished on a CPU, their hours (training and
+    evaluation), each, as text: what the estimate of its runs still to train is checked
+    against."""
+    hours: dict[str, list[float]] = {}
+    for status in found:
+        row = status.row
+        if row is not None and row.finished and row.device == "cpu":
+            seconds = (row.train_seconds or 0.0) + (row.eval_seconds or 0.0)
+            hours.setdefault(status.cost, []).append(seconds / 3600)
+    return {cost: ", ".join(f"{h:.2f}" for h in these) for cost, these in hours.items()}
+
+
+def _by_grid(found: list[Status]) -> Iterator[tuple[PlannedGrid, list[Status]]]:
+    """The statuses of each grid, in plan order."""
+    grouped: dict[str, list[Status]] = {}
+    for status in found:
+        grouped.setdefault(status.grid.title, []).append(status)
+    for these in grouped.values():
+        yield these[0].grid, these
+
+
+def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
+    """Copy into ``into/FOLDER/runs`` each done run's record and each copied run's (from
+    ``results`` or, for a run trained earlier in the plan, from its grid under ``into``),
+    leaving any record already there; returns how many were written."""
+    written = 0
+    for status in found:
+        target = into / status.grid.folder / "runs" / status.run.name
+        if status.state == "train" or target.exists():
+            continue
+        folder, name = status.source or (status.grid.folder, status.run.name)
+        candidates = (results / folder / "runs" / name, into / folder / "runs" / name)
+        source = next((c for c in candidates if (c / METRICS_FILE).exists()), None)
+        if source is None:
+            continue
+        target.mkdir(parents=True)
+        for file in RUN_RECORD:
+            if (source / file).exists():
+                write_atomic(target / file, (source / file).read_bytes())
+        written += 1
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true", help="time what pending.json lacks")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    parser.add_argument("--restore-into", type=Path, help="a folder of grids to prepare")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of pending.json and .md")
+    args = parser.parse_args()
+    found = statuses(plan())
+    if args.restore_into:
+        print(f"{restore(found, args.restore_into)} run records copied into {args.restore_into}")
+        return
+    save = args.out / TIMINGS_FILE
+    timings = json.loads(save.read_text()) if save.exists() else {"epoch": {}, "ranking": {}}
+    if args.measure:
+        torch.set_num_threads(args.threads)
+        timings["torch"] = torch.__version__
+        args.out.mkdir(parents=True, exist_ok=True)
+        measure(found, timings, save)
+    markdown = table(found, timings)
+    print(markdown)
+    write_atomic(args.out / "pending.md", markdown.encode())
+
+
+if __name__ == "__main__":
+    main()

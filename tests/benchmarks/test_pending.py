@@ -1,0 +1,188 @@
+"""benchmarks/pending.py: which planned runs are done, copied or still to train, the estimate of
+their time against hand-worked figures, and run records restored so that a grid counts them as
+done."""
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import dans
+from dans.experiments.ablate import ablation_grid
+from dans.experiments.compare import KEY_COLUMNS, comparison_grid
+from dans.experiments.grids import finished
+from dans.experiments.results import result_columns, results_csv
+from dans.experiments.sweep import settings_grid
+from dans.rundir import CONFIG_FILE, METRICS_FILE
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the script imports its neighbour paper_tables.py
+spec = importlib.util.spec_from_file_location("pending", BENCHMARKS / "pending.py")
+pending = importlib.util.module_from_spec(spec)
+sys.modules["pending"] = pending  # its dataclasses look their module up
+spec.loader.exec_module(pending)
+
+BASE = dans.TrainConfig(dim=8, epochs=25, eval_every=10, device="cpu")
+DANS = BASE.replace(sampler="dans")
+
+
+def _plan():
+    """A table of uniform and DANS over 2 seeds, DANS's ablation and an N_s sweep, seed 1 and 2."""
+    return [
+        pending.PlannedGrid(
+            "table", "table", comparison_grid(BASE, ["uniform", "dans"], ["distmult"], 2), BASE
+        ),
+        pending.PlannedGrid("ablation", "ablation", ablation_grid(DANS, 1), DANS),
+        pending.PlannedGrid(
+            "sweep", "sweep", settings_grid(DANS, {"negatives": ["5", "20"]}, 2), DANS
+        ),
+    ]
+
+
+def _keep_record(folder: Path, run) -> None:
+    """A finished run's record: its config and metrics."""
+    folder.mkdir(parents=True)
+    (folder / CONFIG_FILE).write_text(run.config.to_toml())
+    (folder / METRICS_FILE).write_text("{}")
+
+
+@pytest.fixture
+def results(tmp_path, result_row):
+    """The table's results: uniform seed 1 finished, seed 2 diverged, DANS seed 1 finished
+    (7,200 s) with its record kept."""
+    results = tmp_path / "results"
+    rows = [
+        result_row("uniform", 1, 0.3),
+        replace(result_row("uniform", 2, 0.3), status="diverged"),
+        replace(result_row("dans", 1, 0.3), train_seconds=7000.0, eval_seconds=200.0),
+    ]
+    (results / "table").mkdir(parents=True)
+    csv = results_csv(rows, result_columns(KEY_COLUMNS))
+    (results / "table" / "results.csv").write_text(csv)
+    table_runs = {run.name: run for run in _plan()[0].grid.runs}
+    _keep_record(
+        results / "table" / "runs" / "dans-distmult-seed1", table_runs["dans-distmult-seed1"]
+    )
+    return results
+
+
+def _states(found):
+    return {(status.grid.folder, status.run.name): status.state for status in found}
+
+
+def test_runs_are_done_copied_from_equal_settings_or_trained_once(results):
+    found = pending.statuses(_plan(), results)
+    assert _states(found) == {
+        ("table", "uniform-distmult-seed1"): "done",
+        ("table", "uniform-distmult-seed2"): "done",  # diverged: not retried
+        ("table", "dans-distmult-seed1"): "done",
+        ("table", "dans-distmult-seed2"): "train",
+        ("ablation", "G_E-seed1"): "train",
+        ("ablation", "G_R-seed1"): "train",
+        ("ablation", "G_ER-seed1"): "train",
+        ("ablation", "DANS-seed1"): "copy",  # the table's DANS, seed 1
+        ("sweep", "negatives=5-seed1"): "train",
+        ("sweep", "negatives=5-seed2"): "train",
+        ("sweep", "negatives=20-seed1"): "copy",
+        ("sweep", "negatives=20-seed2"): "copy",  # trained by the table first
+    }
+    sources = {(s.grid.folder, s.run.name): s.source for s in found if s.state == "copy"}
+    assert sources[("ablation", "DANS-seed1")] == ("table", "dans-distmult-seed1")
+    assert sources[("sweep", "negatives=20-seed2")] == ("table", "dans-distmult-seed2")
+
+
+def test_a_done_run_without_its_record_is_trained_again_elsewhere(results):
+    (results / "table" / "runs" / "dans-distmult-seed1" / METRICS_FILE).unlink()
+    found = pending.statuses(_plan(), results)
+    states = _states(found)
+    assert states["table", "dans-distmult-seed1"] == "done"
+    assert states["ablation", "DANS-seed1"] == "train"
+    assert states["sweep", "negatives=20-seed1"] == "copy"  # from the ablation's
+
+
+def test_cost_names_say_what_differs_from_the_grid_base_but_the_seed(results):
+    found = pending.statuses(_plan(), results)
+    names = {(s.grid.folder, s.run.name): s.cost for s in found}
+    assert names["ablation", "G_E-seed1"] == (
+        "umls distmult dans dans_film=False dans_pathways=entity"
+    )
+    assert names["sweep", "negatives=5-seed1"] == names["sweep", "negatives=5-seed2"]
+    assert names["sweep", "negatives=5-seed2"] == "umls distmult dans negatives=5"
+    assert names["table", "dans-distmult-seed2"] == "umls distmult dans"
+    # One timing per name, in plan order.
+    assert [s.cost for s in pending.to_train(found)] == [
+        "umls distmult dans",
+        "umls distmult dans dans_film=False dans_pathways=entity",
+        "umls distmult dans dans_film=False dans_pathways=relation",
+        "umls distmult dans dans_film=False",
+        "umls distmult dans negatives=5",
+    ]
+
+
+def _timings():
+    epochs = {
+        "umls distmult dans": 2.0,
+        "umls distmult dans dans_film=False dans_pathways=entity": 1.0,
+        "umls distmult dans dans_film=False dans_pathways=relation": 1.0,
+        "umls distmult dans dans_film=False": 1.0,
+        "umls distmult dans negatives=5": 4.0,
+    }
+    ranking = {"umls distmult": {"valid": 3.0, "test": 5.0}}
+    return {"epoch": epochs, "ranking": ranking, "torch": "x"}
+
+
+def test_a_run_takes_its_epochs_validations_and_test(results):
+    found = pending.statuses(_plan(), results)
+    status = pending.to_train(found)[0]
+    # 25 epochs of 2 s, validations after epochs 10, 20 and the last (3 x 3 s), a test of 5 s.
+    assert pending.run_seconds(status, _timings()) == 25 * 2.0 + 3 * 3.0 + 5.0
+
+
+def test_the_table_counts_each_grid_and_its_hours(results):
+    markdown = pending.table(pending.statuses(_plan(), results), _timings())
+    rows = {line.split(" | ")[0]: line for line in markdown.splitlines() if line.startswith("|")}
+    # DANS seed 2: 64 s. Each ablation variant: 25 + 9 + 5 = 39 s. N_s = 5: 100 + 14 = 114 s.
+    assert rows["| table"] == f"| table | `table` | 4 | 3 | 0 | 1 | {64 / 3600:.1f} |"
+    assert rows["| ablation"] == "| ablation | `ablation` | 4 | 0 | 1 | 3 | 0.0 |"
+    assert rows["| **all**"] == "| **all** | | | | | **6** | **0.1** |"
+    assert "| umls distmult dans negatives=5 | 4.0 | 25 | 3.0 | 5.0 | 0.03 | – |" in markdown
+    # DANS's runs finished here (7,200 s) stand beside its estimate.
+    assert "| umls distmult dans | 2.0 | 25 | 3.0 | 5.0 | 0.02 | 2.00 |" in markdown
+
+
+def test_restored_records_count_as_done_in_their_grids(results, tmp_path):
+    plan = _plan()
+    into = tmp_path / "grids"
+    found = pending.statuses(plan, results)
+    assert pending.restore(found, into, results) == 3  # the table's DANS, copied twice
+    runs = {(g.folder, run.name): run for g in plan for run in g.grid.runs}
+    for folder, name in [
+        ("table", "dans-distmult-seed1"),
+        ("ablation", "DANS-seed1"),
+        ("sweep", "negatives=20-seed1"),
+    ]:
+        assert finished(into / folder / "runs" / name, runs[folder, name].config)
+    assert not (into / "sweep" / "runs" / "negatives=20-seed2").exists()
+    # Once the table has trained DANS seed 2 under the grids' folder, the sweep copies it.
+    _keep_record(
+        into / "table" / "runs" / "dans-distmult-seed2", runs["table", "dans-distmult-seed2"]
+    )
+    assert pending.restore(found, into, results) == 1
+    assert finished(
+        into / "sweep" / "runs" / "negatives=20-seed2", runs["sweep", "negatives=20-seed2"].config
+    )
+    assert pending.restore(found, into, results) == 0  # records already there are left
+
+
+def test_measure_times_each_configuration_it_lacks(results, tmp_path, one_thread):
+    found = pending.statuses(_plan(), results)
+    timings = _timings()
+    del timings["epoch"]["umls distmult dans negatives=5"]
+    save = tmp_path / "pending.json"
+    pending.measure(found, timings, save)
+    assert timings["epoch"]["umls distmult dans"] == 2.0  # timed before: left
+    assert timings["epoch"]["umls distmult dans negatives=5"] > 0
+    assert json.loads(save.read_text())["epoch"] == timings["epoch"]
