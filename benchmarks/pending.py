@@ -15,10 +15,10 @@ others copy it.
 --measure times each configuration still to train on one thread (``--threads``), untrained:
 one training epoch after a warm-up step, and for each graph and decoder one validation and one
 test ranking (which cost the same whatever the weights), and adds the timings to
-pending.json. A run's time is its epochs' + its validations' (one every ``eval_every`` epochs
-and one after the last) + its test's. Without --measure the timings there are used, so that the
-counts follow new results without timing again. Writes, under --out, pending.json and
-pending.md, the table the large-graphs page renders.
+benchmarks/results/pending/pending.json. A run's time is its epochs' + its validations' (one
+every ``eval_every`` epochs and one after the last) + its test's. The table it prints is the one
+`benchmarks/render_docs.py` renders on the large-graphs page from the timings there, so that
+the counts follow new results without timing again.
 
 --restore-into GRIDS prepares a folder of grids (each grid in GRIDS/FOLDER, its command run
 with --out GRIDS/FOLDER) to go on from the committed results on a new machine: it copies each
@@ -55,8 +55,7 @@ from paper_tables import RUN_RECORD
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-OUT = RESULTS / "pending"
-TIMINGS_FILE = "pending.json"
+TIMINGS = RESULTS / "pending" / "pending.json"
 # The samplers of the paper's Table 2 for ComplEx and RotatE, and of its FB15k-237 appendix
 # (Table 2's DistMult block has every sampler, paper.SAMPLERS).
 TABLE_SAMPLERS = ("uniform", "popularity", "self-adv", "mcns", "nscaching", "dans", "dans-authors")
@@ -331,27 +330,31 @@ def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
     return written
 
 
+def current_table(results: Path = RESULTS, timings: Path = TIMINGS) -> str:
+    """:func:`table` of the plan against the result folders under ``results``, with the timings
+    in ``timings``."""
+    return table(statuses(plan(), results), json.loads(timings.read_text()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--measure", action="store_true", help="time what pending.json lacks")
+    parser.add_argument("--measure", action="store_true", help="time what the timings lack")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     parser.add_argument("--restore-into", type=Path, help="a folder of grids to prepare")
-    parser.add_argument("--out", type=Path, default=OUT, help="folder of pending.json and .md")
+    parser.add_argument("--timings", type=Path, default=TIMINGS, help="the timings' JSON file")
     args = parser.parse_args()
-    found = statuses(plan())
     if args.restore_into:
-        print(f"{restore(found, args.restore_into)} run records copied into {args.restore_into}")
+        written = restore(statuses(plan()), args.restore_into)
+        print(f"{written} run records copied into {args.restore_into}")
         return
-    save = args.out / TIMINGS_FILE
-    timings = json.loads(save.read_text()) if save.exists() else {"epoch": {}, "ranking": {}}
     if args.measure:
         torch.set_num_threads(args.threads)
+        empty = {"epoch": {}, "ranking": {}}
+        timings = json.loads(args.timings.read_text()) if args.timings.exists() else empty
         timings["torch"] = torch.__version__
-        args.out.mkdir(parents=True, exist_ok=True)
-        measure(found, timings, save)
-    markdown = table(found, timings)
-    print(markdown)
-    write_atomic(args.out / "pending.md", markdown.encode())
+        args.timings.parent.mkdir(parents=True, exist_ok=True)
+        measure(statuses(plan()), timings, args.timings)
+    print(current_table(timings=args.timings))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
 - ``fields FOLDER KEY,...``: a row per JSON file in the folder (by name), those values of it
   (a key nested in another is written ``outer/inner``);
 - ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
-- ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder.
+- ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder;
+- ``pending``: the runs the large graphs' grids still have to train and their hours
+  (``benchmarks/pending.py``).
 
 No figure in a marked block is typed by hand: a new run updates the result files, and this
 script the docs.
@@ -44,6 +46,7 @@ from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_
 from dans.options import flag_name
 from dans.pipeline import CHECKPOINT_EVERY
 from dans.samplers import SAMPLERS
+from pending import current_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -97,6 +100,8 @@ def block(spec: list[str]) -> str:
         return csv_table(ROOT / args[0], args[1].split(","))
     if name == "budgets":
         return budgets_table(sorted((ROOT / args[0]).glob("*.json")))
+    if name == "pending":
+        return current_table()
     raise ValueError(f"unknown rendered block {name!r}")
 
 

@@ -3,11 +3,13 @@ give, and the headline's tests are the paper tables' own."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from dans.experiments.results import GridRow, result_columns, results_csv
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "render_docs.py"
+sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbour pending.py
 spec = importlib.util.spec_from_file_location("render_docs", SCRIPT)
 render_docs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(render_docs)
