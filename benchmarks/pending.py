@@ -228,11 +228,12 @@ def measure(found: list[Status], timings: dict, save: Path) -> None:
             continue
         kg = load_graph(config)
         trainer = build_trainer(config, kg, device)
-        trainer.step(trainer.train_triples[: config.training.batch_size], trainer.sampler)
-        start = time.perf_counter()
-        trainer.train_epoch(trainer.sampler)
-        timings["epoch"][status.cost] = time.perf_counter() - start
-        print(f"{status.cost}: epoch {timings['epoch'][status.cost]:.1f} s", flush=True)
+        if status.cost not in timings["epoch"]:
+            trainer.step(trainer.train_triples[: config.training.batch_size], trainer.sampler)
+            start = time.perf_counter()
+            trainer.train_epoch(trainer.sampler)
+            timings["epoch"][status.cost] = time.perf_counter() - start
+            print(f"{status.cost}: epoch {timings['epoch'][status.cost]:.1f} s", flush=True)
         if ranking not in timings["ranking"]:
             timings["ranking"][ranking] = {
                 split: evaluate(trainer.model, kg, split, **config.ranking()).seconds
@@ -243,8 +244,8 @@ def measure(found: list[Status], timings: dict, save: Path) -> None:
 
 
 def table(found: list[Status], timings: dict) -> str:
-    """pending.md: a row per grid (runs, done, copied, to train, hours) and their total, then a
-    row per configuration still to train with its timings."""
+    """The table the large-graphs page renders: a row per grid (runs, done, copied, to train,
+    hours) and their total, then a row per configuration still to train with its timings."""
     lines = [
         "Runs of the large graphs' grids: done (in the grid's results), copied (the same "
         "settings as a run done in another grid, or trained earlier in this list) and still to "

@@ -186,3 +186,11 @@ def test_measure_times_each_configuration_it_lacks(results, tmp_path, one_thread
     assert timings["epoch"]["umls distmult dans"] == 2.0  # timed before: left
     assert timings["epoch"]["umls distmult dans negatives=5"] > 0
     assert json.loads(save.read_text())["epoch"] == timings["epoch"]
+    # Rankings lacking: timed on the first configuration of the graph and decoder, whose epoch
+    # is left as it was.
+    del timings["ranking"]["umls distmult"]
+    epochs = dict(timings["epoch"])
+    pending.measure(found, timings, save)
+    assert timings["epoch"] == epochs
+    assert set(timings["ranking"]["umls distmult"]) == {"valid", "test"}
+    assert min(timings["ranking"]["umls distmult"].values()) > 0

@@ -33,10 +33,10 @@ class Decoder(nn.Module):
 
     Subclasses implement :meth:`score` (broadcasting), :meth:`compose` and :meth:`inverse`, and
     may override :meth:`score_all_tails` with a faster exact formula and :meth:`tails_scorer`
-    with one that prepares the queries once. Head prediction is tail
-    prediction with the inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every
-    decoder here, which is also how samplers that replace heads condition on the tail
-    (:meth:`query_relations` is the one place that turns a head query into a tail query).
+    with one that prepares the queries once. Head prediction is tail prediction with the
+    inverse relation: ``score(h, r, t) == score(t, inverse(r), h)`` for every decoder here,
+    which is also how samplers that replace heads condition on the tail (:meth:`query_relations`
+    is the one place that turns a head query into a tail query).
     """
 
     name: ClassVar[str] = ""
@@ -96,8 +96,8 @@ class Decoder(nn.Module):
     def tails_scorer(self, heads: Tensor, relations: Tensor) -> Callable[[Tensor], Tensor]:
         """:meth:`score` of fixed queries as a function of their tails, with what depends on
         the queries alone done once: ``tails_scorer(h, r)(t) == score(h, r, t)``, for a chain
-        that scores the same queries at each of its steps. Broadcasting shapes: (..., d),
-        (..., d_r), then tails (..., d) -> (...)."""
+        that scores the same queries at each of its steps, or a query's many candidates.
+        Broadcasting shapes: (..., d), (..., d_r), then tails (..., d) -> (...)."""
         return functools.partial(self.score, heads, relations)
 
     def score_all_tails(self, heads: Tensor, relations: Tensor, entities: Tensor) -> Tensor:
