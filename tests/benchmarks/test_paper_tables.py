@@ -3,6 +3,8 @@ kept and read back, and the table's cells against hand-worked figures."""
 
 import importlib.util
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,22 @@ def test_kept_runs_are_records_without_checkpoints_and_give_their_median_epoch(
     # A run whose log was not kept takes its cell's figure.
     (kept / "log.csv").unlink()
     assert paper_tables.read_earlier(out)[1][("uniform", "distmult", 1)] == 9.9
+
+
+def test_a_graph_without_published_figures_gets_its_table_with_none_beside_it(
+    tmp_path, result_row, monkeypatch
+):
+    grid = tmp_path / "fb15k-237_complex"
+    rows = [result_row("uniform", seed, 0.3 + seed / 100) for seed in (1, 2, 3)]
+    rows = [replace(row, key={"sampler": "uniform", "decoder": "complex"}) for row in rows]
+    (grid / "runs").mkdir(parents=True)
+    (grid / "results.csv").write_text(results_csv(rows, result_columns(KEY_COLUMNS)))
+    for seed in (1, 2, 3):
+        _write_run(grid / "runs", f"uniform-complex-seed{seed}", [4.0, 5.0])
+    out = tmp_path / "out"
+    argv = ["paper_tables.py", "--dataset", "fb15k-237", str(grid), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    paper_tables.main()
+    table = (out / "paper_table.md").read_text()
+    # MRR .320 ± .010 over seeds 1-3 (.31, .32, .33), and a dash where the paper's figure goes.
+    assert "| uniform | 3 | **.320 ± .010** | – |" in table
