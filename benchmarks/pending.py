@@ -4,6 +4,7 @@ here, on one core.
     OMP_NUM_THREADS=1 DANS_DATA_DIR=DATASETS python benchmarks/pending.py --measure
     python benchmarks/pending.py
     python benchmarks/pending.py --restore-into GRIDS
+    python benchmarks/pending.py --collect GRIDS
 
 Each grid of :func:`plan` is a command of the results pages, its results kept in a folder
 under benchmarks/results. A run is done when that folder's results.csv holds it (finished or
@@ -23,7 +24,9 @@ the counts follow new results without timing again.
 --restore-into GRIDS prepares a folder of grids (each grid in GRIDS/FOLDER, its command run
 with --out GRIDS/FOLDER) to go on from the committed results on a new machine: it copies each
 done run's record there, and the record of each run to copy, from benchmarks/results or from
-a grid under GRIDS that has finished it, so that the grid counts it as done.
+a grid under GRIDS that has finished it, so that the grid counts it as done. --collect GRIDS
+does the reverse for the ablations and sweeps: their results.csv, table.md and run records go
+to benchmarks/results/FOLDER (the comparisons join their tables through paper_tables.py).
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ from dans.config import TrainConfig
 from dans.evaluation import evaluate
 from dans.experiments import paper
 from dans.experiments.ablate import ablation_grid
-from dans.experiments.compare import comparison_grid
-from dans.experiments.grids import PLACEMENT_KEYS, Grid, GridRun
+from dans.experiments.compare import KEY_COLUMNS, comparison_grid
+from dans.experiments.grids import PLACEMENT_KEYS, RUNS_FOLDER, TABLE_FILE, Grid, GridRun
 from dans.experiments.results import RESULTS_FILE, GridRow, read_rows
 from dans.experiments.sweep import settings_grid
 from dans.files import write_atomic
 from dans.pipeline import build_trainer
 from dans.recipes import recipe
-from dans.rundir import METRICS_FILE
+from dans.rundir import DIVERGED_FILE, METRICS_FILE
 from paper_tables import RUN_RECORD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,8 +179,8 @@ def statuses(grids: list[PlannedGrid], results: Path = RESULTS) -> list[Status]:
     sources: dict[str, tuple[str, str]] = {}
     for grid in grids:
         for run in grid.grid.runs:
-            kept = results / grid.folder / "runs" / run.name / METRICS_FILE
-            if ended_row(grid, run) is not None and kept.exists():
+            kept = results / grid.folder / RUNS_FOLDER / run.name
+            if ended_row(grid, run) is not None and _ended(kept):
                 sources.setdefault(settings(run.config), (grid.folder, run.name))
     found = []
     for grid in grids:
@@ -315,20 +318,51 @@ def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
     leaving any record already there; returns how many were written."""
     written = 0
     for status in found:
-        target = into / status.grid.folder / "runs" / status.run.name
+        target = into / status.grid.folder / RUNS_FOLDER / status.run.name
         if status.state == "train" or target.exists():
             continue
         folder, name = status.source or (status.grid.folder, status.run.name)
-        candidates = (results / folder / "runs" / name, into / folder / "runs" / name)
-        source = next((c for c in candidates if (c / METRICS_FILE).exists()), None)
-        if source is None:
-            continue
-        target.mkdir(parents=True)
-        for file in RUN_RECORD:
-            if (source / file).exists():
-                write_atomic(target / file, (source / file).read_bytes())
-        written += 1
+        candidates = (results / folder / RUNS_FOLDER / name, into / folder / RUNS_FOLDER / name)
+        source = next((c for c in candidates if _ended(c)), None)
+        if source is not None:
+            _copy_record(source, target)
+            written += 1
     return written
+
+
+def collect(grids: list[PlannedGrid], parent: Path, results: Path = RESULTS) -> list[str]:
+    """Copy each ablation's and sweep's results from its grid under ``parent`` into its folder
+    under ``results``: results.csv, table.md and the records of its runs that ended. The
+    comparisons' results are joined to their tables by paper_tables.py instead. Returns the
+    folders written."""
+    written = []
+    for planned in grids:
+        grid, source = planned.grid, parent / planned.folder
+        if grid.key_columns == KEY_COLUMNS or not (source / RESULTS_FILE).exists():
+            continue
+        target = results / planned.folder
+        target.mkdir(parents=True, exist_ok=True)
+        for file in (RESULTS_FILE, TABLE_FILE):
+            write_atomic(target / file, (source / file).read_bytes())
+        for run in grid.runs:
+            if _ended(source / RUNS_FOLDER / run.name):
+                _copy_record(source / RUNS_FOLDER / run.name, target / RUNS_FOLDER / run.name)
+        written.append(planned.folder)
+    return written
+
+
+def _ended(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run that finished or diverged."""
+    return (run_dir / METRICS_FILE).exists() or (run_dir / DIVERGED_FILE).exists()
+
+
+def _copy_record(source: Path, target: Path) -> None:
+    """A run's record (its config, metrics, diversity, log; no checkpoint) from ``source`` to
+    ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in RUN_RECORD:
+        if (source / file).exists():
+            write_atomic(target / file, (source / file).read_bytes())
 
 
 def current_table(results: Path = RESULTS, timings: Path = TIMINGS) -> str:
@@ -342,11 +376,18 @@ def main() -> None:
     parser.add_argument("--measure", action="store_true", help="time what the timings lack")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     parser.add_argument("--restore-into", type=Path, help="a folder of grids to prepare")
+    parser.add_argument(
+        "--collect", type=Path, help="a folder of grids whose ablations and sweeps to keep"
+    )
     parser.add_argument("--timings", type=Path, default=TIMINGS, help="the timings' JSON file")
     args = parser.parse_args()
     if args.restore_into:
         written = restore(statuses(plan()), args.restore_into)
         print(f"{written} run records copied into {args.restore_into}")
+        return
+    if args.collect:
+        for folder in collect(plan(), args.collect):
+            print(f"{args.collect / folder} -> {RESULTS / folder}")
         return
     if args.measure:
         torch.set_num_threads(args.threads)

@@ -16,7 +16,7 @@ from dans.experiments.compare import KEY_COLUMNS, comparison_grid
 from dans.experiments.grids import finished
 from dans.experiments.results import result_columns, results_csv
 from dans.experiments.sweep import settings_grid
-from dans.rundir import CONFIG_FILE, METRICS_FILE
+from dans.rundir import CONFIG_FILE, DIVERGED_FILE, METRICS_FILE
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # the script imports its neighbour paper_tables.py
@@ -194,3 +194,33 @@ def test_measure_times_each_configuration_it_lacks(results, tmp_path, one_thread
     assert timings["epoch"] == epochs
     assert set(timings["ranking"]["umls distmult"]) == {"valid", "test"}
     assert min(timings["ranking"]["umls distmult"].values()) > 0
+
+
+def test_collect_keeps_each_ablation_and_sweep_with_its_ended_runs(tmp_path):
+    plan, grids, results = _plan(), tmp_path / "grids", tmp_path / "kept"
+    runs = {(g.folder, run.name): run for g in plan for run in g.grid.runs}
+    ablation = grids / "ablation"
+    _keep_record(ablation / "runs" / "G_E-seed1", runs["ablation", "G_E-seed1"])
+    (ablation / "runs" / "G_E-seed1" / "checkpoint.pt").write_bytes(b"weights")
+    # G_R has only begun: its checkpoint, no metrics.
+    (ablation / "runs" / "G_R-seed1").mkdir()
+    (ablation / "runs" / "G_R-seed1" / "checkpoint.pt").write_bytes(b"weights")
+    # G_ER diverged: ended too, with its config and the record of how.
+    (ablation / "runs" / "G_ER-seed1").mkdir()
+    (ablation / "runs" / "G_ER-seed1" / CONFIG_FILE).write_text("seed = 1\n")
+    (ablation / "runs" / "G_ER-seed1" / DIVERGED_FILE).write_text("{}")
+    (ablation / "results.csv").write_text("dataset,variant,seed\n")
+    (ablation / "table.md").write_text("| variant |\n")
+    # A comparison's results go through paper_tables.py, not here.
+    (grids / "table").mkdir()
+    (grids / "table" / "results.csv").write_text("dataset,sampler,decoder,seed\n")
+    assert pending.collect(plan, grids, results) == ["ablation"]
+    kept = results / "ablation"
+    assert (kept / "table.md").read_text() == "| variant |\n"
+    assert (kept / "results.csv").read_text() == "dataset,variant,seed\n"
+    assert sorted(p.name for p in (kept / "runs").iterdir()) == ["G_E-seed1", "G_ER-seed1"]
+    assert sorted(p.name for p in (kept / "runs" / "G_E-seed1").iterdir()) == [
+        CONFIG_FILE,
+        METRICS_FILE,
+    ]
+    assert not (results / "table").exists()
