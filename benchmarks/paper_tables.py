@@ -170,11 +170,16 @@ def keep_runs(runs: Path, rows: list[GridRow], out: Path) -> None:
     """Copy the record of each run of ``rows`` (a grid's results.csv) from the grid's ``runs``
     folder to ``out``: the files by which `dans compare` counts it as done, and its log."""
     for row in rows:
-        name = _run_name(row)
-        for file in RUN_RECORD:
-            if (runs / name / file).exists():
-                (out / name).mkdir(parents=True, exist_ok=True)
-                write_atomic(out / name / file, (runs / name / file).read_bytes())
+        copy_record(runs / _run_name(row), out / _run_name(row))
+
+
+def copy_record(source: Path, target: Path) -> None:
+    """A run's record (its config, metrics, diversity, divergence and log; no checkpoint) from
+    the run folder ``source`` to ``target``, made when there is anything to copy."""
+    for file in RUN_RECORD:
+        if (source / file).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            write_atomic(target / file, (source / file).read_bytes())
 
 
 def _run_name(row: GridRow) -> str:

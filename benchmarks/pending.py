@@ -43,6 +43,7 @@ import torch
 
 from dans.builders import load_graph
 from dans.config import TrainConfig
+from dans.data import KnowledgeGraph
 from dans.evaluation import evaluate
 from dans.experiments import paper
 from dans.experiments.ablate import ablation_grid
@@ -54,7 +55,7 @@ from dans.files import write_atomic
 from dans.pipeline import build_trainer
 from dans.recipes import recipe
 from dans.rundir import DIVERGED_FILE, METRICS_FILE
-from paper_tables import RUN_RECORD
+from paper_tables import copy_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -225,11 +226,14 @@ def measure(found: list[Status], timings: dict, save: Path) -> None:
     a warm-up step, and its graph and decoder's rankings), saving ``timings`` to ``save`` after
     each."""
     device = torch.device("cpu")
+    graphs: dict[str, KnowledgeGraph] = {}  # read once per dataset
     for status in to_train(found):
         config, ranking = status.run.config, ranking_name(status.run.config)
         if status.cost in timings["epoch"] and ranking in timings["ranking"]:
             continue
-        kg = load_graph(config)
+        if config.data.dataset not in graphs:
+            graphs[config.data.dataset] = load_graph(config)
+        kg = graphs[config.data.dataset]
         trainer = build_trainer(config, kg, device)
         if status.cost not in timings["epoch"]:
             trainer.step(trainer.train_triples[: config.training.batch_size], trainer.sampler)
@@ -325,7 +329,7 @@ def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
         candidates = (results / folder / RUNS_FOLDER / name, into / folder / RUNS_FOLDER / name)
         source = next((c for c in candidates if _ended(c)), None)
         if source is not None:
-            _copy_record(source, target)
+            copy_record(source, target)
             written += 1
     return written
 
@@ -346,7 +350,7 @@ def collect(grids: list[PlannedGrid], parent: Path, results: Path = RESULTS) -> 
             write_atomic(target / file, (source / file).read_bytes())
         for run in grid.runs:
             if _ended(source / RUNS_FOLDER / run.name):
-                _copy_record(source / RUNS_FOLDER / run.name, target / RUNS_FOLDER / run.name)
+                copy_record(source / RUNS_FOLDER / run.name, target / RUNS_FOLDER / run.name)
         written.append(planned.folder)
     return written
 
@@ -354,15 +358,6 @@ def collect(grids: list[PlannedGrid], parent: Path, results: Path = RESULTS) -> 
 def _ended(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run that finished or diverged."""
     return (run_dir / METRICS_FILE).exists() or (run_dir / DIVERGED_FILE).exists()
-
-
-def _copy_record(source: Path, target: Path) -> None:
-    """A run's record (its config, metrics, diversity, log; no checkpoint) from ``source`` to
-    ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for file in RUN_RECORD:
-        if (source / file).exists():
-            write_atomic(target / file, (source / file).read_bytes())
 
 
 def current_table(results: Path = RESULTS, timings: Path = TIMINGS) -> str:
