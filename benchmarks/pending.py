@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,95 +43,125 @@ from pathlib import Path
 import torch
 
 from dans.builders import load_graph
+from dans.cli import grid_of
+from dans.cli.arguments import config_from_args
 from dans.config import TrainConfig
 from dans.data import KnowledgeGraph
 from dans.evaluation import evaluate
 from dans.experiments import paper
-from dans.experiments.ablate import ablation_grid
-from dans.experiments.compare import KEY_COLUMNS, comparison_grid
+from dans.experiments.compare import KEY_COLUMNS
 from dans.experiments.grids import PLACEMENT_KEYS, RUNS_FOLDER, TABLE_FILE, Grid, GridRun
 from dans.experiments.results import RESULTS_FILE, GridRow, read_rows
-from dans.experiments.sweep import settings_grid
 from dans.files import write_atomic
 from dans.pipeline import build_trainer
-from dans.recipes import recipe
 from dans.rundir import DIVERGED_FILE, METRICS_FILE
 from paper_tables import copy_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TIMINGS = RESULTS / "pending" / "pending.json"
-# The samplers of the paper's Table 2 for ComplEx and RotatE, and of its FB15k-237 appendix
-# (Table 2's DistMult block has every sampler, paper.SAMPLERS).
-TABLE_SAMPLERS = ("uniform", "popularity", "self-adv", "mcns", "nscaching", "dans", "dans-authors")
-FB_SAMPLERS = TABLE_SAMPLERS[:6]
-# Figure 2's values of N_s and lambda.
-NEGATIVES = ["1", "5", "10", "20", "40"]
-LAMBDAS = ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6"]
-SEEDS = 3
+# The folder of grids in the plan's commands, as the results pages write them.
+GRIDS = "GRIDS"
+# Every command of the plan trains on the CPU with a line per run; 3 seeds, one run at a time
+# (two for Table 2's DistMult grids, which ran so).
+PLACE = "--device cpu --quiet"
+# The samplers of the paper's Table 2 for ComplEx and RotatE (its DistMult block has them all).
+TABLE = "--samplers uniform,popularity,self-adv,mcns,nscaching,dans,dans-authors"
+GRAPHS = (("wn18rr", "WN18RR", "wn18rr"), ("nell-995", "NELL-995", "nell"))
 
 
 @dataclass(frozen=True)
 class PlannedGrid:
-    """A grid of the results pages: what the table calls it, the folder under
-    benchmarks/results that keeps its results, its runs, and the settings its runs vary (a
-    recipe), from which a run's timing name says what changed."""
+    """A grid of the results pages: what the table calls it, which block of commands on the
+    large-graphs page lists it (``part``: table, figure2, or rest for FB15k-237 and 1-vs-all),
+    its command (``--out GRIDS/FOLDER``), the folder
+    under benchmarks/results that keeps its results, its runs as the command builds them, and
+    the configuration its runs vary (the command's recipe and flags), from which a run's timing
+    name says what changed."""
 
     title: str
+    part: str
+    command: str
     folder: str
     grid: Grid
     base: TrainConfig
+
+    @classmethod
+    def of(cls, title: str, part: str, command: str) -> PlannedGrid:
+        """The grid that ``command`` (``dans compare``, ``ablate`` or ``sweep``) trains."""
+        args, grid = grid_of(shlex.split(command)[1:])
+        return cls(title, part, command, args.out.name, grid, config_from_args(args))
 
 
 def plan() -> list[PlannedGrid]:
     """The large graphs' grids in the order they run: Table 2 (DistMult done first), Figure 2,
     FB15k-237 with ComplEx, and the 1-vs-all reference on the DistMult tables."""
-    graphs = (("wn18rr", "WN18RR", "wn18rr"), ("nell-995", "NELL-995", "nell"))
     grids = []
-    for name, graph, folder in graphs:
-        config = recipe(name, device="cpu")
-        for title, decoders, samplers in (
-            ("DistMult", ("distmult",), paper.SAMPLERS),
-            ("ComplEx and RotatE", ("complex", "rotate"), TABLE_SAMPLERS),
-        ):
-            grid = comparison_grid(config, samplers, decoders, SEEDS)
-            grids.append(PlannedGrid(f"{graph}, Table 2, {title}", f"{folder}_table", grid, config))
-    for name, graph, folder in graphs:
-        dans = recipe(name, device="cpu", sampler="dans")
+    for name, graph, folder in GRAPHS:
+        out = f"--out {GRIDS}/{folder}_table"
         grids += [
-            PlannedGrid(
-                f"{graph}, Figure 2(a), ablation",
-                f"{folder}_ablation",
-                ablation_grid(dans, SEEDS),
-                dans,
+            PlannedGrid.of(
+                f"{graph}, Table 2, DistMult",
+                "table",
+                f"dans compare --recipe {name} --samplers {','.join(paper.SAMPLERS)} "
+                f"--decoders distmult --seeds 3 --jobs 2 {PLACE} {out}",
             ),
-            PlannedGrid(
-                f"{graph}, Figure 2(b), N_s",
-                f"{folder}_sweep_negatives",
-                settings_grid(dans, {"negatives": NEGATIVES}, SEEDS),
-                dans,
-            ),
-            PlannedGrid(
-                f"{graph}, Figure 2(c), lambda",
-                f"{folder}_sweep_lambda",
-                settings_grid(dans, {"dans_film_lambda": LAMBDAS}, SEEDS),
-                dans,
+            PlannedGrid.of(
+                f"{graph}, Table 2, ComplEx and RotatE",
+                "table",
+                f"dans compare --recipe {name} {TABLE} --decoders complex,rotate --seeds 3 "
+                f"--jobs 1 {PLACE} {out}",
             ),
         ]
-    fb = recipe("fb15k-237", device="cpu")
+    for name, graph, folder in GRAPHS:
+        flags = f"--seeds 3 --jobs 1 {PLACE} --out {GRIDS}/{folder}"
+        grids += [
+            PlannedGrid.of(
+                f"{graph}, Figure 2(a), ablation",
+                "figure2",
+                f"dans ablate --recipe {name} {flags}_ablation",
+            ),
+            PlannedGrid.of(
+                f"{graph}, Figure 2(b), N_s",
+                "figure2",
+                f"dans sweep --recipe {name} --param negatives --values 1,5,10,20,40 "
+                f"{flags}_sweep_negatives",
+            ),
+            PlannedGrid.of(
+                f"{graph}, Figure 2(c), lambda",
+                "figure2",
+                f"dans sweep --recipe {name} --param lambda --values 1e-2,1e-3,1e-4,1e-5,1e-6 "
+                f"{flags}_sweep_lambda",
+            ),
+        ]
     grids.append(
-        PlannedGrid(
+        PlannedGrid.of(
             "FB15k-237, ComplEx",
-            "fb15k-237_complex",
-            comparison_grid(fb, FB_SAMPLERS, ("complex",), SEEDS),
-            fb,
+            "rest",
+            "dans compare --recipe fb15k-237 --samplers uniform,popularity,self-adv,mcns,"
+            f"nscaching,dans --decoders complex --seeds 3 --jobs 1 {PLACE} "
+            f"--out {GRIDS}/fb15k-237_complex",
         )
     )
-    for name, graph, folder in graphs:
-        config = recipe(name, device="cpu")
-        grid = comparison_grid(config, ("all-entities",), ("distmult",), SEEDS)
-        grids.append(PlannedGrid(f"{graph}, 1-vs-all, DistMult", f"{folder}_table", grid, config))
+    for name, graph, folder in GRAPHS:
+        grids.append(
+            PlannedGrid.of(
+                f"{graph}, 1-vs-all, DistMult",
+                "rest",
+                f"dans compare --recipe {name} --samplers all-entities --decoders distmult "
+                f"--seeds 3 --jobs 1 {PLACE} --out {GRIDS}/{folder}_table",
+            )
+        )
     return grids
+
+
+def commands(part: str) -> str:
+    """The commands of the plan's grids in block ``part`` (table, figure2 or rest), in the order
+    they run, as a Markdown code block."""
+    lines = [grid.command for grid in plan() if grid.part == part]
+    if not lines:
+        raise ValueError(f"no planned grid is in part {part!r}")
+    return "```\n" + "\n".join(lines) + "\n```\n"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
 - ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
 - ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder;
 - ``pending``: the runs the large graphs' grids still have to train and their hours
-  (``benchmarks/pending.py``).
+  (``benchmarks/pending.py``);
+- ``commands PART``: the commands of those grids in one part of the plan (table, figure2 or
+  rest), the very commands whose runs ``pending`` counts.
 
 No figure in a marked block is typed by hand: a new run updates the result files, and this
 script the docs.
@@ -46,7 +48,7 @@ from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_
 from dans.options import flag_name
 from dans.pipeline import CHECKPOINT_EVERY
 from dans.samplers import SAMPLERS
-from pending import current_table
+from pending import commands, current_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -102,6 +104,8 @@ def block(spec: list[str]) -> str:
         return budgets_table(sorted((ROOT / args[0]).glob("*.json")))
     if name == "pending":
         return current_table()
+    if name == "commands":
+        return commands(args[0])
     raise ValueError(f"unknown rendered block {name!r}")
 
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 import dans
-from dans.cli import command_parser, main
+from dans.cli import command_parser, grid_of, main
 from dans.cli.arguments import ROW_FORMATS, TABLE_FORMATS
 from dans.cli.train import default_out
 from dans.config import TrainConfig
-from dans.errors import TrainingDiverged
+from dans.errors import DansError, TrainingDiverged
 from dans.training import Trainer
 
 TRIPLES = [
@@ -810,3 +810,51 @@ def test_a_sampled_evaluation_is_named_wherever_its_figures_appear(trained, tmp_
     assert code == 0 and "[sampled: each query against 10 random entities]" in stdout
     code, stdout = run_main(["evaluate", full, "--device", "cpu"])
     assert code == 0 and "sampled" not in stdout
+
+
+def test_a_grid_command_builds_the_grid_it_trains_without_writing(tmp_path):
+    out = tmp_path / "grid"
+    args, grid = grid_of(
+        [
+            "compare",
+            "--samplers",
+            "uniform,dans",
+            "--decoders",
+            "distmult",
+            "--seeds",
+            "2",
+            *FAST,
+            "--out",
+            str(out),
+        ]
+    )
+    assert args.out == out and not out.exists()
+    assert [run.name for run in grid.runs] == [
+        "uniform-distmult-seed1",
+        "uniform-distmult-seed2",
+        "dans-distmult-seed1",
+        "dans-distmult-seed2",
+    ]
+    # The same grid as `dans compare` trains: its rows are the grid's runs.
+    assert (
+        main(
+            [
+                "compare",
+                "--samplers",
+                "uniform,dans",
+                "--decoders",
+                "distmult",
+                "--seeds",
+                "2",
+                *FAST,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    with open(out / "results.csv") as f:
+        rows = [(row["sampler"], row["seed"]) for row in csv.DictReader(f)]
+    assert rows == [(run.key["sampler"], str(run.config.runtime.seed)) for run in grid.runs]
+    with pytest.raises(DansError, match="dans train trains no grid"):
+        grid_of(["train", *FAST])

@@ -25,21 +25,53 @@ pending = importlib.util.module_from_spec(spec)
 sys.modules["pending"] = pending  # its dataclasses look their module up
 spec.loader.exec_module(pending)
 
-BASE = dans.TrainConfig(dim=8, epochs=25, eval_every=10, device="cpu")
-DANS = BASE.replace(sampler="dans")
+FLAGS = "--dim 8 --epochs 25 --eval-every 10 --device cpu"
 
 
 def _plan():
-    """A table of uniform and DANS over 2 seeds, DANS's ablation and an N_s sweep, seed 1 and 2."""
+    """A table of uniform and DANS over 2 seeds, DANS's ablation and an N_s sweep, seed 1 and 2,
+    as their commands build them."""
     return [
-        pending.PlannedGrid(
-            "table", "table", comparison_grid(BASE, ["uniform", "dans"], ["distmult"], 2), BASE
+        pending.PlannedGrid.of(
+            "table",
+            "table",
+            f"dans compare --samplers uniform,dans --decoders distmult --seeds 2 {FLAGS} "
+            "--out GRIDS/table",
         ),
-        pending.PlannedGrid("ablation", "ablation", ablation_grid(DANS, 1), DANS),
-        pending.PlannedGrid(
-            "sweep", "sweep", settings_grid(DANS, {"negatives": ["5", "20"]}, 2), DANS
+        pending.PlannedGrid.of(
+            "ablation", "figure2", f"dans ablate --seeds 1 {FLAGS} --out GRIDS/ablation"
+        ),
+        pending.PlannedGrid.of(
+            "sweep",
+            "figure2",
+            f"dans sweep --param negatives --values 5,20 --seeds 2 {FLAGS} --out GRIDS/sweep",
         ),
     ]
+
+
+def test_a_planned_grid_is_the_grid_its_command_trains():
+    table, ablation, sweep = _plan()
+    base = dans.TrainConfig(dim=8, epochs=25, eval_every=10, device="cpu")
+    assert (table.folder, ablation.folder, sweep.folder) == ("table", "ablation", "sweep")
+    assert table.base == base
+    expected = comparison_grid(base, ["uniform", "dans"], ["distmult"], 2).runs
+    assert [(r.name, r.config) for r in table.grid.runs] == [(r.name, r.config) for r in expected]
+    expected = ablation_grid(base.replace(sampler="dans"), 1).runs
+    assert [(r.name, r.config) for r in ablation.grid.runs] == [
+        (r.name, r.config) for r in expected
+    ]
+    expected = settings_grid(base.replace(sampler="dans"), {"negatives": ["5", "20"]}, 2).runs
+    assert [(r.name, r.config) for r in sweep.grid.runs] == [(r.name, r.config) for r in expected]
+
+
+def test_the_commands_of_a_part_of_the_plan_in_order():
+    text = pending.commands("figure2")
+    lines = text.splitlines()
+    assert lines[0] == lines[-1] == "```"
+    assert [line.split()[1] for line in lines[1:-1]] == ["ablate", "sweep", "sweep"] * 2
+    assert all(line.split()[-1].startswith("GRIDS/") for line in lines[1:-1])
+    with pytest.raises(ValueError, match="no planned grid"):
+        pending.commands("figure3")
 
 
 def _keep_record(folder: Path, run) -> None:

@@ -29,6 +29,7 @@ from dans.cli import (
 )
 from dans.cli.arguments import Command
 from dans.errors import DansError, DansFailure
+from dans.experiments.grids import Grid
 from dans.version import __version__
 
 # Exit codes: bad input or usage, and a command that could not do what was asked (a full disk,
@@ -100,12 +101,31 @@ def run() -> int:
     return main()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``argv`` (the arguments after ``dans``) parsed and checked as the ``dans`` command does;
+    a usage error exits as it does."""
     parser, parsers = build_parser()
     args = parser.parse_args(argv)
     command = COMMANDS[args.command]
     if command.check is not None:
         command.check(parsers[args.command], args)
+    return args
+
+
+def grid_of(argv: Sequence[str]) -> tuple[argparse.Namespace, Grid]:
+    """The parsed arguments of a grid command (``argv`` such as ``["compare", "--recipe",
+    "wn18rr", ...]``) and the grid it would train, built as the command builds it; trains
+    nothing and writes nothing."""
+    args = parse_args(argv)
+    build = COMMANDS[args.command].grid
+    if build is None:
+        raise DansError(f"dans {args.command} trains no grid")
+    return args, build(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = COMMANDS[args.command]
 
     def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
         print(f"dans {args.command}: warning: {_one_line(message)}", file=sys.stderr)

@@ -6,16 +6,20 @@ import argparse
 
 from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_options
 from dans.cli.render import grid_summary
-from dans.experiments.ablate import ABLATION_KEYS, CHART_FILE, ablate
+from dans.experiments.ablate import ABLATION_KEYS, CHART_FILE, ablation_grid
+from dans.experiments.grids import Grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_grid_flags(parser, leave_out=ABLATION_KEYS)
 
 
+def grid(args: argparse.Namespace) -> Grid:
+    return ablation_grid(config_from_args(args, defaults={"sampler": "dans"}), args.seeds)
+
+
 def run(args: argparse.Namespace) -> None:
-    config = config_from_args(args, defaults={"sampler": "dans"})
-    rows = ablate(config, args.seeds, args.out, grid_options(args))
+    rows = grid(args).run(args.out, grid_options(args))
     print(grid_summary(args.out, len(rows), CHART_FILE, args.format))
 
 
@@ -25,4 +29,5 @@ COMMAND = Command(
     "(Fig. 2(a))",
     add_arguments,
     run,
+    grid=grid,
 )

@@ -14,7 +14,7 @@ from dans import distributed
 from dans.config import TrainConfig, renamed_keys
 from dans.errors import DansError
 from dans.experiments.claims import LEASE_SECONDS
-from dans.experiments.grids import GridOptions
+from dans.experiments.grids import Grid, GridOptions
 from dans.models import DECODERS, ENCODERS
 from dans.options import flag_name, value_type
 from dans.pipeline import CHECKPOINT_EVERY, load_run
@@ -28,14 +28,16 @@ from dans.training.cadence import CheckpointCadence
 
 @dataclass(frozen=True)
 class Command:
-    """One ``dans`` command: its flags, what it does, and an optional check of the parsed
-    arguments that reports a usage error through the parser."""
+    """One ``dans`` command: its flags, what it does, an optional check of the parsed
+    arguments that reports a usage error through the parser, and, for a command that trains a
+    grid, the grid its arguments describe (what ``run`` trains)."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], None]
     check: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None
+    grid: Callable[[argparse.Namespace], Grid] | None = None
 
 
 # Settings that name a registered component: their flags take the names registered when the

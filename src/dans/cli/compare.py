@@ -7,7 +7,8 @@ import argparse
 from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_options, names
 from dans.cli.render import grid_summary
 from dans.experiments import paper
-from dans.experiments.compare import GRID_KEYS, compare
+from dans.experiments.compare import GRID_KEYS, comparison_grid
+from dans.experiments.grids import Grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,15 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_grid_flags(parser, leave_out=GRID_KEYS)
 
 
+def grid(args: argparse.Namespace) -> Grid:
+    return comparison_grid(config_from_args(args), args.samplers, args.decoders, args.seeds)
+
+
 def run(args: argparse.Namespace) -> None:
-    rows = compare(
-        config_from_args(args),
-        args.samplers,
-        args.decoders,
-        args.seeds,
-        args.out,
-        grid_options(args),
-    )
+    rows = grid(args).run(args.out, grid_options(args))
     print(grid_summary(args.out, len(rows), table_format=args.format))
 
 
@@ -43,4 +41,5 @@ COMMAND = Command(
     "train samplers x decoders x seeds and write the paper's comparison table",
     add_arguments,
     run,
+    grid=grid,
 )

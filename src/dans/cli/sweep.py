@@ -7,7 +7,8 @@ import argparse
 
 from dans.cli.arguments import Command, add_grid_flags, config_from_args, grid_options, names
 from dans.cli.render import grid_summary
-from dans.experiments.sweep import CHART_FILE, sweep_grid
+from dans.experiments.grids import Grid
+from dans.experiments.sweep import CHART_FILE, settings_grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,15 +35,17 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("give each --param its own --values")
 
 
-def run(args: argparse.Namespace) -> None:
+def grid(args: argparse.Namespace) -> Grid:
     # The paper's sweeps are of DANS: it is the sampler unless a flag or --config names another.
-    rows = sweep_grid(
+    return settings_grid(
         config_from_args(args, defaults={"sampler": "dans"}),
         dict(zip(args.param, args.values, strict=True)),
         args.seeds,
-        args.out,
-        grid_options(args),
     )
+
+
+def run(args: argparse.Namespace) -> None:
+    rows = grid(args).run(args.out, grid_options(args))
     print(grid_summary(args.out, len(rows), CHART_FILE, args.format))
 
 
@@ -52,4 +55,5 @@ COMMAND = Command(
     add_arguments,
     run,
     check,
+    grid,
 )
