@@ -5,6 +5,7 @@ here, on one core.
     python benchmarks/pending.py
     python benchmarks/pending.py --restore-into GRIDS
     python benchmarks/pending.py --collect GRIDS
+    OMP_NUM_THREADS=1 DANS_DATA_DIR=DATASETS python benchmarks/pending.py --run GRIDS
 
 Each grid of :func:`plan` is a command of the results pages, its results kept in a folder
 under benchmarks/results. A run is done when that folder's results.csv holds it (finished or
@@ -27,6 +28,8 @@ done run's record there, and the record of each run to copy, from benchmarks/res
 a grid under GRIDS that has finished it, so that the grid counts it as done. --collect GRIDS
 does the reverse for the ablations and sweeps: their results.csv, table.md and run records go
 to benchmarks/results/FOLDER (the comparisons join their tables through paper_tables.py).
+--run GRIDS trains the whole plan there, one command after another, restoring before each; run
+again after any stop, it goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ from pathlib import Path
 
 import torch
 
+from dans import cli
 from dans.builders import load_graph
-from dans.cli import grid_of
 from dans.cli.arguments import config_from_args
 from dans.config import TrainConfig
 from dans.data import KnowledgeGraph
@@ -89,7 +92,7 @@ class PlannedGrid:
     @classmethod
     def of(cls, title: str, part: str, command: str) -> PlannedGrid:
         """The grid that ``command`` (``dans compare``, ``ablate`` or ``sweep``) trains."""
-        args, grid = grid_of(shlex.split(command)[1:])
+        args, grid = cli.grid_of(shlex.split(command)[1:])
         return cls(title, part, command, args.out.name, grid, config_from_args(args))
 
 
@@ -365,6 +368,20 @@ def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
     return written
 
 
+def run_plan(grids: list[PlannedGrid], into: Path, results: Path = RESULTS) -> None:
+    """Train every grid of ``grids`` in order, each with ``--out into/FOLDER``: before each,
+    :func:`restore` the records it can copy (from ``results`` and from the grids before it), so
+    it trains only the others. Stops at the first command that fails, with its exit status."""
+    for planned in grids:
+        restore(statuses(grids, results), into, results)
+        argv = shlex.split(planned.command)[1:]
+        out = argv.index("--out") + 1
+        argv[out] = str(into / planned.folder)
+        status = cli.main(argv)
+        if status:
+            raise SystemExit(status)
+
+
 def collect(grids: list[PlannedGrid], parent: Path, results: Path = RESULTS) -> list[str]:
     """Copy each ablation's and sweep's results from its grid under ``parent`` into its folder
     under ``results``: results.csv, table.md and the records of its runs that ended. The
@@ -403,6 +420,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     parser.add_argument("--restore-into", type=Path, help="a folder of grids to prepare")
     parser.add_argument(
+        "--run", type=Path, help="a folder of grids in which to train the whole plan, in order"
+    )
+    parser.add_argument(
         "--collect", type=Path, help="a folder of grids whose ablations and sweeps to keep"
     )
     parser.add_argument("--timings", type=Path, default=TIMINGS, help="the timings' JSON file")
@@ -410,6 +430,9 @@ def main() -> None:
     if args.restore_into:
         written = restore(statuses(plan()), args.restore_into)
         print(f"{written} run records copied into {args.restore_into}")
+        return
+    if args.run:
+        run_plan(plan(), args.run)
         return
     if args.collect:
         for folder in collect(plan(), args.collect):

@@ -4,6 +4,7 @@ done."""
 
 import importlib.util
 import json
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -256,3 +257,39 @@ def test_collect_keeps_each_ablation_and_sweep_with_its_ended_runs(tmp_path):
         METRICS_FILE,
     ]
     assert not (results / "table").exists()
+
+
+def test_run_plan_trains_each_run_once_and_goes_on_after_a_stop(tmp_path, one_thread):
+    flags = "--dim 8 --epochs 1 --device cpu --quiet"
+    plan = [
+        pending.PlannedGrid.of(
+            "table",
+            "table",
+            f"dans compare --samplers dans --decoders distmult --seeds 1 {flags} --out GRIDS/table",
+        ),
+        pending.PlannedGrid.of(
+            "sweep",
+            "figure2",
+            f"dans sweep --param negatives --values 5,20 --seeds 1 {flags} --out GRIDS/sweep",
+        ),
+    ]
+    into, results = tmp_path / "grids", tmp_path / "results"
+    pending.run_plan(plan, into, results)
+    table, sweep = into / "table" / "runs", into / "sweep" / "runs"
+    runs = {(g.folder, run.name): run for g in plan for run in g.grid.runs}
+    for folder, name in runs:
+        assert finished(into / folder / "runs" / name, runs[folder, name].config)
+    # N_s = 20 is the table's DANS: copied from the table's grid (a record, no checkpoint).
+    copied = sweep / "negatives=20-seed1"
+    assert (copied / METRICS_FILE).read_bytes() == (
+        table / "dans-distmult-seed1" / METRICS_FILE
+    ).read_bytes()
+    assert not (copied / "checkpoint.pt").exists()
+    assert (sweep / "negatives=5-seed1" / "checkpoint.pt").exists()
+    # Stopped before N_s = 5 ended: run again, only that run trains.
+    table_metrics = table / "dans-distmult-seed1" / METRICS_FILE
+    written = table_metrics.stat().st_mtime_ns
+    shutil.rmtree(sweep / "negatives=5-seed1")
+    pending.run_plan(plan, into, results)
+    assert finished(sweep / "negatives=5-seed1", runs["sweep", "negatives=5-seed1"].config)
+    assert table_metrics.stat().st_mtime_ns == written
