@@ -77,10 +77,9 @@ GRAPHS = (("wn18rr", "WN18RR", "wn18rr"), ("nell-995", "NELL-995", "nell"))
 class PlannedGrid:
     """A grid of the results pages: what the table calls it, which block of commands on the
     large-graphs page lists it (``part``: table, figure2, or rest for FB15k-237 and 1-vs-all),
-    its command (``--out GRIDS/FOLDER``), the folder
-    under benchmarks/results that keeps its results, its runs as the command builds them, and
-    the configuration its runs vary (the command's recipe and flags), from which a run's timing
-    name says what changed."""
+    its command (``--out GRIDS/FOLDER``), the folder under benchmarks/results that keeps its
+    results, its runs as the command builds them, and the configuration its runs vary (the
+    command's recipe and flags), from which a run's timing name says what changed."""
 
     title: str
     part: str
