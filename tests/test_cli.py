@@ -814,20 +814,9 @@ def test_a_sampled_evaluation_is_named_wherever_its_figures_appear(trained, tmp_
 
 def test_a_grid_command_builds_the_grid_it_trains_without_writing(tmp_path):
     out = tmp_path / "grid"
-    args, grid = grid_of(
-        [
-            "compare",
-            "--samplers",
-            "uniform,dans",
-            "--decoders",
-            "distmult",
-            "--seeds",
-            "2",
-            *FAST,
-            "--out",
-            str(out),
-        ]
-    )
+    argv = ["compare", "--samplers", "uniform,dans", "--decoders", "distmult", "--seeds", "2"]
+    argv += [*FAST, "--out", str(out)]
+    args, grid = grid_of(argv)
     assert args.out == out and not out.exists()
     assert [run.name for run in grid.runs] == [
         "uniform-distmult-seed1",
@@ -836,23 +825,7 @@ def test_a_grid_command_builds_the_grid_it_trains_without_writing(tmp_path):
         "dans-distmult-seed2",
     ]
     # The same grid as `dans compare` trains: its rows are the grid's runs.
-    assert (
-        main(
-            [
-                "compare",
-                "--samplers",
-                "uniform,dans",
-                "--decoders",
-                "distmult",
-                "--seeds",
-                "2",
-                *FAST,
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     with open(out / "results.csv") as f:
         rows = [(row["sampler"], row["seed"]) for row in csv.DictReader(f)]
     assert rows == [(run.key["sampler"], str(run.config.runtime.seed)) for run in grid.runs]
