@@ -66,8 +66,7 @@ def main() -> None:
     for grid, these in grid_rows.items():
         epochs |= epoch_seconds(grid / "runs", these)
         records.append(grid_record(grid, these))
-    new = {run_key(row): row for these in grid_rows.values() for row in these}
-    rows = [row for row in rows if run_key(row) not in new] + list(new.values())
+    rows = joined(rows, [row for these in grid_rows.values() for row in these])
     grids = merge_records(records, rows)
     # The paper gives FB15k-237's figures only in an appendix that is not public: none to show.
     published = paper.published()["values"].get(args.dataset, {})
@@ -91,6 +90,15 @@ def main() -> None:
     write_atomic(args.out / "paper_table.json", (json.dumps(record, indent=1) + "\n").encode())
     for grid, these in grid_rows.items():
         keep_runs(grid / "runs", these, args.out / "runs")
+
+
+def joined(earlier: list[GridRow], new: list[GridRow]) -> list[GridRow]:
+    """``earlier`` rows with each run that ``new`` holds again in its place, then the runs new
+    to them in ``new``'s order: joining a grid whose results.csv lists its runs in another
+    order (one of several commands sharing its folder wrote it last) moves no row."""
+    fresh = {run_key(row): row for row in new}
+    kept = [fresh.pop(run_key(row), row) for row in earlier]
+    return kept + list(fresh.values())
 
 
 def grid_record(grid: Path, rows: list[GridRow]) -> dict:

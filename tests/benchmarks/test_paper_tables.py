@@ -47,6 +47,18 @@ def test_records_of_one_grid_unite_their_runs_and_workers(result_row):
     assert h["runs"] == 1 and h["wall_hours"] == pytest.approx(0.01)
 
 
+def test_joining_a_grid_replaces_its_runs_in_place_and_appends_the_new(result_row):
+    earlier = [result_row("uniform", 1, 0.3), result_row("dans", 1, 0.4)]
+    # The grid's results.csv lists DANS first, reruns uniform and adds DANS seed 2.
+    new = [result_row("dans", 2, 0.5), result_row("uniform", 1, 0.35)]
+    rows = paper_tables.joined(earlier, new)
+    assert [(row.key["sampler"], row.seed, row.test["mrr"]) for row in rows] == [
+        ("uniform", 1, 0.35),
+        ("dans", 1, 0.4),
+        ("dans", 2, 0.5),
+    ]
+
+
 def test_a_run_copied_into_another_grid_stays_with_the_grid_that_trained_it(result_row):
     rows = [result_row("mcns", 1, 0.4, device="cuda"), result_row("uniform", 1, 0.3)]
     gpu = {"grid": "gpu", "run_names": ["mcns-distmult-seed1"], "spans": {"a": [0.0, 10.0]}}
