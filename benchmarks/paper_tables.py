@@ -117,10 +117,12 @@ def merge_records(records: list[dict], rows: list[GridRow]) -> list[dict]:
     name are a grid rendered again, or resumed in a folder of that name on another machine:
     their runs and workers are united, a worker seen twice spanning both. A run listed by grids of
     several names (copied into another grid's folder, which then counts it as done) belongs to
-    the first that lists it. A record from before workers and runs were kept by name stands as
-    it is, alone under its name."""
+    the first that lists it, and so does a worker (its grid's folder renamed, the record of its
+    processes with it). A record from before workers and runs were kept by name stands as it
+    is, alone under its name."""
     merged: dict[str, dict] = {}
     trained_by: dict[str, str] = {}
+    worked_for: dict[str, str] = {}
     for record in records:
         name = record["grid"]
         if "spans" not in record or "spans" not in merged.get(name, record):
@@ -132,8 +134,9 @@ def merge_records(records: list[dict], rows: list[GridRow]) -> list[dict]:
         own = [run for run in record["run_names"] if trained_by.setdefault(run, name) == name]
         into["run_names"] = sorted({*into["run_names"], *own})
         for holder, (start, end) in record["spans"].items():
-            before = into["spans"].get(holder, [start, end])
-            into["spans"][holder] = [min(start, before[0]), max(end, before[1])]
+            spans = merged[worked_for.setdefault(holder, name)]["spans"]
+            before = spans.get(holder, [start, end])
+            spans[holder] = [min(start, before[0]), max(end, before[1])]
     seconds = {_run_name(row): row.train_seconds + row.eval_seconds for row in rows if row.finished}
     for record in merged.values():
         if "spans" in record:

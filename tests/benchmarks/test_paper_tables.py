@@ -47,6 +47,21 @@ def test_records_of_one_grid_unite_their_runs_and_workers(result_row):
     assert h["runs"] == 1 and h["wall_hours"] == pytest.approx(0.01)
 
 
+def test_a_worker_of_a_renamed_grid_counts_with_the_name_it_had_first(result_row):
+    rows = [result_row("uniform", 1, 0.3), result_row("uniform", 2, 0.3)]
+    before = {"grid": "old", "run_names": ["uniform-distmult-seed1"], "spans": {"a": [0.0, 100.0]}}
+    # The folder renamed, its worker records with it: a went on to 150 and b trained seed 2.
+    after = {
+        "grid": "new",
+        "run_names": ["uniform-distmult-seed1", "uniform-distmult-seed2"],
+        "spans": {"a": [0.0, 150.0], "b": [200.0, 300.0]},
+    }
+    old, new = paper_tables.merge_records([before, after], rows)
+    assert old["spans"] == {"a": [0.0, 150.0]} and old["run_names"] == ["uniform-distmult-seed1"]
+    assert new["spans"] == {"b": [200.0, 300.0]} and new["run_names"] == ["uniform-distmult-seed2"]
+    assert new["wall_hours"] == pytest.approx(100 / 3600)
+
+
 def test_joining_a_grid_replaces_its_runs_in_place_and_appends_the_new(result_row):
     earlier = [result_row("uniform", 1, 0.3), result_row("dans", 1, 0.4)]
     # The grid's results.csv lists DANS first, reruns uniform and adds DANS seed 2.
