@@ -98,63 +98,55 @@ class PlannedGrid:
 def plan() -> list[PlannedGrid]:
     """The large graphs' grids in the order they run: Table 2 (DistMult done first), Figure 2,
     FB15k-237 with ComplEx, and the 1-vs-all reference on the DistMult tables."""
-    grids = []
+    return [PlannedGrid.of(title, part, command) for title, part, command in _plan_commands()]
+
+
+def _plan_commands() -> Iterator[tuple[str, str, str]]:
+    """Each planned grid's title, part and command, in plan order."""
     for name, graph, folder in GRAPHS:
-        out = f"--out {GRIDS}/{folder}_table"
-        grids += [
-            PlannedGrid.of(
-                f"{graph}, Table 2, DistMult",
-                "table",
-                f"dans compare --recipe {name} --samplers {','.join(paper.SAMPLERS)} "
-                f"--decoders distmult --seeds 3 --jobs 2 {PLACE} {out}",
-            ),
-            PlannedGrid.of(
-                f"{graph}, Table 2, ComplEx and RotatE",
-                "table",
-                f"dans compare --recipe {name} {TABLE} --decoders complex,rotate --seeds 3 "
-                f"--jobs 1 {PLACE} {out}",
-            ),
-        ]
-    for name, graph, folder in GRAPHS:
-        flags = f"--seeds 3 --jobs 1 {PLACE} --out {GRIDS}/{folder}"
-        grids += [
-            PlannedGrid.of(
-                f"{graph}, Figure 2(a), ablation",
-                "figure2",
-                f"dans ablate --recipe {name} {flags}_ablation",
-            ),
-            PlannedGrid.of(
-                f"{graph}, Figure 2(b), N_s",
-                "figure2",
-                f"dans sweep --recipe {name} --param negatives --values 1,5,10,20,40 "
-                f"{flags}_sweep_negatives",
-            ),
-            PlannedGrid.of(
-                f"{graph}, Figure 2(c), lambda",
-                "figure2",
-                f"dans sweep --recipe {name} --param lambda --values 1e-2,1e-3,1e-4,1e-5,1e-6 "
-                f"{flags}_sweep_lambda",
-            ),
-        ]
-    grids.append(
-        PlannedGrid.of(
-            "FB15k-237, ComplEx",
-            "rest",
-            "dans compare --recipe fb15k-237 --samplers uniform,popularity,self-adv,mcns,"
-            f"nscaching,dans --decoders complex --seeds 3 --jobs 1 {PLACE} "
-            f"--out {GRIDS}/fb15k-237_complex",
+        out = f"{PLACE} --out {GRIDS}/{folder}_table"
+        yield (
+            f"{graph}, Table 2, DistMult",
+            "table",
+            f"dans compare --recipe {name} --samplers {','.join(paper.SAMPLERS)} "
+            f"--decoders distmult --seeds 3 --jobs 2 {out}",
         )
+        yield (
+            f"{graph}, Table 2, ComplEx and RotatE",
+            "table",
+            f"dans compare --recipe {name} {TABLE} --decoders complex,rotate --seeds 3 --jobs 1 "
+            f"{out}",
+        )
+    for name, graph, folder in GRAPHS:
+        grid = f"--seeds 3 --jobs 1 {PLACE} --out {GRIDS}/{folder}"
+        yield (
+            f"{graph}, Figure 2(a), ablation",
+            "figure2",
+            f"dans ablate --recipe {name} {grid}_ablation",
+        )
+        for figure, param, values in (
+            ("(b), N_s", "negatives", "1,5,10,20,40"),
+            ("(c), lambda", "lambda", "1e-2,1e-3,1e-4,1e-5,1e-6"),
+        ):
+            yield (
+                f"{graph}, Figure 2{figure}",
+                "figure2",
+                f"dans sweep --recipe {name} --param {param} --values {values} "
+                f"{grid}_sweep_{param}",
+            )
+    yield (
+        "FB15k-237, ComplEx",
+        "rest",
+        "dans compare --recipe fb15k-237 --samplers uniform,popularity,self-adv,mcns,nscaching,"
+        f"dans --decoders complex --seeds 3 --jobs 1 {PLACE} --out {GRIDS}/fb15k-237_complex",
     )
     for name, graph, folder in GRAPHS:
-        grids.append(
-            PlannedGrid.of(
-                f"{graph}, 1-vs-all, DistMult",
-                "rest",
-                f"dans compare --recipe {name} --samplers all-entities --decoders distmult "
-                f"--seeds 3 --jobs 1 {PLACE} --out {GRIDS}/{folder}_table",
-            )
+        yield (
+            f"{graph}, 1-vs-all, DistMult",
+            "rest",
+            f"dans compare --recipe {name} --samplers all-entities --decoders distmult --seeds 3 "
+            f"--jobs 1 {PLACE} --out {GRIDS}/{folder}_table",
         )
-    return grids
 
 
 def commands(part: str) -> str:
