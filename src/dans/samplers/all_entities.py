@@ -3,11 +3,11 @@
 Each positive ``(h, r, t)`` asks two queries, ``(h, r, ?)`` and ``(t, r^-1, ?)``, and each is
 scored against all entities and trained with a cross-entropy towards its answer (1-vs-all, the
 form ConvE and the LibKGE studies train with) instead of Eq. 2's binary cross-entropy over
-sampled negatives. The queries go through the loss in blocks whose scores fit a memory budget,
-so a step holds one block of ``rows x E`` scores at a time, as evaluation does: with a bilinear
-decoder (DistMult, ComplEx) each block's gradients are computed as soon as its scores, and
-kept instead of the scores; with the others each block's scores are computed again in the
-backward pass.
+sampled negatives. A query that several positives of a step ask is scored once. The distinct
+queries go through the loss in blocks whose scores fit a memory budget, so a step holds one
+block of ``rows x E`` scores at a time, as evaluation does: with a bilinear decoder (DistMult,
+ComplEx) each block's gradients are computed as soon as its scores, and kept instead of the
+scores; with the others each block's scores are computed again in the backward pass.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import BoolTensor, LongTensor, Tensor
 from torch.utils.checkpoint import checkpoint
 
@@ -50,34 +49,34 @@ class AllEntitiesSampler(NegativeSampler):
 
     def loss(self, step: StepContext) -> Tensor:
         """The mean cross-entropy over the step's 2B queries; a scalar."""
-        heads, tails = step.positives[:, 0], step.positives[:, 2]
-        relation_ids = step.positives[:, 1]
-        relations = gather_rows(step.relations, relation_ids)
-        anchors = gather_rows(step.entities, torch.cat([heads, tails]))
-        query_relations = step.decoder.both_query_relations(relations)  # tail queries first
-        answers = torch.cat([tails, heads])
+        queries = _DistinctQueries.of(step)
+        anchors = gather_rows(step.entities, queries.anchor_ids)
+        relations = step.decoder.query_relations(
+            gather_rows(step.relations, queries.relation_ids), queries.head_side
+        )
         memory_elements = int(self.options.memory_mb * 2**20) // 4  # float32 scores
         rows = max(1, memory_elements // max(1, len(step.entities)))
+        blocks = queries.blocks(rows)
         if isinstance(step.decoder, BilinearDecoder):
-            queries = step.decoder.compose(anchors, query_relations)
-            total = _DotCrossEntropy.apply(queries, step.entities, answers, rows)
-            return total / max(1, len(answers))
+            composed = step.decoder.compose(anchors, relations)
+            total = _DotCrossEntropy.apply(composed, step.entities, queries, blocks)
+            return total / max(1, len(queries.answers))
         total = anchors.new_zeros(())
-        # The scores hold no randomness, and checkpoint's saved random state costs megabytes
-        # per block that stay until the backward pass: 7 GiB over one step at 100k entities.
-        for block in range(0, len(answers), rows):
-            part = slice(block, block + rows)
+        for block, answered in blocks:
+            # The scores hold no randomness, and checkpoint's saved random state costs
+            # megabytes per block that stay until the backward pass: 7 GiB over one step at
+            # 100k entities.
             total = total + checkpoint(
-                _cross_entropy,
+                _block_cross_entropy,
                 step.decoder,
-                anchors[part],
-                query_relations[part],
+                anchors[block],
+                relations[block],
                 step.entities,
-                answers[part],
+                queries.part(block, answered),
                 use_reentrant=False,
                 preserve_rng_state=False,
             )
-        return total / max(1, len(answers))
+        return total / max(1, len(queries.answers))
 
     def draw(self, step: StepContext, head_replaced: BoolTensor) -> LongTensor:
         """Every entity, in id order, for every positive: shape (B, E)."""
@@ -91,33 +90,98 @@ class AllEntitiesSampler(NegativeSampler):
         return tail_side, self.draw(step, tail_side), None
 
 
+@dataclass(frozen=True)
+class _DistinctQueries:
+    """The distinct queries of a step and the answers each is asked for.
+
+    A query ``(anchor, relation, ?)`` that several positives ask (``(h, r, ?)`` of each
+    ``(h, r, t_i)``) has one score row: its log-partition counts once per asker and each
+    asker's answer is taken from the same row, so the loss is the one over every positive's
+    own row at the cost of the distinct rows (the hubs of a graph ask many: a third of a
+    NELL-995 batch's queries are repeats).
+
+    ``anchor_ids``, ``relation_ids``, ``head_side``, ``counts``: shape (U,), the distinct queries
+    (a head query asks the inverse of its relation) and how many positives ask each.
+    ``owners``, ``answers``: shape (2B,), each positive's two queries' rows in the distinct
+    ones and their answers, ordered by row so that a block of rows owns a run of answers.
+    """
+
+    anchor_ids: LongTensor
+    relation_ids: LongTensor
+    head_side: BoolTensor
+    counts: Tensor
+    owners: LongTensor
+    answers: LongTensor
+
+    @classmethod
+    def of(cls, step: StepContext) -> _DistinctQueries:
+        heads, relation_ids, tails = step.positives.T
+        num_entities, num_relations = len(step.entities), len(step.relations)
+        # Tail queries first, then head queries, keyed by (side, relation, anchor).
+        sided_relations = torch.cat([relation_ids, relation_ids + num_relations])
+        keys = sided_relations * num_entities + torch.cat([heads, tails])
+        distinct, owners, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+        order = torch.argsort(owners, stable=True)
+        sided = distinct // num_entities
+        return cls(
+            anchor_ids=distinct % num_entities,
+            relation_ids=sided % num_relations,
+            head_side=sided >= num_relations,
+            counts=counts.to(step.entities.dtype),
+            owners=owners[order],
+            answers=torch.cat([tails, heads])[order],
+        )
+
+    def blocks(self, rows: int) -> list[tuple[slice, slice]]:
+        """Blocks of at most ``rows`` distinct queries, each with the run of answers they own."""
+        ends = [0, *self.counts.long().cumsum(0).tolist()]
+        return [
+            (slice(start, start + rows), slice(ends[start], ends[min(start + rows, len(ends) - 1)]))
+            for start in range(0, len(self.counts), rows)
+        ]
+
+    def part(self, block: slice, answered: slice) -> tuple[Tensor, LongTensor, LongTensor]:
+        """A block's counts, and its answers' rows (counted from the block's first) and ids."""
+        return self.counts[block], self.owners[answered] - block.start, self.answers[answered]
+
+
+def _summed_cross_entropy(
+    scores: Tensor, log_partition: Tensor, part: tuple[Tensor, LongTensor, LongTensor]
+) -> Tensor:
+    """The summed cross-entropy of a block's answers: shapes (U, E), (U,), then the block's
+    counts (U,), and its answers' rows (A,) and ids (A,) -> scalar."""
+    counts, owners, answers = part
+    answer_scores = scores.reshape(-1).index_select(0, owners * scores.shape[1] + answers)
+    return (counts * log_partition).sum() - answer_scores.sum()
+
+
 class _DotCrossEntropy(torch.autograd.Function):
-    """The summed cross-entropy of queries scored against every entity by their dot product:
-    shapes (Q, d), (E, d), (Q,), rows -> scalar. Each block of ``rows`` queries turns its
-    softmax into its gradients at once, so the backward pass only scales the (Q, d) and (E, d)
-    gradients kept: three matrix products per block where recomputing the scores takes four,
-    and one softmax pass."""
+    """The summed cross-entropy of distinct queries scored against every entity by their dot
+    product: shapes (U, d), (E, d), then the queries' answers and blocks -> scalar. Each block
+    turns its softmax into its gradients at once, so the backward pass only scales the (U, d)
+    and (E, d) gradients kept: three matrix products per block where recomputing the scores
+    takes four, and one softmax pass."""
 
     @staticmethod
     def forward(
         ctx: torch.autograd.function.FunctionCtx,
         queries: Tensor,
         entities: Tensor,
-        answers: LongTensor,
-        rows: int,
+        distinct: _DistinctQueries,
+        blocks: list[tuple[slice, slice]],
     ) -> Tensor:
         grad_queries, grad_entities = torch.empty_like(queries), torch.zeros_like(entities)
         total = queries.new_zeros(())
-        for start in range(0, len(queries), rows):
-            block, answer = queries[start : start + rows], answers[start : start + rows]
-            scores = block @ entities.T
+        for block, answered in blocks:
+            counts, owners, answers = part = distinct.part(block, answered)
+            scores = queries[block] @ entities.T
             log_partition = torch.logsumexp(scores, 1)
-            total += (log_partition - scores.gather(1, answer[:, None]).squeeze(1)).sum()
-            # d loss / d scores: the softmax, less one at each answer.
-            scores_grad = scores.sub_(log_partition[:, None]).exp_()
-            scores_grad[torch.arange(len(answer), device=answer.device), answer] -= 1
-            torch.mm(scores_grad, entities, out=grad_queries[start : start + rows])
-            grad_entities.addmm_(scores_grad.T, block)
+            total += _summed_cross_entropy(scores, log_partition, part)
+            # d loss / d scores: the softmax times the query's askers, less one at each answer.
+            scores_grad = scores.sub_(log_partition[:, None]).exp_().mul_(counts[:, None])
+            scores_grad.index_put_((owners, answers), scores.new_tensor(-1.0), accumulate=True)
+            torch.mm(scores_grad, entities, out=grad_queries[block])
+            grad_entities.addmm_(scores_grad.T, queries[block])
         ctx.save_for_backward(grad_queries, grad_entities)
         return total
 
@@ -129,11 +193,14 @@ class _DotCrossEntropy(torch.autograd.Function):
         return grad * grad_queries, grad * grad_entities, None, None
 
 
-def _cross_entropy(
-    decoder: Decoder, anchors: Tensor, relations: Tensor, entities: Tensor, answers: LongTensor
+def _block_cross_entropy(
+    decoder: Decoder,
+    anchors: Tensor,
+    relations: Tensor,
+    entities: Tensor,
+    part: tuple[Tensor, LongTensor, LongTensor],
 ) -> Tensor:
-    """The summed cross-entropy of tail queries against all entities: shapes (Q, d), (Q, d_r),
-    (E, d), (Q,) -> scalar."""
-    return F.cross_entropy(
-        decoder.score_all_tails(anchors, relations, entities), answers, reduction="sum"
-    )
+    """The summed cross-entropy of a block of distinct tail queries against all entities:
+    shapes (U, d), (U, d_r), (E, d), then the block's answers -> scalar."""
+    scores = decoder.score_all_tails(anchors, relations, entities)
+    return _summed_cross_entropy(scores, torch.logsumexp(scores, 1), part)
