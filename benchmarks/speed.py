@@ -1,5 +1,6 @@
 """Training and evaluation speed: UMLS epochs, full-graph and subgraph steps on WN18RR and
-FB15k-237, an epoch of each large-graph recipe with uniform negatives and with DANS, WN18RR
+FB15k-237, an epoch of each large-graph recipe with uniform negatives and with DANS, an epoch
+with every entity as a negative against uniform's (UMLS, WN18RR and NELL-995), WN18RR
 evaluation against its bare matrix product, RotatE's negatives and ranking on WN18RR against
 the plainer ways, and the time and peak memory of FB15k-237 and NELL-995 evaluation under two
 memory bounds.
@@ -69,20 +70,41 @@ def data_dir(name: str) -> str:
     return str(SHARED / name)
 
 
+def epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
+    """The median time of a whole training epoch of ``trainer``."""
+    return median_seconds(lambda: trainer.train_epoch(trainer.sampler), repeats, device)
+
+
+def stepped_epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
+    """The median time of one step of ``trainer`` (a random batch) times an epoch's steps."""
+    order = torch.randperm(len(trainer.train_triples), device=device)
+    block, messages = next(trainer.batches(order))
+    step = median_seconds(lambda: trainer.step(block, trainer.sampler, messages), repeats, device)
+    return step * math.ceil(len(trainer.train_triples) / len(block))
+
+
 def umls(repeats: int, device: torch.device) -> dict[str, float]:
     """One epoch over UMLS's 5,216 training triples (6 mini-batches), uniform and DANS."""
-    result = {}
-    for sampler in ("uniform", "dans"):
-        trainer = trainer_for(device, sampler=sampler)
-        epoch = median_seconds(lambda t=trainer: t.train_epoch(t.sampler), repeats, device)
-        result[f"{sampler}_epoch_seconds"] = epoch
-    result["dans_ratio"] = result["dans_epoch_seconds"] / result["uniform_epoch_seconds"]
+    return against_uniform(
+        "UMLS",
+        "dans",
+        lambda sampler: epoch_seconds(trainer_for(device, sampler=sampler), repeats, device),
+    )
+
+
+def against_uniform(
+    title: str, sampler: str, epoch_seconds: Callable[[str], float]
+) -> dict[str, float]:
+    """``epoch_seconds`` of uniform and of ``sampler``, and the second as a multiple of the
+    first (``{sampler}_ratio``), printed as they come."""
+    row = {f"{name}_epoch_seconds": epoch_seconds(name) for name in ("uniform", sampler)}
+    row[f"{sampler}_ratio"] = row[f"{sampler}_epoch_seconds"] / row["uniform_epoch_seconds"]
     print(
-        f"UMLS epoch: uniform {result['uniform_epoch_seconds']:.3f} s, DANS "
-        f"{result['dans_epoch_seconds']:.3f} s ({result['dans_ratio']:.2f}x)",
+        f"{title}, one epoch: uniform {row['uniform_epoch_seconds']:.2f} s, {sampler} "
+        f"{row[f'{sampler}_epoch_seconds']:.2f} s ({row[f'{sampler}_ratio']:.2f}x)",
         flush=True,
     )
-    return result
+    return row
 
 
 def full_graph_step(name: str, sampler: str, repeats: int, device: torch.device) -> float:
@@ -134,62 +156,36 @@ def subgraph(repeats: int, device: torch.device) -> dict[str, float]:
 
 def recipes(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
     """One training epoch of each large-graph recipe, with uniform negatives and with DANS."""
-    result = {}
-    for name in recipe_names():
-        row = {}
-        for sampler in ("uniform", "dans"):
-            recipe = dans.recipe(name, sampler=sampler, device=str(device))
-            trainer = trainer_of(recipe.replace(data_dir=data_dir(recipe.data.dataset)))
-            row[f"{sampler}_epoch_seconds"] = median_seconds(
-                lambda t=trainer: t.train_epoch(t.sampler), repeats, device
-            )
-        row["dans_ratio"] = row["dans_epoch_seconds"] / row["uniform_epoch_seconds"]
-        result[name] = row
-        print(
-            f"recipe {name}, one epoch: uniform {row['uniform_epoch_seconds']:.2f} s, DANS "
-            f"{row['dans_epoch_seconds']:.2f} s ({row['dans_ratio']:.2f}x)",
-            flush=True,
-        )
-    return result
+
+    def recipe_epoch_seconds(name: str, sampler: str) -> float:
+        return epoch_seconds(recipe_trainer(name, sampler, device), repeats, device)
+
+    return {
+        name: against_uniform(f"recipe {name}", "dans", partial(recipe_epoch_seconds, name))
+        for name in recipe_names()
+    }
+
+
+def recipe_trainer(name: str, sampler: str, device: torch.device) -> Trainer:
+    """A trainer of recipe ``name`` with ``sampler``, on the shared copy of its dataset."""
+    recipe = dans.recipe(name, sampler=sampler, device=str(device))
+    return trainer_of(recipe.replace(data_dir=data_dir(recipe.data.dataset)))
 
 
 def all_entities(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
     """Every entity as a negative against uniform negatives: an epoch of UMLS with each decoder
     (the defaults), and a step of the WN18RR and NELL-995 recipes with DistMult (a random batch
     of the recipe's size) times the recipe's steps per epoch."""
-    trainers = {
-        f"umls {decoder}": partial(trainer_for, device, decoder=decoder)
-        for decoder in ("distmult", "complex", "rotate")
-    }
+    timers: dict[str, Callable[[str], float]] = {}
+    for decoder in ("distmult", "complex", "rotate"):
+        timers[f"umls {decoder}"] = lambda sampler, decoder=decoder: epoch_seconds(
+            trainer_for(device, sampler=sampler, decoder=decoder), repeats, device
+        )
     for name in ("wn18rr", "nell-995"):
-        recipe = dans.recipe(name, device=str(device))
-        trainers[f"{name} recipe"] = lambda sampler, r=recipe: trainer_of(
-            r.replace(sampler=sampler, data_dir=data_dir(r.data.dataset))
+        timers[f"{name} recipe"] = lambda sampler, name=name: stepped_epoch_seconds(
+            recipe_trainer(name, sampler, device), repeats, device
         )
-    result = {}
-    for title, build in trainers.items():
-        row = {}
-        for sampler in ("uniform", "all-entities"):
-            trainer = build(sampler=sampler)
-            row[f"{sampler}_epoch_seconds"] = _epoch_seconds(trainer, repeats, device)
-        row["ratio"] = row["all-entities_epoch_seconds"] / row["uniform_epoch_seconds"]
-        result[title] = row
-        print(
-            f"{title}, one epoch: uniform {row['uniform_epoch_seconds']:.2f} s, all-entities "
-            f"{row['all-entities_epoch_seconds']:.2f} s ({row['ratio']:.1f}x)",
-            flush=True,
-        )
-    return result
-
-
-def _epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
-    """An epoch of ``trainer``: timed whole on UMLS, else one step times the steps of an epoch."""
-    if trainer.kg.name == "umls":
-        return median_seconds(lambda: trainer.train_epoch(trainer.sampler), repeats, device)
-    order = torch.randperm(len(trainer.train_triples), device=device)
-    block, messages = next(trainer.batches(order))
-    step = median_seconds(lambda: trainer.step(block, trainer.sampler, messages), repeats, device)
-    return step * math.ceil(len(trainer.train_triples) / len(block))
+    return {title: against_uniform(title, "all-entities", timer) for title, timer in timers.items()}
 
 
 def evaluation(repeats: int, device: torch.device) -> dict[str, float]:
