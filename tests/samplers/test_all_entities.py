@@ -38,7 +38,8 @@ def _by_hand(step):
 
 
 @pytest.mark.parametrize("decoder", ["distmult", "complex", "rotate", "transe"])
-@pytest.mark.parametrize("memory_mb", [4 / 2**20, 8 / 2**20, 1.0])  # 1 or 2 queries per block
+# Float32 scores of E = 7 entities: 1 or 2 distinct queries per block, or all in one.
+@pytest.mark.parametrize("memory_mb", [4 * E / 2**20, 8 * E / 2**20, 1.0])
 @pytest.mark.parametrize("positives", [DISTINCT, SHARED], ids=["distinct", "shared"])
 def test_the_blocked_loss_is_the_whole_matrixs_cross_entropy(decoder, memory_mb, positives):
     sampler = AllEntitiesSampler(E, 1, options=AllEntitiesOptions(memory_mb=memory_mb))
