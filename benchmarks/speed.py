@@ -75,12 +75,18 @@ def epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float
     return median_seconds(lambda: trainer.train_epoch(trainer.sampler), repeats, device)
 
 
-def stepped_epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
-    """The median time of one step of ``trainer`` (a random batch) times an epoch's steps."""
+def first_step_seconds(trainer: Trainer, repeats: int, device: torch.device) -> tuple[float, int]:
+    """The median time of the first step of a shuffled epoch of ``trainer``, and its positives."""
     order = torch.randperm(len(trainer.train_triples), device=device)
     block, messages = next(trainer.batches(order))
     step = median_seconds(lambda: trainer.step(block, trainer.sampler, messages), repeats, device)
-    return step * math.ceil(len(trainer.train_triples) / len(block))
+    return step, len(block)
+
+
+def stepped_epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
+    """The median time of one step of ``trainer`` (a random batch) times an epoch's steps."""
+    step, positives = first_step_seconds(trainer, repeats, device)
+    return step * math.ceil(len(trainer.train_triples) / positives)
 
 
 def umls(repeats: int, device: torch.device) -> dict[str, float]:
@@ -93,11 +99,11 @@ def umls(repeats: int, device: torch.device) -> dict[str, float]:
 
 
 def against_uniform(
-    title: str, sampler: str, epoch_seconds: Callable[[str], float]
+    title: str, sampler: str, time_epoch: Callable[[str], float]
 ) -> dict[str, float]:
-    """``epoch_seconds`` of uniform and of ``sampler``, and the second as a multiple of the
-    first (``{sampler}_ratio``), printed as they come."""
-    row = {f"{name}_epoch_seconds": epoch_seconds(name) for name in ("uniform", sampler)}
+    """``time_epoch`` of uniform and of ``sampler``, and the second as a multiple of the first
+    (``{sampler}_ratio``), printed as they come."""
+    row = {f"{name}_epoch_seconds": time_epoch(name) for name in ("uniform", sampler)}
     row[f"{sampler}_ratio"] = row[f"{sampler}_epoch_seconds"] / row["uniform_epoch_seconds"]
     print(
         f"{title}, one epoch: uniform {row['uniform_epoch_seconds']:.2f} s, {sampler} "
@@ -117,9 +123,7 @@ def full_graph_step(name: str, sampler: str, repeats: int, device: torch.device)
 def subgraph_step(name: str, repeats: int, device: torch.device) -> float:
     """One subgraph step: 30,000 sampled positives, messages over half of them."""
     trainer = trainer_for(device, data_dir=data_dir(name), subgraph_edges=SUBGRAPH_EDGES)
-    order = torch.randperm(len(trainer.train_triples), device=device)
-    block, messages = next(trainer.batches(order))
-    return median_seconds(lambda: trainer.step(block, trainer.sampler, messages), repeats, device)
+    return first_step_seconds(trainer, repeats, device)[0]
 
 
 def wn18rr(repeats: int, device: torch.device) -> dict[str, float]:

@@ -109,7 +109,7 @@ class _DistinctQueries:
     anchor_ids: LongTensor
     relation_ids: LongTensor
     head_side: BoolTensor
-    counts: Tensor
+    counts: LongTensor
     owners: LongTensor
     answers: LongTensor
 
@@ -127,26 +127,26 @@ class _DistinctQueries:
             anchor_ids=distinct % num_entities,
             relation_ids=sided % num_relations,
             head_side=sided >= num_relations,
-            counts=counts.to(step.entities.dtype),
+            counts=counts,
             owners=owners[order],
             answers=torch.cat([tails, heads])[order],
         )
 
     def blocks(self, rows: int) -> list[tuple[slice, slice]]:
         """Blocks of at most ``rows`` distinct queries, each with the run of answers they own."""
-        ends = [0, *self.counts.long().cumsum(0).tolist()]
+        ends = [0, *self.counts.cumsum(0).tolist()]
         return [
             (slice(start, start + rows), slice(ends[start], ends[min(start + rows, len(ends) - 1)]))
             for start in range(0, len(self.counts), rows)
         ]
 
-    def part(self, block: slice, answered: slice) -> tuple[Tensor, LongTensor, LongTensor]:
+    def part(self, block: slice, answered: slice) -> tuple[LongTensor, LongTensor, LongTensor]:
         """A block's counts, and its answers' rows (counted from the block's first) and ids."""
         return self.counts[block], self.owners[answered] - block.start, self.answers[answered]
 
 
 def _summed_cross_entropy(
-    scores: Tensor, log_partition: Tensor, part: tuple[Tensor, LongTensor, LongTensor]
+    scores: Tensor, log_partition: Tensor, part: tuple[LongTensor, LongTensor, LongTensor]
 ) -> Tensor:
     """The summed cross-entropy of a block's answers: shapes (U, E), (U,), then the block's
     counts (U,), and its answers' rows (A,) and ids (A,) -> scalar."""
@@ -198,7 +198,7 @@ def _block_cross_entropy(
     anchors: Tensor,
     relations: Tensor,
     entities: Tensor,
-    part: tuple[Tensor, LongTensor, LongTensor],
+    part: tuple[LongTensor, LongTensor, LongTensor],
 ) -> Tensor:
     """The summed cross-entropy of a block of distinct tail queries against all entities:
     shapes (U, d), (U, d_r), (E, d), then the block's answers -> scalar."""
