@@ -293,3 +293,12 @@ def test_run_plan_trains_each_run_once_and_goes_on_after_a_stop(tmp_path, one_th
     pending.run_plan(plan, into, results)
     assert finished(sweep / "negatives=5-seed1", runs["sweep", "negatives=5-seed1"].config)
     assert table_metrics.stat().st_mtime_ns == written
+
+
+def test_the_plan_trains_and_times_with_the_dans_commands_allocator(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(pending, "reuse_freed_memory", lambda: calls.append("allocator"))
+    monkeypatch.setattr(pending, "run_plan", lambda grids, into: calls.append(("run", into)))
+    monkeypatch.setattr(sys, "argv", ["pending.py", "--run", str(tmp_path)])
+    pending.main()
+    assert calls == ["allocator", ("run", tmp_path)]
