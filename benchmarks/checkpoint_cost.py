@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 import dans
+from dans.allocator import reuse_freed_memory
 from dans.builders import load_graph
 from dans.pipeline import build_trainer
 from dans.rundir import STATE_FILE, RunDirectory
@@ -55,6 +56,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    # As the dans command does (see dans.allocator).
+    kept = reuse_freed_memory()
     rows = []
     for dataset in args.datasets.split(","):
         config = dans.TrainConfig(
@@ -63,7 +66,7 @@ def main() -> None:
         row = measure(config, args.repeats)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    outcome = {"torch_threads": torch.get_num_threads(), "rows": rows}
+    outcome = {"torch_threads": torch.get_num_threads(), "reuses_freed_memory": kept, "rows": rows}
     args.out.write_text(json.dumps(outcome, indent=2) + "\n")
 
 

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import dans
+from dans.allocator import reuse_freed_memory
 from dans.builders import load_graph
 from dans.data.graph import KnowledgeGraph
 from dans.pipeline import build_trainer
@@ -302,12 +303,15 @@ def main() -> None:
         )
     hide_expected_pykeen_warnings()
     torch.set_num_threads(args.threads)
+    # As the dans command does (see dans.allocator), for both libraries alike.
+    kept = reuse_freed_memory()
     config = dans_config(args)
     kg = load_graph(config)
     result: dict[str, Any] = {
         "epochs": args.epochs,
         "seed": args.seed,
         "threads": args.threads,
+        "reuses_freed_memory": kept,
         "torch": torch.__version__,
         "pykeen_version": version,
         "dans_version": dans.__version__,

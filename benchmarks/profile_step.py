@@ -17,12 +17,13 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from speed import SHARED, trainer_for
+from dans.allocator import reuse_freed_memory
+from speed import trainer_for
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset", default="umls", help="a folder name under shared/datasets")
+    parser.add_argument("--dataset", default="umls", help="a named dataset, see `dans datasets`")
     parser.add_argument("--sampler", default="uniform")
     parser.add_argument("--decoder", default="distmult")
     parser.add_argument("--steps", type=int, default=5, help="steps profiled")
@@ -31,9 +32,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="positives per step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # As the dans command does (see dans.allocator).
+    reuse_freed_memory()
     trainer = trainer_for(
         torch.device("cpu"),
-        data_dir=str(SHARED / args.dataset),
+        dataset=args.dataset,
         sampler=args.sampler,
         decoder=args.decoder,
     )

@@ -5,8 +5,10 @@ evaluation against its bare matrix product, RotatE's negatives and ranking on WN
 the plainer ways, and the time and peak memory of FB15k-237 and NELL-995 evaluation under two
 memory bounds.
 
-    python benchmarks/speed.py --out benchmarks/results/speed.json
-    python benchmarks/speed.py --sections umls wn18rr --out /tmp/speed.json
+    DANS_DATA_DIR=DATASETS python benchmarks/speed.py --out benchmarks/results/speed.json
+    python benchmarks/speed.py --sections umls --out /tmp/speed.json
+
+DATASETS is a folder that holds the named datasets (see `dans datasets`); UMLS comes with dans.
 
 The recipes' epochs use each recipe's own settings. Configuration elsewhere: RGCN (2 layers, 4
 bases, d 100, edge dropout 0.4) + DistMult, batch 1000, 20 negatives;
@@ -32,6 +34,7 @@ from unittest import mock
 import torch
 
 import dans
+from dans.allocator import reuse_freed_memory
 from dans.builders import load_graph
 from dans.evaluation.ranking import DEFAULT_MEMORY_ELEMENTS, rank_triples
 from dans.models import decoders
@@ -40,7 +43,6 @@ from dans.pipeline import build_trainer
 from dans.recipes import recipe_names
 from dans.training.trainer import Trainer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 # The RGCN link-prediction reference samples 30,000 edges per step.
 SUBGRAPH_EDGES = 30_000
 MEMORY_BOUNDS_MB = (16, 256)
@@ -64,10 +66,6 @@ def trainer_for(device: torch.device, **settings: object) -> Trainer:
 
 def trainer_of(config: dans.TrainConfig) -> Trainer:
     return build_trainer(config, load_graph(config), torch.device(config.runtime.device))
-
-
-def data_dir(name: str) -> str:
-    return str(SHARED / name)
 
 
 def epoch_seconds(trainer: Trainer, repeats: int, device: torch.device) -> float:
@@ -115,14 +113,14 @@ def against_uniform(
 
 def full_graph_step(name: str, sampler: str, repeats: int, device: torch.device) -> float:
     """One training step on 1,000 positives with message passing over the whole graph."""
-    trainer = trainer_for(device, data_dir=data_dir(name), sampler=sampler)
+    trainer = trainer_for(device, dataset=name, sampler=sampler)
     batch = trainer.train_triples[:1000]
     return median_seconds(lambda: trainer.step(batch, trainer.sampler), repeats, device)
 
 
 def subgraph_step(name: str, repeats: int, device: torch.device) -> float:
     """One subgraph step: 30,000 sampled positives, messages over half of them."""
-    trainer = trainer_for(device, data_dir=data_dir(name), subgraph_edges=SUBGRAPH_EDGES)
+    trainer = trainer_for(device, dataset=name, subgraph_edges=SUBGRAPH_EDGES)
     return first_step_seconds(trainer, repeats, device)[0]
 
 
@@ -171,9 +169,8 @@ def recipes(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
 
 
 def recipe_trainer(name: str, sampler: str, device: torch.device) -> Trainer:
-    """A trainer of recipe ``name`` with ``sampler``, on the shared copy of its dataset."""
-    recipe = dans.recipe(name, sampler=sampler, device=str(device))
-    return trainer_of(recipe.replace(data_dir=data_dir(recipe.data.dataset)))
+    """A trainer of recipe ``name`` with ``sampler``."""
+    return trainer_of(dans.recipe(name, sampler=sampler, device=str(device)))
 
 
 def all_entities(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
@@ -195,7 +192,7 @@ def all_entities(repeats: int, device: torch.device) -> dict[str, dict[str, floa
 def evaluation(repeats: int, device: torch.device) -> dict[str, float]:
     """WN18RR filtered test ranking, both directions, against the matrix product behind it:
     once as one product and once in the evaluation's own blocks."""
-    trainer = trainer_for(device, data_dir=data_dir("wn18rr"))
+    trainer = trainer_for(device, dataset="wn18rr")
     model, kg = trainer.model.eval(), trainer.kg
     with torch.no_grad():
         entities, relations = model()
@@ -250,7 +247,7 @@ def rotate(repeats: int, device: torch.device) -> dict[str, float]:
     positives x 20, forward and backward) through RotatE's written-out backward and through
     autograd over the same formula, and the filtered ranking of 500 test triples (both
     directions) in the CPU's blocks of 512 entities and in blocks that span every entity."""
-    trainer = trainer_for(device, data_dir=data_dir("wn18rr"), decoder="rotate")
+    trainer = trainer_for(device, dataset="wn18rr", decoder="rotate")
     kg, decoder = trainer.kg, trainer.model.decoder
     generator = torch.Generator(device).manual_seed(0)
     entities = torch.randn(kg.num_entities, 100, device=device, generator=generator)
@@ -329,7 +326,7 @@ def memory(repeats: int, device: torch.device) -> dict[str, dict[str, float]]:
 
 def probe(name: str, bound_mb: float, device: torch.device) -> None:
     """Print one evaluation's time and this process's resident memory before and at its peak."""
-    trainer = trainer_for(device, data_dir=data_dir(name))
+    trainer = trainer_for(device, dataset=name)
     model = trainer.model.eval()
     with torch.no_grad():
         model()  # the first forward pass allocates what every later one reuses
@@ -386,6 +383,8 @@ def main() -> None:
     parser.add_argument("--probe", nargs=2, metavar=("DATASET", "MB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # As the dans command does (see dans.allocator).
+    kept = reuse_freed_memory()
     device = torch.device(args.device)
     if args.probe:
         probe(args.probe[0], float(args.probe[1]), device)
@@ -394,6 +393,7 @@ def main() -> None:
         "threads": args.threads,
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "reuses_freed_memory": kept,
     }
     for name in args.sections:
         result[name] = SECTIONS[name](args.repeats, device)

@@ -29,7 +29,7 @@ from torch.utils._pytree import tree_flatten
 import dans
 from dans.allocator import reuse_freed_memory
 from dans.files import write_atomic
-from speed import data_dir, median_seconds, trainer_of
+from speed import median_seconds, trainer_of
 
 RECIPES = ("wn18rr", "fb15k-237")
 # The operators named in the breakdown of a step's time.
@@ -86,7 +86,7 @@ def machine_peak(threads: int) -> dict[str, float]:
 def step_figures(name: str, repeats: int) -> dict[str, Any]:
     """One training step of recipe ``name``: its work, its bytes, its time, its operators."""
     recipe = dans.recipe(name, sampler="uniform", device="cpu")
-    trainer = trainer_of(recipe.replace(data_dir=data_dir(recipe.data.dataset)))
+    trainer = trainer_of(recipe)
     batch = trainer.train_triples[: recipe.training.batch_size]
 
     def step() -> None:
