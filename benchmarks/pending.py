@@ -363,9 +363,14 @@ def restore(found: list[Status], into: Path, results: Path = RESULTS) -> int:
 def run_plan(grids: list[PlannedGrid], into: Path, results: Path = RESULTS) -> None:
     """Train every grid of ``grids`` in order, each with ``--out into/FOLDER``: before each,
     :func:`restore` the records it can copy (from ``results`` and from the grids before it), so
-    it trains only the others. Stops at the first command that fails, with its exit status."""
+    it trains only the others. A grid whose every run is done is left out: its results hold
+    them, though not every kept folder has their records for a command to find. Stops at the
+    first command that fails, with its exit status."""
     for planned in grids:
-        restore(statuses(grids, results), into, results)
+        found = statuses(grids, results)
+        if all(status.state == "done" for status in found if status.grid is planned):
+            continue
+        restore(found, into, results)
         argv = shlex.split(planned.command)[1:]
         out = argv.index("--out") + 1
         argv[out] = str(into / planned.folder)

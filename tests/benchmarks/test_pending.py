@@ -302,3 +302,23 @@ def test_the_plan_trains_and_times_with_the_dans_commands_allocator(monkeypatch,
     monkeypatch.setattr(sys, "argv", ["pending.py", "--run", str(tmp_path)])
     pending.main()
     assert calls == ["allocator", ("run", tmp_path)]
+
+
+def test_run_plan_leaves_out_a_grid_whose_results_hold_every_run(tmp_path, monkeypatch, result_row):
+    command = f"dans compare --samplers uniform --decoders distmult --seeds 2 {FLAGS}"
+    plan = [pending.PlannedGrid.of("table", "table", f"{command} --out GRIDS/table")]
+    results = tmp_path / "results"
+    (results / "table").mkdir(parents=True)
+    commands = []
+    monkeypatch.setattr(pending.cli, "main", lambda argv: commands.append(argv) or 0)
+    # The kept results list both runs but keep no record of them, as earlier grids' did not.
+    both = [result_row("uniform", 1, 0.3), result_row("uniform", 2, 0.3)]
+    (results / "table" / "results.csv").write_text(results_csv(both, result_columns(KEY_COLUMNS)))
+    pending.run_plan(plan, tmp_path / "grids", results)
+    assert commands == []
+    # Seed 2 missing from them: the command runs.
+    (results / "table" / "results.csv").write_text(
+        results_csv(both[:1], result_columns(KEY_COLUMNS))
+    )
+    pending.run_plan(plan, tmp_path / "grids", results)
+    assert [argv[0] for argv in commands] == ["compare"]
