@@ -5,7 +5,8 @@ evaluation against its bare matrix product, RotatE's negatives and ranking on WN
 the plainer ways, and the time and peak memory of FB15k-237 and NELL-995 evaluation under two
 memory bounds.
 
-    DANS_DATA_DIR=DATASETS python benchmarks/speed.py --out benchmarks/results/speed.json
+    DANS_DATA_DIR=DATASETS python benchmarks/speed.py --sections umls wn18rr fb15k subgraph \
+        evaluation memory --out benchmarks/results/speed.json
     python benchmarks/speed.py --sections umls --out /tmp/speed.json
 
 DATASETS is a folder that holds the named datasets (see `dans datasets`); UMLS comes with dans.
