@@ -22,6 +22,9 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
 - ``fields FOLDER KEY,...``: a row per JSON file in the folder (by name), those values of it
   (a key nested in another is written ``outer/inner``);
 - ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
+- ``diversity PATH DECODER``: per sampler of a grid's ``results.csv``, the test MRR and the
+  measures of its negatives (``dans compare --diversity``) of its runs with that decoder, mean ±
+  std over seeds;
 - ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder;
 - ``pending``: the runs the large graphs' grids still have to train and their hours
   (``benchmarks/pending.py``);
@@ -42,6 +45,7 @@ import sys
 from pathlib import Path
 
 from dans.experiments import paper
+from dans.experiments.diversity import DIVERSITY_COLUMNS
 from dans.experiments.results import GridRow, read_csv, read_rows
 from dans.experiments.sweep import JOIN
 from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
@@ -63,11 +67,6 @@ HEADLINE_SOURCES = (
 )
 # Not baselines: the DANS variants, and the 1-vs-all reference that every sampler approaches.
 NOT_BASELINES = ("dans", "dans-authors", "dans-authors-code", "all-entities")
-# Grids a sampler's page draws on besides the headline's: UMLS's other baselines.
-EXTRA_SOURCES = (
-    ("UMLS (earlier grid)", "umls", "compare_umls"),
-    ("UMLS (types)", "umls", "umls_cake_smile"),
-)
 
 
 def documents() -> list[Path]:
@@ -100,6 +99,8 @@ def block(spec: list[str]) -> str:
         return fields_table(sorted((ROOT / args[0]).glob("*.json")), args[1].split(","))
     if name == "csv":
         return csv_table(ROOT / args[0], args[1].split(","))
+    if name == "diversity":
+        return diversity_table(ROOT / args[0], args[1])
     if name == "budgets":
         return budgets_table(sorted((ROOT / args[0]).glob("*.json")))
     if name == "pending":
@@ -170,7 +171,7 @@ def sampler_figures(sampler: str) -> str:
         "| graph | decoder | seeds | test MRR | uniform | epoch time / uniform's |",
         "|---|---|---|---|---|---|",
     ]
-    for graph, _, folder in (*HEADLINE_SOURCES, *EXTRA_SOURCES):
+    for graph, _, folder in HEADLINE_SOURCES:
         rows = [r for r in read_rows(RESULTS / folder / "results.csv") if r.finished]
         for decoder in dict.fromkeys(row.key["decoder"] for row in rows):
             groups = by_seed([r for r in rows if r.key["decoder"] == decoder], "sampler")
@@ -331,6 +332,35 @@ def csv_table(path: Path, columns: list[str]) -> str:
     for row in read_csv(path):
         lines.append("| " + " | ".join(_number_text(row[column]) for column in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+def diversity_table(path: Path, decoder: str) -> str:
+    """Per sampler with finished runs of ``decoder`` in a grid's results.csv: its seeds, test
+    MRR and each diversity measure, mean ± std over seeds."""
+    rows = [row for row in read_rows(path) if row.key["decoder"] == decoder]
+    lines = [
+        "| sampler | seeds | test MRR | " + " | ".join(DIVERSITY_COLUMNS) + " |",
+        "|" + "---|" * (3 + len(DIVERSITY_COLUMNS)),
+    ]
+    for sampler, runs in by_seed(rows, "sampler").items():
+        if not runs:
+            continue
+        cells = [mean_std_text([run.test["mrr"] for run in runs.values()])]
+        cells += [
+            _measure_text([run.diversity[key] for run in runs.values()])
+            for key in DIVERSITY_COLUMNS
+        ]
+        lines.append(f"| {sampler} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _measure_text(values: list[float]) -> str:
+    """Mean ± std as :func:`mean_std_text` writes a rate, and in two decimals from 1 in size
+    (a distance, an entropy, a score): ``7.94 ± 0.22``, or ``7.94`` alone for one value."""
+    mean, spread = mean_std(values)
+    if abs(mean) < 1:
+        return mean_std_text(values)
+    return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {spread:.2f}"
 
 
 def _number_text(text: str) -> str:

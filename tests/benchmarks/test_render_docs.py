@@ -83,6 +83,42 @@ def test_a_sweeps_results_render_a_row_per_setting(tmp_path):
     ]
 
 
+def test_a_diversity_row_per_sampler_of_one_decoder(tmp_path):
+    def row(sampler, decoder, seed, mrr, distance, rate):
+        measures = dict.fromkeys(render_docs.DIVERSITY_COLUMNS, 0.5)
+        measures |= {"mean_pairwise_distance": distance, "false_negative_rate": rate}
+        return GridRow(
+            {"sampler": sampler, "decoder": decoder}, seed, test={"mrr": mrr}, diversity=measures
+        )
+
+    rows = [
+        row("uniform", "distmult", 1, 0.7, 8.0, 0.02),
+        row("uniform", "distmult", 2, 0.8, 6.0, 0.04),
+        row("dans", "rotate", 1, 0.9, 1.0, 0.5),
+        row("dans", "distmult", 1, 0.6, 11.0, 0.01),
+        GridRow({"sampler": "dans", "decoder": "distmult"}, 2, "diverged"),
+    ]
+    path = tmp_path / "results.csv"
+    path.write_text(results_csv(rows, result_columns(("sampler", "decoder"))))
+    table = render_docs.block(["diversity", str(path), "distmult"]).splitlines()
+    header = table[0].strip("| ").split(" | ")
+    assert header == ["sampler", "seeds", "test MRR", *render_docs.DIVERSITY_COLUMNS]
+    cells = {}
+    for line in table[2:]:
+        values = dict(zip(header, line.strip("| ").split(" | "), strict=True))
+        cells[values["sampler"]] = values
+    assert list(cells) == ["uniform", "dans"]
+    # Seeds 1 and 2: means .750, 7.00 and .030, sample stds .071, sqrt(2) and sqrt(2) / 100.
+    assert cells["uniform"]["seeds"] == "2"
+    assert cells["uniform"]["test MRR"] == ".750 ± .071"
+    assert cells["uniform"]["mean_pairwise_distance"] == "7.00 ± 1.41"
+    assert cells["uniform"]["false_negative_rate"] == ".030 ± .014"
+    # The diverged seed is not in the mean, and the rotate run is another decoder's.
+    assert cells["dans"]["seeds"] == "1"
+    assert cells["dans"]["test MRR"] == ".600"
+    assert cells["dans"]["mean_pairwise_distance"] == "11.00"
+
+
 def test_a_row_of_chosen_values_per_json_file(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"ratio": 0.123456, "dans": {"seconds": 2}}))
     (tmp_path / "a.json").write_text(json.dumps({"ratio": 0.5, "dans": {"seconds": 1.5}}))

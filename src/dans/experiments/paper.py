@@ -144,13 +144,13 @@ def paper_table(
 
 
 def _cost(runs: dict[int, GridRow], epochs: dict[RunKey, float]) -> tuple[str, str]:
-    """The mean over seeds of each run's median epoch seconds, and the largest peak memory
-    recorded."""
+    """The mean over seeds of each run's median epoch seconds (two decimals under a second, as
+    UMLS's epochs are, one above), and the largest peak memory recorded."""
     if not runs:
         return "–", "–"
     speed = statistics.fmean(epochs[run_key(r)] for r in runs.values())
     peaks = [r.peak_memory_mb for r in runs.values() if r.peak_memory_mb is not None]
-    return f"{speed:.1f}", f"{max(peaks):.0f}" if peaks else "–"
+    return f"{speed:.{2 if speed < 1 else 1}f}", f"{max(peaks):.0f}" if peaks else "–"
 
 
 def run_key(row: GridRow) -> RunKey:
