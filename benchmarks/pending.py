@@ -1,5 +1,5 @@
-"""The runs the paper's large-graph grids still have to train, and the time they would take
-here, on one core.
+"""The runs the paper's grids still have to train, and the time they would take here, on one
+core.
 
     OMP_NUM_THREADS=1 DANS_DATA_DIR=DATASETS python benchmarks/pending.py --measure
     python benchmarks/pending.py
@@ -66,18 +66,25 @@ RESULTS = ROOT / "benchmarks" / "results"
 TIMINGS = RESULTS / "pending" / "pending.json"
 # The folder of grids in the plan's commands, as the results pages write them.
 GRIDS = "GRIDS"
-# Every command of the plan trains on the CPU with a line per run; 3 seeds, one run at a time
-# (two for Table 2's DistMult grids, which ran so).
+# Every command of the plan trains on the CPU with a line per run, one run at a time (two for
+# the large graphs' DistMult tables, which ran so); 5 seeds in UMLS's tables, 3 elsewhere.
 PLACE = "--device cpu --quiet"
+# UMLS's tables: every sampler with every decoder, DANS also as the authors' code runs, and
+# 1-vs-all, the negatives' own diversity measured.
+UMLS_TABLE = (
+    f"--dataset umls --samplers {','.join((*paper.SAMPLERS, 'dans-authors-code', 'all-entities'))}"
+)
 # The samplers of the paper's Table 2 for ComplEx and RotatE (its DistMult block has them all).
 TABLE = "--samplers uniform,popularity,self-adv,mcns,nscaching,dans,dans-authors"
+# The large graphs: (recipe, title, folder prefix).
 GRAPHS = (("wn18rr", "WN18RR", "wn18rr"), ("nell-995", "NELL-995", "nell"))
 
 
 @dataclass(frozen=True)
 class PlannedGrid:
     """A grid of the results pages: what the table calls it, which block of commands on the
-    large-graphs page lists it (``part``: table, figure2, or rest for FB15k-237 and 1-vs-all),
+    results pages lists it (``part``: umls-table for UMLS's tables, table for the large graphs',
+    figure2, or rest for FB15k-237 and 1-vs-all),
     its command (``--out GRIDS/FOLDER``), the folder under benchmarks/results that keeps its
     results, its runs as the command builds them, and the configuration its runs vary (the
     command's recipe and flags), from which a run's timing name says what changed."""
@@ -97,13 +104,21 @@ class PlannedGrid:
 
 
 def plan() -> list[PlannedGrid]:
-    """The large graphs' grids in the order they run: Table 2 (DistMult done first), Figure 2,
-    FB15k-237 with ComplEx, and the 1-vs-all reference on the DistMult tables."""
+    """The paper's grids in the order they run: UMLS's tables, the large graphs' Table 2
+    (DistMult done first) and Figure 2, FB15k-237 with ComplEx, and the 1-vs-all reference on
+    the large graphs' DistMult tables."""
     return [PlannedGrid.of(title, part, command) for title, part, command in _plan_commands()]
 
 
 def _plan_commands() -> Iterator[tuple[str, str, str]]:
     """Each planned grid's title, part and command, in plan order."""
+    umls = f"--seeds 5 --jobs 1 --diversity {PLACE} --out {GRIDS}/umls_table"
+    for title, decoders in (("DistMult", "distmult"), ("ComplEx and RotatE", "complex,rotate")):
+        yield (
+            f"UMLS, Tables 2 and 3, {title}",
+            "umls-table",
+            f"dans compare {UMLS_TABLE} --decoders {decoders} {umls}",
+        )
     for name, graph, folder in GRAPHS:
         out = f"{PLACE} --out {GRIDS}/{folder}_table"
         yield (
@@ -151,8 +166,8 @@ def _plan_commands() -> Iterator[tuple[str, str, str]]:
 
 
 def commands(part: str) -> str:
-    """The commands of the plan's grids in block ``part`` (table, figure2 or rest), in the order
-    they run, as a Markdown code block."""
+    """The commands of the plan's grids in block ``part`` (umls-table, table, figure2 or rest),
+    in the order they run, as a Markdown code block."""
     lines = [grid.command for grid in plan() if grid.part == part]
     if not lines:
         raise ValueError(f"no planned grid is in part {part!r}")
@@ -280,7 +295,7 @@ def table(found: list[Status], timings: dict) -> str:
     """The table the large-graphs page renders: a row per grid (runs, done, copied, to train,
     hours) and their total, then a row per configuration still to train with its timings."""
     lines = [
-        "Runs of the large graphs' grids: done (in the grid's results), copied (the same "
+        "Runs of the paper's grids: done (in the grid's results), copied (the same "
         "settings as a run done in another grid, or trained earlier in this list) and still to "
         "train, with the hours those would take one after another on one core of this 2-core "
         "CPU: each configuration's epoch, validation and test timed once on one thread, "

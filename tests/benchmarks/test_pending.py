@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import dans
+from dans.experiments import paper
 from dans.experiments.ablate import ablation_grid
 from dans.experiments.compare import KEY_COLUMNS, comparison_grid
 from dans.experiments.grids import finished
@@ -73,6 +74,18 @@ def test_the_commands_of_a_part_of_the_plan_in_order():
     assert all(line.split()[-1].startswith("GRIDS/") for line in lines[1:-1])
     with pytest.raises(ValueError, match="no planned grid"):
         pending.commands("figure3")
+    # UMLS's tables come first in the plan: every sampler, 5 seeds, the negatives measured.
+    umls = pending.commands("umls-table").splitlines()[1:-1]
+    assert pending.plan()[0].command == umls[0]
+    assert [line.split("--decoders ")[1].split()[0] for line in umls] == [
+        "distmult",
+        "complex,rotate",
+    ]
+    for line in umls:
+        assert "--dataset umls" in line and "--seeds 5" in line and "--diversity" in line
+        assert line.endswith("--out GRIDS/umls_table")
+        samplers = line.split("--samplers ")[1].split()[0].split(",")
+        assert samplers == [*paper.SAMPLERS, "dans-authors-code", "all-entities"]
 
 
 def _keep_record(folder: Path, run) -> None:
