@@ -52,7 +52,9 @@ RUN_RECORD = (CONFIG_FILE, METRICS_FILE, DIVERSITY_FILE, DIVERGED_FILE, LOG_FILE
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("grids", type=Path, nargs="+", help="dans compare --out folders")
-    parser.add_argument("--dataset", required=True, help="the dataset: wn18rr, nell-995, fb15k-237")
+    parser.add_argument(
+        "--dataset", required=True, help="the dataset: umls, wn18rr, nell-995, fb15k-237"
+    )
     parser.add_argument(
         "--samplers", default=",".join(paper.SAMPLERS), help="rows, in order (comma-separated)"
     )
