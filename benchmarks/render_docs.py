@@ -21,7 +21,6 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
 - ``json PATH``: any other benchmark's JSON, a row per value;
 - ``fields FOLDER KEY,...``: a row per JSON file in the folder (by name), those values of it
   (a key nested in another is written ``outer/inner``);
-- ``csv PATH COLUMN,...``: those columns of a grid's ``results.csv``, a row per run;
 - ``diversity PATH DECODER``: per sampler of a grid's ``results.csv``, the test MRR and the
   measures of its negatives (``dans compare --diversity``) of its runs with that decoder, mean ±
   std over seeds;
@@ -46,7 +45,7 @@ from pathlib import Path
 
 from dans.experiments import paper
 from dans.experiments.diversity import DIVERSITY_COLUMNS
-from dans.experiments.results import GridRow, read_csv, read_rows
+from dans.experiments.results import GridRow, read_rows
 from dans.experiments.sweep import JOIN
 from dans.experiments.tables import by_seed, holm, mean_std, mean_std_text, mrr_p_value, three
 from dans.options import flag_name
@@ -97,8 +96,6 @@ def block(spec: list[str]) -> str:
         return json_table(ROOT / args[0])
     if name == "fields":
         return fields_table(sorted((ROOT / args[0]).glob("*.json")), args[1].split(","))
-    if name == "csv":
-        return csv_table(ROOT / args[0], args[1].split(","))
     if name == "diversity":
         return diversity_table(ROOT / args[0], args[1])
     if name == "budgets":
@@ -326,14 +323,6 @@ def budgets_table(paths: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_table(path: Path, columns: list[str]) -> str:
-    """``columns`` of every row of a results.csv, numbers to three decimals."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in read_csv(path):
-        lines.append("| " + " | ".join(_number_text(row[column]) for column in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def diversity_table(path: Path, decoder: str) -> str:
     """Per sampler with finished runs of ``decoder`` in a grid's results.csv: its seeds, test
     MRR and each diversity measure, mean ± std over seeds."""
@@ -361,14 +350,6 @@ def _measure_text(values: list[float]) -> str:
     if abs(mean) < 1:
         return mean_std_text(values)
     return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {spread:.2f}"
-
-
-def _number_text(text: str) -> str:
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return three(value) if abs(value) < 1 else f"{value:.2f}"
 
 
 def _flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
