@@ -325,8 +325,9 @@ def budgets_table(paths: list[Path]) -> str:
 
 def diversity_table(path: Path, decoder: str) -> str:
     """Per sampler with finished runs of ``decoder`` in a grid's results.csv: its seeds, test
-    MRR and each diversity measure, mean ± std over seeds."""
-    rows = [row for row in read_rows(path) if row.key["decoder"] == decoder]
+    MRR and each diversity measure, mean ± std over seeds. A run without the measures (1-vs-all
+    samples no negatives to measure) is left out."""
+    rows = [row for row in read_rows(path) if row.key["decoder"] == decoder and row.diversity]
     lines = [
         "| sampler | seeds | test MRR | " + " | ".join(DIVERSITY_COLUMNS) + " |",
         "|" + "---|" * (3 + len(DIVERSITY_COLUMNS)),

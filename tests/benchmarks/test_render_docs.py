@@ -97,6 +97,8 @@ def test_a_diversity_row_per_sampler_of_one_decoder(tmp_path):
         row("dans", "rotate", 1, 0.9, 1.0, 0.5),
         row("dans", "distmult", 1, 0.6, 11.0, 0.01),
         GridRow({"sampler": "dans", "decoder": "distmult"}, 2, "diverged"),
+        # Every entity a negative: nothing sampled to measure.
+        GridRow({"sampler": "all-entities", "decoder": "distmult"}, 1, test={"mrr": 0.8}),
     ]
     path = tmp_path / "results.csv"
     path.write_text(results_csv(rows, result_columns(("sampler", "decoder"))))
@@ -113,7 +115,8 @@ def test_a_diversity_row_per_sampler_of_one_decoder(tmp_path):
     assert cells["uniform"]["test MRR"] == ".750 ± .071"
     assert cells["uniform"]["mean_pairwise_distance"] == "7.00 ± 1.41"
     assert cells["uniform"]["false_negative_rate"] == ".030 ± .014"
-    # The diverged seed is not in the mean, and the rotate run is another decoder's.
+    # The diverged seed is not in the mean, the rotate run is another decoder's, and the run
+    # without measures is left out.
     assert cells["dans"]["seeds"] == "1"
     assert cells["dans"]["test MRR"] == ".600"
     assert cells["dans"]["mean_pairwise_distance"] == "11.00"
