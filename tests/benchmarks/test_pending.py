@@ -306,13 +306,17 @@ def test_run_plan_trains_each_run_once_and_goes_on_after_a_stop(tmp_path, one_th
     assert table_metrics.stat().st_mtime_ns == written
 
 
-def test_the_plan_trains_and_times_with_the_dans_commands_allocator(monkeypatch, tmp_path):
-    calls = []
-    monkeypatch.setattr(pending, "reuse_freed_memory", lambda: calls.append("allocator"))
-    monkeypatch.setattr(pending, "run_plan", lambda grids, into: calls.append(("run", into)))
+def test_the_plan_trains_and_times_with_the_dans_commands_allocator(
+    monkeypatch, tmp_path, call_log
+):
+    monkeypatch.setattr(pending, "reuse_freed_memory", call_log.through("allocator"))
+    into = []
+    monkeypatch.setattr(
+        pending, "run_plan", call_log.through("run", lambda _, out: into.append(out))
+    )
     monkeypatch.setattr(sys, "argv", ["pending.py", "--run", str(tmp_path)])
     pending.main()
-    assert calls == ["allocator", ("run", tmp_path)]
+    assert call_log == ["allocator", "run"] and into == [tmp_path]
 
 
 def test_run_plan_leaves_out_a_grid_whose_results_hold_every_run(tmp_path, monkeypatch, result_row):

@@ -1,0 +1,64 @@
+"""What the benchmark scripts' tests share."""
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+class CallLog(list):
+    """The names of the calls made through the stand-ins of :meth:`through`, in order: what a
+    script calls, and when."""
+
+    def through(self, name: str, function: Callable[..., Any] = lambda: True) -> Callable:
+        """``function`` (by default one that returns True), noting ``name`` here first."""
+
+        def called(*args: Any) -> Any:
+            self.append(name)
+            return function(*args)
+
+        return called
+
+
+@pytest.fixture
+def call_log() -> CallLog:
+    return CallLog()
+
+
+@pytest.fixture(scope="session")
+def script() -> Callable[[str], ModuleType]:
+    """A loader of ``benchmarks/NAME.py`` as module ``NAME``, once per session, with its folder
+    on ``sys.path`` for the neighbours it imports."""
+
+    def load(name: str) -> ModuleType:
+        if name not in sys.modules:
+            if str(BENCHMARKS) not in sys.path:
+                sys.path.insert(0, str(BENCHMARKS))
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    return load
+
+
+@pytest.fixture
+def record_of(monkeypatch, tmp_path) -> Callable[..., Any]:
+    """Runs a script's ``main`` with the arguments given and ``--out`` a file of its own;
+    returns the JSON it wrote."""
+
+    def run(module: ModuleType, *args: str) -> Any:
+        out = tmp_path / f"{module.__name__}.json"
+        monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *args, "--out", str(out)])
+        module.main()
+        return json.loads(out.read_text())
+
+    return run
