@@ -1,16 +1,12 @@
 """What the benchmark scripts' tests share."""
 
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
 
 class CallLog(list):
@@ -30,24 +26,6 @@ class CallLog(list):
 @pytest.fixture
 def call_log() -> CallLog:
     return CallLog()
-
-
-@pytest.fixture(scope="session")
-def script() -> Callable[[str], ModuleType]:
-    """A loader of ``benchmarks/NAME.py`` as module ``NAME``, once per session, with its folder
-    on ``sys.path`` for the neighbours it imports."""
-
-    def load(name: str) -> ModuleType:
-        if name not in sys.modules:
-            if str(BENCHMARKS) not in sys.path:
-                sys.path.insert(0, str(BENCHMARKS))
-            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # dataclasses look their module up
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    return load
 
 
 @pytest.fixture

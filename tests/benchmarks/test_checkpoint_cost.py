@@ -1,13 +1,13 @@
 """benchmarks/checkpoint_cost.py: the resume state's size and save time beside an epoch's."""
 
 import pytest
+from scripts import load_script
+
+checkpoint_cost = load_script("checkpoint_cost")
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_a_row_per_dataset_measured_after_the_allocator_is_set(
-    monkeypatch, call_log, script, record_of
-):
-    checkpoint_cost = script("checkpoint_cost")
+def test_a_row_per_dataset_measured_after_the_allocator_is_set(monkeypatch, call_log, record_of):
     monkeypatch.setattr(checkpoint_cost, "reuse_freed_memory", call_log.through("allocator"))
     measure = call_log.through("measure", checkpoint_cost.measure)
     monkeypatch.setattr(checkpoint_cost, "measure", measure)

@@ -2,11 +2,13 @@
 and the record's ratio and difference worked from their two results."""
 
 import pytest
+from scripts import load_script
+
+compare_pykeen = load_script("compare_pykeen")
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_both_libraries_run_after_the_allocator_is_set(monkeypatch, call_log, script, record_of):
-    compare_pykeen = script("compare_pykeen")
+def test_both_libraries_run_after_the_allocator_is_set(monkeypatch, call_log, record_of):
 
     def result(seconds: float, mrr: float) -> dict:
         test = {"mrr": mrr, **{f"hits@{k}": mrr for k in compare_pykeen.HITS_AT}}

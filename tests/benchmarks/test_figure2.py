@@ -1,17 +1,14 @@
 """benchmarks/figure2.py: each graph's panel from its grid's results.csv, against hand-worked
 means, and the figure drawn from the committed results."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 from dans.experiments.results import GridRow, result_columns, results_csv
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "figure2.py"
-spec = importlib.util.spec_from_file_location("figure2", SCRIPT)
-figure2 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(figure2)
+figure2 = load_script("figure2")
 
 
 def _write(folder: Path, key_columns, rows):

@@ -1,21 +1,18 @@
 """benchmarks/paper_tables.py: grid records merged across worker processes and machines, run records
 kept and read back, and the table's cells against hand-worked figures."""
 
-import importlib.util
 import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 from dans.experiments.compare import KEY_COLUMNS
 from dans.experiments.results import render_csv, result_columns, results_csv
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "paper_tables.py"
-spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
-paper_tables = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(paper_tables)
+paper_tables = load_script("paper_tables")
 
 
 def test_records_of_one_grid_unite_their_runs_and_workers(result_row):

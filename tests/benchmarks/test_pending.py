@@ -2,7 +2,6 @@
 their time against hand-worked figures, and run records restored so that a grid counts them as
 done."""
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -10,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 import dans
 from dans.experiments import paper
@@ -20,12 +20,7 @@ from dans.experiments.results import result_columns, results_csv
 from dans.experiments.sweep import settings_grid
 from dans.rundir import CONFIG_FILE, DIVERGED_FILE, METRICS_FILE
 
-BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the script imports its neighbour paper_tables.py
-spec = importlib.util.spec_from_file_location("pending", BENCHMARKS / "pending.py")
-pending = importlib.util.module_from_spec(spec)
-sys.modules["pending"] = pending  # its dataclasses look their module up
-spec.loader.exec_module(pending)
+pending = load_script("pending")
 
 FLAGS = "--dim 8 --epochs 25 --eval-every 10 --device cpu"
 

@@ -1,18 +1,13 @@
 """benchmarks/render_docs.py: every marked block of the docs is what the committed result files
 give, and the headline's tests are the paper tables' own."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
+
+from scripts import load_script
 
 from dans.experiments.results import GridRow, result_columns, results_csv
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "render_docs.py"
-sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbour pending.py
-spec = importlib.util.spec_from_file_location("render_docs", SCRIPT)
-render_docs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(render_docs)
+render_docs = load_script("render_docs")
 
 
 def test_every_marked_block_is_rendered_from_the_committed_results():
@@ -26,7 +21,7 @@ def test_every_marked_block_is_rendered_from_the_committed_results():
         )
     assert (
         marked >= 1
-        and "<!-- rendered: headline -->" in (SCRIPT.parents[1] / "README.md").read_text()
+        and "<!-- rendered: headline -->" in (render_docs.ROOT / "README.md").read_text()
     )
 
 

@@ -1,13 +1,15 @@
 """benchmarks/scale.py: steps on a synthetic graph, timed with the dans command's allocator."""
 
 import pytest
+from scripts import load_script
+
+scale = load_script("scale")
 
 
 @pytest.mark.usefixtures("one_thread")
 def test_steps_are_timed_after_the_allocator_is_set_and_the_record_says_so(
-    monkeypatch, call_log, script, record_of
+    monkeypatch, call_log, record_of
 ):
-    scale = script("scale")
     monkeypatch.setattr(scale, "reuse_freed_memory", call_log.through("allocator"))
     monkeypatch.setattr(scale, "build_trainer", call_log.through("build", scale.build_trainer))
     graph = ["--entities", "300", "--relations", "4", "--triples", "2000", "--held-out", "20"]

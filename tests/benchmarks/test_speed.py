@@ -1,13 +1,15 @@
 """benchmarks/speed.py: its sections timed with the dans command's allocator."""
 
 import pytest
+from scripts import load_script
+
+speed = load_script("speed")
 
 
 @pytest.mark.usefixtures("one_thread")
 def test_a_section_is_timed_after_the_allocator_is_set_and_the_record_says_so(
-    monkeypatch, call_log, script, record_of
+    monkeypatch, call_log, record_of
 ):
-    speed = script("speed")
     monkeypatch.setattr(speed, "reuse_freed_memory", call_log.through("allocator"))
     monkeypatch.setitem(speed.SECTIONS, "umls", call_log.through("umls", speed.SECTIONS["umls"]))
     record = record_of(speed, "--sections", "umls", "--repeats", "1", "--threads", "1")

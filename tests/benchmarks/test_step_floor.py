@@ -1,16 +1,9 @@
 """benchmarks/step_floor.py: the operator counter against hand-worked counts."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from scripts import load_script
 
-BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the script imports its neighbour speed.py
-spec = importlib.util.spec_from_file_location("step_floor", BENCHMARKS / "step_floor.py")
-step_floor = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(step_floor)
+step_floor = load_script("step_floor")
 
 
 def test_products_count_two_operations_per_multiply_add_and_views_move_nothing():

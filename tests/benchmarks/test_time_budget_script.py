@@ -1,18 +1,14 @@
 """benchmarks/time_budget.py: a recipe trained to a budget, recorded with how it spent it."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 import dans
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "time_budget.py"
-spec = importlib.util.spec_from_file_location("time_budget", SCRIPT)
-time_budget = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(time_budget)
+time_budget = load_script("time_budget")
 
 
 @pytest.mark.usefixtures("one_thread")
