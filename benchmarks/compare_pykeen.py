@@ -1,16 +1,16 @@
 """The same RGCN + DistMult training in PyKEEN and in dans on UMLS: seconds per epoch and test
 metrics side by side.
 
-    /work/pykeen-venv/bin/python benchmarks/compare_pykeen.py --epochs 300 --seed 1 --threads 2 \
+    pykeen-venv/bin/python benchmarks/compare_pykeen.py --epochs 300 --seed 1 --threads 2 \
         --out benchmarks/results/compare_pykeen.json
 
 PyKEEN is not a dependency of this project; run the script from a separate environment that has
 both, with torch installed first so pip keeps the CPU build:
 
-    python3 -m venv /work/pykeen-venv
-    /work/pykeen-venv/bin/pip install torch==2.13.0
-    /work/pykeen-venv/bin/pip install pykeen==1.11.1
-    /work/pykeen-venv/bin/pip install -e .
+    python3 -m venv pykeen-venv
+    pykeen-venv/bin/pip install torch==2.13.0
+    pykeen-venv/bin/pip install pykeen==1.11.1
+    pykeen-venv/bin/pip install -e .
 
 Without PyKEEN the script says so in one line and exits with status 1.
 
