@@ -65,8 +65,17 @@ def test_the_commands_of_a_part_of_the_plan_in_order():
     text = pending.commands("figure2")
     lines = text.splitlines()
     assert lines[0] == lines[-1] == "```"
-    assert [line.split()[1] for line in lines[1:-1]] == ["ablate", "sweep", "sweep"] * 2
+    assert [line.split()[1] for line in lines[1:-1]] == ["ablate", "sweep", "sweep"] * 3
     assert all(line.split()[-1].startswith("GRIDS/") for line in lines[1:-1])
+    # Figure 2 on UMLS (its defaults), then on the large graphs' recipes, 3 seeds each.
+    sources = [line.split()[2:4] for line in lines[1:-1]]
+    assert (
+        sources
+        == [["--dataset", "umls"]] * 3
+        + [["--recipe", "wn18rr"]] * 3
+        + [["--recipe", "nell-995"]] * 3
+    )
+    assert all("--seeds 3" in line for line in lines[1:-1])
     with pytest.raises(ValueError, match="no planned grid"):
         pending.commands("figure3")
     # UMLS's tables come first in the plan: one grid, every sampler and decoder, 5 seeds, the
