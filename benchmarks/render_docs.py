@@ -25,7 +25,7 @@ A block is the text between ``<!-- rendered: NAME ARGS -->`` and ``<!-- /rendere
   measures of its negatives (``dans compare --diversity``) of its runs with that decoder, mean ±
   std over seeds;
 - ``budgets FOLDER``: a row per ``benchmarks/time_budget.py`` JSON in the folder;
-- ``pending``: the runs the large graphs' grids still have to train and their hours
+- ``pending``: the runs the paper's grids still have to train and their hours
   (``benchmarks/pending.py``);
 - ``commands PART``: the commands of those grids in one part of the plan (table, figure2 or
   rest), the very commands whose runs ``pending`` counts.
